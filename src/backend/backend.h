@@ -1,0 +1,70 @@
+/* backend/backend.h - the one interface every engine implements: compile a prepared graph for a
+ * placement into a plan, run it, wait, free. CPU (oneDNN, linked in), CUDA (a dlopen'd module)
+ * and the simulator's virtual device plug in here.
+ * Owns: gl_backend_i (append-only; a dlopen'd table starts with its ABI version and size),
+ * gl_placement_t, and the plan header every backend's plan starts with.
+ * Does not own: preparing the graph (graph/passes.h) or making partitions (part/). */
+#ifndef GL_BACKEND_BACKEND_H
+#define GL_BACKEND_BACKEND_H
+
+#include <stdint.h>
+
+#include "graph/graph.h"
+#include "graph/passes.h"
+
+#define GL_BACKEND_ABI 1
+
+typedef struct gl_backend gl_backend_t;
+typedef struct gl_plan gl_plan_t;
+
+/* Where a plan runs. Defaults (zeroed): all of the device, backend-chosen threads/stream. */
+typedef struct {
+  int device;       /* device index within the backend */
+  int threads;      /* CPU: OpenMP threads each run uses (0 = as many as the process has) */
+  void *stream;     /* CUDA: the gpu-let's stream (CUstream); NULL = a plain stream of its own */
+} gl_placement_t;
+
+/* The header every backend's plan begins with; read it through gl_plan_*(). */
+struct gl_plan {
+  gl_backend_t *be;
+  int n_inputs, n_outputs;
+  gl_tensor_t *inputs;  /* dtype and shape of each input (data NULL) */
+  gl_tensor_t *outputs; /* dtype and shape of each output (data NULL) */
+  char **input_names, **output_names;
+};
+
+struct gl_backend_i {
+  uint32_t abi_version; /* GL_BACKEND_ABI */
+  uint32_t size;        /* sizeof(struct gl_backend_i) of the builder */
+  const char *name;     /* "cpu", "cuda", "sim" */
+  /* Compiles g (already prepared: shapes known, folded, fused) for pl. *out owned by caller. */
+  gl_status_t (*plan_create)(gl_backend_t *be, const gl_graph_t *g, const gl_placement_t *pl,
+                             gl_plan_t **out);
+  /* Runs the plan on the calling thread: inputs and outputs as the plan's header describes them
+   * (caller-owned buffers). May return before the work is done; plan_wait then waits. */
+  gl_status_t (*plan_run)(gl_plan_t *p, const gl_tensor_t *inputs, gl_tensor_t *outputs);
+  gl_status_t (*plan_wait)(gl_plan_t *p); /* optional (NULL: runs are synchronous) */
+  void (*plan_destroy)(gl_plan_t *p);
+  void (*destroy)(gl_backend_t *be);
+};
+
+struct gl_backend {
+  const struct gl_backend_i *i;
+  void *ctx;
+};
+
+/* Thin wrappers; gl_plan_destroy and gl_backend_destroy accept NULL. */
+gl_status_t gl_plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_placement_t *pl,
+                           gl_plan_t **out) GL_MUST_USE;
+gl_status_t gl_plan_run(gl_plan_t *p, const gl_tensor_t *inputs, gl_tensor_t *outputs) GL_MUST_USE;
+gl_status_t gl_plan_wait(gl_plan_t *p) GL_MUST_USE;
+void gl_plan_destroy(gl_plan_t *p);
+void gl_backend_destroy(gl_backend_t *be);
+
+/* Fills the plan header's I/O descriptions from g's inputs and outputs (backends call this). */
+gl_status_t gl_plan_header_init(gl_plan_t *p, gl_backend_t *be, const gl_graph_t *g) GL_MUST_USE;
+void gl_plan_header_fini(gl_plan_t *p);
+/* Allocates owned output tensors matching the plan's outputs (free with gl_tensor_fini each). */
+gl_status_t gl_plan_alloc_outputs(const gl_plan_t *p, gl_tensor_t *outputs) GL_MUST_USE;
+
+#endif

@@ -1,0 +1,12 @@
+/* cli/cli.h - the gpulet command line: one file per command (cmd_<name>.c), one table in main.c. */
+#ifndef GL_CLI_CLI_H
+#define GL_CLI_CLI_H
+
+typedef int (*gl_cmd_fn)(int argc, char **argv); /* argv[0] is the command name; returns exit code */
+
+int gl_cmd_run(int argc, char **argv);
+
+/* Prints "gpulet: <msg>" for the current error (gl_errmsg) to stderr; returns 1. */
+int gl_cli_fail(const char *what);
+
+#endif

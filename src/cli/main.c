@@ -1,0 +1,46 @@
+/* cli/main.c - `gpulet <command> ...`: dispatches to the command table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/status.h"
+
+static const struct {
+  const char *name;
+  gl_cmd_fn fn;
+  const char *help;
+} commands[] = {
+    {"run", gl_cmd_run, "run an ONNX model: shapes, checksum, latency percentiles"},
+};
+
+int gl_cli_fail(const char *what) {
+  const char *msg = gl_errmsg();
+  if (what && what[0])
+    fprintf(stderr, "gpulet: %s: %s\n", what, msg[0] ? msg : "failed");
+  else
+    fprintf(stderr, "gpulet: %s\n", msg[0] ? msg : "failed");
+  return 1;
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: gpulet <command> [options]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+  fprintf(f, "\n`gpulet <command> --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+    printf("gpulet %s\n", GL_VERSION);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+  fprintf(stderr, "gpulet: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
