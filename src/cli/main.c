@@ -11,6 +11,7 @@ static const struct {
   const char *help;
 } commands[] = {
     {"run", gl_cmd_run, "run an ONNX model: shapes, checksum, latency percentiles"},
+    {"check-onnx", gl_cmd_check_onnx, "run ONNX test cases (model.onnx + test_data_set_*) and compare outputs"},
 };
 
 int gl_cli_fail(const char *what) {
