@@ -6,9 +6,19 @@
 
 #include "core/alloc.h"
 
+static _Thread_local bool pb_oom;
+
 static void *pb_alloc(void *data, size_t n) {
   (void)data;
-  return gl_malloc(n ? n : 1);
+  void *p = gl_malloc(n ? n : 1);
+  if (!p) pb_oom = true;
+  return p;
+}
+
+bool gl_pb_take_oom(void) {
+  bool was = pb_oom;
+  pb_oom = false;
+  return was;
 }
 
 static void pb_free(void *data, void *p) {

@@ -5,6 +5,8 @@
 #ifndef GL_ONNX_PB_H
 #define GL_ONNX_PB_H
 
+#include <stdbool.h>
+
 #include <protobuf-c/protobuf-c.h>
 
 #include "core/status.h"
@@ -15,6 +17,8 @@
 #define GL_PB_MAX_DEPTH 64
 
 extern ProtobufCAllocator gl_pb_allocator;
+/* True if gl_pb_allocator failed an allocation on this thread since the last call (clears it). */
+bool gl_pb_take_oom(void);
 
 /* Walks buf as a serialized message of type desc: every tag, varint and length well formed and
  * inside its parent, nesting at most GL_PB_MAX_DEPTH. GL_EPARSE naming the byte offset if not. */

@@ -515,7 +515,10 @@ static gl_status_t convert(const rd_t *rd, const Onnx__ModelProto *mp, gl_graph_
     gl_tensor_t t;
     gl_status_t st = tensor_from_proto(rd, tp, &t);
     if (st) return gl_err_wrap(st, "initializer");
-    GL_TRY(gl_value_set_const(g, vi, &t));
+    if ((st = gl_value_set_const(g, vi, &t))) {
+      gl_tensor_fini(&t);
+      return st;
+    }
   }
   for (size_t i = 0; i < gp->n_input; i++) {
     const Onnx__ValueInfoProto *info = gp->input[i];
@@ -559,7 +562,9 @@ gl_status_t gl_onnx_load_buffer(const void *buf, size_t len, const char *base_di
   if (len > rd.max_file) return gl_err(GL_ELIMIT, "the model is %zu bytes, more than the limit of %zu", len, rd.max_file);
   if (len == 0) return gl_err(GL_EPARSE, "the model is empty");
   GL_TRY(gl_pb_check(&onnx__model_proto__descriptor, buf, len, "model"));
+  gl_pb_take_oom();
   Onnx__ModelProto *mp = onnx__model_proto__unpack(&gl_pb_allocator, len, buf);
+  if (!mp && gl_pb_take_oom()) return gl_err(GL_ENOMEM, "out of memory decoding the model");
   if (!mp) return gl_err(GL_EPARSE, "not an ONNX model: protobuf decoding failed");
   gl_graph_t *g = gl_graph_create();
   gl_status_t st = g ? convert(&rd, mp, g) : gl_err(GL_ENOMEM, "out of memory");
@@ -594,7 +599,9 @@ static gl_status_t read_tensor(const void *buf, size_t len, const char *base_dir
   if (name) *name = NULL;
   if (!buf && len) return gl_err(GL_EINVAL, "no tensor bytes");
   GL_TRY(gl_pb_check(&onnx__tensor_proto__descriptor, buf, len, "tensor"));
+  gl_pb_take_oom();
   Onnx__TensorProto *tp = onnx__tensor_proto__unpack(&gl_pb_allocator, len, buf);
+  if (!tp && gl_pb_take_oom()) return gl_err(GL_ENOMEM, "out of memory decoding a tensor");
   if (!tp) return gl_err(GL_EPARSE, "not an ONNX tensor: protobuf decoding failed");
   rd_t rd = {.base_dir = base_dir};
   limits_of(NULL, &rd);
