@@ -379,7 +379,7 @@ static gl_status_t prep_argmin(const gl_cpu_exec_t *x, const gl_graph_t *g, cons
 
 typedef struct {
   gl_dtype_t dt;
-  bool largest;
+  bool largest, has_val, has_idx;
   int64_t outer, len, inner, k;
   int64_t *idx, *tmp; /* scratch: len each */
 } topk_t;
@@ -427,8 +427,8 @@ static gl_status_t topk_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, vo
     int64_t obase = oo * t->k * t->inner + ii;
     for (int64_t j = 0; j < t->k; j++) {
       int64_t oi = obase + j * t->inner;
-      memcpy((char *)out[0] + oi * es, (const char *)in[0] + (base + src[j] * t->inner) * es, es);
-      if (out[1]) ((int64_t *)out[1])[oi] = src[j];
+      if (t->has_val) memcpy((char *)out[0] + oi * es, (const char *)in[0] + (base + src[j] * t->inner) * es, es);
+      if (t->has_idx) ((int64_t *)out[1])[oi] = src[j];
     }
   }
   return GL_OK;
@@ -447,6 +447,8 @@ static gl_status_t prep_topk(const gl_cpu_exec_t *x, const gl_graph_t *g, const 
   k->run = topk_run;
   t->dt = in->dtype;
   t->largest = gl_attr_i(n, "largest", 1) != 0;
+  t->has_val = gl_out(g, n, 0) != NULL;
+  t->has_idx = gl_out(g, n, 1) != NULL;
   split_axis(&in->shape, axis, &t->outer, &t->len, &t->inner);
   t->k = y->shape.d[axis];
   t->idx = gl_malloc(sizeof(int64_t) * (size_t)(t->len + 1));
@@ -638,7 +640,7 @@ typedef struct {
   bool sce;
   gl_dtype_t dt, tdt;
   loss_red_t red;
-  bool has_ii;
+  bool has_ii, has_w, has_logp; /* in[2] / out[1] exist only when the node has them */
   int64_t ii;
   int64_t N, C, D;  /* input (N, C, D) after flattening d1..dk */
   void *logp;       /* SCE scratch for log_prob when the node does not output it */
@@ -660,10 +662,10 @@ static inline void st_f(void *p, gl_dtype_t t, int64_t i, double v) {
 static gl_status_t loss_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                             void *const *out) {
   const loss_t *l = k->state;
-  const void *inp = in[0], *w = in[2];
+  const void *inp = in[0], *w = l->has_w ? in[2] : NULL;
   const int64_t N = l->N, C = l->C, D = l->D;
   if (l->sce) { /* log_prob = LogSoftmax over C */
-    void *lp = out[1] ? out[1] : l->logp;
+    void *lp = l->has_logp ? out[1] : l->logp;
     if (l->dt == GL_DT_F32) sm_float(SM_LOG, N, C, D, inp, lp);
     else sm_double(SM_LOG, N, C, D, inp, lp);
     inp = lp;
@@ -713,7 +715,9 @@ static gl_status_t prep_loss(const gl_graph_t *g, const gl_node_t *n, gl_cpu_ker
   l->D = 1;
   for (int d = 2; d < in->shape.rank; d++) l->D *= in->shape.d[d];
   snprintf(l->label, sizeof l->label, "%s", gl_node_label(n));
-  if (sce && !gl_out(g, n, 1)) {
+  l->has_w = w != NULL;
+  l->has_logp = sce && gl_out(g, n, 1) != NULL;
+  if (sce && !l->has_logp) {
     l->logp = gl_aligned_alloc(gl_dtype_size(l->dt) * (size_t)(l->N * l->C * l->D + 1));
     if (!l->logp) return gl_err(GL_ENOMEM, "%s: out of memory", gl_node_label(n));
   }
