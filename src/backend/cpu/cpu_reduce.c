@@ -233,6 +233,14 @@ static void red_try_dnnl(red_t *r, const gl_cpu_exec_t *x, const gl_shape_t *s, 
     default: return;
   }
   if (s->rank == 0 || r->n_red <= 1 || r->n_out * r->n_red < 4096) return;
+  /* oneDNN 2.6 is fast when the reduced dims are the innermost ones and much slower than the C
+   * loops otherwise (ReduceSum over axis 1 of [8,512,7,7]: 2 ms against 0.1 ms). */
+  bool seen_red = false;
+  for (int d = 0; d < s->rank; d++) {
+    if (s->d[d] == 1) continue;
+    if (mask[d]) seen_red = true;
+    else if (seen_red) return;
+  }
   dnnl_dims_t sd, dd;
   for (int d = 0; d < s->rank; d++) {
     sd[d] = s->d[d];
