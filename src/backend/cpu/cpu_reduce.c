@@ -103,7 +103,7 @@ static void red_destroy(void *p) {
   gl_free(r);
 }
 
-#define RED_FLOAT(NAME, T, AT)                                                             \
+#define RED_FLOAT(NAME, T, AT, EXP)                                                             \
   static void NAME(const red_t *r, const T *x, T *y) {                              \
     const int64_t nr = r->n_red, *ro = r->roff;                                         \
     _Pragma("omp parallel for if (r->n_out * nr > PAR_MIN)")                           \
@@ -139,7 +139,7 @@ static void red_destroy(void *p) {
           double m = -INFINITY;                                                         \
           for (int64_t j = 0; j < nr; j++) m = AT(j) > m ? AT(j) : m;             \
           if (isinf(m)) { a = m; break; }                                               \
-          for (int64_t j = 0; j < nr; j++) a += exp(AT(j) - m);                      \
+          for (int64_t j = 0; j < nr; j++) a += EXP(AT(j) - (T)m);                   \
           a = m + log(a);                                                               \
           break;                                                                        \
         }                                                                               \
@@ -150,10 +150,10 @@ static void red_destroy(void *p) {
 /* Reduced elements through the offset table, or contiguous when the reduced dims are innermost. */
 #define AT_TAB(j) b[ro[j]]
 #define AT_CONTIG(j) ((void)ro, b[j])
-RED_FLOAT(red_float, float, AT_TAB)
-RED_FLOAT(red_float_c, float, AT_CONTIG)
-RED_FLOAT(red_double, double, AT_TAB)
-RED_FLOAT(red_double_c, double, AT_CONTIG)
+RED_FLOAT(red_float, float, AT_TAB, expf)
+RED_FLOAT(red_float_c, float, AT_CONTIG, expf)
+RED_FLOAT(red_double, double, AT_TAB, exp)
+RED_FLOAT(red_double_c, double, AT_CONTIG, exp)
 
 #define RED_INT(NAME, T, AT)                                                               \
   static void NAME(const red_t *r, const T *x, T *y) {                              \
@@ -501,7 +501,7 @@ static void sm_destroy(void *p) {
   gl_free(s);
 }
 
-#define SM_C(T)                                                                         \
+#define SM_C(T, EXP)                                                                   \
   static void sm_##T(sm_op_t op, int64_t outer, int64_t len, int64_t inner, const T *x, \
                      T *y) {                                                            \
     _Pragma("omp parallel for if (outer * len * inner > PAR_MIN)")                     \
@@ -516,17 +516,24 @@ static void sm_destroy(void *p) {
         for (int64_t j = 0; j < len; j++) b[j * inner] = (T)(j == arg);                 \
         continue;                                                                       \
       }                                                                                 \
-      for (int64_t j = 0; j < len; j++) s += exp(a[j * inner] - m);                     \
+      const T mt = (T)m;                                                                \
       if (op == SM_LOG) {                                                               \
+        for (int64_t j = 0; j < len; j++) s += EXP(a[j * inner] - mt);                  \
         double ls = log(s);                                                             \
         for (int64_t j = 0; j < len; j++) b[j * inner] = (T)(a[j * inner] - m - ls);    \
-      } else {                                                                          \
-        for (int64_t j = 0; j < len; j++) b[j * inner] = (T)(exp(a[j * inner] - m) / s); \
+      } else { /* y = e^(x - max) / sum */                                              \
+        for (int64_t j = 0; j < len; j++) {                                             \
+          T e = EXP(a[j * inner] - mt);                                                 \
+          b[j * inner] = e;                                                             \
+          s += e;                                                                       \
+        }                                                                               \
+        const T inv = (T)(1.0 / s);                                                     \
+        for (int64_t j = 0; j < len; j++) b[j * inner] *= inv;                          \
       }                                                                                 \
     }                                                                                   \
   }
-SM_C(float)
-SM_C(double)
+SM_C(float, expf)
+SM_C(double, exp)
 
 static gl_status_t sm_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                           void *const *out) {
