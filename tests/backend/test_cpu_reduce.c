@@ -542,6 +542,39 @@ static void test_einsum(void **state) {
   assert_int_equal(run(y, 1), GL_OK);
   near(((float *)y[0].data)[0], 1 - 3, 1e-6);
   gl_tensor_fini(&y[0]);
+  /* three operands, two summed labels: ij,jk,kl->il over [2,3] [3,4] [4,2] */
+  float m1[6], m2[12], m3[8];
+  fill(m1, 6, 1), fill(m2, 12, 2), fill(m3, 8, 3);
+  begin(12);
+  int ins3[3] = {input(GL_DT_F32, (gl_shape_t){2, {2, 3}}, m1), input(GL_DT_F32, (gl_shape_t){2, {3, 4}}, m2),
+                 input(GL_DT_F32, (gl_shape_t){2, {4, 2}}, m3)};
+  node("Einsum", ins3, 3, 1);
+  attr_s("equation", "ij,jk,kl->il");
+  assert_int_equal(run(y, 1), GL_OK);
+  for (int i = 0; i < 2; i++)
+    for (int l = 0; l < 2; l++) {
+      double w = 0;
+      for (int j = 0; j < 3; j++)
+        for (int k = 0; k < 4; k++) w += (double)m1[i * 3 + j] * m2[j * 4 + k] * m3[k * 2 + l];
+      near(((float *)y[0].data)[i * 2 + l], w, 1e-5);
+    }
+  gl_tensor_fini(&y[0]);
+  /* batched matmul with the batch label broadcast from 1, int64 */
+  int64_t p[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, q[6] = {1, -1, 2, 0, 3, 1};
+  begin(12);
+  int ins4[2] = {input(GL_DT_I64, (gl_shape_t){3, {2, 2, 3}}, p), input(GL_DT_I64, (gl_shape_t){3, {1, 3, 2}}, q)};
+  node("Einsum", ins4, 2, 1);
+  attr_s("equation", "bij,bjk->bik");
+  assert_int_equal(run(y, 1), GL_OK);
+  assert_int_equal(y[0].shape.d[0], 2);
+  for (int b = 0; b < 2; b++)
+    for (int i = 0; i < 2; i++)
+      for (int k = 0; k < 2; k++) {
+        int64_t w = 0;
+        for (int j = 0; j < 3; j++) w += p[(b * 2 + i) * 3 + j] * q[j * 2 + k];
+        assert_int_equal(((int64_t *)y[0].data)[(b * 2 + i) * 2 + k], w);
+      }
+  gl_tensor_fini(&y[0]);
   /* an equation that does not match the operand's rank */
   begin(12);
   int xi = input(GL_DT_F32, (gl_shape_t){2, {2, 3}}, a);

@@ -778,38 +778,60 @@ typedef struct {
   int64_t n_out, n_sum;
 } einsum_t;
 
+/* One output element at a time: the summed labels run as an odometer whose last label is an
+ * explicit inner loop (a dot product when there are two operands). */
+#define EINSUM(NAME, T, ACC)                                                            \
+  static void NAME(const einsum_t *E, void *const *in, T *y) {                          \
+    const int no = E->e.out_rank, nl = E->n_loop, nops = E->e.n_ops;                    \
+    const int last = nl - 1;                                                            \
+    const int64_t L = nl > no ? E->loop_size[last] : 1;                                 \
+    const int64_t n_rest = L ? E->n_sum / L : 0;                                        \
+    const T *const *ops = (const T *const *)in;                                         \
+    _Pragma("omp parallel for if (E->n_out * E->n_sum > PAR_MIN)")                     \
+    for (int64_t o = 0; o < E->n_out; o++) {                                            \
+      int64_t off[GL_EINSUM_MAX_OPS] = {0}, rem = o, sl[GL_EINSUM_MAX_OPS];             \
+      for (int l = no - 1; l >= 0; l--) {                                               \
+        int64_t v = rem % E->loop_size[l];                                              \
+        rem /= E->loop_size[l];                                                         \
+        for (int p = 0; p < nops; p++) off[p] += v * E->stride[p][l];                   \
+      }                                                                                 \
+      for (int p = 0; p < nops; p++) sl[p] = nl > no ? E->stride[p][last] : 0;          \
+      ACC acc = 0;                                                                      \
+      int64_t idx[GL_EINSUM_MAX_LABELS] = {0};                                          \
+      for (int64_t s = 0; s < n_rest; s++) {                                            \
+        if (nops == 2) {                                                                \
+          const T *a = ops[0] + off[0], *b = ops[1] + off[1];                           \
+          for (int64_t j = 0; j < L; j++) acc += (ACC)a[j * sl[0]] * b[j * sl[1]];      \
+        } else {                                                                        \
+          for (int64_t j = 0; j < L; j++) {                                             \
+            ACC prod = 1;                                                               \
+            for (int p = 0; p < nops; p++) prod *= ops[p][off[p] + j * sl[p]];          \
+            acc += prod;                                                                \
+          }                                                                             \
+        }                                                                               \
+        for (int l = last - 1; l >= no; l--) {                                          \
+          for (int p = 0; p < nops; p++) off[p] += E->stride[p][l];                     \
+          if (++idx[l] < E->loop_size[l]) break;                                        \
+          for (int p = 0; p < nops; p++) off[p] -= E->stride[p][l] * E->loop_size[l];   \
+          idx[l] = 0;                                                                   \
+        }                                                                               \
+      }                                                                                 \
+      y[o] = (T)acc;                                                                    \
+    }                                                                                   \
+  }
+EINSUM(einsum_f32, float, double)
+EINSUM(einsum_f64, double, double)
+EINSUM(einsum_i32, int32_t, int64_t)
+EINSUM(einsum_i64, int64_t, int64_t)
+
 static gl_status_t einsum_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                               void *const *out) {
   const einsum_t *E = k->state;
-  const int no = E->e.out_rank, nl = E->n_loop, nops = E->e.n_ops;
-#pragma omp parallel for if (E->n_out * E->n_sum > PAR_MIN)
-  for (int64_t o = 0; o < E->n_out; o++) {
-    int64_t base[GL_EINSUM_MAX_OPS] = {0}, rem = o;
-    for (int l = no - 1; l >= 0; l--) {
-      int64_t v = rem % E->loop_size[l];
-      rem /= E->loop_size[l];
-      for (int p = 0; p < nops; p++) base[p] += v * E->stride[p][l];
-    }
-    double acc = 0;
-    int64_t idx[GL_EINSUM_MAX_LABELS] = {0}, off[GL_EINSUM_MAX_OPS];
-    for (int p = 0; p < nops; p++) off[p] = base[p];
-    for (int64_t s = 0; s < E->n_sum; s++) {
-      double prod = 1;
-      for (int p = 0; p < nops; p++) prod *= ld_f(in[p], E->dt, off[p]);
-      acc += prod;
-      for (int l = nl - 1; l >= no; l--) { /* odometer over summed labels */
-        for (int p = 0; p < nops; p++) off[p] += E->stride[p][l];
-        if (++idx[l] < E->loop_size[l]) break;
-        for (int p = 0; p < nops; p++) off[p] -= E->stride[p][l] * E->loop_size[l];
-        idx[l] = 0;
-      }
-    }
-    switch (E->dt) {
-      case GL_DT_F32: ((float *)out[0])[o] = (float)acc; break;
-      case GL_DT_F64: ((double *)out[0])[o] = acc; break;
-      case GL_DT_I32: ((int32_t *)out[0])[o] = (int32_t)acc; break;
-      default: ((int64_t *)out[0])[o] = (int64_t)acc; break;
-    }
+  switch (E->dt) {
+    case GL_DT_F32: einsum_f32(E, in, out[0]); break;
+    case GL_DT_F64: einsum_f64(E, in, out[0]); break;
+    case GL_DT_I32: einsum_i32(E, in, out[0]); break;
+    default: einsum_i64(E, in, out[0]); break;
   }
   return GL_OK;
 }
