@@ -464,6 +464,7 @@ static gl_status_t prep_topk(const gl_cpu_exec_t *x, const gl_graph_t *g, const 
                              gl_cpu_kernel_t *k) {
   const gl_value_t *in = gl_in(g, n, 0), *y = gl_out(g, n, 0) ? gl_out(g, n, 0) : gl_out(g, n, 1);
   if (!dt_ok(in->dtype, true)) return bad_dtype(n, in->dtype);
+  if (!y) return gl_err(GL_EINVAL, "%s: has no outputs", gl_node_label(n));
   int axis;
   GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", -1), in->shape.rank, &axis));
   topk_t *t = gl_calloc(1, sizeof *t);
