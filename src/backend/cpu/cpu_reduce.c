@@ -346,32 +346,39 @@ typedef struct {
   int64_t outer, len, inner;
 } arg_t;
 
+#define ARG(NAME, T)                                                                    \
+  static void NAME(const arg_t *a, const T *x, int64_t *y) {                            \
+    const int64_t total = a->outer * a->inner, len = a->len, inner = a->inner;          \
+    _Pragma("omp parallel for if (total * len > PAR_MIN)")                             \
+    for (int64_t o = 0; o < total; o++) {                                               \
+      const T *p = x + (o / inner) * len * inner + o % inner;                           \
+      int64_t best = 0;                                                                 \
+      T bv = len ? p[0] : (T)0;                                                         \
+      if (a->is_max && a->last) {                                                       \
+        for (int64_t j = 1; j < len; j++) if (p[j * inner] >= bv) bv = p[j * inner], best = j; \
+      } else if (a->is_max) {                                                           \
+        for (int64_t j = 1; j < len; j++) if (p[j * inner] > bv) bv = p[j * inner], best = j; \
+      } else if (a->last) {                                                             \
+        for (int64_t j = 1; j < len; j++) if (p[j * inner] <= bv) bv = p[j * inner], best = j; \
+      } else {                                                                          \
+        for (int64_t j = 1; j < len; j++) if (p[j * inner] < bv) bv = p[j * inner], best = j; \
+      }                                                                                 \
+      y[o] = best;                                                                      \
+    }                                                                                   \
+  }
+ARG(arg_f32, float)
+ARG(arg_f64, double)
+ARG(arg_i32, int32_t)
+ARG(arg_i64, int64_t)
+
 static gl_status_t arg_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                            void *const *out) {
   const arg_t *a = k->state;
-  int64_t *y = out[0];
-  int64_t total = a->outer * a->inner;
-#pragma omp parallel for if (total * a->len > PAR_MIN)
-  for (int64_t o = 0; o < total; o++) {
-    int64_t base = (o / a->inner) * a->len * a->inner + o % a->inner, best = 0;
-    bool fl = a->dt == GL_DT_F32 || a->dt == GL_DT_F64;
-    double bf = 0;
-    int64_t bi = 0;
-    for (int64_t j = 0; j < a->len; j++) {
-      int64_t i = base + j * a->inner;
-      bool better;
-      if (fl) {
-        double v = ld_f(in[0], a->dt, i);
-        better = j == 0 || (a->is_max ? (a->last ? v >= bf : v > bf) : (a->last ? v <= bf : v < bf));
-        if (better) bf = v;
-      } else {
-        int64_t v = ld_i(in[0], a->dt, i);
-        better = j == 0 || (a->is_max ? (a->last ? v >= bi : v > bi) : (a->last ? v <= bi : v < bi));
-        if (better) bi = v;
-      }
-      if (better) best = j;
-    }
-    y[o] = best;
+  switch (a->dt) {
+    case GL_DT_F32: arg_f32(a, in[0], out[0]); break;
+    case GL_DT_F64: arg_f64(a, in[0], out[0]); break;
+    case GL_DT_I32: arg_i32(a, in[0], out[0]); break;
+    default: arg_i64(a, in[0], out[0]); break;
   }
   return GL_OK;
 }
