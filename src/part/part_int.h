@@ -1,0 +1,65 @@
+/* part/part_int.h - internals shared by the partition kinds: the device vtable and the structs
+ * behind gl_part_dev_t and gl_part_t. Only src/part/ includes this.
+ * A kind supplies a gl_part_dev_i and fills gl_part_dev's info (and unit_cpu for CPU kinds);
+ * part.c owns unit accounting, the grant rule, executor threads and job queues. */
+#ifndef GL_PART_PART_INT_H
+#define GL_PART_PART_INT_H
+
+#include <pthread.h>
+
+#include "part/part.h"
+
+struct gl_part_dev_i {
+  const char *name;
+  /* Binds p's units (p->units, p->grant.units already set) to the kind's resources: CPU kinds
+   * fill p->grant.cpus; a green-context kind would make its green context and stream here.
+   * Runs on the creating thread. Optional. */
+  gl_status_t (*part_init)(gl_part_dev_t *d, gl_part_t *p);
+  /* On p's executor thread, before its first job: pin it, size OpenMP, make a context current.
+   * An error here fails gl_part_create. Optional. */
+  gl_status_t (*exec_enter)(gl_part_t *p);
+  /* Runs one job on the executor thread (NULL: calls fn(p, arg)). The virtual kind stretches
+   * the job to its latency here. */
+  gl_status_t (*job_run)(gl_part_t *p, gl_part_fn fn, void *arg);
+  /* Undoes part_init after the executor has been joined. Optional. */
+  void (*part_fini)(gl_part_dev_t *d, gl_part_t *p);
+  /* Frees d->ctx. Optional. */
+  void (*destroy)(gl_part_dev_t *d);
+};
+
+struct gl_part_dev {
+  const struct gl_part_dev_i *i;
+  void *ctx;
+  gl_part_dev_info_t info; /* units_free is kept up to date under mu */
+  int *unit_cpu;           /* CPU kinds: OS CPU id of unit u; NULL otherwise (gl_malloc'd) */
+  pthread_mutex_t mu;
+  unsigned char *refs;     /* per unit: partitions holding it (2 only during a resize) */
+  int n_parts;
+};
+
+typedef struct {
+  gl_part_fn fn;
+  void *arg;
+  struct gl_part_sync *sync; /* non-NULL for gl_part_run_sync */
+} gl_part_job_t;
+
+struct gl_part {
+  gl_part_dev_t *dev;
+  gl_part_grant_t grant;
+  int *units; /* unit indices, grant.units of them */
+  void *ctx;  /* the kind's */
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv_job, cv_space, cv_done;
+  gl_part_job_t *q;
+  int cap, head, count;
+  bool busy;     /* a job is running */
+  bool stopping; /* destroy has begun: no new jobs */
+  bool ready;    /* executor finished exec_enter */
+  gl_status_t enter_status;
+};
+
+/* Fills a device's common fields (mu, refs) once info.units_total is set. */
+gl_status_t gl__part_dev_init(gl_part_dev_t *d) GL_MUST_USE;
+
+#endif
