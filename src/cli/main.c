@@ -11,6 +11,7 @@ static const struct {
   const char *help;
 } commands[] = {
     {"run", gl_cmd_run, "run an ONNX model: shapes, checksum, latency percentiles"},
+    {"doctor", gl_cmd_doctor, "what this machine supports (CPU, ISA, OpenMP, CUDA) and what gpulet uses"},
 };
 
 int gl_cli_fail(const char *what) {
