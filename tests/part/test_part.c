@@ -127,34 +127,34 @@ static gl_status_t probe_threads(gl_part_t *p, void *arg) {
   thr_probe_t *t = arg;
   gl_part_info(p, &t->g);
   t->max_threads = omp_get_max_threads();
-  long tids[64] = {0};
-  int team = 0, bad = -1;
+  /* Atomics: libgomp's barriers are invisible to ThreadSanitizer. */
+  _Atomic long tids[64];
+  for (int i = 0; i < 64; i++) atomic_init(&tids[i], 0);
+  atomic_int team, bad;
+  atomic_init(&team, 0);
+  atomic_init(&bad, -1);
 #pragma omp parallel
   {
-#pragma omp single
-    team = omp_get_num_threads();
+    atomic_store(&team, omp_get_num_threads());
     int me = omp_get_thread_num();
-    if (me < 64) tids[me] = syscall(SYS_gettid);
+    if (me < 64) atomic_store(&tids[me], syscall(SYS_gettid));
     /* Sample the CPU while spinning ~20 ms, so a migration would be seen. */
     int64_t end = gl_now_ns() + 20000000;
     while (gl_now_ns() < end) {
       int cpu = sched_getcpu();
       bool in = false;
       for (int k = 0; k < t->g.n_cpus; k++) in |= t->g.cpus[k] == cpu;
-      if (!in) {
-#pragma omp critical
-        bad = cpu;
-      }
+      if (!in) atomic_store(&bad, cpu);
     }
   }
-  t->team = team;
+  t->team = atomic_load(&team);
   t->distinct = 0;
   for (int i = 0; i < team && i < 64; i++) {
     bool seen = false;
-    for (int j = 0; j < i; j++) seen |= tids[j] == tids[i];
-    if (!seen && tids[i]) t->distinct++;
+    for (int j = 0; j < i; j++) seen |= atomic_load(&tids[j]) == atomic_load(&tids[i]);
+    if (!seen && atomic_load(&tids[i])) t->distinct++;
   }
-  t->bad_cpu = bad;
+  t->bad_cpu = atomic_load(&bad);
   return GL_OK;
 }
 
