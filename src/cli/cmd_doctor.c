@@ -64,7 +64,9 @@ static void cpu_layout(void) {
                             human((double)o->attr->cache.size, tmp, sizeof tmp), n);
     if (off >= sizeof buf) break;
   }
-  line("caches", "%s", buf[0] ? buf : "not reported");
+  line("caches", "%s -> the last level is shared by every core partition: co-running models "
+                 "interfere there, which the scheduler's interference model accounts for",
+       buf[0] ? buf : "not reported");
   int nnuma = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE);
   buf[0] = 0, off = 0;
   for (int i = 0; i < nnuma && off < sizeof buf; i++) {
@@ -74,8 +76,9 @@ static void cpu_layout(void) {
     off += (size_t)snprintf(buf + off, sizeof buf - off, "%snode%u cpus %s %s", i ? "; " : "",
                             o->os_index, cpus, human((double)o->attr->numanode.local_memory, tmp, sizeof tmp));
   }
-  line("numa", "%d node(s): %s%s", nnuma, buf,
-       nnuma > 1 ? " -> core partitions are taken in core order (node-local first)" : "");
+  line("numa", "%d node(s): %s -> %s", nnuma, buf,
+       nnuma > 1 ? "core partitions are taken in core order, so a small one stays on one node"
+                 : "one node, no placement choice to make");
   if (npu > ncore)
     line("smt", "%d threads per core: a partition counts cores and pins one thread per core", npu / ncore);
   hwloc_topology_destroy(topo);
@@ -105,10 +108,9 @@ static const char *isa_name(dnnl_cpu_isa_t isa) {
 static void cpu_engine(void) {
   const dnnl_version_t *v = dnnl_version();
   const char *lim = getenv("ONEDNN_MAX_CPU_ISA") ? getenv("ONEDNN_MAX_CPU_ISA") : getenv("DNNL_MAX_CPU_ISA");
-  line("isa", "oneDNN %d.%d.%d will use %s%s%s", v->major, v->minor, v->patch,
-       isa_name(dnnl_get_effective_cpu_isa()), lim ? " (limited by env to " : " (best this CPU has)",
-       lim ? lim : "");
-  if (lim) printf(")\n");
+  line("isa", "oneDNN %d.%d.%d will use %s (%s%s) -> f32 kernels (conv, matmul, ...) are JIT-built for it",
+       v->major, v->minor, v->patch, isa_name(dnnl_get_effective_cpu_isa()),
+       lim ? "limited by ONEDNN_MAX_CPU_ISA=" : "the best this CPU has", lim ? lim : "");
   const char *ont = getenv("OMP_NUM_THREADS");
   line("openmp", "max threads %d%s%s%s; partitions set their own count on their executor thread",
        omp_get_max_threads(), ont ? " (OMP_NUM_THREADS=" : "", ont ? ont : "", ont ? ")" : "");

@@ -59,6 +59,18 @@ struct gl_part {
   gl_status_t enter_status;
 };
 
+/* GPU kinds, when they are built (see docs GPU.md), plug in here without changing part.h:
+ * - GL_PART_CUDA_GREEN: the device constructor (in the dlopen'd CUDA module) reads
+ *   cuDeviceGetDevResource's smCount / minSmPartitionSize / smCoscheduledAlignment into
+ *   info.units_total / unit_min / unit_align and splits once at that granularity; part_init gives
+ *   the partition as many groups as p->grant.units needs, makes its green context and stream
+ *   (p->ctx); exec_enter makes the green context current on the executor thread; and
+ *   gl_part_placement must then fill gl_placement_t.stream (a field to add to gl_part_grant_t or
+ *   a vtable entry `placement`, appended at the end of this struct).
+ * - GL_PART_CUDA_MPS: units are active-thread percent steps; part_init starts (or takes a standby)
+ *   worker process with CUDA_MPS_ACTIVE_THREAD_PERCENTAGE; job_run forwards the job to it.
+ * Neither exists yet: there is no constructor, so no caller can get one by mistake. */
+
 /* Fills a device's common fields (mu, refs) once info.units_total is set. */
 gl_status_t gl__part_dev_init(gl_part_dev_t *d) GL_MUST_USE;
 
