@@ -191,7 +191,8 @@ static void test_threads_honoured(void **state) {
 typedef struct {
   long iters;
   int64_t start, end;
-  int cpu;
+  int cpu;      /* where the job started */
+  bool moved;   /* seen on another CPU while it ran */
   double sink;
 } spin_t;
 
@@ -199,8 +200,12 @@ static gl_status_t spin_job(gl_part_t *p, void *arg) {
   spin_t *s = arg;
   s->start = gl_now_ns();
   s->cpu = sched_getcpu();
+  s->moved = false;
   volatile double x = 1.0;
-  for (long i = 0; i < s->iters; i++) x = x * 1.0000001 + 1e-9;
+  for (long i = 0; i < s->iters; i++) {
+    x = x * 1.0000001 + 1e-9;
+    if ((i & 0xffff) == 0 && sched_getcpu() != s->cpu) s->moved = true;
+  }
   s->sink = x;
   s->end = gl_now_ns();
   return GL_OK;
@@ -231,10 +236,12 @@ static void test_disjoint_concurrent(void **state) {
   assert_int_equal(gl_part_run_sync(a, spin_job, &cal), GL_OK);
   double ns_per_iter = (double)(cal.end - cal.start) / (double)cal.iters;
   long iters = (long)(200e6 / ns_per_iter);
-  double best_overlap = 0, best_ratio = 9;
-  int cpu_a = -1, cpu_b = -1;
-  /* The build machine is shared: take the best of three tries. */
-  for (int attempt = 0; attempt < 3 && (best_overlap <= 0.5 || best_ratio >= 0.8); attempt++) {
+  /* Concurrent = the two jobs' run intervals overlap (> 50% of the shorter one) while each
+   * stays on its own core, a different one for each. The span against a solo run is printed,
+   * not asserted: on a shared machine another process can slow either core. */
+  double best_overlap = 0;
+  bool apart = false;
+  for (int attempt = 0; attempt < 3 && (best_overlap <= 0.5 || !apart); attempt++) {
     spin_t solo = {.iters = iters};
     assert_int_equal(gl_part_run_sync(a, spin_job, &solo), GL_OK);
     spin_t ja = {.iters = iters}, jb = {.iters = iters};
@@ -244,16 +251,16 @@ static void test_disjoint_concurrent(void **state) {
     double ov = overlap_frac(&ja, &jb);
     int64_t span = (ja.end > jb.end ? ja.end : jb.end) - (ja.start < jb.start ? ja.start : jb.start);
     /* Time-shared on one core the pair would take ~2x a solo run; concurrent, ~1x. */
-    double ratio = (double)span / (2.0 * (double)(solo.end - solo.start));
-    print_message("overlap %.2f, span %.1f ms vs solo %.1f ms (ratio %.2f), cpus %d|%d\n", ov,
-                  gl_ns_to_ms(span), gl_ns_to_ms(solo.end - solo.start), ratio, ja.cpu, jb.cpu);
+    print_message("overlap %.2f, span %.1f ms vs solo %.1f ms (x%.2f), cpus %d|%d%s\n", ov,
+                  gl_ns_to_ms(span), gl_ns_to_ms(solo.end - solo.start),
+                  (double)span / (double)(solo.end - solo.start), ja.cpu, jb.cpu,
+                  ja.moved || jb.moved ? " (a job moved!)" : "");
     if (ov > best_overlap) best_overlap = ov;
-    if (ratio < best_ratio) best_ratio = ratio;
-    cpu_a = ja.cpu, cpu_b = jb.cpu;
+    apart = ja.cpu != jb.cpu && !ja.moved && !jb.moved;
+    assert_false(ja.moved || jb.moved); /* pinned: never leaves its core */
   }
   assert_true(best_overlap > 0.5);
-  assert_true(best_ratio < 0.8);
-  assert_true(cpu_a != cpu_b);
+  assert_true(apart);
   gl_part_destroy(a);
   gl_part_destroy(b);
   gl_part_dev_destroy(d);
