@@ -11,6 +11,7 @@ static const struct {
   const char *help;
 } commands[] = {
     {"run", gl_cmd_run, "run an ONNX model: shapes, checksum, latency percentiles"},
+    {"zoo", gl_cmd_zoo, "write a standard model (ResNet-50, BERT...) as ONNX with seeded weights"},
 };
 
 int gl_cli_fail(const char *what) {
