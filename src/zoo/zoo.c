@@ -63,6 +63,8 @@ gl_status_t gl_zoo_build(const char *name, const gl_zoo_opts_t *o, gl_graph_t **
   else if (!strcmp(n, "ssd-mobilenet")) st = gl_zoo_ssd_mobilenet(&b, o->batch);
   else st = gl_zoo_bert(&b, o->batch, o->seq > 0 ? o->seq : 128);
   if (st == GL_OK) st = b.st;
+  gl_free(b.msq);
+  gl_free(b.mean);
   if (st == GL_OK) st = gl_graph_toposort(b.g);
   if (st != GL_OK) {
     gl_graph_destroy(b.g);

@@ -6,6 +6,14 @@
 #include "core/alloc.h"
 #include "zoo/zoo_int.h"
 
+/* ---- plumbing ---- */
+static int fail(zb_t *b, gl_status_t st) {
+  if (b->st == GL_OK) b->st = st;
+  return -1;
+}
+
+static int oom(zb_t *b) { return fail(b, gl_err(GL_ENOMEM, "zoo: out of memory")); }
+
 /* ---- seeded streams ---- */
 static uint64_t splitmix(uint64_t x) {
   x += 0x9E3779B97F4A7C15ULL;
@@ -26,13 +34,6 @@ static void fill_uniform(float *p, int64_t n, uint64_t seed, float lo, float hi)
   }
 }
 
-/* ---- plumbing ---- */
-static int fail(zb_t *b, gl_status_t st) {
-  if (b->st == GL_OK) b->st = st;
-  return -1;
-}
-
-static int oom(zb_t *b) { return fail(b, gl_err(GL_ENOMEM, "zoo: out of memory")); }
 
 const gl_shape_t *zb_shape(zb_t *b, int v) {
   static const gl_shape_t none = {0, {0}};
@@ -40,6 +41,27 @@ const gl_shape_t *zb_shape(zb_t *b, int v) {
 }
 
 void zb_name_next(zb_t *b, const char *name) { b->next_name = name; }
+
+double zb_msq(zb_t *b, int v) { return v >= 0 && (size_t)v < b->cap_msq && b->msq[v] > 0 ? b->msq[v] : 1.0; }
+double zb_mean(zb_t *b, int v) { return v >= 0 && (size_t)v < b->cap_mean ? b->mean[v] : 0.0; }
+
+static int grow_zeroed(double **a, size_t *cap, size_t need) {
+  size_t old = *cap;
+  if (need <= old) return 0;
+  if (gl_grow((void **)a, cap, need, sizeof(double))) return -1;
+  memset(*a + old, 0, (*cap - old) * sizeof(double));
+  return 0;
+}
+
+void zb_set_stats(zb_t *b, int v, double msq, double mean) {
+  if (v < 0 || b->st) return;
+  if (grow_zeroed(&b->msq, &b->cap_msq, (size_t)v + 1) || grow_zeroed(&b->mean, &b->cap_mean, (size_t)v + 1)) {
+    oom(b);
+    return;
+  }
+  b->msq[v] = msq;
+  b->mean[v] = mean;
+}
 
 /* A new value with dtype and shape; named after the node that makes it. */
 static int new_value(zb_t *b, const char *name, gl_dtype_t dt, const gl_shape_t *s) {
@@ -66,7 +88,8 @@ static int node1(zb_t *b, const char *op, const int *ins, int n_in, gl_dtype_t d
   int ni = gl_graph_add_node(b->g, op, name, ins, n_in, &v, 1);
   if (ni < 0) return oom(b);
   if (node_out) *node_out = ni;
-  return v;
+  zb_set_stats(b, v, zb_msq(b, ins[0]), zb_mean(b, ins[0]));
+  return b->st ? -1 : v;
 }
 
 static void attr_i(zb_t *b, int ni, const char *name, int64_t x) {
@@ -103,6 +126,7 @@ int zb_input(zb_t *b, const char *name, gl_dtype_t dt, int rank, const int64_t *
   int v = new_value(b, name, dt, &s);
   if (v < 0) return -1;
   b->g->values[v].kind = GL_VAL_INPUT;
+  zb_set_msq(b, v, 1.0 / 3.0); /* seeded inputs are U(-1, 1) */
   gl_status_t st = gl_graph_add_input(b->g, v);
   return st ? fail(b, st) : v;
 }
@@ -199,6 +223,7 @@ int zb_conv(zb_t *b, int x, int64_t cout, int k, int stride, int pad, int64_t gr
   int ni = -1;
   int y = node1(b, "Conv", ins, bias ? 3 : 2, GL_DT_F32, &os, &ni);
   if (y < 0) return -1;
+  zb_set_msq(b, y, 2.0 * zb_msq(b, x) + (bias ? 1.0 / (3.0 * (double)fan_in) : 0.0));
   int64_t ks[2] = {k, k}, ss[2] = {stride, stride}, ps[4] = {pad, pad, pad, pad}, ds[2] = {1, 1};
   attr_ints(b, ni, "kernel_shape", 2, ks);
   attr_ints(b, ni, "strides", 2, ss);
@@ -208,29 +233,43 @@ int zb_conv(zb_t *b, int x, int64_t cout, int k, int stride, int pad, int64_t gr
   return b->st ? -1 : y;
 }
 
-/* Inference BatchNormalization with statistics that are not the identity, so fusion matters. */
+/* Inference BatchNormalization with statistics that are not the identity, so fusion matters:
+ * gamma ~ U(0.5, 1.5), beta ~ U(-0.1, 0.1), and running statistics near the input's expected
+ * ones (mean ~ U(-0.1, 0.1) * rms, var ~ U(0.5, 1.5) * mean square), so each BN brings the
+ * activations back to a mean square near 1 as a trained net's do, however deep the net. */
 int zb_bn(zb_t *b, int x, float eps) {
   if (b->st) return -1;
   int64_t c = zb_shape(b, x)->d[1];
+  double m = zb_msq(b, x);
+  float rms = (float)sqrt(m);
   char nb[80];
   int ins[5] = {x};
   ins[1] = zb_param(b, pname(b, nb, sizeof nb, "BatchNormalization", "scale"), 1, &c, 0.5f, 1.5f);
   ins[2] = zb_param(b, pname(b, nb, sizeof nb, "BatchNormalization", "bias"), 1, &c, -0.1f, 0.1f);
-  ins[3] = zb_param(b, pname(b, nb, sizeof nb, "BatchNormalization", "mean"), 1, &c, -0.1f, 0.1f);
-  ins[4] = zb_param(b, pname(b, nb, sizeof nb, "BatchNormalization", "var"), 1, &c, 0.5f, 1.5f);
+  ins[3] = zb_param(b, pname(b, nb, sizeof nb, "BatchNormalization", "mean"), 1, &c, -0.1f * rms, 0.1f * rms);
+  ins[4] = zb_param(b, pname(b, nb, sizeof nb, "BatchNormalization", "var"), 1, &c, 0.5f * (float)m, 1.5f * (float)m);
   int ni = -1;
   int y = node1(b, "BatchNormalization", ins, 5, GL_DT_F32, zb_shape(b, x), &ni);
   attr_f(b, ni, "epsilon", eps);
+  zb_set_msq(b, y, 1.2); /* E[gamma^2] E[1 / U(0.5, 1.5)] */
   return b->st ? -1 : y;
 }
 
 int zb_act(zb_t *b, int x, int act) {
-  if (act == ZB_RELU) return zb_unary(b, "Relu", x);
+  int y = x;
+  if (act == ZB_RELU) y = zb_unary(b, "Relu", x);
   if (act == ZB_RELU6) {
     int ins[3] = {x, zb_scalar(b, 0.0f), zb_scalar(b, 6.0f)};
-    return node1(b, "Clip", ins, 3, GL_DT_F32, zb_shape(b, x), NULL);
+    y = node1(b, "Clip", ins, 3, GL_DT_F32, zb_shape(b, x), NULL);
   }
-  return x;
+  if (y != x) {
+    /* ReLU of N(mu, s^2): E[y] = mu P + s p, E[y^2] = (mu^2 + s^2) P + mu s p, P and p the normal
+     * CDF and density at mu / s (ReLU6's cap is ignored). */
+    double mu = zb_mean(b, x), var = zb_msq(b, x) - mu * mu, sd = sqrt(var > 1e-12 ? var : 1e-12);
+    double z = mu / sd, P = 0.5 * erfc(-z / sqrt(2.0)), pd = exp(-z * z / 2) / sqrt(2 * M_PI);
+    zb_set_stats(b, y, (mu * mu + var) * P + mu * sd * pd, mu * P + sd * pd);
+  }
+  return b->st ? -1 : y;
 }
 
 int zb_conv_bn(zb_t *b, int x, int64_t cout, int k, int stride, int pad, int64_t group, int act) {
@@ -294,6 +333,7 @@ int zb_gemm(zb_t *b, int x, int64_t nout, float init_bound) {
   gl_shape_t os = {2, {xs->d[0], nout}};
   int ni = -1;
   int y = node1(b, "Gemm", ins, 3, GL_DT_F32, &os, &ni);
+  zb_set_msq(b, y, (double)in * bw * bw / 3 * zb_msq(b, x) + bb * bb / 3);
   attr_i(b, ni, "transB", 1);
   return b->st ? -1 : y;
 }
@@ -304,6 +344,12 @@ int zb_concat(zb_t *b, int n, const int *xs, int axis) {
   for (int i = 1; i < n; i++) os.d[axis] += zb_shape(b, xs[i])->d[axis];
   int ni = -1;
   int y = node1(b, "Concat", xs, n, GL_DT_F32, &os, &ni);
+  double m = 0, mu = 0;
+  for (int i = 0; i < n; i++) {
+    m += zb_msq(b, xs[i]) * (double)zb_shape(b, xs[i])->d[axis];
+    mu += zb_mean(b, xs[i]) * (double)zb_shape(b, xs[i])->d[axis];
+  }
+  zb_set_stats(b, y, m / (double)os.d[axis], mu / (double)os.d[axis]);
   attr_i(b, ni, "axis", axis);
   return b->st ? -1 : y;
 }
@@ -322,7 +368,13 @@ int zb_binary(zb_t *b, const char *op, int x, int y) {
   if (b->st) return -1;
   gl_shape_t os = bcast(zb_shape(b, x), zb_shape(b, y));
   int ins[2] = {x, y};
-  return node1(b, op, ins, 2, b->g->values[x].dtype, &os, NULL);
+  int z = node1(b, op, ins, 2, b->g->values[x].dtype, &os, NULL);
+  if (!strcmp(op, "Add")) { /* independent: variances add, and so do means */
+    double mx = zb_mean(b, x), my = zb_mean(b, y);
+    double var = zb_msq(b, x) - mx * mx + zb_msq(b, y) - my * my;
+    zb_set_stats(b, z, var + (mx + my) * (mx + my), mx + my);
+  }
+  return b->st ? -1 : z;
 }
 
 int zb_unary(zb_t *b, const char *op, int x) {

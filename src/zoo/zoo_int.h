@@ -13,6 +13,10 @@ typedef struct {
   int n_ops;
   const char *next_name; /* name for the next node's output (graph outputs), or NULL */
   gl_status_t st;
+  /* Expected mean square of each value over a random input, propagated layer by layer, so that
+   * BatchNormalization's running variance can sit near the real one (see zb_bn). */
+  double *msq, *mean;
+  size_t cap_msq, cap_mean;
 } zb_t;
 
 enum { ZB_NONE = 0, ZB_RELU, ZB_RELU6 };
@@ -47,6 +51,12 @@ int zb_transpose(zb_t *b, int x, int rank, const int64_t *perm);
 int zb_softmax(zb_t *b, int x, int axis);
 int zb_layernorm(zb_t *b, int x, float eps);
 int zb_gather(zb_t *b, int data, int idx, int axis);
+
+/* Expected mean square and mean of value v's elements (1 and 0 when unknown), and setting them. */
+double zb_msq(zb_t *b, int v);
+double zb_mean(zb_t *b, int v);
+void zb_set_stats(zb_t *b, int v, double msq, double mean);
+static inline void zb_set_msq(zb_t *b, int v, double m) { zb_set_stats(b, v, m, 0.0); }
 
 /* Shape of value v (for model code that needs a channel count). */
 const gl_shape_t *zb_shape(zb_t *b, int v);
