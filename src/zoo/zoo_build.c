@@ -64,8 +64,9 @@ void zb_set_stats(zb_t *b, int v, double msq, double mean) {
 }
 
 /* A new value with dtype and shape; named after the node that makes it. */
-static int new_value(zb_t *b, const char *name, gl_dtype_t dt, const gl_shape_t *s) {
+static int new_value(zb_t *b, const char *name, gl_dtype_t dt, const gl_shape_t *s_in) {
   if (b->st) return -1;
+  const gl_shape_t s_copy = *s_in, *s = &s_copy; /* s_in may point into the values array */
   int v = gl_graph_add_value(b->g, name);
   if (v < 0) return oom(b);
   b->g->values[v].dtype = dt;
@@ -75,9 +76,10 @@ static int new_value(zb_t *b, const char *name, gl_dtype_t dt, const gl_shape_t 
 }
 
 /* Adds node op with inputs ins and one output of dtype dt and shape s; returns the output. */
-static int node1(zb_t *b, const char *op, const int *ins, int n_in, gl_dtype_t dt, const gl_shape_t *s,
+static int node1(zb_t *b, const char *op, const int *ins, int n_in, gl_dtype_t dt, const gl_shape_t *s_in,
                  int *node_out) {
   if (b->st) return -1;
+  const gl_shape_t s_copy = *s_in, *s = &s_copy; /* s_in may point into the values array */
   for (int i = 0; i < n_in; i++)
     if (ins[i] < 0) return fail(b, gl_err(GL_EINVAL, "zoo: %s has a missing input", op));
   char name[64];
@@ -203,7 +205,7 @@ static int64_t conv_out(int64_t x, int k, int s, int64_t pb, int64_t pe) {
 
 int zb_conv(zb_t *b, int x, int64_t cout, int k, int stride, int pad, int64_t group, int bias) {
   if (b->st) return -1;
-  const gl_shape_t *xs = zb_shape(b, x);
+  const gl_shape_t xs_copy = *zb_shape(b, x), *xs = &xs_copy;
   int64_t cin = xs->d[1];
   if (xs->rank != 4 || cin % group || cout % group)
     return fail(b, gl_err(GL_ESHAPE, "zoo: bad Conv (cin %lld, cout %lld, group %lld)", (long long)cin,
@@ -278,7 +280,7 @@ int zb_conv_bn(zb_t *b, int x, int64_t cout, int k, int stride, int pad, int64_t
 
 static int pool(zb_t *b, const char *op, int x, int k, int stride, const int64_t pads[4]) {
   if (b->st) return -1;
-  const gl_shape_t *xs = zb_shape(b, x);
+  const gl_shape_t xs_copy = *zb_shape(b, x), *xs = &xs_copy;
   gl_shape_t os = {4, {xs->d[0], xs->d[1], conv_out(xs->d[2], k, stride, pads[0], pads[2]),
                        conv_out(xs->d[3], k, stride, pads[1], pads[3])}};
   int ni = -1;
@@ -301,14 +303,14 @@ int zb_avgpool(zb_t *b, int x, int k, int stride, int pad) {
 
 int zb_gap(zb_t *b, int x) {
   if (b->st) return -1;
-  const gl_shape_t *xs = zb_shape(b, x);
+  const gl_shape_t xs_copy = *zb_shape(b, x), *xs = &xs_copy;
   gl_shape_t os = {4, {xs->d[0], xs->d[1], 1, 1}};
   return node1(b, "GlobalAveragePool", &x, 1, GL_DT_F32, &os, NULL);
 }
 
 int zb_flatten(zb_t *b, int x) {
   if (b->st) return -1;
-  const gl_shape_t *xs = zb_shape(b, x);
+  const gl_shape_t xs_copy = *zb_shape(b, x), *xs = &xs_copy;
   int64_t rest = 1;
   for (int i = 1; i < xs->rank; i++) rest *= xs->d[i];
   gl_shape_t os = {2, {xs->d[0], rest}};
@@ -321,7 +323,7 @@ int zb_flatten(zb_t *b, int x) {
 /* y = x W^T + c with W [nout, in]; init_bound <= 0 means He uniform. */
 int zb_gemm(zb_t *b, int x, int64_t nout, float init_bound) {
   if (b->st) return -1;
-  const gl_shape_t *xs = zb_shape(b, x);
+  const gl_shape_t xs_copy = *zb_shape(b, x), *xs = &xs_copy;
   int64_t in = xs->d[1];
   float bw = init_bound > 0 ? init_bound : sqrtf(6.0f / (float)in);
   float bb = 1.0f / sqrtf((float)in);
@@ -384,7 +386,7 @@ int zb_unary(zb_t *b, const char *op, int x) {
 
 int zb_matmul(zb_t *b, int x, int y) {
   if (b->st) return -1;
-  const gl_shape_t *xs = zb_shape(b, x), *ys = zb_shape(b, y);
+  const gl_shape_t xs_copy = *zb_shape(b, x), ys_copy = *zb_shape(b, y), *xs = &xs_copy, *ys = &ys_copy;
   gl_shape_t xb = *xs, yb = *ys;
   xb.rank -= 2;
   yb.rank -= 2;
@@ -398,7 +400,7 @@ int zb_matmul(zb_t *b, int x, int y) {
 /* Reshape to dims (0 copies the input's dim, -1 is inferred), with the shape as a constant. */
 int zb_reshape(zb_t *b, int x, int rank, const int64_t *dims) {
   if (b->st) return -1;
-  const gl_shape_t *xs = zb_shape(b, x);
+  const gl_shape_t xs_copy = *zb_shape(b, x), *xs = &xs_copy;
   char nb[80];
   int sh = zb_const_i64(b, pname(b, nb, sizeof nb, "Reshape", "shape"), 1, (int64_t[]){rank}, dims);
   gl_shape_t os = {rank, {0}};
@@ -417,7 +419,7 @@ int zb_reshape(zb_t *b, int x, int rank, const int64_t *dims) {
 
 int zb_transpose(zb_t *b, int x, int rank, const int64_t *perm) {
   if (b->st) return -1;
-  const gl_shape_t *xs = zb_shape(b, x);
+  const gl_shape_t xs_copy = *zb_shape(b, x), *xs = &xs_copy;
   gl_shape_t os = {rank, {0}};
   for (int i = 0; i < rank; i++) os.d[i] = xs->d[perm[i]];
   int ni = -1;
@@ -437,7 +439,7 @@ int zb_softmax(zb_t *b, int x, int axis) {
 /* LayerNormalization over the last axis (opset 17), gamma near 1 and a small beta. */
 int zb_layernorm(zb_t *b, int x, float eps) {
   if (b->st) return -1;
-  const gl_shape_t *xs = zb_shape(b, x);
+  const gl_shape_t xs_copy = *zb_shape(b, x), *xs = &xs_copy;
   int64_t c = xs->d[xs->rank - 1];
   char nb[80];
   int ins[3] = {x};
@@ -452,7 +454,7 @@ int zb_layernorm(zb_t *b, int x, float eps) {
 
 int zb_gather(zb_t *b, int data, int idx, int axis) {
   if (b->st) return -1;
-  const gl_shape_t *ds = zb_shape(b, data), *is = zb_shape(b, idx);
+  const gl_shape_t ds_copy = *zb_shape(b, data), is_copy = *zb_shape(b, idx), *ds = &ds_copy, *is = &is_copy;
   gl_shape_t os = {0, {0}};
   for (int i = 0; i < axis; i++) os.d[os.rank++] = ds->d[i];
   for (int i = 0; i < is->rank; i++) os.d[os.rank++] = is->d[i];
