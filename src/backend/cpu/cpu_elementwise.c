@@ -390,6 +390,14 @@ DEF_WHERE(where_8, uint64_t)
 /* ---------------------------------------------------------------------------------------------
  * Casts: every pair of slots, as a row function of one contiguous input
  * ------------------------------------------------------------------------------------------- */
+/* float -> bfloat16 by dropping the low 16 bits, as ONNX's reference Cast does (opsets <= 17 and
+ * their test data); NaN stays NaN. */
+static inline uint16_t f32_to_bf16_trunc(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return isnan(f) ? (uint16_t)((u >> 16) | 0x40) : (uint16_t)(u >> 16);
+}
+
 #define LD_f32(v) (v)
 #define LD_f64(v) (v)
 #define LD_f16(v) gl_f16_to_f32(v)
@@ -406,7 +414,7 @@ DEF_WHERE(where_8, uint64_t)
 #define ST_f32(v) ((float)(v))
 #define ST_f64(v) ((double)(v))
 #define ST_f16(v) gl_f32_to_f16((float)(v))
-#define ST_bf16(v) gl_f32_to_bf16((float)(v))
+#define ST_bf16(v) f32_to_bf16_trunc((float)(v))
 #define ST_i8(v) ((int8_t)(v))
 #define ST_i16(v) ((int16_t)(v))
 #define ST_i32(v) ((int32_t)(v))
