@@ -725,11 +725,13 @@ gl_status_t gl_resize_params(const gl_graph_t *g, const gl_node_t *n, gl_resize_
     if (nsz) {
       if (sizes[d] < 0) return gl_err(GL_EINVAL, "%s: negative size", LBL);
       p->out[d] = sizes[d];
+      p->out_len[d] = (double)sizes[d];
       p->scale[d] = x->shape.d[d] ? (double)sizes[d] / (double)x->shape.d[d] : 1.0;
     } else {
       if (!(sc[d] > 0)) return gl_err(GL_EINVAL, "%s: scale %g is not positive", LBL, sc[d]);
       p->scale[d] = sc[d];
       p->out[d] = (int64_t)floor((double)x->shape.d[d] * sc[d]);
+      p->out_len[d] = (double)x->shape.d[d] * sc[d];
     }
   }
   if (old) {
@@ -763,7 +765,7 @@ gl_status_t gl_resize_params(const gl_graph_t *g, const gl_node_t *n, gl_resize_
 }
 
 double gl_resize_coord(const gl_resize_params_t *p, int d, int64_t x, int64_t in_len) {
-  double s = p->scale[d], xo = (double)x, lo = (double)p->out[d], li = (double)in_len;
+  double s = p->scale[d], xo = (double)x, lo = p->out_len[d], li = (double)in_len;
   switch (p->coord) {
     case GL_COORD_HALF_PIXEL: return (xo + 0.5) / s - 0.5;
     case GL_COORD_PYTORCH_HALF_PIXEL: return lo > 1 ? (xo + 0.5) / s - 0.5 : 0.0;

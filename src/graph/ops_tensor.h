@@ -38,6 +38,7 @@ typedef struct {
   int rank, mode, coord, nearest;
   int64_t out[GL_MAX_RANK];
   double scale[GL_MAX_RANK];
+  double out_len[GL_MAX_RANK]; /* the resized length coordinates use: in * scale, not floored */
   double roi_start[GL_MAX_RANK], roi_end[GL_MAX_RANK];
   double extrapolation;
 } gl_resize_params_t;

@@ -863,13 +863,13 @@ static gl_status_t prep_one_hot(const gl_cpu_exec_t *x, const gl_graph_t *g, con
 typedef struct {
   int64_t batches, rows, cols;
   size_t es;
-  bool upper;
+  bool upper, has_k;
 } trilu_t;
 
 static gl_status_t run_trilu(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                              void *const *out) {
   const trilu_t *s = k->state;
-  int64_t kk = in[1] ? *(const int64_t *)in[1] : 0;
+  int64_t kk = s->has_k && in[1] ? *(const int64_t *)in[1] : 0;
   size_t es = s->es;
   for (int64_t b = 0; b < s->batches; b++)
     for (int64_t i = 0; i < s->rows; i++) {
@@ -899,6 +899,7 @@ static gl_status_t prep_trilu(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   s->batches = 1;
   for (int d = 0; d < r - 2; d++) s->batches *= a->shape.d[d];
   s->upper = gl_attr_i(n, "upper", 1) != 0;
+  s->has_k = vin(g, n, 1) != NULL; /* in[] has only the node's inputs: never read past them */
   k->run = run_trilu;
   return GL_OK;
 }
