@@ -162,6 +162,35 @@ static void test_transpose(void **state) {
   done(&r);
 }
 
+/* A transpose big enough for the tiled loop (int64) and the oneDNN reorder (float), both checked
+ * against the definition. */
+static void test_transpose_tiled(void **state) {
+  gl_graph_t *g = new_graph(13);
+  int a = input(g, "a", GL_DT_I64, (gl_shape_t){3, {3, 20, 17}});
+  int b = input(g, "b", GL_DT_F32, (gl_shape_t){3, {3, 20, 17}});
+  int y = node(g, "Transpose", "ti", &a, 1);
+  attr_ints(g, "perm", 3, (int64_t[]){0, 2, 1});
+  int z = node(g, "Transpose", "tf", &b, 1);
+  attr_ints(g, "perm", 3, (int64_t[]){2, 0, 1});
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  assert_int_equal(gl_graph_add_output(g, z), GL_OK);
+  run_t r;
+  assert_int_equal(compile(&r, g, 0), GL_OK);
+  static int64_t ad[1020];
+  static float bd[1020];
+  for (int i = 0; i < 1020; i++) ad[i] = 1000000 + i, bd[i] = (float)i * 0.5f;
+  assert_int_equal(run(&r, (void *[]){ad, bd}), GL_OK);
+  const int64_t *yd = r.out[0].data;
+  const float *zd = r.out[1].data;
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 20; j++)
+      for (int k = 0; k < 17; k++) {
+        assert_int_equal(yd[(i * 17 + k) * 20 + j], ad[(i * 20 + j) * 17 + k]);
+        assert_true(zd[(k * 3 + i) * 20 + j] == bd[(i * 20 + j) * 17 + k]);
+      }
+  done(&r);
+}
+
 static void test_slice_negative_step(void **state) {
   gl_graph_t *g = new_graph(13);
   int x = input(g, "x", GL_DT_F32, (gl_shape_t){2, {3, 5}});
@@ -452,6 +481,7 @@ static void test_errors_name_the_node(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_transpose),
+      cmocka_unit_test(test_transpose_tiled),
       cmocka_unit_test(test_slice_negative_step),
       cmocka_unit_test(test_concat_split),
       cmocka_unit_test(test_gather_negative_and_out_of_range),

@@ -3,6 +3,7 @@
  * Expand, Tile, DepthToSpace and SpaceToDepth. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_int.h"
@@ -104,6 +105,43 @@ static void xcopy_simplify(xcopy_t *c) {
   c->rank = r;
 }
 
+/* Transposing copy: the innermost destination dim is strided in the source while dim p is
+ * contiguous there. Walks 16x16 tiles of (p, last) so both sides stay in cache. */
+#define TILE 16
+static void xcopy_run_tiled(const xcopy_t *c, const char *src, char *dst, int p) {
+  size_t es = c->es;
+  int last = c->rank - 1;
+  int64_t np = c->n[p], nl = c->n[last], rows = 1;
+  for (int d = 0; d < last; d++)
+    if (d != p) rows *= c->n[d];
+  int64_t tp = (np + TILE - 1) / TILE, tl = (nl + TILE - 1) / TILE, jobs = rows * tp * tl;
+  int64_t sp = c->ss[p], dp = c->ds[p], sl = c->ss[last], dl = c->ds[last];
+  bool par = (size_t)(rows * np * nl) * es >= PAR_BYTES && jobs > 1;
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t job = 0; job < jobs; job++) {
+    int64_t r = job / (tp * tl), t = job % (tp * tl), p0 = (t / tl) * TILE, l0 = (t % tl) * TILE;
+    int64_t so = 0, dof = 0, q = r;
+    for (int d = last - 1; d >= 0; d--) {
+      if (d == p) continue;
+      int64_t i = q % c->n[d];
+      q /= c->n[d];
+      so += i * c->ss[d];
+      dof += i * c->ds[d];
+    }
+    int64_t p1 = p0 + TILE < np ? p0 + TILE : np, l1 = l0 + TILE < nl ? l0 + TILE : nl;
+    if (es == 4) {
+      const uint32_t *s4 = (const uint32_t *)src + so;
+      uint32_t *d4 = (uint32_t *)dst + dof;
+      for (int64_t i = p0; i < p1; i++)
+        for (int64_t l = l0; l < l1; l++) d4[i * dp + l * dl] = s4[i * sp + l * sl];
+    } else {
+      for (int64_t l = l0; l < l1; l++)
+        for (int64_t i = p0; i < p1; i++)
+          copy_elem(dst + (dof + i * dp + l * dl) * (int64_t)es, src + (so + i * sp + l * sl) * (int64_t)es, es);
+    }
+  }
+}
+
 static void xcopy_run(const xcopy_t *c, const char *src, char *dst) {
   if (c->empty) return;
   size_t es = c->es;
@@ -117,6 +155,12 @@ static void xcopy_run(const xcopy_t *c, const char *src, char *dst) {
   int64_t inner = c->n[last], rows = 1;
   for (int d = 0; d < last; d++) rows *= c->n[d];
   bool contig = c->ss[last] == 1 && c->ds[last] == 1;
+  if (c->ds[last] == 1 && c->ss[last] > 1 && inner >= 8)
+    for (int p = last - 1; p >= 0; p--)
+      if (c->ss[p] == 1 && c->n[p] >= 8) {
+        xcopy_run_tiled(c, src, dst, p);
+        return;
+      }
   int64_t iss = c->ss[last], ids = c->ds[last];
   bool par = (size_t)(rows * inner) * es >= PAR_BYTES && rows > 1;
 #pragma omp parallel for schedule(static) if (par)
@@ -310,6 +354,67 @@ static gl_status_t prep_eye_like(const gl_cpu_exec_t *x, const gl_graph_t *g, co
 
 /* ---- Transpose, Slice, Expand, Tile, DepthToSpace, SpaceToDepth (strided copies) ---- */
 
+/* Transpose of float / int32 through a oneDNN reorder between two strided views. */
+typedef struct {
+  dnnl_primitive_t prim;
+  dnnl_memory_t src, dst;
+} reorder_t;
+
+static void reorder_destroy(void *state) {
+  reorder_t *r = state;
+  if (!r) return;
+  if (r->prim) dnnl_primitive_destroy(r->prim);
+  if (r->src) dnnl_memory_destroy(r->src);
+  if (r->dst) dnnl_memory_destroy(r->dst);
+  gl_free(r);
+}
+
+static gl_status_t run_reorder(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
+                               void *const *out) {
+  const reorder_t *r = k->state;
+  GL_DNNL(dnnl_memory_set_data_handle_v2(r->src, in[0], x->stream), "setting a reorder source");
+  GL_DNNL(dnnl_memory_set_data_handle_v2(r->dst, out[0], x->stream), "setting a reorder destination");
+  dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, r->src}, {DNNL_ARG_TO, r->dst}};
+  GL_DNNL(dnnl_primitive_execute(r->prim, x->stream, 2, args), "running a transpose reorder");
+  return GL_OK;
+}
+
+/* Sets k up as a oneDNN reorder for c (positive strides, no offsets); GL_EUNSUPPORTED when
+ * oneDNN has no implementation, so the caller can fall back to the C loop. */
+static gl_status_t reorder_kernel(const gl_cpu_exec_t *x, const xcopy_t *c, dnnl_data_type_t dt,
+                                  gl_cpu_kernel_t *k) {
+  if (c->rank < 1 || c->rank > DNNL_MAX_NDIMS || c->empty || c->soff || c->doff) return GL_EUNSUPPORTED;
+  dnnl_dims_t dims, ss, ds;
+  for (int d = 0; d < c->rank; d++) {
+    if (c->ss[d] <= 0 || c->ds[d] <= 0) return GL_EUNSUPPORTED;
+    dims[d] = c->n[d], ss[d] = c->ss[d], ds[d] = c->ds[d];
+  }
+  dnnl_memory_desc_t smd, dmd;
+  if (dnnl_memory_desc_init_by_strides(&smd, c->rank, dims, dt, ss) != dnnl_success ||
+      dnnl_memory_desc_init_by_strides(&dmd, c->rank, dims, dt, ds) != dnnl_success)
+    return GL_EUNSUPPORTED;
+  dnnl_primitive_desc_t pd = NULL;
+  if (dnnl_reorder_primitive_desc_create(&pd, &smd, x->engine, &dmd, x->engine, NULL) != dnnl_success)
+    return GL_EUNSUPPORTED;
+  reorder_t *r = gl_calloc(1, sizeof *r);
+  if (!r) {
+    dnnl_primitive_desc_destroy(pd);
+    return gl_err(GL_ENOMEM, "out of memory");
+  }
+  dnnl_status_t st = dnnl_primitive_create(&r->prim, pd);
+  dnnl_primitive_desc_destroy(pd);
+  if (st == dnnl_success) st = dnnl_memory_create(&r->src, &smd, x->engine, DNNL_MEMORY_NONE);
+  if (st == dnnl_success) st = dnnl_memory_create(&r->dst, &dmd, x->engine, DNNL_MEMORY_NONE);
+  if (st != dnnl_success) {
+    reorder_destroy(r);
+    return gl_dnnl_check(st, "creating a transpose reorder");
+  }
+  k->state = r;
+  k->destroy = reorder_destroy;
+  k->run = run_reorder;
+  return GL_OK;
+}
+
 static gl_status_t prep_transpose(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                   gl_cpu_kernel_t *k) {
   const gl_value_t *a = vin(g, n, 0), *o = vout(g, n, 0);
@@ -325,6 +430,14 @@ static gl_status_t prep_transpose(const gl_cpu_exec_t *x, const gl_graph_t *g, c
     c.n[d] = o->shape.d[d];
     c.ss[d] = ist[p];
     c.ds[d] = ost[d];
+  }
+  if (a->dtype == GL_DT_F32 || a->dtype == GL_DT_I32) {
+    xcopy_t sc = c;
+    xcopy_simplify(&sc);
+    if (sc.rank > 1 && !getenv("GL_TRANSPOSE_LOOP")) {
+      gl_status_t st = reorder_kernel(x, &sc, a->dtype == GL_DT_F32 ? dnnl_f32 : dnnl_s32, k);
+      if (st != GL_EUNSUPPORTED) return st;
+    }
   }
   return xcopy_kernel(n, k, &c);
 }
