@@ -736,7 +736,7 @@ gl_status_t gl_resize_params(const gl_graph_t *g, const gl_node_t *n, gl_resize_
   }
   if (old) {
     p->coord = GL_COORD_ASYMMETRIC;
-    p->nearest = GL_NEAREST_FLOOR;
+    p->nearest = GL_NEAREST_SIMPLE;
     return GL_OK;
   }
   const char *cm = gl_attr_s(n, "coordinate_transformation_mode", "half_pixel");
@@ -915,6 +915,23 @@ static gl_status_t infer_nonzero(gl_graph_t *g, gl_node_t *n) {
   return GL_OK;
 }
 
+/* ---- ReverseSequence ---- */
+
+static gl_status_t infer_reverse_sequence(gl_graph_t *g, gl_node_t *n) {
+  GL_TRY(gl_need_in(g, n, 0));
+  GL_TRY(gl_need_in(g, n, 1));
+  const gl_value_t *x = in_v(g, n, 0), *l = in_v(g, n, 1);
+  int64_t ba = gl_attr_i(n, "batch_axis", 1), ta = gl_attr_i(n, "time_axis", 0);
+  if (x->shape.rank < 2 || (ba != 0 && ba != 1) || (ta != 0 && ta != 1) || ba == ta)
+    return gl_err(GL_EINVAL, "%s: needs rank >= 2 and batch_axis/time_axis 0 and 1", LBL);
+  if (l->dtype != GL_DT_I64 || l->shape.rank != 1 || l->shape.d[0] != x->shape.d[ba])
+    return gl_err(GL_ESHAPE, "%s: sequence_lens must be int64 of shape [%lld]", LBL,
+                  (long long)x->shape.d[ba]);
+  GL_TRY(need_data_type(n, x));
+  gl_set_out(g, n, 0, x->dtype, &x->shape);
+  return GL_OK;
+}
+
 const gl_op_schema_t gl_schemas_tensor[] = {
     {"Shape", 1, 1, 1, 1, infer_shape, 0},
     {"Size", 1, 1, 1, 1, infer_size, 0},
@@ -947,5 +964,6 @@ const gl_op_schema_t gl_schemas_tensor[] = {
     {"EyeLike", 1, 1, 1, 1, infer_eye_like, 0},
     {"Compress", 2, 2, 1, 1, infer_compress, 9},
     {"NonZero", 1, 1, 1, 1, infer_nonzero, 9},
+    {"ReverseSequence", 2, 2, 1, 1, infer_reverse_sequence, 10},
     {0},
 };

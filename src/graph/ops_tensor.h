@@ -31,7 +31,10 @@ enum {
   GL_COORD_HALF_PIXEL = 0, GL_COORD_PYTORCH_HALF_PIXEL, GL_COORD_ALIGN_CORNERS, GL_COORD_ASYMMETRIC,
   GL_COORD_TF_HALF_PIXEL_FOR_NN, GL_COORD_TF_CROP_AND_RESIZE
 };
-enum { GL_NEAREST_ROUND_PREFER_FLOOR = 0, GL_NEAREST_ROUND_PREFER_CEIL, GL_NEAREST_FLOOR, GL_NEAREST_CEIL };
+/* GL_NEAREST_SIMPLE: Upsample and opset-10 Resize, which name no rule: floor when a dim grows,
+ * ceil when it shrinks (what onnxruntime does for them). */
+enum { GL_NEAREST_ROUND_PREFER_FLOOR = 0, GL_NEAREST_ROUND_PREFER_CEIL, GL_NEAREST_FLOOR, GL_NEAREST_CEIL,
+       GL_NEAREST_SIMPLE };
 /* Resize (opset 10, 11, 13+) and Upsample (7-9): output dims, the scale of each dim, the roi
  * (tf_crop_and_resize only) and the modes. */
 typedef struct {

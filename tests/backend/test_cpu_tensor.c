@@ -88,7 +88,7 @@ typedef struct {
   gl_backend_t *be;
   gl_model_t *m;
   gl_plan_t *p;
-  gl_tensor_t out[4];
+  gl_tensor_t out[8];
 } run_t;
 
 /* Compiles g (ownership moves) for batch and returns the status; on success r->p is ready. */
@@ -103,7 +103,7 @@ static gl_status_t compile(run_t *r, gl_graph_t *g, int64_t batch) {
 
 /* Runs with the given input data pointers (shapes from the plan). */
 static gl_status_t run(run_t *r, void **data) {
-  gl_tensor_t in[4];
+  gl_tensor_t in[8];
   for (int i = 0; i < r->p->n_inputs; i++) {
     in[i] = r->p->inputs[i];
     in[i].data = data[i];
@@ -440,6 +440,60 @@ static void test_misc_small_ops(void **state) {
   done(&r);
 }
 
+static void attr_f(gl_graph_t *g, const char *name, float v) {
+  gl_attr_t *a = gl_node_add_attr(g, g->n_nodes - 1, name, GL_ATTR_FLOAT);
+  assert_non_null(a);
+  a->f = v;
+}
+
+/* Opset 9: Slice, Pad, Unsqueeze and Split take attributes; Upsample takes a scales input. */
+static void test_old_opsets(void **state) {
+  gl_graph_t *g = new_graph(9);
+  int x = input(g, "x", GL_DT_F32, (gl_shape_t){2, {2, 4}});
+  int sl = node(g, "Slice", "sl", &x, 1);
+  attr_ints(g, "starts", 1, (int64_t[]){1});
+  attr_ints(g, "ends", 1, (int64_t[]){1000});
+  attr_ints(g, "axes", 1, (int64_t[]){1});
+  int pd = node(g, "Pad", "pd", &x, 1);
+  attr_ints(g, "pads", 4, (int64_t[]){0, 1, 0, -2});
+  attr_f(g, "value", -1);
+  int un = node(g, "Unsqueeze", "un", &x, 1);
+  attr_ints(g, "axes", 2, (int64_t[]){0, 3});
+  int sp[2] = {gl_graph_add_value(g, NULL), gl_graph_add_value(g, NULL)};
+  assert_true(gl_graph_add_node(g, "Split", "sp", &x, 1, sp, 2) >= 0);
+  attr_i(g, "axis", 1);
+  attr_ints(g, "split", 2, (int64_t[]){1, 3});
+  int up = node(g, "Upsample", "up", (int[]){x, cnst(g, GL_DT_F32, (gl_shape_t){1, {2}}, (float[]){1, 2})}, 2);
+  int outs[] = {sl, pd, un, sp[1], up};
+  for (int i = 0; i < 5; i++) assert_int_equal(gl_graph_add_output(g, outs[i]), GL_OK);
+  run_t r;
+  assert_int_equal(compile(&r, g, 0), GL_OK);
+  float xd[] = {0, 1, 2, 3, 4, 5, 6, 7};
+  assert_int_equal(run(&r, (void *[]){xd}), GL_OK);
+  expect_f32(&r.out[0], (float[]){1, 2, 3, 5, 6, 7}, 6);
+  expect_f32(&r.out[1], (float[]){-1, 0, 1, -1, 4, 5}, 6);
+  gl_shape_t us = {4, {1, 2, 4, 1}};
+  assert_true(gl_shape_eq(&r.out[2].shape, &us));
+  expect_f32(&r.out[3], (float[]){1, 2, 3, 5, 6, 7}, 6);
+  expect_f32(&r.out[4], (float[]){0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7}, 16);
+  done(&r);
+}
+
+static void test_reverse_sequence(void **state) {
+  gl_graph_t *g = new_graph(13);
+  int x = input(g, "x", GL_DT_F32, (gl_shape_t){2, {3, 2}}); /* [time, batch] */
+  int l = input(g, "l", GL_DT_I64, (gl_shape_t){1, {2}});
+  int y = node(g, "ReverseSequence", "rs", (int[]){x, l}, 2);
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  run_t r;
+  assert_int_equal(compile(&r, g, 0), GL_OK);
+  float xd[] = {0, 10, 1, 11, 2, 12};
+  assert_int_equal(run(&r, (void *[]){xd, (int64_t[]){2, 3}}), GL_OK);
+  expect_f32(&r.out[0], (float[]){1, 12, 0, 11, 2, 10}, 6);
+  assert_int_equal(run(&r, (void *[]){xd, (int64_t[]){4, 3}}), GL_EINVAL);
+  done(&r);
+}
+
 static void test_errors_name_the_node(void **state) {
   /* Reshape into a shape with the wrong element count */
   gl_graph_t *g = new_graph(13);
@@ -492,6 +546,8 @@ int main(void) {
       cmocka_unit_test(test_scatter_gather_nd),
       cmocka_unit_test(test_shape_chain_folds),
       cmocka_unit_test(test_misc_small_ops),
+      cmocka_unit_test(test_old_opsets),
+      cmocka_unit_test(test_reverse_sequence),
       cmocka_unit_test(test_errors_name_the_node),
   };
   size_t live = gl_alloc_live_bytes();

@@ -45,24 +45,31 @@ static int64_t load_i64(const void *p, gl_dtype_t t, int64_t i) {
   return gl_tensor_get_i64(&v, i);
 }
 
-/* Writes v as one element of type t at dst. */
+/* Writes v as one element of type t at dst (which need not be aligned). */
 static void store_f64(void *dst, gl_dtype_t t, double v) {
+#define ST(T, expr)        \
+  {                        \
+    T tmp = (T)(expr);     \
+    memcpy(dst, &tmp, sizeof tmp); \
+    break;                 \
+  }
   switch (t) {
-    case GL_DT_F32: *(float *)dst = (float)v; break;
-    case GL_DT_F64: *(double *)dst = v; break;
-    case GL_DT_F16: *(uint16_t *)dst = gl_f32_to_f16((float)v); break;
-    case GL_DT_BF16: *(uint16_t *)dst = gl_f32_to_bf16((float)v); break;
-    case GL_DT_I8: *(int8_t *)dst = (int8_t)v; break;
-    case GL_DT_U8: *(uint8_t *)dst = (uint8_t)v; break;
-    case GL_DT_BOOL: *(uint8_t *)dst = v != 0; break;
-    case GL_DT_I16: *(int16_t *)dst = (int16_t)v; break;
-    case GL_DT_U16: *(uint16_t *)dst = (uint16_t)v; break;
-    case GL_DT_I32: *(int32_t *)dst = (int32_t)v; break;
-    case GL_DT_U32: *(uint32_t *)dst = (uint32_t)v; break;
-    case GL_DT_I64: *(int64_t *)dst = (int64_t)v; break;
-    case GL_DT_U64: *(uint64_t *)dst = (uint64_t)v; break;
+    case GL_DT_F32: ST(float, v)
+    case GL_DT_F64: ST(double, v)
+    case GL_DT_F16: ST(uint16_t, gl_f32_to_f16((float)v))
+    case GL_DT_BF16: ST(uint16_t, gl_f32_to_bf16((float)v))
+    case GL_DT_I8: ST(int8_t, v)
+    case GL_DT_U8: ST(uint8_t, v)
+    case GL_DT_BOOL: ST(uint8_t, v != 0)
+    case GL_DT_I16: ST(int16_t, v)
+    case GL_DT_U16: ST(uint16_t, v)
+    case GL_DT_I32: ST(int32_t, v)
+    case GL_DT_U32: ST(uint32_t, v)
+    case GL_DT_I64: ST(int64_t, v)
+    case GL_DT_U64: ST(uint64_t, v)
     default: break;
   }
+#undef ST
 }
 
 static void fill_bytes(char *dst, const void *val, size_t es, int64_t count) {
@@ -1337,7 +1344,9 @@ static gl_status_t prep_resize(const gl_cpu_exec_t *x, const gl_graph_t *g, cons
       double c = gl_resize_coord(&p, d, o, in_len);
       bool outside = p.coord == GL_COORD_TF_CROP_AND_RESIZE && (c < 0 || c > (double)(in_len - 1));
       if (p.mode == GL_RESIZE_NEAREST) {
-        int64_t v = round_nearest(p.nearest, c);
+        int mode = p.nearest;
+        if (mode == GL_NEAREST_SIMPLE) mode = p.scale[d] < 1 ? GL_NEAREST_CEIL : GL_NEAREST_FLOOR;
+        int64_t v = round_nearest(mode, c);
         v = v < 0 ? 0 : (v > in_len - 1 ? in_len - 1 : v);
         s->i0[d][o] = outside ? -1 : v;
         s->i1[d][o] = s->i0[d][o];
@@ -1356,6 +1365,50 @@ static gl_status_t prep_resize(const gl_cpu_exec_t *x, const gl_graph_t *g, cons
   s->olast = p.out[p.rank - 1];
   if (gl_shape_numel(&vout(g, n, 0)->shape) == 0) s->orows = 0;
   k->run = run_resize;
+  return GL_OK;
+}
+
+/* ---- ReverseSequence ---- */
+
+typedef struct {
+  int64_t batch, time, inner;
+  bool time_first;
+  size_t es;
+  char label[96];
+} revseq_t;
+
+static gl_status_t run_reverse_sequence(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x,
+                                        void *const *in, void *const *out) {
+  const revseq_t *s = k->state;
+  const int64_t *lens = in[1];
+  for (int64_t b = 0; b < s->batch; b++)
+    if (lens[b] < 0 || lens[b] > s->time)
+      return gl_err(GL_EINVAL, "%s: sequence length %lld is outside 0..%lld", s->label,
+                    (long long)lens[b], (long long)s->time);
+  size_t blk = (size_t)s->inner * s->es;
+  for (int64_t b = 0; b < s->batch; b++)
+    for (int64_t t = 0; t < s->time; t++) {
+      int64_t src_t = t < lens[b] ? lens[b] - 1 - t : t;
+      int64_t o = s->time_first ? t * s->batch + b : b * s->time + t;
+      int64_t i = s->time_first ? src_t * s->batch + b : b * s->time + src_t;
+      memcpy((char *)out[0] + (size_t)o * blk, (const char *)in[0] + (size_t)i * blk, blk);
+    }
+  return GL_OK;
+}
+
+static gl_status_t prep_reverse_sequence(const gl_cpu_exec_t *x, const gl_graph_t *g,
+                                         const gl_node_t *n, gl_cpu_kernel_t *k) {
+  const gl_value_t *a = vin(g, n, 0);
+  revseq_t *s = state_alloc(k, sizeof *s);
+  if (!s) return GL_ENOMEM;
+  GL_TRY(elem_size(n, a->dtype, &s->es));
+  snprintf(s->label, sizeof s->label, "%s", LBL);
+  s->time_first = gl_attr_i(n, "time_axis", 0) == 0;
+  s->time = a->shape.d[s->time_first ? 0 : 1];
+  s->batch = a->shape.d[s->time_first ? 1 : 0];
+  s->inner = 1;
+  for (int d = 2; d < a->shape.rank; d++) s->inner *= a->shape.d[d];
+  k->run = run_reverse_sequence;
   return GL_OK;
 }
 
@@ -1391,5 +1444,6 @@ const gl_cpu_op_t gl_cpu_ops_tensor[] = {
     {"EyeLike", prep_eye_like},
     {"Compress", prep_compress},
     {"NonZero", prep_nonzero},
+    {"ReverseSequence", prep_reverse_sequence},
     {0},
 };
