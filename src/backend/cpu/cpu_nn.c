@@ -122,6 +122,7 @@ typedef struct {
   int sum_in;             /* >= 0: residual input to copy/reorder into dst (sum post-op) */
   size_t dst_bytes;
   void *const_bias;       /* owned plain bias (scaled copy) when bias comes from a constant */
+  void *const_c;          /* owned beta*C for a constant C added by a binary post-op */
   dnnl_exec_arg_t args[8];
   int n_args;
 } dnn_t;
@@ -138,6 +139,7 @@ static void dnn_destroy(void *p) {
   for (int i = 0; i < 2; i++)
     if (s->src1[i]) dnnl_memory_destroy(s->src1[i]);
   gl_aligned_free(s->const_bias);
+  gl_aligned_free(s->const_c);
   gl_free(s);
 }
 
@@ -451,10 +453,17 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
   if (bconst) GL_DNNL(dnnl_memory_desc_init_by_tag(&b_any, r, bdd, dnnl_f32, dnnl_format_tag_any), "weights md");
   else b_any = b_plain;
 
-  /* alpha: folded into constant B, else an output scale. */
+  /* alpha: folded into constant B, else an output scale. A runtime C with beta != 1 is added as
+   * beta * (alpha/beta * A*B + C): output scale alpha/beta, binary add, one linear post-op (a
+   * chain with two linear post-ops computes wrong results in oneDNN 2.6's brgemm matmul). */
+  bool c_runtime = cv && !cv->data;
   float *bscaled = NULL;
+  float scale_v = alpha;
   const float *scale = NULL;
-  if (alpha != 1.f) {
+  if (c_runtime && beta != 1.f) {
+    scale_v = alpha / beta;
+    scale = &scale_v;
+  } else if (alpha != 1.f) {
     if (bconst) {
       int64_t nb = gl_shape_numel(&bv->shape);
       bscaled = gl_malloc(sizeof(float) * (size_t)(nb ? nb : 1));
@@ -462,7 +471,7 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
       const float *src = bv->data->data;
       for (int64_t i = 0; i < nb; i++) bscaled[i] = alpha * src[i];
     } else {
-      scale = &alpha;
+      scale = &scale_v;
     }
   }
   /* Bias: beta*C when constant (native bias), or a constant bias-shaped residual for MatMul. */
@@ -494,17 +503,30 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
   for (int b = 0; b < 2 && !st; b++) {
     if (!bins[b]) continue;
     float mul = b == 0 ? beta : 1.f;
+    void *handle = DNNL_MEMORY_NONE;
+    if (bins[b]->data) { /* a constant: pre-scaled copy, no runtime pointer */
+      if (s->const_c) {
+        st = gl_err(GL_EUNSUPPORTED, "%s: two constant addends", gl_node_label(n));
+        break;
+      }
+      int64_t nc = gl_shape_numel(&bins[b]->shape);
+      float *cc = s->const_c = gl_aligned_alloc(sizeof(float) * (size_t)(nc ? nc : 1));
+      if (!cc) {
+        st = gl_err(GL_ENOMEM, "out of memory");
+        break;
+      }
+      for (int64_t i = 0; i < nc; i++) cc[i] = mul * ((const float *)bins[b]->data->data)[i];
+      handle = cc;
+      mul = 1.f;
+    }
     st = bcast_md(&src1_md[n_bin], r, &bins[b]->shape);
-    if (!st && mul != 1.f)
-      st = gl_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_linear, 1.f / mul, 0.f),
-                         "appending a post-op"), n_po++;
     if (!st)
       st = gl_dnnl_check(dnnl_post_ops_append_binary(po, dnnl_binary_add, &src1_md[n_bin]),
                          "appending a binary post-op");
     if (!st) {
-      s->src1_in[n_bin] = b == 0 ? 2 : n->fuse.sum_input;
-      GL_DNNL(dnnl_memory_create(&s->src1[n_bin], &src1_md[n_bin], x->engine, DNNL_MEMORY_NONE),
-              "creating a memory");
+      if (!handle) s->src1_in[n_bin] = b == 0 ? 2 : n->fuse.sum_input;
+      st = gl_dnnl_check(dnnl_memory_create(&s->src1[n_bin], &src1_md[n_bin], x->engine, handle),
+                         "creating a memory");
       add_arg(s, DNNL_ARG_ATTR_MULTIPLE_POST_OP(n_po) | DNNL_ARG_SRC_1, s->src1[n_bin]);
       n_po++, n_bin++;
     }
@@ -800,7 +822,7 @@ typedef struct {
   pool_kind_t kind;
   int64_t planes;
   int64_t in[3], k[3], s[3], d[3], pb[3], pe[3], out[3]; /* padded to 3 dims (leading 1s) */
-  bool count_pad, col_major;
+  bool count_pad, col_major, has_ind;
   float p;
 } pool_t;
 
@@ -809,7 +831,7 @@ static gl_status_t pool_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, vo
   const pool_t *s = k->state;
   const float *xs = in[0];
   float *y = out[0];
-  int64_t *ind = s->kind == POOL_MAX ? out[1] : NULL;
+  int64_t *ind = s->has_ind ? out[1] : NULL;
   int64_t isz = s->in[0] * s->in[1] * s->in[2], osz = s->out[0] * s->out[1] * s->out[2];
 #pragma omp parallel for if (s->planes * osz > 4096)
   for (int64_t p = 0; p < s->planes; p++) {
@@ -902,6 +924,7 @@ static gl_status_t pool_prepare_kind(const gl_graph_t *g, const gl_node_t *n, gl
   }
   s->count_pad = gl_attr_i(n, "count_include_pad", 0) != 0;
   s->col_major = gl_attr_i(n, "storage_order", 0) != 0;
+  s->has_ind = kind == POOL_MAX && n->n_outputs > 1 && n->outputs[1] >= 0;
   const gl_attr_t *pa = gl_attr(n, "p");
   s->p = pa ? (pa->type == GL_ATTR_FLOAT ? pa->f : (float)pa->i) : 2.f;
   k->state = s;
