@@ -445,8 +445,10 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
   }
   dnnl_dims_t add, bdd;
   for (int i = 0; i < r; i++) add[i] = ad[i], bdd[i] = bd[i];
-  dnnl_memory_desc_t a_md, b_plain, b_any, y_md, bias_md;
+  dnnl_memory_desc_t a_md, a_dense, b_plain, b_any, y_md, bias_md;
   GL_DNNL(dnnl_memory_desc_init_by_strides(&a_md, r, add, dnnl_f32, ast), "src md");
+  /* A transposed A only gets oneDNN's reference matmul: reorder it to row-major first. */
+  GL_TRY(plain_md(&a_dense, r, ad));
   GL_DNNL(dnnl_memory_desc_init_by_strides(&b_plain, r, bdd, dnnl_f32, bst), "weights md");
   GL_TRY(plain_md(&y_md, r, yd));
   bool bconst = bv->data != NULL;
@@ -478,7 +480,10 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
   bool use_bias = false;
   const gl_value_t *bias_src = NULL;
   float bias_mul = 1.f;
-  if (!scale && cv && cv->data) {
+  /* (a bias broadcast over rows only: [M, 1] or [M, N] get oneDNN's reference matmul) */
+  bool c_bias = cv && cv->data && cv->shape.rank >= 1 &&
+                gl_shape_numel(&cv->shape) == yd[r - 1] && cv->shape.d[cv->shape.rank - 1] == yd[r - 1];
+  if (!scale && c_bias) {
     bias_src = cv, bias_mul = beta;
   } else if (!scale && !cv && rv && rv->data && rv->shape.rank >= 1 &&
              gl_shape_numel(&rv->shape) == yd[r - 1] && rv->shape.d[rv->shape.rank - 1] == yd[r - 1]) {
@@ -509,17 +514,33 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
         st = gl_err(GL_EUNSUPPORTED, "%s: two constant addends", gl_node_label(n));
         break;
       }
-      int64_t nc = gl_shape_numel(&bins[b]->shape);
+      /* Expanded to the full output (a row-broadcast operand gets the reference matmul). */
+      gl_shape_t full = {r, {0}};
+      memcpy(full.d, yd, sizeof(int64_t) * (size_t)r);
+      int64_t nc = gl_shape_numel(&full);
       float *cc = s->const_c = gl_aligned_alloc(sizeof(float) * (size_t)(nc ? nc : 1));
       if (!cc) {
         st = gl_err(GL_ENOMEM, "out of memory");
         break;
       }
-      for (int64_t i = 0; i < nc; i++) cc[i] = mul * ((const float *)bins[b]->data->data)[i];
+      const gl_shape_t *cs = &bins[b]->shape;
+      const float *cd = bins[b]->data->data;
+      int64_t c_rows = r == 2 && cs->rank == 2 ? cs->d[0] : 1, c_cols = cs->rank ? cs->d[cs->rank - 1] : 1;
+      if (r == 2 && cs->rank <= 2) {
+        for (int64_t i = 0; i < yd[0]; i++)
+          for (int64_t j = 0; j < yd[1]; j++)
+            cc[i * yd[1] + j] = mul * cd[(c_rows == 1 ? 0 : i) * c_cols + (c_cols == 1 ? 0 : j)];
+      } else if (gl_shape_numel(cs) == nc) {
+        for (int64_t i = 0; i < nc; i++) cc[i] = mul * cd[i];
+      } else {
+        st = gl_err(GL_EUNSUPPORTED, "%s: constant addend shape", gl_node_label(n));
+        break;
+      }
       handle = cc;
       mul = 1.f;
     }
-    st = bcast_md(&src1_md[n_bin], r, &bins[b]->shape);
+    bool full_shape = handle || gl_shape_numel(&bins[b]->shape) == gl_shape_numel(&yv->shape);
+    st = full_shape ? plain_md(&src1_md[n_bin], r, yd) : bcast_md(&src1_md[n_bin], r, &bins[b]->shape);
     if (!st)
       st = gl_dnnl_check(dnnl_post_ops_append_binary(po, dnnl_binary_add, &src1_md[n_bin]),
                          "appending a binary post-op");
@@ -538,7 +559,7 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
   dnnl_primitive_desc_t pd = NULL;
   if (!st) {
     dnnl_matmul_desc_t d;
-    st = gl_dnnl_check(dnnl_matmul_desc_init(&d, &a_md, &b_any, use_bias ? &bias_md : NULL, &y_md),
+    st = gl_dnnl_check(dnnl_matmul_desc_init(&d, &a_dense, &b_any, use_bias ? &bias_md : NULL, &y_md),
                        "describing a matmul");
     if (!st) st = make_pd(&d, po, scale, x->engine, &pd);
   }
@@ -553,7 +574,7 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
     }
   }
   gl_free(bscaled);
-  if (!st) st = dmem_init(&s->src, x->engine, &a_md, &a_md, false);
+  if (!st) st = dmem_init(&s->src, x->engine, &a_dense, &a_md, false);
   if (!st) st = dmem_init(&s->dst, x->engine, &y_md, &y_md, true);
   if (!st && use_bias)
     st = gl_dnnl_check(dnnl_memory_create(&s->bias.mem, &bias_md, x->engine, s->const_bias),
