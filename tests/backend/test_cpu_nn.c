@@ -609,7 +609,25 @@ static void test_fuse_matmul_bias(void **state) {
     assert_int_equal(live, out_mid ? 2 : 1);
     expect_close(got, want, 30, 1e-4f);
   }
-  free(x), free(w), free(bias);
+  /* A runtime residual of the output's shape: MatMul(x, W) + r, one node. */
+  float *res = rand_buf(30);
+  for (int i = 0; i < 30; i++) want[i] = 0;
+  for (int r = 0; r < 6; r++)
+    for (int j = 0; j < 5; j++) {
+      float acc = res[r * 5 + j];
+      for (int p = 0; p < 4; p++) acc += x[r * 4 + p] * w[p * 5 + j];
+      want[r * 5 + j] = acc;
+    }
+  gl_graph_t *g = gl_graph_create();
+  gl_shape_t ys = {3, {2, 3, 5}};
+  int xi = add_input(g, "x", (gl_shape_t){3, {2, 3, 4}}), ri = add_input(g, "r", ys);
+  int m = add_val(g, "m", ys), y = add_val(g, "y", ys);
+  node(g, "MatMul", (int[]){xi, add_const(g, (gl_shape_t){2, {4, 5}}, w)}, 2, m);
+  node(g, "Add", (int[]){ri, m}, 2, y);
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  assert_int_equal(run_graph(g, true, (float *[]){x, res}, (float *[]){got}), 1);
+  expect_close(got, want, 30, 1e-4f);
+  free(x), free(w), free(bias), free(res);
   assert_int_equal(gl_alloc_live_count(), live0);
 }
 
