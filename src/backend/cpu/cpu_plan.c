@@ -28,6 +28,8 @@ typedef struct {
   size_t *out_bytes;
   void **args;   /* scratch for one step's in/out pointers */
   int max_args;
+  gl_tensor_t *consts; /* the plan's own copies of constant values (the graph is freed after compile) */
+  int n_consts;
 } cpu_plan_t;
 
 static bool is_view_op(const gl_graph_t *g, const gl_node_t *n) {
@@ -57,6 +59,8 @@ static void plan_destroy(gl_plan_t *p) {
   gl_free(cp->out_vals);
   gl_free(cp->out_bytes);
   gl_free(cp->args);
+  for (int i = 0; i < cp->n_consts; i++) gl_tensor_fini(&cp->consts[i]);
+  gl_free(cp->consts);
   if (cp->x.stream) dnnl_stream_destroy(cp->x.stream);
   gl_plan_header_fini(&cp->hdr);
   gl_free(cp);
@@ -140,13 +144,23 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
     st = gl_err(GL_ENOMEM, "out of memory allocating a %zu-byte arena", mp.arena_bytes);
     goto fail;
   }
+  cp->consts = gl_calloc((size_t)(g->n_values ? g->n_values : 1), sizeof *cp->consts);
+  if (!cp->consts) {
+    st = gl_err(GL_ENOMEM, "out of memory");
+    goto fail;
+  }
   for (int v = 0; v < g->n_values; v++) {
     const gl_value_t *val = &g->values[v];
-    if (val->data) cp->vptr[v] = val->data->data;
-    else if (mp.offset[v] >= 0) cp->vptr[v] = (char *)cp->arena + mp.offset[v];
+    if (val->data) {
+      st = gl_tensor_copy(&cp->consts[cp->n_consts], val->data);
+      if (st) goto fail;
+      cp->vptr[v] = cp->consts[cp->n_consts++].data;
+    } else if (mp.offset[v] >= 0) {
+      cp->vptr[v] = (char *)cp->arena + mp.offset[v];
+    }
   }
-  memcpy(cp->in_vals, g->inputs, sizeof(int) * (size_t)g->n_inputs);
-  memcpy(cp->out_vals, g->outputs, sizeof(int) * (size_t)g->n_outputs);
+  if (g->n_inputs) memcpy(cp->in_vals, g->inputs, sizeof(int) * (size_t)g->n_inputs);
+  if (g->n_outputs) memcpy(cp->out_vals, g->outputs, sizeof(int) * (size_t)g->n_outputs);
   for (int i = 0; i < g->n_outputs; i++) {
     const gl_value_t *v = &g->values[g->outputs[i]];
     cp->out_bytes[i] = (size_t)gl_shape_numel(&v->shape) * gl_dtype_size(v->dtype);
