@@ -85,13 +85,13 @@ gl_status_t gl_nn_geom(const gl_node_t *n, const gl_shape_t *x, const int64_t *k
         } else {
           want = o->in[i] * o->s[i];
         }
-        int64_t total = full - want;
+        int64_t total = full - want; /* negative: extra output at the end */
         if (same_u) {
-          o->pb[i] = total / 2;
-          o->pe[i] = total - total / 2;
+          o->pb[i] = fdiv(total, 2);
+          o->pe[i] = total - fdiv(total, 2);
         } else {
-          o->pb[i] = total - total / 2;
-          o->pe[i] = total / 2;
+          o->pb[i] = total - fdiv(total, 2);
+          o->pe[i] = fdiv(total, 2);
         }
         o->out[i] = want;
       } else {

@@ -234,6 +234,9 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
     dil[i] = geo.d[i] - 1;
     pl[i] = geo.pb[i];
     pr[i] = geo.pe[i];
+    /* A deconvolution's output may extend up to stride-1 past the last window (output_padding,
+     * or a negative end pad from output_shape): oneDNN accepts it with the end pad at 0. */
+    if (transposed && pr[i] < 0 && geo.opad[i] - pr[i] < geo.s[i]) pr[i] = 0;
     if (pl[i] < 0 || pr[i] < 0)
       return gl_err(GL_EUNSUPPORTED, "%s: negative padding (output_shape larger than the full output)",
                     gl_node_label(n));
