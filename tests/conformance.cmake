@@ -3,10 +3,10 @@
 # main passes today; raise them as kernels land). Cases gpulet does not support are SKIPs with
 # their reason (sequences, strings, optional types, training ops, a few rare ops).
 set(GL_ONNX_TESTDATA /usr/share/libonnx-testdata/data CACHE PATH "ONNX test data (Debian libonnx-testdata)")
-set(GL_FLOOR_node 764 CACHE STRING "conformance: cases of the node suite that must pass")
-set(GL_FLOOR_pytorch-converted 82 CACHE STRING "conformance: cases of pytorch-converted that must pass")
-set(GL_FLOOR_pytorch-operator 35 CACHE STRING "conformance: cases of pytorch-operator that must pass")
-set(GL_FLOOR_simple 7 CACHE STRING "conformance: cases of the simple suite that must pass")
+set(GL_FLOOR_node 764)
+set(GL_FLOOR_pytorch-converted 82)
+set(GL_FLOOR_pytorch-operator 35)
+set(GL_FLOOR_simple 7)
 foreach(suite node pytorch-converted pytorch-operator simple)
   if(EXISTS ${GL_ONNX_TESTDATA}/${suite})
     add_test(NAME conformance_${suite}
