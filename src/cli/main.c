@@ -11,6 +11,9 @@ static const struct {
   const char *help;
 } commands[] = {
     {"run", gl_cmd_run, "run an ONNX model: shapes, checksum, latency percentiles"},
+    {"plan", gl_cmd_plan, "plan gpu-lets for a scenario with a scheduling policy"},
+    {"simulate", gl_cmd_simulate, "simulate a scenario under a policy on a virtual clock"},
+    {"profile", gl_cmd_profile_analytic, "write an analytic latency profile (--analytic h100|rtx2080ti)"},
 };
 
 int gl_cli_fail(const char *what) {
