@@ -124,7 +124,7 @@ void gl_rate_observe(gl_rate_est_t *r, double t_s, long long n);
 double gl_rate_max(const gl_rate_est_t *r, double t_s);
 /* Planning target: max * 1.2 (* 1.5 below 125 req/s). */
 double gl_sched_target_rate(double max_rate);
-/* +1 re-plan up (> 5% or > 10 req/s above), -1 re-plan down (> 10% below), 0 keep. */
+/* +1 re-plan up (> 5% and > 10 req/s above), -1 re-plan down (> 10% below), 0 keep. */
 int gl_sched_replan_trigger(double old_target, double new_target);
 
 #endif

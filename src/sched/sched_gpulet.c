@@ -148,17 +148,21 @@ static double assign(ctx_t *c, int d, int l, int m, double rate, bool sat) {
   return L->m[0].rate;
 }
 
-static bool place_est(ctx_t *c, int m, const est_t *e) {
+/* Places one estimate: an unsplit device first (split into the estimate's size and the rest),
+ * else the smallest free gpu-let that fits. A saturated estimate takes up to `want` (more than its
+ * own rate when the gpu-let is bigger than asked for). Returns the rate taken, 0 on failure. */
+static double place_est(ctx_t *c, int m, const est_t *e, double want) {
   gl_plan_t *p = c->p;
   int total = c->in->prof->total_units;
+  double need = fmin(e->rate, want) * (1 - 1e-9), ask = e->sat ? want : fmin(e->rate, want), got;
   for (int d = 0; d < p->n_devices; d++) {
     if (!whole_empty(&p->dev[d], total)) continue;
     split(c, d, e->units);
-    if (assign(c, d, 0, m, e->rate, e->sat) >= e->rate * (1 - 1e-9)) return true;
+    if ((got = assign(c, d, 0, m, ask, e->sat)) >= need) return got;
+    if (got > 0) p->dev[d].lets[0].n_members = 0, device_ok(c, d);
     merge_if_empty(c, d);
     break;
   }
-  bool ok = false;
   untry(c);
   for (;;) {
     int bd = -1, bl = -1, bu = 1 << 30;
@@ -170,14 +174,11 @@ static bool place_est(ctx_t *c, int m, const est_t *e) {
         bd = d, bl = l, bu = L->units;
       }
     }
-    if (bd < 0) break;
-    if (assign(c, bd, bl, m, e->rate, e->sat) >= e->rate * (1 - 1e-9)) {
-      ok = true;
-      break;
-    }
+    if (bd < 0) return 0;
+    if ((got = assign(c, bd, bl, m, ask, e->sat)) >= need) return got;
+    if (got > 0) p->dev[bd].lets[bl].n_members = 0, device_ok(c, bd);
     TRIED(c, bd, bl) = 1;
   }
-  return ok;
 }
 
 /* readjust: fill empty gpu-lets, largest first, splitting whole devices into knee + rest. */
@@ -302,6 +303,7 @@ static double timeshare(ctx_t *c, int m, double r) {
 }
 
 static bool schedule_model(ctx_t *c, int m, double R) {
+  double R0 = R;
   est_t *es = NULL;
   size_t ne = 0, cap = 0;
   int k = c->knee[m];
@@ -335,9 +337,8 @@ static bool schedule_model(ctx_t *c, int m, double R) {
       es[j] = es[j - 1];
       es[j - 1] = t;
     }
-  double left = 0;
-  for (size_t i = 0; i < ne; i++)
-    if (!place_est(c, m, &es[i])) left += es[i].rate;
+  double left = R0;
+  for (size_t i = 0; i < ne && left > 1e-9; i++) left -= place_est(c, m, &es[i], left);
   gl_free(es);
   if (left > 1e-9) left = readjust(c, m, left);
   if (left > 1e-9) left = merge_residue(c, m, left);
