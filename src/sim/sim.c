@@ -55,10 +55,17 @@ static ev_t heap_pop(heap_t *h) {
   return top;
 }
 
+/* Per (gpu-let, member) tables over batch n, precomputed when a plan is installed. */
+typedef struct {
+  double med_ms[GL_BATCH_MAX + 1], sig[GL_BATCH_MAX + 1], batch_ms[GL_BATCH_MAX + 1];
+  double self[GL_BATCH_MAX + 1], other[GL_BATCH_MAX + 1]; /* interference terms (PAPER.md §8) */
+} mtab_t;
+
 typedef struct {
   int dev, units, n_members;
   int model[GL_PLAN_MAX_MEMBERS];
   gl_batcher_t *bat;        /* [n_members] */
+  mtab_t *tab;              /* [n_members] */
   bool active, busy, wake_pending;
   int64_t wake_t, finish_t, start_t;
   int rr, run_member, run_n;
@@ -104,7 +111,7 @@ typedef struct {
   bool feasible;
   int replans;
   long long events;
-  bool oom;
+  bool oom, track_rates;
 } sim_t;
 
 static inline uint64_t splitmix(uint64_t *s) {
@@ -114,6 +121,17 @@ static inline uint64_t splitmix(uint64_t *s) {
   return z ^ (z >> 31);
 }
 
+/* A well-mixed stream start for (seed, stream): streams of nearby seeds must not overlap. */
+static uint64_t stream_seed(uint64_t seed, uint64_t stream) {
+  uint64_t z = seed * 0xD1B54A32D192ED03ULL + stream * 0x8CB92BA72F3D8DD7ULL + 0x9E3779B97F4A7C15ULL;
+  for (int i = 0; i < 2; i++) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+  }
+  return z;
+}
+
 static inline double unif(uint64_t *s) { return ((double)(splitmix(s) >> 11) + 0.5) / 9007199254740992.0; }
 
 static double normal(uint64_t *s) {
@@ -121,17 +139,12 @@ static double normal(uint64_t *s) {
   return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
 }
 
-/* Device time of model m at batch n on `units`, ns, before interference. */
-static int64_t device_ns(sim_t *S, int m, int n, int units, double alpha) {
-  const gl_profile_t *p = S->in->prof;
-  int pm = S->m[m].pm;
-  double t = gl_profile_latency(p, pm, n, units, false);
-  if (S->cfg->jitter) {
-    double q = gl_profile_latency(p, pm, n, units, true);
-    double sig = q > t ? log(q / t) / 2.326 : 0;
-    t *= exp(sig * normal(&S->rng));
-  }
-  return (int64_t)((t * alpha + gl_profile_batch_ms(p, pm, n)) * 1e6);
+/* Device time of member k of let L at batch n, ns. */
+static int64_t device_ns(sim_t *S, const slet_t *L, int k, int n, double alpha) {
+  const mtab_t *t = &L->tab[k];
+  double ms = t->med_ms[n];
+  if (S->cfg->jitter && t->sig[n] > 0) ms *= exp(t->sig[n] * normal(&S->rng));
+  return (int64_t)((ms * alpha + t->batch_ms[n]) * 1e6);
 }
 
 static void rebuild_model_lets(sim_t *S) {
@@ -167,7 +180,8 @@ static gl_status_t install_plan(sim_t *S, const gl_plan_t *plan) {
       memset(L, 0, sizeof *L);
       L->dev = d, L->units = P->units, L->n_members = P->n_members, L->active = true;
       L->bat = gl_calloc((size_t)P->n_members, sizeof *L->bat);
-      if (!L->bat) return gl_err(GL_ENOMEM, "simulator: out of memory");
+      L->tab = gl_calloc((size_t)P->n_members, sizeof *L->tab);
+      if (!L->bat || !L->tab) return gl_err(GL_ENOMEM, "simulator: out of memory");
       for (int k = 0; k < P->n_members; k++) {
         int m = P->m[k].model;
         gl_batcher_t *B = &L->bat[k];
@@ -176,10 +190,21 @@ static gl_status_t install_plan(sim_t *S, const gl_plan_t *plan) {
         B->max_batch = P->m[k].batch < 1 ? 1 : P->m[k].batch > GL_BATCH_MAX ? GL_BATCH_MAX : P->m[k].batch;
         B->collect_ns = (int64_t)(P->duty_ms * 1e6);
         double a = P->m[k].alpha > 1 ? P->m[k].alpha : 1;
+        mtab_t *T = &L->tab[k];
+        double share = (double)P->units / in->prof->total_units;
+        const double *c = in->icoef;
         for (int n = 1; n <= B->max_batch; n++) {
-          double t = gl_profile_latency(in->prof, S->m[m].pm, n, P->units, false) * a +
-                     gl_profile_batch_ms(in->prof, S->m[m].pm, n);
-          B->lat_ns[n] = (int64_t)(t * 1e6);
+          int pm = S->m[m].pm;
+          double med = gl_profile_latency(in->prof, pm, n, P->units, false);
+          double q = gl_profile_latency(in->prof, pm, n, P->units, true);
+          double l2, dr;
+          gl_profile_features(in->prof, pm, n, &l2, &dr);
+          T->med_ms[n] = med;
+          T->sig[n] = q > med ? log(q / med) / 2.326 : 0;
+          T->batch_ms[n] = gl_profile_batch_ms(in->prof, pm, n);
+          T->self[n] = c[0] * l2 * share + c[2] * dr * share + c[4];
+          T->other[n] = c[1] * l2 * share + c[3] * dr * share;
+          B->lat_ns[n] = (int64_t)((med * a + T->batch_ms[n]) * 1e6);
         }
       }
       if (gl_grow((void **)&S->dev_lets[d], &S->dev_cap[d], (size_t)S->dev_n[d] + 1, sizeof(int)))
@@ -223,11 +248,11 @@ static void start_batch(sim_t *S, int li, int k, int n) {
     int oi = S->dev_lets[d][i];
     slet_t *O = &S->lets[oi];
     if (oi == li || !O->busy) continue;
-    int om = O->model[O->run_member];
-    double a = gl_sched_alpha(S->in, m, L->run_n, L->units, om, O->run_n, O->units);
+    const mtab_t *me = &L->tab[k], *ot = &O->tab[O->run_member];
+    double a = me->self[L->run_n] + ot->other[O->run_n];
     if (a > alpha) alpha = a;
     /* the neighbour slows down too for the rest of its batch */
-    double b = gl_sched_alpha(S->in, om, O->run_n, O->units, m, L->run_n, L->units);
+    double b = ot->self[O->run_n] + me->other[L->run_n];
     if (b > O->run_alpha) {
       int64_t rem = O->finish_t - S->now;
       O->finish_t = S->now + (int64_t)((double)rem * b / O->run_alpha);
@@ -239,7 +264,7 @@ static void start_batch(sim_t *S, int li, int k, int n) {
   L->busy = true;
   L->run_alpha = alpha;
   L->start_t = S->now;
-  L->finish_t = S->now + device_ns(S, m, L->run_n, L->units, alpha);
+  L->finish_t = S->now + device_ns(S, L, k, L->run_n, alpha);
   L->gen++;
   if (heap_push(&S->h, L->finish_t, EV_FINISH, li, L->gen)) S->oom = true;
 }
@@ -284,7 +309,7 @@ static void on_arrival(sim_t *S, int m) {
   smodel_t *M = &S->m[m];
   bool counted = S->now >= S->warm_ns;
   if (counted) M->sent++;
-  gl_rate_observe(&M->est, (double)S->now / 1e9, 1);
+  if (S->track_rates) gl_rate_observe(&M->est, (double)S->now / 1e9, 1);
   gl_req_t r = {0, S->now, S->now + M->slo_ns};
   if (gl_dqueue_push(&M->q, r, S->now, M->min_service) != GL_ADMIT_OK) {
     if (counted) M->rejected++;
@@ -365,7 +390,7 @@ static void sim_free(sim_t *S) {
     gl_free(S->m[i].lets);
     gl_free(S->m[i].lat);
   }
-  for (size_t l = 0; l < S->n_lets; l++) gl_free(S->lets[l].bat);
+  for (size_t l = 0; l < S->n_lets; l++) gl_free(S->lets[l].bat), gl_free(S->lets[l].tab);
   for (int d = 0; S->dev_lets && d < S->in->n_devices; d++) gl_free(S->dev_lets[d]);
   gl_free(S->dev_lets);
   gl_free(S->dev_n);
@@ -394,7 +419,8 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
   S.nm = in->n_models;
   S.end_ns = (int64_t)(cfg->duration_s * 1e9);
   S.warm_ns = (int64_t)(cfg->warmup_s * 1e9);
-  S.rng = cfg->seed * 0x2545F4914F6CDD1DULL + 7;
+  S.rng = stream_seed(cfg->seed, 0xFFFFFFFFu);
+  S.track_rates = cfg->replan_s > 0 && cfg->replan_s < cfg->duration_s;
   gl_status_t st = GL_OK;
   S.m = gl_calloc((size_t)S.nm, sizeof *S.m);
   S.models = gl_calloc((size_t)S.nm, sizeof *S.models);
@@ -419,7 +445,7 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
     smodel_t *M = &S.m[i];
     M->pm = in->models[i].pm;
     M->slo_ns = (int64_t)(in->models[i].slo_ms * 1e6);
-    M->rng = cfg->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)i * 0xD1B54A32D192ED03ULL + 1;
+    M->rng = stream_seed(cfg->seed, (uint64_t)i);
     M->rate = (cfg->scen ? gl_scenario_rate_at(cfg->scen, i, 0) : in->models[i].rate) * scale;
     if (cfg->scen && cfg->scen->models[i].n_phases && cfg->scen->models[i].phase_t[0] <= 0) {
       M->rate = cfg->scen->models[i].phase_rate[0] * scale;
