@@ -218,4 +218,3 @@ gl_status_t gl__policy_bound(const gl_sched_input_t *in, gl_plan_t *p) {
   return GL_OK;
 }
 
-gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) { return gl__policy_gpulet(in, p, true); }
