@@ -81,6 +81,8 @@ extern const char *const gl_sched_policies[];
  * GL_OK with out->feasible false and out->why set; errors are for bad input only. */
 GL_MUST_USE gl_status_t gl_sched_plan(const char *policy, const gl_sched_input_t *in, gl_plan_t *out);
 void gl_plan_fini(gl_plan_t *p);
+/* Device-equivalents of work at the best throughput per unit of every model (the bound's core). */
+double gl_sched_bound_work(const gl_sched_input_t *in);
 /* Smallest device count (1..max) for which the policy finds a feasible plan; -1 if none. */
 int gl_sched_devices_needed(const char *policy, const gl_sched_input_t *in, int max);
 

@@ -192,6 +192,22 @@ gl_status_t gl__policy_static(const gl_sched_input_t *in, gl_plan_t *p) {
   return GL_OK;
 }
 
+double gl_sched_bound_work(const gl_sched_input_t *in) {
+  int total = in->prof->total_units, g = in->prof->granularity;
+  double need = 0;
+  for (int m = 0; m < in->n_models; m++) {
+    double best = 0, T;
+    for (int u = in->prof->min_units; u <= total; u += g) {
+      gl_sched_sat_batch(in, m, u, 1, &T);
+      if (T * total / u > best) best = T * total / u;
+    }
+    gl_sched_sat_batch(in, m, total, 1, &T);
+    if (T > best) best = T;
+    need += in->models[m].rate / best;
+  }
+  return need;
+}
+
 gl_status_t gl__policy_bound(const gl_sched_input_t *in, gl_plan_t *p) {
   int total = in->prof->total_units, g = in->prof->granularity;
   double need = 0, mem = 0;

@@ -8,7 +8,8 @@
 #include "core/alloc.h"
 #include "sched/sched_int.h"
 
-#define FINE_MAX_SHARE 4 /* models per shared gpu-let */
+#define FINE_MAX_SHARE 6 /* models per shared gpu-let */
+#define FINE_OCC 0.75     /* most a residual or shared gpu-let is planned busy */
 
 /* Nexus-style residual at `units`: batch and the longest duty cycle that keeps the SLO. */
 static int residual_at(const gl_sched_input_t *in, int m, int units, double r, double *max_duty) {
@@ -136,8 +137,13 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
     /* the remainder: the smallest size whose residual batch carries it */
     int u = -1;
     double md = 0;
-    for (int i = 0; i < ns && u < 0; i++)
-      if (residual_at(in, m, sizes[i], r, &md)) u = sizes[i];
+    for (int i = 0; i < ns && u < 0; i++) {
+      int b = residual_at(in, m, sizes[i], r, &md);
+      /* Poisson arrivals queue behind a busy gpu-let: keep a residual below FINE_OCC busy */
+      double l = b ? gl_sched_latency(in, m, b, sizes[i], 1) : 0;
+      /* and a request that waits for one whole batch ahead of it still makes its SLO */
+      if (b && l <= FINE_OCC * md && 2 * l <= in->models[m].slo_ms) u = sizes[i];
+    }
     if (u < 0) u = best;
     if (gl_grow((void **)&res, &rcap, nr + 1, sizeof *res)) goto nomem;
     gl_plan_let_t *L = &res[nr++];
@@ -152,7 +158,7 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
     for (size_t j = i + 1; j < nr; j++) {
       if (!res[j].n_members || res[i].n_members + res[j].n_members > FINE_MAX_SHARE) continue;
       int u0 = res[i].units > res[j].units ? res[i].units : res[j].units;
-      for (int u = u0; u < res[i].units + res[j].units; u += g) {
+      for (int u = u0; u <= res[i].units + res[j].units && u <= total; u += g) {
         gl_plan_let_t t = res[i];
         for (int k = 0; k < res[j].n_members; k++) t.m[t.n_members++] = res[j].m[k];
         double D = INFINITY, E = 0;
@@ -169,7 +175,7 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
           E += gl_sched_latency(in, t.m[k].model, b < 1 ? 1 : b, u, 1);
           ok = ok && D + gl_sched_latency(in, t.m[k].model, b < 1 ? 1 : b, u, 1) <= in->models[t.m[k].model].slo_ms;
         }
-        if (ok && E <= D * 0.9) { /* keep 10% of the duty for interference */
+        if (ok && E <= D * FINE_OCC) {
           t.units = u;
           t.duty_ms = D;
           res[i] = t;
