@@ -503,6 +503,36 @@ static void test_unsupported_dtype(void **state) {
   free_outs();
 }
 
+static void test_pow_const_and_clip_inputs(void **state) {
+  const float x[] = {-3, -0.5f, 0, 1.5f, 4};
+  const float two[] = {2}, half[] = {0.5f};
+  in_t in[2] = {{GL_DT_F32, {1, {5}}, x, false}, {GL_DT_F32, {0, {0}}, two, true}};
+  assert_int_equal(run_op("Pow", 13, in, 2, 1, NULL), GL_OK); /* the x*x loop */
+  const float sq[] = {9, 0.25f, 0, 2.25f, 16};
+  check_close(outs[0].data, sq, 5, 0);
+  const float ax[] = {9, 0.25f, 0, 2.25f, 16};
+  in_t sr[2] = {{GL_DT_F32, {1, {5}}, ax, false}, {GL_DT_F32, {1, {1}}, half, true}};
+  assert_int_equal(run_op("Pow", 13, sr, 2, 1, NULL), GL_OK);
+  const float rt[] = {3, 0.5f, 0, 1.5f, 4};
+  check_close(outs[0].data, rt, 5, 1e-7);
+  /* Clip with bounds computed at run time (graph inputs, not constants) */
+  const float lo[] = {-1}, hi[] = {2};
+  in_t cl[3] = {{GL_DT_F32, {1, {5}}, x, false}, {GL_DT_F32, {0, {0}}, lo, false},
+                {GL_DT_F32, {0, {0}}, hi, false}};
+  assert_int_equal(run_op("Clip", 13, cl, 3, 1, NULL), GL_OK);
+  const float cw[] = {-1, -0.5f, 0, 1.5f, 2};
+  check_close(outs[0].data, cw, 5, 0);
+  /* Erf near zero keeps its relative accuracy */
+  const float ex[] = {1e-6f, -3e-4f, 0.49f, 0.51f, 2.0f, -5.0f};
+  float ew[6];
+  for (int i = 0; i < 6; i++) ew[i] = (float)erf(ex[i]);
+  in_t ei = {GL_DT_F32, {1, {6}}, ex, false};
+  assert_int_equal(run_op("Erf", 13, &ei, 1, 1, NULL), GL_OK);
+  const float *eg = outs[0].data;
+  for (int i = 0; i < 6; i++) assert_true(fabs(eg[i] - ew[i]) <= 1e-6 * fabs(ew[i]) + 1e-12);
+  free_outs();
+}
+
 static void test_constant_fold(void **state) {
   const int64_t a[] = {2, 3}, b[] = {4};
   in_t in[2] = {{GL_DT_I64, {1, {2}}, a, true}, {GL_DT_I64, {1, {1}}, b, true}};
@@ -520,6 +550,7 @@ int main(void) {
       cmocka_unit_test(test_where),           cmocka_unit_test(test_cast_and_half),
       cmocka_unit_test(test_variadic),        cmocka_unit_test(test_prelu_isinf_dropout),
       cmocka_unit_test(test_unsupported_dtype), cmocka_unit_test(test_constant_fold),
+      cmocka_unit_test(test_pow_const_and_clip_inputs),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   free_outs();
