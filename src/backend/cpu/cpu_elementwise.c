@@ -1,6 +1,7 @@
 /* backend/cpu/cpu_elementwise.c - CPU kernels for the elementwise op family. */
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_int.h"
@@ -672,6 +673,7 @@ typedef struct {
   /* Dropout with a non-constant training_mode */
   bool drop_rt;
   gl_dtype_t drop_ratio_t;
+  char label[96]; /* the node, for errors found at run */
   /* oneDNN */
   dnnl_primitive_t prim;
   dnnl_memory_t mem[3];
@@ -708,7 +710,7 @@ static gl_status_t ew_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void
     if (s->drop_rt && in[2] && *(const uint8_t *)in[2]) {
       double ratio = in[1] ? load_f64(s->drop_ratio_t, in[1]) : 0.5;
       if (ratio > 0)
-        return gl_err(GL_EUNSUPPORTED, "Dropout: training mode is not supported");
+        return gl_err(GL_EUNSUPPORTED, "%s: training mode is not supported", s->label);
     }
     if (s->nbytes && out[0] != in[0]) memcpy(out[0], in[0], s->nbytes);
     if (s->kind == K_DROPOUT && out[1]) memset(out[1], 1, (size_t)s->n);
@@ -1283,6 +1285,7 @@ static gl_status_t ew_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const
           return gl_err(GL_EUNSUPPORTED, "%s: training mode is not supported", gl_node_label(n));
       } else if (tm) {
         s->drop_rt = true;
+        snprintf(s->label, sizeof s->label, "%s", gl_node_label(n));
         s->drop_ratio_t = r ? r->dtype : GL_DT_F32;
       }
       return GL_OK;
