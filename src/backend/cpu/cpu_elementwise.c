@@ -1,4 +1,13 @@
-/* backend/cpu/cpu_elementwise.c - CPU kernels for the elementwise op family. */
+/* backend/cpu/cpu_elementwise.c - CPU kernels for the elementwise op family.
+ * One prepare for every op: it picks a kind of kernel and the row function for the dtype.
+ *  - f32 unary ops oneDNN has (relu, elu, tanh, logistic, gelu, clip...) and f32 binary ops whose
+ *    input 0 (or 1, when the op commutes) has the output's shape run as oneDNN primitives, unless
+ *    the tensor is small or oneDNN would only offer its reference implementation;
+ *  - everything else runs typed row functions (omp simd loops stamped out per dtype) over a
+ *    broadcast iteration laid out in prepare (dims merged so rows are long; each input's row
+ *    stride is 0 or 1), split across OpenMP threads for large tensors;
+ *  - f16/bf16 inputs are converted to f32 scratch (allocated in prepare), computed, converted back.
+ * Variadic ops fold one input at a time into the output; Mean then scales. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -10,7 +19,6 @@
 /* The typed loops below are stamped out for signed and unsigned types alike; comparisons such as
  * x < 0 are always false for the unsigned ones, which is what we want. */
 #pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wsign-compare"
 /* Nothing here reads floating-point exception flags; without this GCC will not turn the selects in
  * the loops (x > 0 ? x : 0...) into vector blends. */
 #pragma GCC optimize("no-trapping-math")
