@@ -520,6 +520,17 @@ static void test_pow_const_and_clip_inputs(void **state) {
   free_outs();
 }
 
+static void test_empty(void **state) {
+  const float one[] = {1, 2, 3};
+  in_t in[2] = {{GL_DT_F32, {2, {0, 3}}, one, false}, {GL_DT_F32, {1, {3}}, one, false}};
+  assert_int_equal(run_op("Add", 13, in, 2, 1, NULL), GL_OK);
+  assert_int_equal(gl_shape_numel(&outs[0].shape), 0);
+  assert_int_equal(run_op("Dropout", 13, in, 1, 2, NULL), GL_OK);
+  assert_int_equal(run_op("Cast", 13, in, 1, 1, a_to_f16), GL_OK);
+  assert_int_equal(run_op("Sigmoid", 13, in, 1, 1, NULL), GL_OK);
+  free_outs();
+}
+
 static void test_constant_fold(void **state) {
   const int64_t a[] = {2, 3}, b[] = {4};
   in_t in[2] = {{GL_DT_I64, {1, {2}}, a, true}, {GL_DT_I64, {1, {1}}, b, true}};
@@ -537,7 +548,7 @@ int main(void) {
       cmocka_unit_test(test_where),           cmocka_unit_test(test_cast_and_half),
       cmocka_unit_test(test_variadic),        cmocka_unit_test(test_prelu_isinf_dropout),
       cmocka_unit_test(test_unsupported_dtype), cmocka_unit_test(test_constant_fold),
-      cmocka_unit_test(test_pow_const_and_clip_inputs),
+      cmocka_unit_test(test_pow_const_and_clip_inputs), cmocka_unit_test(test_empty),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   free_outs();

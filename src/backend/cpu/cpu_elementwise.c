@@ -721,7 +721,7 @@ static gl_status_t ew_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void
         return gl_err(GL_EUNSUPPORTED, "%s: training mode is not supported", s->label);
     }
     if (s->nbytes && out[0] != in[0]) memcpy(out[0], in[0], s->nbytes);
-    if (s->kind == K_DROPOUT && out[1]) memset(out[1], 1, (size_t)s->n);
+    if (s->kind == K_DROPOUT && out[1] && s->n > 0) memset(out[1], 1, (size_t)s->n);
     return GL_OK;
   }
   if (s->n <= 0) return GL_OK;
