@@ -509,6 +509,12 @@ static void test_pow_const_and_clip_inputs(void **state) {
   assert_int_equal(run_op("Clip", 13, cl, 3, 1, NULL), GL_OK);
   const float cw[] = {-1, -0.5f, 0, 1.5f, 2};
   check_close(outs[0].data, cw, 5, 0);
+  /* min above max: min(max(x, min), max) is max everywhere, as numpy and oneDNN do it */
+  in_t inv[3] = {{GL_DT_F32, {1, {5}}, x, false}, {GL_DT_F32, {0, {0}}, hi, true},
+                 {GL_DT_F32, {0, {0}}, lo, true}};
+  assert_int_equal(run_op("Clip", 13, inv, 3, 1, NULL), GL_OK);
+  const float iw[] = {-1, -1, -1, -1, -1};
+  check_close(outs[0].data, iw, 5, 0);
   /* Erf near zero keeps its relative accuracy */
   const float ex[] = {1e-6f, -3e-4f, 0.49f, 0.51f, 2.0f, -5.0f};
   float ew[6];

@@ -153,7 +153,7 @@ static bool is_uint(gl_dtype_t t) {
       case OP_ACOSH: UN(M(acosh)(x));                                                    \
       case OP_ATANH: UN(M(atanh)(x));                                                    \
       case OP_SHRINK: UN(x < -A ? x + B : (x > A ? x - B : Z));                          \
-      case OP_CLIP: UN(x < A ? A : (x > B ? B : x));                                     \
+      case OP_CLIP: UN(x < A ? (A > B ? B : A) : (x > B ? B : x));  \
       case OP_SCALE: UN(x * A);                                                          \
       case OP_SQUARE: UN(x * x);                                                         \
       case OP_CUBE: UN(x * x * x);                                                       \
@@ -223,7 +223,7 @@ DEF_UNARY_F(un_f64, double, MD, erf)
       case OP_NEG: UN((ET)((UT)0 - (UT)x));                                              \
       case OP_ABS: UN(x < Z ? (ET)((UT)0 - (UT)x) : x);                                  \
       case OP_SIGN: UN((ET)((x > Z) - (x < Z)));                                         \
-      case OP_CLIP: UN(x < lo ? lo : (x > hi ? hi : x));                                 \
+      case OP_CLIP: UN(x < lo ? (lo > hi ? hi : lo) : (x > hi ? hi : x));       \
       case OP_NOT: UN((ET)!x);                                                           \
       default: break;                                                                    \
     }                                                                                    \
