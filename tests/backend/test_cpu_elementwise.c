@@ -360,6 +360,53 @@ static void test_bool_ops(void **state) {
   free_outs();
 }
 
+/* Offset of output element i in an input of shape s broadcast to so. */
+static int64_t bc_index(const gl_shape_t *so, const gl_shape_t *s, int64_t i) {
+  int64_t st[GL_MAX_RANK], off = 0, m = 1;
+  gl_shape_strides(so, st);
+  for (int d = so->rank - 1; d >= 0; d--) {
+    int sd = d - (so->rank - s->rank);
+    if (sd < 0) break;
+    int64_t idx = (i / st[d]) % so->d[d];
+    off += (s->d[sd] == 1 ? 0 : idx) * m;
+    m *= s->d[sd];
+  }
+  return off;
+}
+
+static void test_where_patterns(void **state) {
+  const gl_shape_t sh[][3] = {
+      {{2, {4, 5}}, {2, {4, 5}}, {2, {4, 5}}},       /* all contiguous */
+      {{2, {4, 1}}, {2, {4, 5}}, {0, {0}}},          /* row mask, scalar y */
+      {{1, {5}}, {0, {0}}, {2, {4, 5}}},             /* column mask, scalar x */
+      {{4, {2, 1, 1, 64}}, {4, {2, 3, 64, 64}}, {1, {1}}}, /* attention mask, threads */
+      {{3, {3, 1, 7}}, {2, {1, 7}}, {3, {3, 2, 1}}}, /* all broadcast differently */
+  };
+  for (size_t c = 0; c < sizeof sh / sizeof sh[0]; c++) {
+    gl_shape_t so, t;
+    assert_int_equal(gl_shape_broadcast(&sh[c][0], &sh[c][1], &t), GL_OK);
+    assert_int_equal(gl_shape_broadcast(&t, &sh[c][2], &so), GL_OK);
+    int64_t nc = gl_shape_numel(&sh[c][0]), nx = gl_shape_numel(&sh[c][1]),
+            ny = gl_shape_numel(&sh[c][2]), no = gl_shape_numel(&so);
+    uint8_t *cd = gl_malloc((size_t)nc);
+    float *xd = gl_malloc(sizeof(float) * (size_t)nx), *yd = gl_malloc(sizeof(float) * (size_t)ny);
+    float *want = gl_malloc(sizeof(float) * (size_t)no);
+    for (int64_t i = 0; i < nc; i++) cd[i] = (uint8_t)((i * 7 + c) % 3 == 0);
+    fill(xd, nx, 3);
+    fill(yd, ny, 4);
+    for (int64_t i = 0; i < no; i++)
+      want[i] = cd[bc_index(&so, &sh[c][0], i)] ? xd[bc_index(&so, &sh[c][1], i)]
+                                                 : yd[bc_index(&so, &sh[c][2], i)];
+    in_t in[3] = {{GL_DT_BOOL, sh[c][0], cd, false}, {GL_DT_F32, sh[c][1], xd, false},
+                  {GL_DT_F32, sh[c][2], yd, false}};
+    assert_int_equal(run_op("Where", 16, in, 3, 1, NULL), GL_OK);
+    assert_true(gl_shape_eq(&outs[0].shape, &so));
+    check_close(outs[0].data, want, no, 0);
+    gl_free(cd), gl_free(xd), gl_free(yd), gl_free(want);
+  }
+  free_outs();
+}
+
 static void test_where(void **state) {
   const uint8_t c[] = {1, 0, 1};                 /* [3] */
   const float x[] = {1, 2};                      /* [2,1] */
@@ -555,6 +602,7 @@ int main(void) {
       cmocka_unit_test(test_variadic),        cmocka_unit_test(test_prelu_isinf_dropout),
       cmocka_unit_test(test_unsupported_dtype), cmocka_unit_test(test_constant_fold),
       cmocka_unit_test(test_pow_const_and_clip_inputs), cmocka_unit_test(test_empty),
+      cmocka_unit_test(test_where_patterns),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   free_outs();

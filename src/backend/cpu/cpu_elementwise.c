@@ -434,14 +434,25 @@ static const row_fn cmp_tab[S_COUNT] = {
     [S_U32] = cmp_u32, [S_U64] = cmp_u64, [S_BOOL] = cmp_u8};
 
 /* Where: cond, x, y with their own strides; by element size. */
+#define WLOOP(A, B, C_)                                                                  \
+  SIMD for (int64_t i = 0; i < n; i++) O[i] = C[i * A] ? X[i * B] : Yv[i * C_];         \
+  break
 #define DEF_WHERE(NAME, T)                                                               \
   static void NAME(const ew_par_t *p, const void *const *in, const int64_t *st, void *out, \
                    int64_t n) {                                                          \
     const uint8_t *C = in[0];                                                            \
     const T *X = in[1], *Yv = in[2];                                                     \
     T *O = out;                                                                          \
-    const int64_t s0 = st[0], s1 = st[1], s2 = st[2];                                    \
-    SIMD for (int64_t i = 0; i < n; i++) O[i] = C[i * s0] ? X[i * s1] : Yv[i * s2];           \
+    switch (st[0] * 4 + st[1] * 2 + st[2]) { /* each stride is 0 or 1 */                 \
+      case 0: WLOOP(0, 0, 0);                                                            \
+      case 1: WLOOP(0, 0, 1);                                                            \
+      case 2: WLOOP(0, 1, 0);                                                            \
+      case 3: WLOOP(0, 1, 1);                                                            \
+      case 4: WLOOP(1, 0, 0);                                                            \
+      case 5: WLOOP(1, 0, 1);                                                            \
+      case 6: WLOOP(1, 1, 0);                                                            \
+      default: WLOOP(1, 1, 1);                                                           \
+    }                                                                                    \
   }
 DEF_WHERE(where_1, uint8_t)
 DEF_WHERE(where_2, uint16_t)
