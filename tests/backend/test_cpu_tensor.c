@@ -532,6 +532,60 @@ static void test_errors_name_the_node(void **state) {
   done(&r);
 }
 
+/* Compiles a one-node graph over a [2,3] float input and returns the status. */
+typedef void (*build_fn)(gl_graph_t *g, int x);
+static gl_status_t compile_one(build_fn f, const char *name_in_msg) {
+  gl_graph_t *g = new_graph(13);
+  int x = input(g, "x", GL_DT_F32, (gl_shape_t){2, {2, 3}});
+  f(g, x);
+  assert_int_equal(gl_graph_add_output(g, g->nodes[g->n_nodes - 1].outputs[0]), GL_OK);
+  run_t r;
+  gl_status_t st = compile(&r, g, 0);
+  if (st != GL_OK) assert_non_null(strstr(gl_errmsg(), name_in_msg));
+  done(&r);
+  return st;
+}
+
+static void b_concat_axis(gl_graph_t *g, int x) {
+  node(g, "Concat", "cat", (int[]){x, x}, 2);
+  attr_i(g, "axis", 2);
+}
+static void b_slice_step0(gl_graph_t *g, int x) {
+  node(g, "Slice", "sl",
+       (int[]){x, ci64(g, 1, (int64_t[]){0}), ci64(g, 1, (int64_t[]){2}), ci64(g, 1, (int64_t[]){1}),
+               ci64(g, 1, (int64_t[]){0})},
+       5);
+}
+static void b_tile_len(gl_graph_t *g, int x) { node(g, "Tile", "ti", (int[]){x, ci64(g, 1, (int64_t[]){2})}, 2); }
+static void b_d2s(gl_graph_t *g, int x) {
+  node(g, "DepthToSpace", "d2s", &x, 1);
+  attr_i(g, "blocksize", 2);
+}
+static void b_gather_const(gl_graph_t *g, int x) {
+  node(g, "Gather", "ga", (int[]){x, ci64(g, 1, (int64_t[]){-3})}, 2);
+}
+static void b_cubic(gl_graph_t *g, int x) {
+  node(g, "Resize", "rz", (int[]){x, -1, cnst(g, GL_DT_F32, (gl_shape_t){1, {2}}, (float[]){2, 2})}, 3);
+  attr_s(g, "mode", "cubic");
+}
+static void b_expand(gl_graph_t *g, int x) { node(g, "Expand", "ex", (int[]){x, ci64(g, 2, (int64_t[]){2, 4})}, 2); }
+static void b_split_sum(gl_graph_t *g, int x) {
+  int o[2] = {gl_graph_add_value(g, NULL), gl_graph_add_value(g, NULL)};
+  assert_true(gl_graph_add_node(g, "Split", "spl", (int[]){x, ci64(g, 2, (int64_t[]){1, 1})}, 2, o, 2) >= 0);
+  attr_i(g, "axis", 1);
+}
+
+static void test_shape_errors(void **state) {
+  assert_int_equal(compile_one(b_concat_axis, "cat"), GL_EINVAL);
+  assert_int_equal(compile_one(b_slice_step0, "sl"), GL_EINVAL);
+  assert_int_equal(compile_one(b_tile_len, "ti"), GL_ESHAPE);
+  assert_int_equal(compile_one(b_d2s, "d2s"), GL_ESHAPE);
+  assert_int_equal(compile_one(b_gather_const, "ga"), GL_EINVAL);
+  assert_int_equal(compile_one(b_cubic, "cubic"), GL_EUNSUPPORTED);
+  assert_int_equal(compile_one(b_expand, "ex"), GL_ESHAPE);
+  assert_int_equal(compile_one(b_split_sum, "spl"), GL_ESHAPE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_transpose),
@@ -549,6 +603,7 @@ int main(void) {
       cmocka_unit_test(test_old_opsets),
       cmocka_unit_test(test_reverse_sequence),
       cmocka_unit_test(test_errors_name_the_node),
+      cmocka_unit_test(test_shape_errors),
   };
   size_t live = gl_alloc_live_bytes();
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
