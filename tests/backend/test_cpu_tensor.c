@@ -60,6 +60,12 @@ static void attr_i(gl_graph_t *g, const char *name, int64_t v) {
   a->i = v;
 }
 
+static void attr_f(gl_graph_t *g, const char *name, float v) {
+  gl_attr_t *a = gl_node_add_attr(g, g->n_nodes - 1, name, GL_ATTR_FLOAT);
+  assert_non_null(a);
+  a->f = v;
+}
+
 static void attr_s(gl_graph_t *g, const char *name, const char *s) {
   gl_attr_t *a = gl_node_add_attr(g, g->n_nodes - 1, name, GL_ATTR_STRING);
   assert_non_null(a);
@@ -293,6 +299,31 @@ static void test_resize_linear_and_nearest(void **state) {
   done(&r);
 }
 
+/* Linear over the first and last axes (sizes, align_corners), and tf_crop_and_resize nearest. */
+static void test_resize_outer_axis_and_crop(void **state) {
+  gl_graph_t *g = new_graph(13);
+  int x = input(g, "x", GL_DT_F32, (gl_shape_t){3, {2, 1, 2}});
+  int y = node(g, "Resize", "ac", (int[]){x, -1, -1, ci64(g, 3, (int64_t[]){3, 1, 3})}, 4);
+  attr_s(g, "mode", "linear");
+  attr_s(g, "coordinate_transformation_mode", "align_corners");
+  float roi[] = {0, 0, 0, 1, 1, 1.5f};
+  int z = node(g, "Resize", "crop",
+               (int[]){x, cnst(g, GL_DT_F32, (gl_shape_t){1, {6}}, roi), -1, ci64(g, 3, (int64_t[]){1, 1, 3})}, 4);
+  attr_s(g, "coordinate_transformation_mode", "tf_crop_and_resize");
+  attr_f(g, "extrapolation_value", -9);
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  assert_int_equal(gl_graph_add_output(g, z), GL_OK);
+  run_t r;
+  assert_int_equal(compile(&r, g, 0), GL_OK);
+  float xd[] = {1, 3, 5, 7};
+  assert_int_equal(run(&r, (void *[]){xd}), GL_OK);
+  expect_f32(&r.out[0], (float[]){1, 2, 3, 3, 4, 5, 5, 6, 7}, 9);
+  /* dim 0: one output at roi centre 0.5 -> 0.5 rounds (prefer floor) to 0; last dim over
+   * [0, 1.5] of a 2-long axis: coordinates 0, 0.75, 1.5 -> 0, 1, outside (extrapolated) */
+  expect_f32(&r.out[1], (float[]){1, 3, -9}, 3);
+  done(&r);
+}
+
 static void test_depth_space_roundtrip(void **state) {
   gl_graph_t *g = new_graph(13);
   int x = input(g, "x", GL_DT_F32, (gl_shape_t){4, {1, 8, 2, 3}});
@@ -438,12 +469,6 @@ static void test_misc_small_ops(void **state) {
   assert_int_equal(((int32_t *)r.out[3].data)[0], 10);
   assert_int_equal(((int32_t *)r.out[3].data)[1], 7);
   done(&r);
-}
-
-static void attr_f(gl_graph_t *g, const char *name, float v) {
-  gl_attr_t *a = gl_node_add_attr(g, g->n_nodes - 1, name, GL_ATTR_FLOAT);
-  assert_non_null(a);
-  a->f = v;
 }
 
 /* Opset 9: Slice, Pad, Unsqueeze and Split take attributes; Upsample takes a scales input. */
@@ -595,6 +620,7 @@ int main(void) {
       cmocka_unit_test(test_gather_negative_and_out_of_range),
       cmocka_unit_test(test_pad_modes),
       cmocka_unit_test(test_resize_linear_and_nearest),
+      cmocka_unit_test(test_resize_outer_axis_and_crop),
       cmocka_unit_test(test_depth_space_roundtrip),
       cmocka_unit_test(test_expand_tile_int64),
       cmocka_unit_test(test_scatter_gather_nd),
