@@ -519,6 +519,37 @@ static void test_reverse_sequence(void **state) {
   done(&r);
 }
 
+/* Shape (start/end), Size, Constant and ConstantOfShape all become constants at compile time. */
+static void test_constants_and_shape(void **state) {
+  gl_graph_t *g = new_graph(15);
+  int x = input(g, "x", GL_DT_F32, (gl_shape_t){4, {2, 3, 4, 5}});
+  int sh = node(g, "Shape", "sh", &x, 1);
+  attr_i(g, "start", 1);
+  attr_i(g, "end", -1);
+  int sz = node(g, "Size", "sz", &x, 1);
+  int c = node(g, "Constant", "c", NULL, 0);
+  attr_ints(g, "value_ints", 2, (int64_t[]){7, -7});
+  int cs = node(g, "ConstantOfShape", "cos", &sh, 1);
+  gl_attr_t *a = gl_node_add_attr(g, g->n_nodes - 1, "value", GL_ATTR_TENSOR);
+  a->t = gl_calloc(1, sizeof *a->t);
+  assert_int_equal(gl_tensor_alloc(a->t, GL_DT_I32, &(gl_shape_t){1, {1}}), GL_OK);
+  *(int32_t *)a->t->data = 9;
+  int outs[] = {sh, sz, c, cs};
+  for (int i = 0; i < 4; i++) assert_int_equal(gl_graph_add_output(g, outs[i]), GL_OK);
+  run_t r;
+  assert_int_equal(compile(&r, g, 0), GL_OK);
+  float xd[120] = {0};
+  assert_int_equal(run(&r, (void *[]){xd}), GL_OK);
+  expect_i64(&r.out[0], (int64_t[]){3, 4}, 2);
+  expect_i64(&r.out[1], (int64_t[]){120}, 1);
+  expect_i64(&r.out[2], (int64_t[]){7, -7}, 2);
+  assert_int_equal(r.out[3].dtype, GL_DT_I32);
+  gl_shape_t want = {2, {3, 4}};
+  assert_true(gl_shape_eq(&r.out[3].shape, &want));
+  for (int i = 0; i < 12; i++) assert_int_equal(((int32_t *)r.out[3].data)[i], 9);
+  done(&r);
+}
+
 static void test_errors_name_the_node(void **state) {
   /* Reshape into a shape with the wrong element count */
   gl_graph_t *g = new_graph(13);
@@ -628,6 +659,7 @@ int main(void) {
       cmocka_unit_test(test_misc_small_ops),
       cmocka_unit_test(test_old_opsets),
       cmocka_unit_test(test_reverse_sequence),
+      cmocka_unit_test(test_constants_and_shape),
       cmocka_unit_test(test_errors_name_the_node),
       cmocka_unit_test(test_shape_errors),
   };

@@ -441,7 +441,8 @@ static gl_status_t prep_transpose(const gl_cpu_exec_t *x, const gl_graph_t *g, c
   if (a->dtype == GL_DT_F32 || a->dtype == GL_DT_I32) {
     xcopy_t sc = c;
     xcopy_simplify(&sc);
-    if (sc.rank > 1 && !getenv("GL_TRANSPOSE_LOOP")) {
+    /* when the innermost dim stays innermost the C loop copies whole rows: keep it */
+    if (sc.rank > 1 && sc.ss[sc.rank - 1] != 1 && !getenv("GL_TRANSPOSE_LOOP")) {
       gl_status_t st = reorder_kernel(x, &sc, a->dtype == GL_DT_F32 ? dnnl_f32 : dnnl_s32, k);
       if (st != GL_EUNSUPPORTED) return st;
     }
