@@ -15,3 +15,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
+# ONNX Runtime for the zoo's reference checks (tools/ort/run.js), from npm into tools/ort/node_modules.
+ort_dir="$(cd "$(dirname "$0")/.." && pwd)/tools/ort"
+if [ ! -d "$ort_dir/node_modules/onnxruntime-node" ]; then
+  if ! command -v npm >/dev/null; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
+  fi
+  (cd "$ort_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
