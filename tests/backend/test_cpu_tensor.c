@@ -12,12 +12,6 @@
 #include "core/alloc.h"
 #include "engine/engine.h"
 
-/* The ONNX reader may not be linked into this test; engine.c only needs the symbol. */
-__attribute__((weak)) gl_status_t gl_onnx_load_file(const char *path, const gl_onnx_limits_t *lim,
-                                                    gl_graph_t **out) {
-  return gl_err(GL_EUNSUPPORTED, "no ONNX reader in this test");
-}
-
 /* ---- graph building ---- */
 
 static int val(gl_graph_t *g, const char *name, gl_dtype_t t, gl_shape_t s) {
@@ -550,6 +544,36 @@ static void test_constants_and_shape(void **state) {
   done(&r);
 }
 
+/* Resize with its scales as a float graph input: compiling binds the input an error names (and
+ * only that one: x stays a run-time input); a run with other scales is refused. */
+static void test_bind_named_float_input(void **state) {
+  gl_graph_t *g = new_graph(13);
+  int x = input(g, "x", GL_DT_F32, (gl_shape_t){2, {1, 2}});
+  int sc = input(g, "scales", GL_DT_F32, (gl_shape_t){1, {2}});
+  int y = node(g, "Resize", "rz", (int[]){x, -1, sc}, 3);
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  assert_int_equal(gl_graph_toposort(g), GL_OK);
+  run_t r;
+  memset(&r, 0, sizeof r);
+  assert_int_equal(gl_cpu_backend_create(&r.be), GL_OK);
+  assert_int_equal(gl_model_from_graph(g, &r.m), GL_OK);
+  float xd[] = {1, 2}, sd[] = {1, 2}, other[] = {1, 3};
+  gl_tensor_t vals[2] = {{.dtype = GL_DT_F32, .shape = {2, {1, 2}}, .data = xd},
+                         {.dtype = GL_DT_F32, .shape = {1, {2}}, .data = sd}};
+  gl_compile_opts_t o = {0};
+  assert_int_equal(gl_model_compile(r.m, r.be, &o, &r.p), GL_EUNSUPPORTED);
+  assert_non_null(strstr(gl_errmsg(), "scales"));
+  o.input_values = vals;
+  assert_int_equal(gl_model_compile(r.m, r.be, &o, &r.p), GL_OK);
+  assert_int_equal(run(&r, (void *[]){xd, sd}), GL_OK);
+  expect_f32(&r.out[0], (float[]){1, 1, 2, 2}, 4);
+  float x2[] = {5, 6};
+  assert_int_equal(run(&r, (void *[]){x2, sd}), GL_OK); /* x was not bound */
+  expect_f32(&r.out[0], (float[]){5, 5, 6, 6}, 4);
+  assert_int_equal(run(&r, (void *[]){xd, other}), GL_EINVAL);
+  done(&r);
+}
+
 static void test_errors_name_the_node(void **state) {
   /* Reshape into a shape with the wrong element count */
   gl_graph_t *g = new_graph(13);
@@ -660,6 +684,7 @@ int main(void) {
       cmocka_unit_test(test_old_opsets),
       cmocka_unit_test(test_reverse_sequence),
       cmocka_unit_test(test_constants_and_shape),
+      cmocka_unit_test(test_bind_named_float_input),
       cmocka_unit_test(test_errors_name_the_node),
       cmocka_unit_test(test_shape_errors),
   };
