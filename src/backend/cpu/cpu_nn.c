@@ -2,13 +2,14 @@
  * on oneDNN primitives (created once in prepare, constant weights prepacked into the layout the
  * primitive prefers, fused activation / residual / bias as post-ops), norms and pools as loops.
  *
- * Activation layout of Conv: the plan hands plain NCHW buffers. The conv is created with
- * format_tag_any for src/dst and reorders in/out inside the kernel when oneDNN picks another
- * layout (on the AVX-512 dev box it picks nhwc for brgconv). Measured with tests/backend's
- * GL_BENCH=1 (2 threads, min of 10 runs, ResNet-50 shapes 64x56x56 .. 512x7x7, 3x3 and 1x1):
- * batch 1: 130-240 GFLOP/s with oneDNN's layout + reorders vs 9-58 GFLOP/s forcing plain nchw
- * (gemm-based conv), 4-9x; batch 8 (noisy on the shared box): 21-86 vs 11-71 GFLOP/s.
- * GL_CONV_LAYOUT=plain forces plain layouts, for measuring. */
+ * Activation layout of Conv: the plan hands plain NCHW buffers. A conv with a spatial kernel
+ * is created with format_tag_any for src/dst and reorders in/out inside the kernel when oneDNN
+ * picks another layout (on the AVX-512 dev box: nhwc, brgconv); a 1x1 conv stays plain nchw.
+ * Measured with tests/backend's GL_BENCH=1 GL_BENCH_THREADS=1 (CPU time per run, so that the
+ * shared box's load counts less; ResNet-50 shapes), GFLOP per CPU-second, any+reorders vs plain:
+ *   3x3 64@56, 128@28, 256@14, 512@7: b1  84/70, 113/82, 112/90, 104/84;  b8  87/73, 98/81, 106/87, 102/91
+ *   1x1 64->256@56, 256->512@56 s2:   b1  54/85, 62/73;                    b8  31/66, 51/70
+ * GL_CONV_LAYOUT=plain|blocked forces one policy, for measuring. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -211,10 +212,16 @@ static gl_status_t make_pd(const void *desc, dnnl_post_ops_t po, const float *sc
  * Conv and ConvTranspose
  * ====================================================================================== */
 
-/* Whether the conv lets oneDNN choose its activation layout (see the file comment). */
-static bool conv_blocked(void) {
+/* Whether the conv lets oneDNN choose its activation layout (see the file comment): yes for
+ * spatial kernels, no for 1x1 (a plain GEMM over nchw, where the two reorders cost more than
+ * they gain). GL_CONV_LAYOUT=plain|blocked overrides, for measuring. */
+static bool conv_blocked(const gl_nn_geom_t *geo) {
   const char *e = getenv("GL_CONV_LAYOUT");
-  return !(e && !strcmp(e, "plain"));
+  if (e && !strcmp(e, "plain")) return false;
+  if (e && !strcmp(e, "blocked")) return true;
+  for (int i = 0; i < geo->nsp; i++)
+    if (geo->k[i] != 1) return true;
+  return false;
 }
 
 static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
@@ -277,7 +284,7 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   else w_any = w_plain;
   GL_TRY(plain_md(&x_plain, r, xs->d));
   GL_TRY(plain_md(&y_plain, r, yv->shape.d));
-  bool blocked = conv_blocked();
+  bool blocked = conv_blocked(&geo);
   if (blocked) {
     dnnl_dims_t xd, yd;
     for (int i = 0; i < r; i++) xd[i] = xs->d[i], yd[i] = yv->shape.d[i];
