@@ -633,7 +633,8 @@ static void test_fuse_matmul_bias(void **state) {
 
 /* ---------------------------------------------------------------- timing (GL_BENCH=1 only) */
 
-static void bench_conv(int64_t batch, int64_t c, int64_t m, int64_t hw, int64_t k, int64_t s) {
+static void bench_conv(int64_t batch, int64_t c, int64_t m, int64_t hw, int64_t k, int64_t s,
+                       gl_act_t act) {
   int64_t pad = k / 2, o = (hw + 2 * pad - k) / s + 1;
   gl_shape_t xs = {4, {batch, c, hw, hw}};
   float *x = rand_buf(gl_shape_numel(&xs)), *w = rand_buf(m * c * k * k), *b = rand_buf(m);
@@ -645,6 +646,7 @@ static void bench_conv(int64_t batch, int64_t c, int64_t m, int64_t hw, int64_t 
                                    add_const(g, (gl_shape_t){1, {m}}, b)}, 3, yi);
   attr_ints(g, ni, "pads", (int64_t[]){pad, pad, pad, pad}, 4);
   attr_ints(g, ni, "strides", (int64_t[]){s, s}, 2);
+  g->nodes[ni].fuse.act = act;
   assert_int_equal(gl_graph_add_output(g, yi), GL_OK);
   g->opset = 17;
   assert_int_equal(gl_graph_toposort(g), GL_OK);
@@ -670,8 +672,8 @@ static void bench_conv(int64_t batch, int64_t c, int64_t m, int64_t hw, int64_t 
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
   double cpu_ms = ((double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6) / iters;
   double gflop = 2.0 * (double)(batch * m * o * o * c * k * k) / 1e9;
-  printf("conv b=%lld %lldx%lldx%lld -> %lld k%lld s%lld: min %.3f ms wall, %.1f GFLOP/s; %.3f ms cpu"
-         " per run, %.1f GFLOP/cpu-s\n", (long long)batch, (long long)c, (long long)hw, (long long)hw,
+  printf("conv%s b=%lld %lldx%lldx%lld -> %lld k%lld s%lld: min %.3f ms wall, %.1f GFLOP/s; %.3f ms cpu"
+         " per run, %.1f GFLOP/cpu-s\n", act ? "+relu" : "", (long long)batch, (long long)c, (long long)hw, (long long)hw,
          (long long)m, (long long)k, (long long)s, ms, gflop / (ms / 1e3), cpu_ms,
          gflop / (cpu_ms / 1e3));
   gl_plan_destroy(p);
@@ -687,12 +689,15 @@ static void test_bench(void **state) {
   if (!getenv("GL_BENCH")) skip();
   int64_t batches[2] = {1, 8};
   for (int i = 0; i < 2; i++) {
-    bench_conv(batches[i], 64, 64, 56, 3, 1);
-    bench_conv(batches[i], 64, 256, 56, 1, 1);
-    bench_conv(batches[i], 128, 128, 28, 3, 1);
-    bench_conv(batches[i], 256, 256, 14, 3, 1);
-    bench_conv(batches[i], 512, 512, 7, 3, 1);
-    bench_conv(batches[i], 256, 512, 56, 1, 2);
+    for (int a = 0; a < 2; a++) {
+      gl_act_t act = a ? GL_ACT_RELU : GL_ACT_NONE;
+      bench_conv(batches[i], 64, 64, 56, 3, 1, act);
+      bench_conv(batches[i], 64, 256, 56, 1, 1, act);
+      bench_conv(batches[i], 128, 128, 28, 3, 1, act);
+      bench_conv(batches[i], 256, 256, 14, 3, 1, act);
+      bench_conv(batches[i], 512, 512, 7, 3, 1, act);
+      bench_conv(batches[i], 256, 512, 56, 1, 2, act);
+    }
   }
 }
 
