@@ -284,7 +284,7 @@ static result_t run_data_set(ctx_t *c, const gl_model_t *m, const char *dsdir, c
       for (int d = 0; d < GL_MAX_RANK; d++) gl_free(v->dim_param[d]), v->dim_param[d] = NULL;
     }
   }
-  gl_compile_opts_t co = {.input_shapes = shapes, .placement = {.threads = c->threads}};
+  gl_compile_opts_t co = {.input_shapes = shapes, .placement = {.threads = c->threads}, .input_values = ins};
   st = gl_model_compile(fixed ? fixed : m, c->be, &co, &plan);
   gl_model_destroy(fixed);
   if (st) {

@@ -18,7 +18,7 @@
 
 #define DEFAULT_MAX_FILE ((size_t)4 << 30)
 #define DEFAULT_MAX_NODES 1000000
-#define MIN_OPSET 7
+#define MIN_OPSET 1
 #define MAX_OPSET 17
 
 typedef struct {
