@@ -631,6 +631,52 @@ static void test_fuse_matmul_bias(void **state) {
   assert_int_equal(gl_alloc_live_count(), live0);
 }
 
+/* BERT's dense + GELU: MatMul, Add(bias), x * 0.5 * (1 + erf(x / sqrt 2)) -> one MatMul. */
+static gl_graph_t *dense_gelu(const float *w, const float *bias, bool half_first) {
+  gl_graph_t *g = gl_graph_create();
+  gl_shape_t ys = {3, {2, 3, 5}};
+  float c_sqrt2 = 1.41421356f, c_one = 1.f, c_half = 0.5f;
+  int xi = add_input(g, "x", (gl_shape_t){3, {2, 3, 4}});
+  int m = add_val(g, "m", ys), h = add_val(g, "h", ys), d = add_val(g, "d", ys), e = add_val(g, "e", ys);
+  int a = add_val(g, "a", ys), p = add_val(g, "p", ys), y = add_val(g, "y", ys);
+  node(g, "MatMul", (int[]){xi, add_const(g, (gl_shape_t){2, {4, 5}}, w)}, 2, m);
+  node(g, "Add", (int[]){add_const(g, (gl_shape_t){1, {5}}, bias), m}, 2, h);
+  node(g, "Div", (int[]){h, add_const(g, SCALAR, &c_sqrt2)}, 2, d);
+  node(g, "Erf", &d, 1, e);
+  node(g, "Add", (int[]){e, add_const(g, SCALAR, &c_one)}, 2, a);
+  if (half_first) {
+    node(g, "Mul", (int[]){h, add_const(g, SCALAR, &c_half)}, 2, p);
+    node(g, "Mul", (int[]){p, a}, 2, y);
+  } else {
+    node(g, "Mul", (int[]){h, a}, 2, p);
+    node(g, "Mul", (int[]){add_const(g, SCALAR, &c_half), p}, 2, y);
+  }
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  return g;
+}
+
+static void test_fuse_gelu(void **state) {
+  (void)state;
+  size_t live0 = gl_alloc_live_count();
+  float *x = rand_buf(24), *w = rand_buf(20), *bias = rand_buf(5), want[30], got[30], unf[30];
+  for (int r = 0; r < 6; r++)
+    for (int j = 0; j < 5; j++) {
+      float v = bias[j];
+      for (int p = 0; p < 4; p++) v += x[r * 4 + p] * w[p * 5 + j];
+      want[r * 5 + j] = 0.5f * v * (1.f + erff(v / 1.41421356f));
+    }
+  for (int half_first = 0; half_first < 2; half_first++) {
+    assert_int_equal(run_graph(dense_gelu(w, bias, half_first), true, (float *[]){x}, (float *[]){got}), 1);
+    expect_close(got, want, 30, 1e-4f);
+    if (gl_cpu_op("Erf") && gl_cpu_op("Mul") && gl_op_schema("Erf")) {
+      assert_int_equal(run_graph(dense_gelu(w, bias, half_first), false, (float *[]){x}, (float *[]){unf}), 7);
+      expect_close(got, unf, 30, 1e-4f);
+    }
+  }
+  free(x), free(w), free(bias);
+  assert_int_equal(gl_alloc_live_count(), live0);
+}
+
 /* ---------------------------------------------------------------- timing (GL_BENCH=1 only) */
 
 static void bench_conv(int64_t batch, int64_t c, int64_t m, int64_t hw, int64_t k, int64_t s,
@@ -712,6 +758,7 @@ int main(void) {
       cmocka_unit_test(test_fuse_resblock),
       cmocka_unit_test(test_fuse_two_branches),
       cmocka_unit_test(test_fuse_matmul_bias),
+      cmocka_unit_test(test_fuse_gelu),
       cmocka_unit_test(test_bench),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
