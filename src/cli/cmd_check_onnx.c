@@ -432,11 +432,13 @@ int gl_cmd_check_onnx(int argc, char **argv) {
         gl_cli_fail(dir);
         c.failed++;
       }
+      int found = 0;
       for (size_t i = 0; i < n; i++) {
         char cdir[4096];
         snprintf(cdir, sizeof cdir, "%s/%s", dir, cases[i]);
-        if (exists(cdir, true)) run_case(&c, cdir, cases[i]);
+        if (exists(cdir, true)) run_case(&c, cdir, cases[i]), found++;
       }
+      if (!found) run_case(&c, dir, base_name(dir)); /* an empty case: reports the missing model */
       free_list(cases, n);
     } else {
       fprintf(stderr, "gpulet check-onnx: '%s' is neither a test case nor a folder\n", dir);

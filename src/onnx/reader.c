@@ -98,8 +98,11 @@ static int parse_u64(const char *s, uint64_t *out) {
   return 0;
 }
 
-/* Reads tensor tp's external data (bytes long) into dst. */
-static gl_status_t read_external(const rd_t *rd, const Onnx__TensorProto *tp, void *dst, size_t bytes) {
+/* Opens tensor tp's external data file and checks that it holds bytes at the given offset; all
+ * before the tensor is allocated, so a claimed size alone cannot make the reader allocate. */
+static gl_status_t open_external(const rd_t *rd, const Onnx__TensorProto *tp, size_t bytes, int *fd_out,
+                                 uint64_t *off_out) {
+  *fd_out = -1;
   const char *loc = NULL, *off_s = NULL, *len_s = NULL;
   for (size_t i = 0; i < tp->n_external_data; i++) {
     const Onnx__StringStringEntryProto *e = tp->external_data[i];
@@ -148,17 +151,19 @@ static gl_status_t read_external(const rd_t *rd, const Onnx__TensorProto *tp, vo
     return gl_err(GL_ESHAPE, "tensor '%s': external data '%s' holds %lld bytes, too few for offset %llu + length %llu",
                   tname(tp), loc, (long long)st.st_size, (unsigned long long)off, (unsigned long long)len);
   }
+  *fd_out = fd;
+  *off_out = off;
+  return GL_OK;
+}
+
+static gl_status_t read_external(const Onnx__TensorProto *tp, int fd, uint64_t off, void *dst, size_t bytes) {
   size_t got = 0;
   while (got < bytes) {
     ssize_t r = pread(fd, (char *)dst + got, bytes - got, (off_t)(off + got));
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      close(fd);
-      return gl_err(GL_EIO, "tensor '%s': reading external data '%s' failed", tname(tp), loc);
-    }
+    if (r <= 0) return gl_err(GL_EIO, "tensor '%s': reading its external data failed", tname(tp));
     got += (size_t)r;
   }
-  close(fd);
   return GL_OK;
 }
 
@@ -196,9 +201,12 @@ static gl_status_t tensor_from_proto(const rd_t *rd, const Onnx__TensorProto *tp
     return gl_err(GL_ELIMIT, "tensor '%s' has too many elements", tname(tp));
   size_t n = (size_t)numel, bytes = n * es;
   bool external = tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+  int fd = -1;
+  uint64_t off = 0;
   if (external) {
     if (bytes > rd->max_file)
       return gl_err(GL_ELIMIT, "tensor '%s' is %zu bytes, more than the limit of %zu", tname(tp), bytes, rd->max_file);
+    GL_TRY(open_external(rd, tp, bytes, &fd, &off));
   } else if (tp->has_raw_data) {
     if (tp->raw_data.len != bytes)
       return gl_err(GL_ESHAPE, "tensor '%s': raw_data holds %zu bytes but its %s shape needs %zu", tname(tp),
@@ -219,10 +227,14 @@ static gl_status_t tensor_from_proto(const rd_t *rd, const Onnx__TensorProto *tp
       return gl_err(GL_ESHAPE, "tensor '%s': %s holds %zu elements but its shape needs %zu", tname(tp), field,
                     have, n);
   }
-  GL_TRY(gl_tensor_alloc(t, dt, &shape));
-  gl_status_t st = GL_OK;
+  gl_status_t st = gl_tensor_alloc(t, dt, &shape);
+  if (st) {
+    if (fd >= 0) close(fd);
+    return st;
+  }
   if (external) {
-    st = read_external(rd, tp, t->data, bytes);
+    st = read_external(tp, fd, off, t->data, bytes);
+    close(fd);
   } else if (tp->has_raw_data) {
     if (bytes) memcpy(t->data, tp->raw_data.data, bytes);
   } else {

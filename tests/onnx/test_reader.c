@@ -594,6 +594,12 @@ static void test_external_data(void **state) {
   assert_int_equal(mb_load(&b, dir), GL_EPARSE);
   mb_external(&b, "w.bin", "16", NULL);
   assert_int_equal(mb_load(&b, dir), GL_OK); /* no length: its shape says how much */
+  /* A huge claimed shape is refused from the file's size, before anything is allocated. */
+  size_t peak = gl_alloc_peak_bytes();
+  mb_external(&b, "w.bin", NULL, NULL);
+  b.init_dims[0] = (int64_t)1 << 28;
+  assert_int_equal(mb_load(&b, dir), GL_ESHAPE);
+  assert_true(gl_alloc_peak_bytes() < peak + (1u << 20));
 
   unlink(link);
   snprintf(path, sizeof path, "%s/w.bin", dir);
