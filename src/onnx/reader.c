@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -227,11 +228,16 @@ static gl_status_t tensor_from_proto(const rd_t *rd, const Onnx__TensorProto *tp
       return gl_err(GL_ESHAPE, "tensor '%s': %s holds %zu elements but its shape needs %zu", tname(tp), field,
                     have, n);
   }
-  gl_status_t st = gl_tensor_alloc(t, dt, &shape);
-  if (st) {
+  /* Every byte is written below, so skip gl_tensor_alloc's zeroing (it shows on big weights). */
+  gl_status_t st = GL_OK;
+  t->data = gl_aligned_alloc(bytes ? bytes : 1);
+  if (!t->data) {
     if (fd >= 0) close(fd);
-    return st;
+    return gl_err(GL_ENOMEM, "out of memory allocating tensor '%s' (%zu bytes)", tname(tp), bytes);
   }
+  t->dtype = dt;
+  t->shape = shape;
+  t->owns = true;
   if (external) {
     st = read_external(tp, fd, off, t->data, bytes);
     close(fd);
@@ -499,6 +505,31 @@ static gl_status_t add_node(const rd_t *rd, gl_graph_t *g, const Onnx__NodeProto
   return st;
 }
 
+/* ONNX requires nodes in topological order, so this is usually just a linear check; only a
+ * graph out of order (or broken: a cycle, an undefined value) goes to gl_graph_toposort, which
+ * is quadratic and names what is wrong. */
+static gl_status_t sort_nodes(gl_graph_t *g) {
+  if (g->n_nodes == 0) { /* only constants and inputs */
+    gl_graph_recount(g);
+    return GL_OK;
+  }
+  char *defined = gl_calloc((size_t)g->n_values, 1);
+  if (!defined) return gl_err(GL_ENOMEM, "out of memory");
+  for (int v = 0; v < g->n_values; v++) defined[v] = g->values[v].kind != GL_VAL_INTERNAL || g->values[v].data;
+  bool sorted = true;
+  for (int i = 0; i < g->n_nodes && sorted; i++) {
+    const gl_node_t *n = &g->nodes[i];
+    for (int k = 0; k < n->n_inputs; k++)
+      if (n->inputs[k] >= 0 && !defined[n->inputs[k]]) sorted = false;
+    for (int k = 0; k < n->n_outputs; k++)
+      if (n->outputs[k] >= 0) defined[n->outputs[k]] = 1;
+  }
+  gl_free(defined);
+  if (!sorted) return gl_graph_toposort(g);
+  gl_graph_recount(g);
+  return GL_OK;
+}
+
 /* ---- the model ---- */
 
 static gl_status_t convert(const rd_t *rd, const Onnx__ModelProto *mp, gl_graph_t *g) {
@@ -558,11 +589,7 @@ static gl_status_t convert(const rd_t *rd, const Onnx__ModelProto *mp, gl_graph_
     if (v->kind == GL_VAL_INTERNAL) GL_TRY(apply_type(g, vi, info, "graph output", false));
     GL_TRY(gl_graph_add_output(g, vi));
   }
-  if (g->n_nodes == 0) { /* only constants and inputs */
-    gl_graph_recount(g);
-    return GL_OK;
-  }
-  return gl_graph_toposort(g);
+  return sort_nodes(g);
 }
 
 gl_status_t gl_onnx_load_buffer(const void *buf, size_t len, const char *base_dir, const gl_onnx_limits_t *lim,
@@ -593,13 +620,26 @@ gl_status_t gl_onnx_load_file(const char *path, const gl_onnx_limits_t *lim, gl_
   *out = NULL;
   rd_t rd;
   limits_of(lim, &rd);
-  uint8_t *buf;
-  size_t len;
-  GL_TRY(read_file(path, rd.max_file, &buf, &len));
+  /* Mapped rather than read: a model's weights are then copied twice (protobuf-c, tensor), not three times. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return gl_err(errno == ENOENT ? GL_ENOTFOUND : GL_EIO, "cannot open '%s': %s", path, strerror(errno));
+  struct stat sb;
+  if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+    close(fd);
+    return gl_err(GL_EIO, "'%s' is not a regular file", path);
+  }
+  if ((uint64_t)sb.st_size > rd.max_file) {
+    close(fd);
+    return gl_err(GL_ELIMIT, "'%s' is %lld bytes, more than the limit of %zu", path, (long long)sb.st_size, rd.max_file);
+  }
+  size_t len = (size_t)sb.st_size;
+  void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : NULL;
+  close(fd);
+  if (map == MAP_FAILED) return gl_err(GL_EIO, "cannot map '%s': %s", path, strerror(errno));
   char *dir = dir_of(path);
-  gl_status_t st = dir ? gl_onnx_load_buffer(buf, len, dir, lim, out) : gl_err(GL_ENOMEM, "out of memory");
+  gl_status_t st = dir ? gl_onnx_load_buffer(map, len, dir, lim, out) : gl_err(GL_ENOMEM, "out of memory");
   gl_free(dir);
-  gl_free(buf);
+  if (map) munmap(map, len);
   if (st) gl_err_wrap(st, "%s", path);
   return st;
 }
