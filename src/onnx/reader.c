@@ -43,7 +43,7 @@ static const char *tname(const Onnx__TensorProto *tp) {
 static gl_status_t read_file(const char *path, size_t max, uint8_t **out, size_t *len) {
   *out = NULL;
   *len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return gl_err(errno == ENOENT ? GL_ENOTFOUND : GL_EIO, "cannot open '%s': %s", path, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
@@ -140,7 +140,7 @@ static gl_status_t open_external(const rd_t *rd, const Onnx__TensorProto *tp, si
   bool inside = !strcmp(base_real, "/") ? real[0] == '/' : (!strncmp(real, base_real, bl) && real[bl] == '/');
   if (!inside)
     return gl_err(GL_EINVAL, "tensor '%s': external data location '%s' leaves the model's folder", tname(tp), loc);
-  int fd = open(real, O_RDONLY | O_CLOEXEC);
+  int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* no FIFO may block us */
   if (fd < 0) return gl_err(GL_EIO, "tensor '%s': cannot open external data '%s': %s", tname(tp), loc, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
@@ -621,7 +621,7 @@ gl_status_t gl_onnx_load_file(const char *path, const gl_onnx_limits_t *lim, gl_
   rd_t rd;
   limits_of(lim, &rd);
   /* Mapped rather than read: a model's weights are then copied twice (protobuf-c, tensor), not three times. */
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return gl_err(errno == ENOENT ? GL_ENOTFOUND : GL_EIO, "cannot open '%s': %s", path, strerror(errno));
   struct stat sb;
   if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {

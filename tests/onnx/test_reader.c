@@ -601,6 +601,14 @@ static void test_external_data(void **state) {
   assert_int_equal(mb_load(&b, dir), GL_ESHAPE);
   assert_true(gl_alloc_peak_bytes() < peak + (1u << 20));
 
+  /* a FIFO inside the folder must not block the reader */
+  snprintf(path, sizeof path, "%s/fifo.bin", dir);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  mb_external(&b, "fifo.bin", NULL, NULL);
+  assert_int_equal(mb_load(&b, dir), GL_EIO);
+  assert_msg_has("not a regular file");
+  unlink(path);
+
   unlink(link);
   snprintf(path, sizeof path, "%s/w.bin", dir);
   unlink(path);
