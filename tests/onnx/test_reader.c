@@ -743,6 +743,19 @@ static void test_round_trip_built(void **state) {
   assert_same_graph(g, h);
   gl_graph_destroy(h);
   unlink(path);
+  /* with W (32 bytes) in external data next to the model */
+  assert_int_equal(gl_onnx_save_file_external(g, path, "test", 16), GL_OK);
+  char data_path[64];
+  snprintf(data_path, sizeof data_path, "%s.data", path);
+  struct stat sb;
+  assert_int_equal(stat(data_path, &sb), 0);
+  assert_int_equal(sb.st_size, 32);
+  assert_int_equal(gl_onnx_load_file(path, NULL, &h), GL_OK);
+  assert_same_graph(g, h);
+  gl_graph_destroy(h);
+  unlink(data_path);
+  assert_int_equal(gl_onnx_load_file(path, NULL, &h), GL_ENOTFOUND); /* the data is really outside */
+  unlink(path);
   gl_graph_destroy(g);
   free(buf);
 }
