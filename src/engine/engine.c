@@ -35,11 +35,43 @@ void gl_model_destroy(gl_model_t *m) {
 
 const gl_graph_t *gl_model_graph(const gl_model_t *m) { return m->g; }
 
+/* Small integer inputs that may be bound to their value at compile time. */
+#define GL_BIND_MAX_ELEMS 1024
+
+static gl_status_t bind_inputs(gl_graph_t *g, const gl_tensor_t *vals) {
+  for (int i = 0; i < g->n_inputs; i++) {
+    const gl_tensor_t *t = &vals[i];
+    gl_value_t *v = &g->values[g->inputs[i]];
+    int64_t n = gl_shape_numel(&t->shape);
+    if (!t->data || (t->dtype != GL_DT_I64 && t->dtype != GL_DT_I32) || n < 0 ||
+        n > GL_BIND_MAX_ELEMS || t->dtype != v->dtype)
+      continue;
+    gl_tensor_t *c = gl_malloc(sizeof *c);
+    if (!c) return gl_err(GL_ENOMEM, "out of memory");
+    if (gl_tensor_copy(c, t)) {
+      gl_free(c);
+      return GL_ENOMEM;
+    }
+    v->data = c; /* stays a graph input: the plan checks each run's value against this one */
+  }
+  return GL_OK;
+}
+
+static gl_status_t prepare_once(const gl_model_t *m, const gl_compile_opts_t *o, bool bind,
+                                gl_graph_t **out);
+
 gl_status_t gl_model_prepare(const gl_model_t *m, const gl_compile_opts_t *o, gl_graph_t **out) {
+  gl_status_t st = prepare_once(m, o, false, out);
+  if (st == GL_EUNSUPPORTED && o->input_values) st = prepare_once(m, o, true, out);
+  return st;
+}
+
+static gl_status_t prepare_once(const gl_model_t *m, const gl_compile_opts_t *o, bool bind,
+                                gl_graph_t **out) {
   *out = NULL;
   gl_graph_t *g = gl_graph_clone(m->g);
   if (!g) return GL_ENOMEM;
-  gl_status_t st = GL_OK;
+  gl_status_t st = bind ? bind_inputs(g, o->input_values) : GL_OK;
   for (int i = 0; o->input_shapes && i < g->n_inputs && !st; i++)
     st = gl_graph_set_input_shape(g, i, &o->input_shapes[i]);
   gl_prepare_opts_t po = {.batch = o->input_shapes ? 0 : o->batch, .no_fuse = o->no_fuse};

@@ -402,7 +402,7 @@ gl_status_t gl_graph_toposort(gl_graph_t *g) {
       st = gl_err(GL_ENOMEM, "out of memory sorting the graph");
     } else {
       for (int i = 0; i < nn; i++) sorted[i] = g->nodes[order[i]];
-      memcpy(g->nodes, sorted, sizeof *sorted * (size_t)nn);
+      if (nn) memcpy(g->nodes, sorted, sizeof *sorted * (size_t)nn);
       gl_free(sorted);
       gl_graph_recount(g);
     }
