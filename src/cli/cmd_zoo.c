@@ -14,8 +14,6 @@
 #include "onnx/onnx.h"
 #include "zoo/zoo.h"
 
-/* The ONNX writer (onnx helper, landing in main); declared here until onnx.h has it. */
-gl_status_t gl_onnx_save_file(const gl_graph_t *g, const char *path, const char *producer);
 
 static void usage(FILE *f) {
   fprintf(f,
