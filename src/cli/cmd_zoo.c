@@ -14,7 +14,6 @@
 #include "onnx/onnx.h"
 #include "zoo/zoo.h"
 
-
 static void usage(FILE *f) {
   fprintf(f,
           "usage: gpulet zoo --list\n"
@@ -147,9 +146,11 @@ static int check(const char *model, const char *dir, double rtol, double atol, i
   if (gl_plan_run(plan, ins, outs) || gl_plan_wait(plan)) { rc = gl_cli_fail("run"); goto done; }
   double ms = gl_ns_to_ms(gl_now_ns() - t0);
   bool ok = true;
+  int compared = 0;
   for (int o = 0; o < plan->n_outputs; o++) {
     snprintf(path, sizeof path, "%s/output_%d.pb", dir, o);
     if (!file_exists(path)) break;
+    compared++;
     if (gl_onnx_read_tensor_file(path, &want, NULL)) { rc = gl_cli_fail(path); goto done; }
     int64_t n = gl_shape_numel(&want.shape);
     if (!gl_shape_eq(&want.shape, &outs[o].shape)) {
@@ -183,6 +184,10 @@ static int check(const char *model, const char *dir, double rtol, double atol, i
     }
     if (bad) ok = false;
     gl_tensor_fini(&want);
+  }
+  if (!compared) {
+    printf("FAIL %s: no reference outputs (%s/output_0.pb...)\n", model, dir);
+    ok = false;
   }
   printf("gpulet run %.1f ms (first run, batch %lld)\n", ms, (long long)co.batch);
   rc = ok ? 0 : 1;
