@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
-#include "backend/gpu.h"
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -108,14 +107,8 @@ int gl_cmd_run(int argc, char **argv) {
     if (gl_onnx_read_tensor_file(input_files[i], &ins[i], NULL)) { rc = gl_cli_fail(input_files[i]); goto done; }
     shapes[i] = ins[i].shape;
   }
-  if (!strcmp(device, "cpu")) {
-    if (gl_cpu_backend_create(&be)) { rc = gl_cli_fail("cpu backend"); goto done; }
-  } else if (!strncmp(device, "cuda", 4) && (device[4] == 0 || device[4] == ':')) {
-    if (gl_cuda_backend_open(device[4] ? atoi(device + 5) : 0, &be)) { rc = gl_cli_fail(device); goto done; }
-  } else {
-    fprintf(stderr, "gpulet run: unknown device '%s' (cpu, cuda, cuda:N)\n", device);
-    goto done;
-  }
+  if ((rc = gl_cli_backend("run", device, &be)) != 0) goto done;
+  rc = 1;
   gl_compile_opts_t co = {.batch = batch, .input_shapes = n_input_files ? shapes : NULL,
                           .placement = {.threads = (int)threads}, .no_fuse = no_fuse};
   if (gl_model_compile(m, be, &co, &plan)) { rc = gl_cli_fail(path); goto done; }
