@@ -4,6 +4,7 @@
 #include "graph/ops_tensor.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -945,6 +946,129 @@ static gl_status_t infer_reverse_sequence(gl_graph_t *g, gl_node_t *n) {
   return GL_OK;
 }
 
+/* ---- Unique (only with a constant input: every output is computed here) ---- */
+
+/* The input seen as K items of L elements: item j holds x[o, j, i] for o < outer, i < inner. */
+typedef struct {
+  const gl_tensor_t *x;
+  int64_t k, outer, inner;
+  bool fl;
+} uniq_t;
+
+static _Thread_local const uniq_t *uniq_ctx;
+
+static int uniq_cmp_items(const uniq_t *u, int64_t a, int64_t b) {
+  for (int64_t o = 0; o < u->outer; o++)
+    for (int64_t i = 0; i < u->inner; i++) {
+      int64_t ia = (o * u->k + a) * u->inner + i, ib = (o * u->k + b) * u->inner + i;
+      if (u->fl) {
+        double va = gl_tensor_get_f64(u->x, ia), vb = gl_tensor_get_f64(u->x, ib);
+        if (va != vb) return va < vb ? -1 : 1;
+      } else {
+        int64_t va = gl_tensor_get_i64(u->x, ia), vb = gl_tensor_get_i64(u->x, ib);
+        if (va != vb) return va < vb ? -1 : 1;
+      }
+    }
+  return 0;
+}
+
+/* Orders item indices by value, then by position (so each group starts at its first occurrence). */
+static int uniq_cmp(const void *pa, const void *pb) {
+  int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+  int c = uniq_cmp_items(uniq_ctx, a, b);
+  return c ? c : (a < b ? -1 : a > b);
+}
+
+static int cmp_first(const void *pa, const void *pb) {
+  int64_t a = ((const int64_t *)pa)[0], b = ((const int64_t *)pb)[0];
+  return a < b ? -1 : a > b;
+}
+
+static gl_status_t infer_unique(gl_graph_t *g, gl_node_t *n) {
+  GL_TRY(need_data(g, n, 0));
+  const gl_value_t *x = in_v(g, n, 0);
+  GL_TRY(need_data_type(n, x));
+  uniq_t u = {.x = x->data, .outer = 1, .inner = 1, .fl = gl_dtype_is_float(x->dtype)};
+  const gl_attr_t *aa = gl_attr(n, "axis");
+  int axis = -1;
+  if (aa) {
+    GL_TRY(gl_norm_axis(n, aa->i, x->shape.rank, &axis));
+    if (x->shape.rank == 0) return gl_err(GL_ESHAPE, "%s: axis given for a scalar", LBL);
+    u.k = x->shape.d[axis];
+    for (int d = 0; d < axis; d++) u.outer *= x->shape.d[d];
+    for (int d = axis + 1; d < x->shape.rank; d++) u.inner *= x->shape.d[d];
+  } else {
+    u.k = gl_shape_numel(&x->shape);
+  }
+  bool sorted = gl_attr_i(n, "sorted", 1) != 0;
+  int64_t k = u.k, nu = 0;
+  /* order: item indices sorted; groups: per unique [first index, count]; inv: per item its group */
+  int64_t *order = gl_malloc(sizeof(int64_t) * (size_t)(k + 1));
+  int64_t *groups = gl_malloc(sizeof(int64_t) * 2 * (size_t)(k + 1));
+  int64_t *inv = gl_malloc(sizeof(int64_t) * (size_t)(k + 1));
+  int64_t *rank_of = gl_malloc(sizeof(int64_t) * (size_t)(k + 1));
+  gl_status_t st = GL_OK;
+  gl_tensor_t t[4] = {{0}};
+  if (!order || !groups || !inv || !rank_of) {
+    st = gl_err(GL_ENOMEM, "out of memory");
+    goto done;
+  }
+  for (int64_t j = 0; j < k; j++) order[j] = j;
+  uniq_ctx = &u;
+  qsort(order, (size_t)k, sizeof *order, uniq_cmp);
+  for (int64_t j = 0; j < k; j++) {
+    if (j == 0 || uniq_cmp_items(&u, order[j - 1], order[j])) {
+      groups[2 * nu] = order[j];
+      groups[2 * nu + 1] = 0;
+      nu++;
+    }
+    groups[2 * (nu - 1) + 1]++;
+    inv[order[j]] = nu - 1;
+  }
+  /* not sorted: groups in order of first occurrence; rank_of maps sorted group -> output slot */
+  if (!sorted) {
+    int64_t *pairs = order; /* reuse: [first index, sorted group] */
+    int64_t *tmp = gl_malloc(sizeof(int64_t) * 2 * (size_t)(nu + 1));
+    if (!tmp) {
+      st = gl_err(GL_ENOMEM, "out of memory");
+      goto done;
+    }
+    for (int64_t q = 0; q < nu; q++) tmp[2 * q] = groups[2 * q], tmp[2 * q + 1] = q;
+    qsort(tmp, (size_t)nu, 2 * sizeof *tmp, cmp_first);
+    for (int64_t q = 0; q < nu; q++) rank_of[tmp[2 * q + 1]] = q;
+    for (int64_t q = 0; q < nu; q++) pairs[q] = tmp[2 * q + 1];
+    gl_free(tmp);
+  } else {
+    for (int64_t q = 0; q < nu; q++) rank_of[q] = q, order[q] = q;
+  }
+  /* order[slot] = sorted group shown in that slot */
+  gl_shape_t ys = {1, {nu}};
+  if (aa) {
+    ys = x->shape;
+    ys.d[axis] = nu;
+  }
+  size_t es = gl_dtype_size(x->dtype);
+  st = gl_tensor_alloc(&t[0], x->dtype, &ys);
+  if (!st) st = gl_tensor_alloc(&t[1], GL_DT_I64, &(gl_shape_t){1, {nu}});
+  if (!st) st = gl_tensor_alloc(&t[2], GL_DT_I64, &(gl_shape_t){1, {k}});
+  if (!st) st = gl_tensor_alloc(&t[3], GL_DT_I64, &(gl_shape_t){1, {nu}});
+  if (st) goto done;
+  for (int64_t q = 0; q < nu; q++) {
+    int64_t grp = order[q], first = groups[2 * grp];
+    ((int64_t *)t[1].data)[q] = first;
+    ((int64_t *)t[3].data)[q] = groups[2 * grp + 1];
+    for (int64_t o = 0; o < u.outer; o++)
+      memcpy((char *)t[0].data + (size_t)((o * nu + q) * u.inner) * es,
+             (const char *)x->data->data + (size_t)((o * k + first) * u.inner) * es, (size_t)u.inner * es);
+  }
+  for (int64_t j = 0; j < k; j++) ((int64_t *)t[2].data)[j] = rank_of[inv[j]];
+  for (int i = 0; i < 4 && !st; i++) st = set_const_out(g, n, i, &t[i]);
+done:
+  for (int i = 0; i < 4; i++) gl_tensor_fini(&t[i]);
+  gl_free(order), gl_free(groups), gl_free(inv), gl_free(rank_of);
+  return st;
+}
+
 const gl_op_schema_t gl_schemas_tensor[] = {
     {"Shape", 1, 1, 1, 1, infer_shape, 0},
     {"Size", 1, 1, 1, 1, infer_size, 0},
@@ -978,5 +1102,6 @@ const gl_op_schema_t gl_schemas_tensor[] = {
     {"Compress", 2, 2, 1, 1, infer_compress, 9},
     {"NonZero", 1, 1, 1, 1, infer_nonzero, 9},
     {"ReverseSequence", 2, 2, 1, 1, infer_reverse_sequence, 10},
+    {"Unique", 1, 1, 1, 4, infer_unique, 11},
     {0},
 };

@@ -574,6 +574,31 @@ static void test_bind_named_float_input(void **state) {
   done(&r);
 }
 
+/* Unique of a constant (not sorted, no axis) and of an empty constant: all four outputs. */
+static void test_unique_constant(void **state) {
+  gl_graph_t *g = new_graph(13);
+  float xd[] = {2, 1, 1, 3, 4, 3};
+  int x = cnst(g, GL_DT_F32, (gl_shape_t){1, {6}}, xd);
+  int o[4];
+  for (int i = 0; i < 4; i++) o[i] = gl_graph_add_value(g, NULL);
+  assert_true(gl_graph_add_node(g, "Unique", "uq", &x, 1, o, 4) >= 0);
+  attr_i(g, "sorted", 0);
+  int e = cnst(g, GL_DT_I64, (gl_shape_t){1, {0}}, xd);
+  int eo = gl_graph_add_value(g, NULL);
+  assert_true(gl_graph_add_node(g, "Unique", "uq_empty", &e, 1, &eo, 1) >= 0);
+  for (int i = 0; i < 4; i++) assert_int_equal(gl_graph_add_output(g, o[i]), GL_OK);
+  assert_int_equal(gl_graph_add_output(g, eo), GL_OK);
+  run_t r;
+  assert_int_equal(compile(&r, g, 0), GL_OK);
+  assert_int_equal(run(&r, NULL), GL_OK);
+  expect_f32(&r.out[0], (float[]){2, 1, 3, 4}, 4);
+  expect_i64(&r.out[1], (int64_t[]){0, 1, 3, 4}, 4);
+  expect_i64(&r.out[2], (int64_t[]){0, 1, 1, 2, 3, 2}, 6);
+  expect_i64(&r.out[3], (int64_t[]){1, 2, 2, 1}, 4);
+  assert_int_equal(gl_shape_numel(&r.out[4].shape), 0);
+  done(&r);
+}
+
 static void test_errors_name_the_node(void **state) {
   /* Reshape into a shape with the wrong element count */
   gl_graph_t *g = new_graph(13);
@@ -685,6 +710,7 @@ int main(void) {
       cmocka_unit_test(test_reverse_sequence),
       cmocka_unit_test(test_constants_and_shape),
       cmocka_unit_test(test_bind_named_float_input),
+      cmocka_unit_test(test_unique_constant),
       cmocka_unit_test(test_errors_name_the_node),
       cmocka_unit_test(test_shape_errors),
   };
