@@ -1069,6 +1069,26 @@ done:
   return st;
 }
 
+/* ---- GridSample (opset 16, 4-D) ---- */
+
+static gl_status_t infer_grid_sample(gl_graph_t *g, gl_node_t *n) {
+  GL_TRY(gl_need_in(g, n, 0));
+  GL_TRY(gl_need_in(g, n, 1));
+  const gl_value_t *x = in_v(g, n, 0), *gr = in_v(g, n, 1);
+  const char *mode = gl_attr_s(n, "mode", "bilinear"), *pad = gl_attr_s(n, "padding_mode", "zeros");
+  if (strcmp(mode, "bilinear") && strcmp(mode, "nearest"))
+    return gl_err(GL_EUNSUPPORTED, "%s: mode '%s' is not supported", LBL, mode);
+  if (strcmp(pad, "zeros") && strcmp(pad, "border") && strcmp(pad, "reflection"))
+    return gl_err(GL_EUNSUPPORTED, "%s: padding_mode '%s' is not supported", LBL, pad);
+  if (x->dtype != GL_DT_F32 || gr->dtype != GL_DT_F32)
+    return gl_err(GL_EUNSUPPORTED, "%s: only float data and grid are supported", LBL);
+  if (x->shape.rank != 4 || gr->shape.rank != 4 || gr->shape.d[3] != 2 || gr->shape.d[0] != x->shape.d[0])
+    return gl_err(GL_ESHAPE, "%s: needs X [N,C,H,W] and grid [N,Ho,Wo,2]", LBL);
+  gl_shape_t s = {4, {x->shape.d[0], x->shape.d[1], gr->shape.d[1], gr->shape.d[2]}};
+  gl_set_out(g, n, 0, x->dtype, &s);
+  return GL_OK;
+}
+
 const gl_op_schema_t gl_schemas_tensor[] = {
     {"Shape", 1, 1, 1, 1, infer_shape, 0},
     {"Size", 1, 1, 1, 1, infer_size, 0},
@@ -1103,5 +1123,6 @@ const gl_op_schema_t gl_schemas_tensor[] = {
     {"NonZero", 1, 1, 1, 1, infer_nonzero, 9},
     {"ReverseSequence", 2, 2, 1, 1, infer_reverse_sequence, 10},
     {"Unique", 1, 1, 1, 4, infer_unique, 11},
+    {"GridSample", 2, 2, 1, 1, infer_grid_sample, 16},
     {0},
 };

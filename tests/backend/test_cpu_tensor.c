@@ -599,6 +599,30 @@ static void test_unique_constant(void **state) {
   done(&r);
 }
 
+/* GridSample: grid points at the corners (align_corners) read the corners; a point past the
+ * right edge reads 0 with zeros padding and the edge with border padding. */
+static void test_grid_sample(void **state) {
+  static const char *pads[] = {"zeros", "border"};
+  for (int m = 0; m < 2; m++) {
+    gl_graph_t *g = new_graph(16);
+    int x = input(g, "x", GL_DT_F32, (gl_shape_t){4, {1, 1, 2, 2}});
+    float gd[] = {-1, -1, 1, -1, -1, 1, 1, 1, 3, -1};
+    int gr = cnst(g, GL_DT_F32, (gl_shape_t){4, {1, 1, 5, 2}}, gd);
+    int y = node(g, "GridSample", "gs", (int[]){x, gr}, 2);
+    attr_i(g, "align_corners", 1);
+    attr_s(g, "padding_mode", pads[m]);
+    assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+    run_t r;
+    assert_int_equal(compile(&r, g, 0), GL_OK);
+    float xd[] = {1, 2, 3, 4};
+    assert_int_equal(run(&r, (void *[]){xd}), GL_OK);
+    /* (3, -1) is x = 3 with align_corners on a 2-wide row: zeros blends in nothing past x = 1 */
+    float want[2][5] = {{1, 2, 3, 4, 0}, {1, 2, 3, 4, 2}};
+    expect_f32(&r.out[0], want[m], 5);
+    done(&r);
+  }
+}
+
 static void test_errors_name_the_node(void **state) {
   /* Reshape into a shape with the wrong element count */
   gl_graph_t *g = new_graph(13);
@@ -711,6 +735,7 @@ int main(void) {
       cmocka_unit_test(test_constants_and_shape),
       cmocka_unit_test(test_bind_named_float_input),
       cmocka_unit_test(test_unique_constant),
+      cmocka_unit_test(test_grid_sample),
       cmocka_unit_test(test_errors_name_the_node),
       cmocka_unit_test(test_shape_errors),
   };
