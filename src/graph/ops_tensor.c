@@ -787,8 +787,8 @@ double gl_resize_coord(const gl_resize_params_t *p, int d, int64_t x, int64_t in
     case GL_COORD_ASYMMETRIC: return xo / s;
     case GL_COORD_TF_HALF_PIXEL_FOR_NN: return (xo + 0.5) / s;
     case GL_COORD_TF_CROP_AND_RESIZE: {
-      double a = p->roi_start[d], b = p->roi_end[d];
-      return lo > 1 ? a * (li - 1) + xo * (b - a) * (li - 1) / (lo - 1) : 0.5 * (a + b) * (li - 1);
+      double a = p->roi_start[d], b = p->roi_end[d], lo_int = (double)p->out[d]; /* ONNX: the integer length here */
+      return lo_int > 1 ? a * (li - 1) + xo * (b - a) * (li - 1) / (lo_int - 1) : 0.5 * (a + b) * (li - 1);
     }
     default: return xo / s;
   }
