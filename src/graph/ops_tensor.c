@@ -174,7 +174,15 @@ static gl_status_t infer_reshape(gl_graph_t *g, gl_node_t *n) {
   GL_TRY(gl_need_in(g, n, 0));
   const gl_value_t *x = in_v(g, n, 0);
   gl_shape_t s;
-  GL_TRY(const_ints(g, n, 1, s.d, GL_MAX_RANK, &s.rank));
+  int na;
+  const int64_t *sa = g->opset < 5 ? gl_attr_ints(n, "shape", &na) : NULL;
+  if (sa) { /* Reshape-1..4: the shape is an attribute */
+    if (na > GL_MAX_RANK) return gl_err(GL_ELIMIT, "%s: shape has too many dims", LBL);
+    s.rank = na;
+    memcpy(s.d, sa, sizeof(int64_t) * (size_t)na);
+  } else {
+    GL_TRY(const_ints(g, n, 1, s.d, GL_MAX_RANK, &s.rank));
+  }
   bool allowzero = gl_attr_i(n, "allowzero", 0) != 0;
   int neg = -1;
   int64_t known = 1;
@@ -301,8 +309,8 @@ static gl_status_t infer_concat(gl_graph_t *g, gl_node_t *n) {
   GL_TRY(gl_need_in(g, n, 0));
   const gl_value_t *x0 = in_v(g, n, 0);
   int r = x0->shape.rank, axis;
-  if (!gl_attr(n, "axis")) return gl_err(GL_EINVAL, "%s: attribute axis is required", LBL);
-  GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", 0), r, &axis));
+  if (!gl_attr(n, "axis") && g->opset >= 4) return gl_err(GL_EINVAL, "%s: attribute axis is required", LBL);
+  GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", 1), r, &axis)); /* Concat-1..3 default to axis 1 */
   if (r == 0) return gl_err(GL_ESHAPE, "%s: cannot concatenate scalars", LBL);
   gl_shape_t s = x0->shape;
   s.d[axis] = 0;
@@ -337,7 +345,7 @@ static gl_status_t infer_split(gl_graph_t *g, gl_node_t *n) {
   gl_status_t st = GL_OK;
   int c = 0;
   const int64_t *a = NULL;
-  if (g->opset >= 13 && in_v(g, n, 1)) {
+  if ((g->opset >= 13 || g->opset < 2) && in_v(g, n, 1)) { /* an input in Split-1 and from 13 */
     st = gl_need_const(g, n, 1);
     const gl_value_t *v = in_v(g, n, 1);
     if (!st && gl_shape_numel(&v->shape) != no)
@@ -636,6 +644,7 @@ gl_status_t gl_pad_params(const gl_graph_t *g, const gl_node_t *n, gl_pad_params
   int np = 0, na = 0;
   if (g->opset < 11) {
     const int64_t *a = gl_attr_ints(n, "pads", &np);
+    if (!a) a = gl_attr_ints(n, "paddings", &np); /* Pad-1's name */
     if (!a) return gl_err(GL_EINVAL, "%s: pads is required", LBL);
     if (np > 2 * GL_MAX_RANK) return gl_err(GL_ESHAPE, "%s: too many pads", LBL);
     memcpy(pads, a, sizeof(int64_t) * (size_t)np);
@@ -1094,13 +1103,13 @@ const gl_op_schema_t gl_schemas_tensor[] = {
     {"Size", 1, 1, 1, 1, infer_size, 0},
     {"Constant", 0, 0, 1, 1, infer_constant, 0},
     {"ConstantOfShape", 1, 1, 1, 1, infer_constant_of_shape, 0},
-    {"Reshape", 2, 2, 1, 1, infer_reshape, 5},
+    {"Reshape", 1, 2, 1, 1, infer_reshape, 0},
     {"Flatten", 1, 1, 1, 1, infer_flatten, 0},
     {"Squeeze", 1, 2, 1, 1, infer_squeeze, 0},
     {"Unsqueeze", 1, 2, 1, 1, infer_unsqueeze, 0},
     {"Transpose", 1, 1, 1, 1, infer_transpose, 0},
-    {"Concat", 1, -1, 1, 1, infer_concat, 4},
-    {"Split", 1, 2, 1, -1, infer_split, 2},
+    {"Concat", 1, -1, 1, 1, infer_concat, 0},
+    {"Split", 1, 2, 1, -1, infer_split, 0},
     {"Slice", 1, 5, 1, 1, infer_slice, 0},
     {"Gather", 2, 2, 1, 1, infer_gather, 0},
     {"GatherElements", 2, 2, 1, 1, infer_gather_elements, 0},
@@ -1111,7 +1120,7 @@ const gl_op_schema_t gl_schemas_tensor[] = {
     {"Expand", 2, 2, 1, 1, infer_expand, 0},
     {"Tile", 2, 2, 1, 1, infer_tile, 6},
     {"Range", 3, 3, 1, 1, infer_range, 0},
-    {"Pad", 1, 4, 1, 1, infer_pad, 2},
+    {"Pad", 1, 4, 1, 1, infer_pad, 0},
     {"Resize", 1, 4, 1, 1, infer_resize_cubic_check, 10},
     {"Upsample", 1, 2, 1, 1, infer_resize_cubic_check, 7},
     {"DepthToSpace", 1, 1, 1, 1, infer_depth_to_space, 0},

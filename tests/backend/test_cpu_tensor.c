@@ -498,6 +498,30 @@ static void test_old_opsets(void **state) {
   done(&r);
 }
 
+/* Opset 3: Reshape's shape and Pad's paddings are attributes; Concat's axis defaults to 1. */
+static void test_legacy_opsets(void **state) {
+  gl_graph_t *g = new_graph(3);
+  int x = input(g, "x", GL_DT_F32, (gl_shape_t){2, {2, 3}});
+  int rs = node(g, "Reshape", "rs", &x, 1);
+  attr_ints(g, "shape", 2, (int64_t[]){3, -1});
+  int ct = node(g, "Concat", "ct", (int[]){x, x}, 2);
+  int pd = node(g, "Pad", "pd", &x, 1);
+  attr_ints(g, "paddings", 4, (int64_t[]){0, 0, 1, 0});
+  int outs[] = {rs, ct, pd};
+  for (int i = 0; i < 3; i++) assert_int_equal(gl_graph_add_output(g, outs[i]), GL_OK);
+  run_t r;
+  assert_int_equal(compile(&r, g, 0), GL_OK);
+  float xd[] = {0, 1, 2, 3, 4, 5};
+  assert_int_equal(run(&r, (void *[]){xd}), GL_OK);
+  gl_shape_t s32 = {2, {3, 2}}, s26 = {2, {2, 6}}, s33 = {2, {3, 3}};
+  assert_true(gl_shape_eq(&r.out[0].shape, &s32));
+  assert_true(gl_shape_eq(&r.out[1].shape, &s26));
+  expect_f32(&r.out[1], (float[]){0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5}, 12);
+  assert_true(gl_shape_eq(&r.out[2].shape, &s33));
+  expect_f32(&r.out[2], (float[]){0, 1, 2, 3, 4, 5, 0, 0, 0}, 9);
+  done(&r);
+}
+
 static void test_reverse_sequence(void **state) {
   gl_graph_t *g = new_graph(13);
   int x = input(g, "x", GL_DT_F32, (gl_shape_t){2, {3, 2}}); /* [time, batch] */
@@ -731,6 +755,7 @@ int main(void) {
       cmocka_unit_test(test_shape_chain_folds),
       cmocka_unit_test(test_misc_small_ops),
       cmocka_unit_test(test_old_opsets),
+      cmocka_unit_test(test_legacy_opsets),
       cmocka_unit_test(test_reverse_sequence),
       cmocka_unit_test(test_constants_and_shape),
       cmocka_unit_test(test_bind_named_float_input),

@@ -583,7 +583,8 @@ static gl_status_t prep_concat_split(const gl_cpu_exec_t *x, const gl_graph_t *g
   int parts = split ? n->n_outputs : n->n_inputs, axis;
   size_t es;
   GL_TRY(elem_size(n, whole->dtype, &es));
-  GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", 0), whole->shape.rank, &axis));
+  int64_t dflt = !split && g->opset < 4 ? 1 : 0; /* Concat-1..3 default to axis 1 */
+  GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", dflt), whole->shape.rank, &axis));
   cat_t *c = state_alloc(k, sizeof *c + sizeof(size_t) * (size_t)parts);
   if (!c) return GL_ENOMEM;
   c->n = parts;
