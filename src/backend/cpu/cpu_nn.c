@@ -2,13 +2,14 @@
  * on oneDNN primitives (created once in prepare, constant weights prepacked into the layout the
  * primitive prefers, fused activation / residual / bias as post-ops), norms and pools as loops.
  *
- * Activation layout of Conv: the plan hands plain NCHW buffers. The conv is created with
- * format_tag_any for src/dst and reorders in/out inside the kernel when oneDNN picks another
- * layout (on the AVX-512 dev box it picks nhwc for brgconv). Measured with tests/backend's
- * GL_BENCH=1 (2 threads, min of 10 runs, ResNet-50 shapes 64x56x56 .. 512x7x7, 3x3 and 1x1):
- * batch 1: 130-240 GFLOP/s with oneDNN's layout + reorders vs 9-58 GFLOP/s forcing plain nchw
- * (gemm-based conv), 4-9x; batch 8 (noisy on the shared box): 21-86 vs 11-71 GFLOP/s.
- * GL_CONV_LAYOUT=plain forces plain layouts, for measuring. */
+ * Activation layout of Conv: the plan hands plain NCHW buffers. A conv with a spatial kernel
+ * is created with format_tag_any for src/dst and reorders in/out inside the kernel when oneDNN
+ * picks another layout (on the AVX-512 dev box: nhwc, brgconv); a 1x1 conv stays plain nchw.
+ * Measured with tests/backend's GL_BENCH=1 GL_BENCH_THREADS=1 (CPU time per run, so that the
+ * shared box's load counts less; ResNet-50 shapes), GFLOP per CPU-second, any+reorders vs plain:
+ *   3x3 64@56, 128@28, 256@14, 512@7: b1  84/70, 113/82, 112/90, 104/84;  b8  87/73, 98/81, 106/87, 102/91
+ *   1x1 64->256@56, 256->512@56 s2:   b1  54/85, 62/73;                    b8  31/66, 51/70
+ * GL_CONV_LAYOUT=plain|blocked forces one policy, for measuring. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -122,6 +123,10 @@ typedef struct {
   int src1_in[2];         /* the node input each comes from */
   int wei_in, bias_in;    /* >= 0: weights / bias are runtime inputs at this index */
   int sum_in;             /* >= 0: residual input to copy/reorder into dst (sum post-op) */
+  bool manual_post;       /* residual and activation applied by a loop after the primitive */
+  gl_act_t act;
+  float act_alpha, act_beta;
+  int64_t dst_numel;
   size_t dst_bytes;
   void *const_bias;       /* owned plain bias (scaled copy) when bias comes from a constant */
   void *const_c;          /* owned beta*C for a constant C added by a binary post-op */
@@ -153,6 +158,19 @@ static dnn_t *dnn_new(void) {
   return s;
 }
 
+/* y = act(y + r) in one parallel pass over cache-sized chunks (r may be NULL). */
+static void post_process(float *y, const float *r, int64_t n, gl_act_t act, float a, float b) {
+  const int64_t chunk = 8192;
+  int64_t nch = (n + chunk - 1) / chunk;
+#pragma omp parallel for if (nch > 1)
+  for (int64_t c = 0; c < nch; c++) {
+    int64_t lo = c * chunk, hi = lo + chunk < n ? lo + chunk : n;
+    if (r)
+      for (int64_t i = lo; i < hi; i++) y[i] += r[i];
+    gl_cpu_apply_act(y + lo, hi - lo, act, a, b);
+  }
+}
+
 static gl_status_t dnn_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                            void *const *out) {
   const dnn_t *s = k->state;
@@ -175,7 +193,7 @@ static gl_status_t dnn_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, voi
   for (int i = 0; i < 2; i++)
     if (s->src1_in[i] >= 0) set_handle(s->src1[i], in[s->src1_in[i]], st);
   if (!s->dst.reorder) set_handle(s->dst.mem, out[0], st);
-  if (s->sum_in >= 0) {
+  if (s->sum_in >= 0 && !s->manual_post) {
     if (s->dst.reorder) {
       set_handle(s->sum.user, in[s->sum_in], st);
       GL_TRY(run_reorder(s->sum.reorder, s->sum.user, s->dst.mem, st));
@@ -188,6 +206,9 @@ static gl_status_t dnn_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, voi
     set_handle(s->dst.user, out[0], st);
     GL_TRY(run_reorder(s->dst.reorder, s->dst.mem, s->dst.user, st));
   }
+  if (s->manual_post)
+    post_process(out[0], s->sum_in >= 0 ? in[s->sum_in] : NULL, s->dst_numel, s->act,
+                 s->act_alpha, s->act_beta);
   return GL_OK;
 }
 
@@ -211,10 +232,16 @@ static gl_status_t make_pd(const void *desc, dnnl_post_ops_t po, const float *sc
  * Conv and ConvTranspose
  * ====================================================================================== */
 
-/* Whether the conv lets oneDNN choose its activation layout (see the file comment). */
-static bool conv_blocked(void) {
+/* Whether the conv lets oneDNN choose its activation layout (see the file comment): yes for
+ * spatial kernels, no for 1x1 (a plain GEMM over nchw, where the two reorders cost more than
+ * they gain). GL_CONV_LAYOUT=plain|blocked overrides, for measuring. */
+static bool conv_blocked(const gl_nn_geom_t *geo) {
   const char *e = getenv("GL_CONV_LAYOUT");
-  return !(e && !strcmp(e, "plain"));
+  if (e && !strcmp(e, "plain")) return false;
+  if (e && !strcmp(e, "blocked")) return true;
+  for (int i = 0; i < geo->nsp; i++)
+    if (geo->k[i] != 1) return true;
+  return false;
 }
 
 static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
@@ -277,7 +304,7 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   else w_any = w_plain;
   GL_TRY(plain_md(&x_plain, r, xs->d));
   GL_TRY(plain_md(&y_plain, r, yv->shape.d));
-  bool blocked = conv_blocked();
+  bool blocked = conv_blocked(&geo);
   if (blocked) {
     dnnl_dims_t xd, yd;
     for (int i = 0; i < r; i++) xd[i] = xs->d[i], yd[i] = yv->shape.d[i];
@@ -289,31 +316,47 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   }
   if (bv) GL_TRY(plain_md(&b_md, 1, &cout));
 
-  dnnl_post_ops_t po;
-  GL_DNNL(dnnl_post_ops_create(&po), "creating post-ops");
+  /* oneDNN's gemm-based convolution (plain layouts, 1x1) applies post-ops several times slower
+   * than the conv itself (ResNet's 64->256@56 1x1 + relu: 5.8 vs 1.1 ms): for it the fused
+   * residual and activation run as one pass over the output after the conv instead. */
   gl_status_t st = GL_OK;
-  if (n->fuse.sum_input >= 0)
-    st = gl_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), "appending a sum post-op");
-  if (!st) st = gl_cpu_post_ops_act(po, n->fuse.act, n->fuse.alpha, n->fuse.beta);
   dnnl_primitive_desc_t pd = NULL;
-  if (!st) {
-    dnnl_status_t ds;
-    if (transposed) {
-      dnnl_deconvolution_desc_t d;
-      ds = dnnl_dilated_deconvolution_forward_desc_init(&d, dnnl_forward_inference,
-                                                        dnnl_deconvolution_direct, &x_any, &w_any,
+  bool has_post = n->fuse.sum_input >= 0 || n->fuse.act != GL_ACT_NONE;
+  for (int attempt = 0; attempt < 2 && !st && !pd; attempt++) {
+    bool with_post = attempt == 0 && has_post;
+    if (attempt == 1 && !has_post) break;
+    dnnl_post_ops_t po;
+    GL_DNNL(dnnl_post_ops_create(&po), "creating post-ops");
+    if (with_post && n->fuse.sum_input >= 0)
+      st = gl_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), "appending a sum post-op");
+    if (with_post && !st) st = gl_cpu_post_ops_act(po, n->fuse.act, n->fuse.alpha, n->fuse.beta);
+    dnnl_status_t ds = dnnl_success;
+    if (!st) {
+      if (transposed) {
+        dnnl_deconvolution_desc_t d;
+        ds = dnnl_dilated_deconvolution_forward_desc_init(&d, dnnl_forward_inference,
+                                                          dnnl_deconvolution_direct, &x_any, &w_any,
+                                                          bv ? &b_md : NULL, &y_any, strides, dil, pl, pr);
+        if (ds == dnnl_success) st = make_pd(&d, po, NULL, x->engine, &pd);
+      } else {
+        dnnl_convolution_desc_t d;
+        ds = dnnl_dilated_convolution_forward_desc_init(&d, dnnl_forward_inference,
+                                                        dnnl_convolution_direct, &x_any, &w_any,
                                                         bv ? &b_md : NULL, &y_any, strides, dil, pl, pr);
-      if (ds == dnnl_success) st = make_pd(&d, po, NULL, x->engine, &pd);
-    } else {
-      dnnl_convolution_desc_t d;
-      ds = dnnl_dilated_convolution_forward_desc_init(&d, dnnl_forward_inference,
-                                                      dnnl_convolution_direct, &x_any, &w_any,
-                                                      bv ? &b_md : NULL, &y_any, strides, dil, pl, pr);
-      if (ds == dnnl_success) st = make_pd(&d, po, NULL, x->engine, &pd);
+        if (ds == dnnl_success) st = make_pd(&d, po, NULL, x->engine, &pd);
+      }
+      if (ds != dnnl_success) st = gl_dnnl_check(ds, "describing a convolution");
     }
-    if (ds != dnnl_success) st = gl_dnnl_check(ds, "describing a convolution");
+    dnnl_post_ops_destroy(po);
+    const char *impl = NULL;
+    if (!st && with_post &&
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+        strstr(impl, "gemm")) {
+      dnnl_primitive_desc_destroy(pd);
+      pd = NULL;
+    }
+    s->manual_post = !st && pd && has_post && !with_post;
   }
-  dnnl_post_ops_destroy(po);
   if (st) return gl_err_wrap(st, "%s", gl_node_label(n));
   const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
   const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
@@ -339,7 +382,7 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
       st = gl_err(GL_ESHAPE, "%s: the fused residual must have the output's shape", gl_node_label(n));
     } else {
       s->sum_in = n->fuse.sum_input;
-      if (s->dst.reorder) {
+      if (s->dst.reorder && !s->manual_post) {
         st = gl_dnnl_check(dnnl_memory_create(&s->sum.user, &y_plain, x->engine, DNNL_MEMORY_NONE),
                            "creating a memory");
         if (!st) st = make_reorder(x->engine, s->sum.user, s->dst.mem, &s->sum.reorder);
@@ -350,6 +393,10 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   dnnl_primitive_desc_destroy(pd);
   if (st) return st;
   s->dst_bytes = (size_t)gl_shape_numel(&yv->shape) * sizeof(float);
+  s->dst_numel = gl_shape_numel(&yv->shape);
+  s->act = n->fuse.act;
+  s->act_alpha = n->fuse.alpha;
+  s->act_beta = n->fuse.beta;
   add_arg(s, DNNL_ARG_SRC, s->src.mem);
   add_arg(s, DNNL_ARG_WEIGHTS, s->wei.mem);
   if (bv) add_arg(s, DNNL_ARG_BIAS, s->bias.mem);
