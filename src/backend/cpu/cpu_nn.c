@@ -893,61 +893,77 @@ typedef enum { POOL_MAX, POOL_AVG, POOL_LP } pool_kind_t;
 
 typedef struct {
   pool_kind_t kind;
+  gl_dtype_t dtype;
   int64_t planes;
   int64_t in[3], k[3], s[3], d[3], pb[3], pe[3], out[3]; /* padded to 3 dims (leading 1s) */
   bool count_pad, col_major, has_ind;
   float p;
 } pool_t;
 
+/* Window taps j (input index st + j*d) with lo_b <= index < hi_b: j in [*lo, *hi). */
+static void tap_range(int64_t st, int64_t d, int64_t k, int64_t lo_b, int64_t hi_b, int64_t *lo,
+                      int64_t *hi) {
+  int64_t a = st >= lo_b ? 0 : (lo_b - st + d - 1) / d;
+  int64_t b = st >= hi_b ? 0 : (hi_b - st + d - 1) / d;
+  if (b > k) b = k;
+  if (a > b) a = b;
+  *lo = a;
+  *hi = b;
+}
+
+/* Element i of a pool input (float, or uint8/int8 for MaxPool); the dtype branch is uniform. */
+static inline float pool_ld(gl_dtype_t t, const void *x, int64_t i) {
+  if (t == GL_DT_F32) return ((const float *)x)[i];
+  if (t == GL_DT_U8) return ((const uint8_t *)x)[i];
+  return ((const int8_t *)x)[i];
+}
+
 static gl_status_t pool_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                             void *const *out) {
   const pool_t *s = k->state;
-  const float *xs = in[0];
-  float *y = out[0];
+  const gl_dtype_t dt = s->dtype;
+  const size_t esz = gl_dtype_size(dt);
   int64_t *ind = s->has_ind ? out[1] : NULL;
   int64_t isz = s->in[0] * s->in[1] * s->in[2], osz = s->out[0] * s->out[1] * s->out[2];
 #pragma omp parallel for if (s->planes * osz > 4096)
   for (int64_t p = 0; p < s->planes; p++) {
-    const float *xp = xs + p * isz;
+    const char *xp = (const char *)in[0] + (size_t)(p * isz) * esz;
     for (int64_t o0 = 0; o0 < s->out[0]; o0++)
       for (int64_t o1 = 0; o1 < s->out[1]; o1++)
         for (int64_t o2 = 0; o2 < s->out[2]; o2++) {
-          int64_t st0 = o0 * s->s[0] - s->pb[0], st1 = o1 * s->s[1] - s->pb[1];
-          int64_t st2 = o2 * s->s[2] - s->pb[2];
+          int64_t st[3] = {o0 * s->s[0] - s->pb[0], o1 * s->s[1] - s->pb[1], o2 * s->s[2] - s->pb[2]};
+          int64_t lo[3], hi[3], cntpad = 1;
+          for (int d = 0; d < 3; d++) {
+            int64_t plo, phi;
+            tap_range(st[d], s->d[d], s->k[d], -s->pb[d], s->in[d] + s->pe[d], &plo, &phi);
+            cntpad *= phi - plo;
+            tap_range(st[d], s->d[d], s->k[d], 0, s->in[d], &lo[d], &hi[d]);
+          }
           float best = -INFINITY, acc = 0;
-          int64_t arg = -1, cnt = 0, cntpad = 0;
-          for (int64_t j0 = 0; j0 < s->k[0]; j0++) {
-            int64_t i0 = st0 + j0 * s->d[0];
-            if (i0 < -s->pb[0] || i0 >= s->in[0] + s->pe[0]) continue;
-            bool v0 = i0 >= 0 && i0 < s->in[0];
-            for (int64_t j1 = 0; j1 < s->k[1]; j1++) {
-              int64_t i1 = st1 + j1 * s->d[1];
-              if (i1 < -s->pb[1] || i1 >= s->in[1] + s->pe[1]) continue;
-              bool v1 = v0 && i1 >= 0 && i1 < s->in[1];
-              for (int64_t j2 = 0; j2 < s->k[2]; j2++) {
-                int64_t i2 = st2 + j2 * s->d[2];
-                if (i2 < -s->pb[2] || i2 >= s->in[2] + s->pe[2]) continue;
-                cntpad++;
-                if (!v1 || i2 < 0 || i2 >= s->in[2]) continue;
-                int64_t off = (i0 * s->in[1] + i1) * s->in[2] + i2;
-                float v = xp[off];
-                cnt++;
-                if (s->kind == POOL_MAX) {
-                  if (v > best || arg < 0) {
-                    best = v;
-                    arg = off;
-                  }
-                } else if (s->kind == POOL_AVG) {
-                  acc += v;
-                } else {
-                  acc += powf(fabsf(v), s->p);
+          int64_t arg = -1, cnt = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]);
+          for (int64_t j0 = lo[0]; j0 < hi[0]; j0++) {
+            int64_t i0 = st[0] + j0 * s->d[0];
+            for (int64_t j1 = lo[1]; j1 < hi[1]; j1++) {
+              int64_t row = (i0 * s->in[1] + st[1] + j1 * s->d[1]) * s->in[2] + st[2];
+              if (s->kind == POOL_MAX) {
+                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++) {
+                  int64_t off = row + j2 * s->d[2];
+                  float v = pool_ld(dt, xp, off);
+                  if (v > best || arg < 0) best = v, arg = off;
                 }
+              } else if (s->kind == POOL_AVG) {
+                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++) acc += pool_ld(dt, xp, row + j2 * s->d[2]);
+              } else {
+                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++)
+                  acc += powf(fabsf(pool_ld(dt, xp, row + j2 * s->d[2])), s->p);
               }
             }
           }
           int64_t oi = p * osz + (o0 * s->out[1] + o1) * s->out[2] + o2;
           if (s->kind == POOL_MAX) {
-            y[oi] = best;
+            if (dt == GL_DT_F32) ((float *)out[0])[oi] = best;
+            else if (dt == GL_DT_U8) ((uint8_t *)out[0])[oi] = (uint8_t)best;
+            else ((int8_t *)out[0])[oi] = (int8_t)best;
             if (ind) {
               if (s->col_major && arg >= 0) /* 2-D only: (h, w) -> w * H + h */
                 arg = (arg % s->in[2]) * s->in[1] + arg / s->in[2];
@@ -955,9 +971,9 @@ static gl_status_t pool_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, vo
             }
           } else if (s->kind == POOL_AVG) {
             int64_t div = s->count_pad ? cntpad : cnt;
-            y[oi] = div ? acc / (float)div : 0.f;
+            ((float *)out[0])[oi] = div ? acc / (float)div : 0.f;
           } else {
-            y[oi] = powf(acc, 1.f / s->p);
+            ((float *)out[0])[oi] = powf(acc, 1.f / s->p);
           }
         }
   }
@@ -973,6 +989,7 @@ static gl_status_t pool_prepare_kind(const gl_graph_t *g, const gl_node_t *n, gl
   pool_t *s = gl_calloc(1, sizeof *s);
   if (!s) return gl_err(GL_ENOMEM, "out of memory");
   s->kind = kind;
+  s->dtype = gl_in(g, n, 0)->dtype;
   s->planes = xs->d[0] * xs->d[1];
   for (int i = 0; i < 3; i++) s->in[i] = s->k[i] = s->s[i] = s->d[i] = s->out[i] = 1;
   int off = 3 - nsp;
