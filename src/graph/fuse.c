@@ -131,6 +131,9 @@ static gl_status_t fuse_add(gl_graph_t *g) {
       if (!same && !bias) continue;
       /* The residual must be ready when the op runs. */
       if (rv->producer >= fi) continue;
+      /* Keep input 2 meaning bias / C: an absent one stays as -1 before the residual. */
+      if (!is_op(f, "MatMul") && f->n_inputs == 2 && add_input(g, fi, -1) != 2)
+        return gl_err(GL_ENOMEM, "out of memory");
       int idx = add_input(g, fi, r);
       if (idx < 0) return gl_err(GL_ENOMEM, "out of memory");
       f = &g->nodes[fi];

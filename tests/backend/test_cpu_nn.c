@@ -631,6 +631,33 @@ static void test_fuse_matmul_bias(void **state) {
   assert_int_equal(gl_alloc_live_count(), live0);
 }
 
+/* Sigmoid(Gemm(a, B^T) + bias) with no C: the bias becomes the fused addend (input 3, with input 2
+ * left absent) and the sigmoid a post-op. */
+static void test_fuse_gemm_bias(void **state) {
+  (void)state;
+  size_t live0 = gl_alloc_live_count();
+  float *a = rand_buf(12), *b = rand_buf(15), *bias = rand_buf(5), want[20], got[20];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 5; j++) {
+      float v = bias[j];
+      for (int p = 0; p < 3; p++) v += a[i * 3 + p] * b[j * 3 + p];
+      want[i * 5 + j] = 1.f / (1.f + expf(-v));
+    }
+  gl_graph_t *g = gl_graph_create();
+  gl_shape_t ys = {2, {4, 5}};
+  int ai = add_input(g, "a", (gl_shape_t){2, {4, 3}});
+  int m = add_val(g, "m", ys), s = add_val(g, "s", ys), y = add_val(g, "y", ys);
+  int ni = node(g, "Gemm", (int[]){ai, add_const(g, (gl_shape_t){2, {5, 3}}, b)}, 2, m);
+  attr_i(g, ni, "transB", 1);
+  node(g, "Add", (int[]){m, add_const(g, (gl_shape_t){2, {1, 5}}, bias)}, 2, s);
+  node(g, "Sigmoid", &s, 1, y);
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  assert_int_equal(run_graph(g, true, (float *[]){a}, (float *[]){got}), 1);
+  expect_close(got, want, 20, 1e-4f);
+  free(a), free(b), free(bias);
+  assert_int_equal(gl_alloc_live_count(), live0);
+}
+
 /* BERT's dense + GELU: MatMul, Add(bias), x * 0.5 * (1 + erf(x / sqrt 2)) -> one MatMul. */
 static gl_graph_t *dense_gelu(const float *w, const float *bias, bool half_first) {
   gl_graph_t *g = gl_graph_create();
@@ -758,6 +785,7 @@ int main(void) {
       cmocka_unit_test(test_fuse_resblock),
       cmocka_unit_test(test_fuse_two_branches),
       cmocka_unit_test(test_fuse_matmul_bias),
+      cmocka_unit_test(test_fuse_gemm_bias),
       cmocka_unit_test(test_fuse_gelu),
       cmocka_unit_test(test_bench),
   };
