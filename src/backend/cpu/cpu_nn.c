@@ -158,16 +158,36 @@ static dnn_t *dnn_new(void) {
   return s;
 }
 
-/* y = act(y + r) in one parallel pass over cache-sized chunks (r may be NULL). */
+/* y = act(y + r) in one parallel pass over cache-sized chunks (r may be NULL); ReLU and Clip
+ * (the common ones) as SIMD loops. */
 static void post_process(float *y, const float *r, int64_t n, gl_act_t act, float a, float b) {
   const int64_t chunk = 8192;
   int64_t nch = (n + chunk - 1) / chunk;
+  if (act == GL_ACT_RELU) a = 0.f, b = INFINITY;
+  bool clip = act == GL_ACT_RELU || act == GL_ACT_CLIP;
 #pragma omp parallel for if (nch > 1)
   for (int64_t c = 0; c < nch; c++) {
     int64_t lo = c * chunk, hi = lo + chunk < n ? lo + chunk : n;
-    if (r)
-      for (int64_t i = lo; i < hi; i++) y[i] += r[i];
-    gl_cpu_apply_act(y + lo, hi - lo, act, a, b);
+    if (clip && r) {
+#pragma omp simd
+      for (int64_t i = lo; i < hi; i++) {
+        float v = y[i] + r[i];
+        v = v < a ? a : v;
+        y[i] = v > b ? b : v;
+      }
+    } else if (clip) {
+#pragma omp simd
+      for (int64_t i = lo; i < hi; i++) {
+        float v = y[i] < a ? a : y[i];
+        y[i] = v > b ? b : v;
+      }
+    } else {
+      if (r) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) y[i] += r[i];
+      }
+      gl_cpu_apply_act(y + lo, hi - lo, act, a, b);
+    }
   }
 }
 
