@@ -755,11 +755,46 @@ static void bench_conv(int64_t batch, int64_t c, int64_t m, int64_t hw, int64_t 
   free(x), free(w), free(b), free(y);
 }
 
+static void bench_pool(const char *op, int64_t batch, int64_t c, int64_t hw) {
+  gl_shape_t xs = {4, {batch, c, hw, hw}};
+  float *x = rand_buf(gl_shape_numel(&xs));
+  float *y = malloc(sizeof(float) * (size_t)gl_shape_numel(&xs));
+  int ni;
+  gl_graph_t *g = one_node(op, xs, 1, &ni);
+  if (!strcmp(op, "MaxPool")) {
+    attr_ints(g, ni, "kernel_shape", (int64_t[]){3, 3}, 2);
+    attr_ints(g, ni, "strides", (int64_t[]){2, 2}, 2);
+    attr_ints(g, ni, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+  }
+  g->opset = 17;
+  assert_int_equal(gl_graph_toposort(g), GL_OK);
+  assert_int_equal(gl_graph_prepare(g, &(gl_prepare_opts_t){0}, gl_cpu_eval, NULL), GL_OK);
+  gl_backend_t *be;
+  gl_plan_t *p;
+  assert_int_equal(gl_cpu_backend_create(&be), GL_OK);
+  const char *th = getenv("GL_BENCH_THREADS");
+  assert_int_equal(gl_plan_create(be, g, &(gl_placement_t){.threads = th ? atoi(th) : 2}, &p), GL_OK);
+  gl_tensor_t in = {GL_DT_F32, xs, x, false}, out = {GL_DT_F32, g->values[g->outputs[0]].shape, y, false};
+  double ms = 1e30;
+  for (int i = 0; i < 10; i++) {
+    int64_t t0 = gl_now_ns();
+    assert_int_equal(gl_plan_run(p, &in, &out), GL_OK);
+    double t = (double)(gl_now_ns() - t0) / 1e6;
+    if (t < ms) ms = t;
+  }
+  printf("%s b=%lld %lldx%lldx%lld: min %.3f ms\n", op, (long long)batch, (long long)c, (long long)hw,
+         (long long)hw, ms);
+  gl_plan_destroy(p);
+  gl_backend_destroy(be);
+  gl_graph_destroy(g);
+  free(x), free(y);
+}
+
 static void test_bench(void **state) {
   (void)state;
-  size_t live0 = gl_alloc_live_count();
-  (void)live0;
   if (!getenv("GL_BENCH")) skip();
+  bench_pool("MaxPool", 1, 64, 112);
+  bench_pool("GlobalAveragePool", 1, 2048, 7);
   int64_t batches[2] = {1, 8};
   for (int i = 0; i < 2; i++) {
     for (int a = 0; a < 2; a++) {

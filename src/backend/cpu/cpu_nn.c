@@ -1000,8 +1000,47 @@ static gl_status_t pool_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, vo
   return GL_OK;
 }
 
-static gl_status_t pool_prepare_kind(const gl_graph_t *g, const gl_node_t *n, gl_cpu_kernel_t *k,
-                                     pool_kind_t kind, bool global) {
+/* A float MaxPool/AveragePool (no Indices) as a oneDNN pooling over plain layouts; GL_EUNSUPPORTED
+ * when ONNX's semantics differ from oneDNN's (an average including the padding over a ceil_mode
+ * window that extends past the end padding), so the caller keeps the loop. */
+static gl_status_t pool_dnnl(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
+                             const pool_t *p, int nsp, dnn_t *s) {
+  int off = 3 - nsp;
+  dnnl_dims_t st, kk, dil, pl, pr;
+  for (int i = 0; i < nsp; i++) {
+    int j = off + i;
+    int64_t ek = (p->k[j] - 1) * p->d[j] + 1;
+    st[i] = p->s[j], kk[i] = p->k[j], dil[i] = p->d[j] - 1, pl[i] = p->pb[j];
+    pr[i] = (p->out[j] - 1) * p->s[j] + ek - p->in[j] - p->pb[j];
+    if (pr[i] < 0 || pl[i] >= ek || pr[i] >= ek) return GL_EUNSUPPORTED;
+    if (p->kind == POOL_AVG && p->count_pad && pr[i] > p->pe[j]) return GL_EUNSUPPORTED;
+  }
+  const gl_value_t *xv = gl_in(g, n, 0), *yv = gl_out(g, n, 0);
+  dnnl_memory_desc_t xmd, ymd;
+  GL_TRY(plain_md(&xmd, xv->shape.rank, xv->shape.d));
+  GL_TRY(plain_md(&ymd, yv->shape.rank, yv->shape.d));
+  dnnl_alg_kind_t alg = p->kind == POOL_MAX ? dnnl_pooling_max
+                        : p->count_pad       ? dnnl_pooling_avg_include_padding
+                                             : dnnl_pooling_avg_exclude_padding;
+  dnnl_pooling_v2_desc_t d;
+  if (dnnl_pooling_v2_forward_desc_init(&d, dnnl_forward_inference, alg, &xmd, &ymd, st, kk, dil,
+                                        pl, pr) != dnnl_success)
+    return GL_EUNSUPPORTED;
+  dnnl_primitive_desc_t pd;
+  if (dnnl_primitive_desc_create(&pd, &d, NULL, x->engine, NULL) != dnnl_success)
+    return GL_EUNSUPPORTED;
+  gl_status_t rc = dmem_init(&s->src, x->engine, &xmd, &xmd, false);
+  if (!rc) rc = dmem_init(&s->dst, x->engine, &ymd, &ymd, true);
+  if (!rc) rc = gl_dnnl_check(dnnl_primitive_create(&s->prim, pd), "creating a pooling");
+  dnnl_primitive_desc_destroy(pd);
+  if (rc) return rc == GL_EUNSUPPORTED ? GL_EBACKEND : rc;
+  add_arg(s, DNNL_ARG_SRC, s->src.mem);
+  add_arg(s, DNNL_ARG_DST, s->dst.mem);
+  return GL_OK;
+}
+
+static gl_status_t pool_prepare_kind(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
+                                     gl_cpu_kernel_t *k, pool_kind_t kind, bool global) {
   const gl_shape_t *xs = &gl_in(g, n, 0)->shape;
   int nsp = xs->rank - 2;
   if (nsp < 1 || nsp > 3)
@@ -1037,6 +1076,26 @@ static gl_status_t pool_prepare_kind(const gl_graph_t *g, const gl_node_t *n, gl
   s->has_ind = kind == POOL_MAX && n->n_outputs > 1 && n->outputs[1] >= 0;
   const gl_attr_t *pa = gl_attr(n, "p");
   s->p = pa ? (pa->type == GL_ATTR_FLOAT ? pa->f : (float)pa->i) : 2.f;
+  if (s->dtype == GL_DT_F32 && kind != POOL_LP && !s->has_ind && !getenv("GL_POOL_LOOP")) {
+    dnn_t *d = dnn_new();
+    if (!d) {
+      gl_free(s);
+      return gl_err(GL_ENOMEM, "out of memory");
+    }
+    gl_status_t st = pool_dnnl(x, g, n, s, nsp, d);
+    if (st == GL_OK) {
+      gl_free(s);
+      k->state = d;
+      k->destroy = dnn_destroy;
+      k->run = dnn_run;
+      return GL_OK;
+    }
+    dnn_destroy(d);
+    if (st != GL_EUNSUPPORTED) {
+      gl_free(s);
+      return st;
+    }
+  }
   k->state = s;
   k->run = pool_run;
   return GL_OK;
@@ -1044,23 +1103,23 @@ static gl_status_t pool_prepare_kind(const gl_graph_t *g, const gl_node_t *n, gl
 
 static gl_status_t maxpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                    gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_MAX, false);
+  return pool_prepare_kind(x, g, n, k, POOL_MAX, false);
 }
 static gl_status_t avgpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                    gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_AVG, false);
+  return pool_prepare_kind(x, g, n, k, POOL_AVG, false);
 }
 static gl_status_t lppool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                   gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_LP, false);
+  return pool_prepare_kind(x, g, n, k, POOL_LP, false);
 }
 static gl_status_t gavgpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                     gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_AVG, true);
+  return pool_prepare_kind(x, g, n, k, POOL_AVG, true);
 }
 static gl_status_t gmaxpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                     gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_MAX, true);
+  return pool_prepare_kind(x, g, n, k, POOL_MAX, true);
 }
 
 const gl_cpu_op_t gl_cpu_ops_nn[] = {
