@@ -627,7 +627,17 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
       st = gl_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_linear, mul, 0.f),
                          "appending a post-op"), n_po++;
   }
-  if (!st) st = gl_cpu_post_ops_act(po, n->fuse.act, n->fuse.alpha, n->fuse.beta);
+  /* HardSigmoid's post-op is a linear one too: after beta's linear it runs as a loop instead. */
+  bool linear_used = bins[0] && !bins[0]->data && beta != 1.f;
+  if (linear_used && n->fuse.act == GL_ACT_HARD_SIGMOID) {
+    s->manual_post = true;
+    s->act = n->fuse.act;
+    s->act_alpha = n->fuse.alpha;
+    s->act_beta = n->fuse.beta;
+    s->dst_numel = gl_shape_numel(&yv->shape);
+  } else if (!st) {
+    st = gl_cpu_post_ops_act(po, n->fuse.act, n->fuse.alpha, n->fuse.beta);
+  }
   dnnl_primitive_desc_t pd = NULL;
   if (!st) {
     dnnl_matmul_desc_t d;
