@@ -687,6 +687,31 @@ static void test_fuse_gemm_bias(void **state) {
   assert_int_equal(gl_alloc_live_count(), live0);
 }
 
+/* Gemm with a runtime C plus a fused runtime residual: two binary post-ops in one matmul. */
+static void test_fuse_gemm_c_residual(void **state) {
+  (void)state;
+  size_t live0 = gl_alloc_live_count();
+  float *a = rand_buf(6), *b = rand_buf(6), *c = rand_buf(2), *r = rand_buf(4), want[4], got[4];
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 2; j++) {
+      float v = 0;
+      for (int p = 0; p < 3; p++) v += a[i * 3 + p] * b[p * 2 + j];
+      want[i * 2 + j] = v + c[j] + r[i * 2 + j];
+    }
+  gl_graph_t *g = gl_graph_create();
+  gl_shape_t ys = {2, {2, 2}};
+  int ai = add_input(g, "a", (gl_shape_t){2, {2, 3}}), ci = add_input(g, "c", (gl_shape_t){1, {2}});
+  int ri = add_input(g, "r", ys);
+  int m = add_val(g, "m", ys), y = add_val(g, "y", ys);
+  node(g, "Gemm", (int[]){ai, add_const(g, (gl_shape_t){2, {3, 2}}, b), ci}, 3, m);
+  node(g, "Add", (int[]){m, ri}, 2, y);
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  assert_int_equal(run_graph(g, true, (float *[]){a, c, r}, (float *[]){got}), 1);
+  expect_close(got, want, 4, 1e-4f);
+  free(a), free(b), free(c), free(r);
+  assert_int_equal(gl_alloc_live_count(), live0);
+}
+
 /* BERT's dense + GELU: MatMul, Add(bias), x * 0.5 * (1 + erf(x / sqrt 2)) -> one MatMul. */
 static gl_graph_t *dense_gelu(const float *w, const float *bias, bool half_first) {
   gl_graph_t *g = gl_graph_create();
@@ -851,6 +876,7 @@ int main(void) {
       cmocka_unit_test(test_fuse_two_branches),
       cmocka_unit_test(test_fuse_matmul_bias),
       cmocka_unit_test(test_fuse_gemm_bias),
+      cmocka_unit_test(test_fuse_gemm_c_residual),
       cmocka_unit_test(test_fuse_gelu),
       cmocka_unit_test(test_bench),
   };
