@@ -1,6 +1,7 @@
 /* backend/cpu/cpu_nn.c - CPU kernels for the nn op family: Conv, ConvTranspose, Gemm and MatMul
  * on oneDNN primitives (created once in prepare, constant weights prepacked into the layout the
- * primitive prefers, fused activation / residual / bias as post-ops), norms and pools as loops.
+ * primitive prefers, fused activation / residual / bias as post-ops), float pools on oneDNN
+ * pooling, norms and the remaining pools (Indices, LpPool, int8, ONNX-only padding rules) as loops.
  *
  * Activation layout of Conv: the plan hands plain NCHW buffers. A conv with a spatial kernel
  * is created with format_tag_any for src/dst and reorders in/out inside the kernel when oneDNN
