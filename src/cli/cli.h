@@ -8,6 +8,9 @@ int gl_cmd_run(int argc, char **argv);
 int gl_cmd_doctor(int argc, char **argv);
 int gl_cmd_check_onnx(int argc, char **argv);
 int gl_cmd_zoo(int argc, char **argv);
+int gl_cmd_plan(int argc, char **argv);
+int gl_cmd_simulate(int argc, char **argv);
+int gl_cmd_profile_analytic(int argc, char **argv);
 
 /* Prints "gpulet: <msg>" for the current error (gl_errmsg) to stderr; returns 1. */
 int gl_cli_fail(const char *what);

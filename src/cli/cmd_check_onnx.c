@@ -97,15 +97,18 @@ static const char *msg_without(const char *path) {
   return m[0] ? m : "failed";
 }
 
-/* A skip reason with the node's name dropped ("Foo node 'n1': x" -> "Foo node: x") so that
- * reasons group across cases. */
+/* A skip reason without the names of nodes, inputs, outputs and tensors ("Foo node 'n1': x" ->
+ * "Foo node: x") so that reasons group across cases; op and attribute names stay. */
 static void normalize_reason(const char *in, char *out, size_t cap) {
+  static const char *const kinds[] = {" node '", "graph input '", "graph output '", "tensor '", "initializer '"};
   snprintf(out, cap, "%s", in);
-  char *q = strstr(out, " node '");
-  if (!q) return;
-  char *close = strchr(q + 7, '\'');
-  if (!close) return;
-  memmove(q + 5, close + 1, strlen(close + 1) + 1);
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    char *q = strstr(out, kinds[k]);
+    if (!q) continue;
+    char *open = q + strlen(kinds[k]) - 1, *close = strchr(open + 1, '\'');
+    if (!close) continue;
+    memmove(open - 1, close + 1, strlen(close + 1) + 1); /* also drops the space before the quote */
+  }
 }
 
 static void record(ctx_t *c, const char *name, result_t r, const char *msg) {
@@ -432,11 +435,13 @@ int gl_cmd_check_onnx(int argc, char **argv) {
         gl_cli_fail(dir);
         c.failed++;
       }
+      int found = 0;
       for (size_t i = 0; i < n; i++) {
         char cdir[4096];
         snprintf(cdir, sizeof cdir, "%s/%s", dir, cases[i]);
-        if (exists(cdir, true)) run_case(&c, cdir, cases[i]);
+        if (exists(cdir, true)) run_case(&c, cdir, cases[i]), found++;
       }
+      if (!found) run_case(&c, dir, base_name(dir)); /* an empty case: reports the missing model */
       free_list(cases, n);
     } else {
       fprintf(stderr, "gpulet check-onnx: '%s' is neither a test case nor a folder\n", dir);

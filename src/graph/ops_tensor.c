@@ -10,6 +10,7 @@
 #include "graph/ops.h"
 
 #define LBL gl_node_label(n)
+#define DIM_MAX ((int64_t)1 << 40) /* larger dims are refused before any arithmetic can overflow */
 
 /* ---- helpers ---- */
 
@@ -188,8 +189,10 @@ static gl_status_t infer_reshape(gl_graph_t *g, gl_node_t *n) {
       neg = d;
       continue;
     }
-    if (s.d[d] < 0) return gl_err(GL_ESHAPE, "%s: invalid dimension %lld", LBL, (long long)s.d[d]);
+    if (s.d[d] < 0 || s.d[d] > DIM_MAX)
+      return gl_err(GL_ESHAPE, "%s: invalid dimension %lld", LBL, (long long)s.d[d]);
     known *= s.d[d];
+    if (known > DIM_MAX) return gl_err(GL_ELIMIT, "%s: shape is too large", LBL);
   }
   int64_t total = gl_shape_numel(&x->shape);
   char b1[96], b2[96];
@@ -407,17 +410,19 @@ gl_status_t gl_slice_params(const gl_graph_t *g, const gl_node_t *n, gl_slice_pa
     seen[a] = true;
     int64_t dim = x->shape.d[a], s = st[i], e = en[i], k = nsp ? sp[i] : 1;
     if (k == 0) return gl_err(GL_EINVAL, "%s: step 0 on axis %d", LBL, a);
+    if (k > dim + 1) k = dim + 1; /* a step past the dim takes one element at most: same result */
+    if (k < -dim - 1) k = -dim - 1;
     if (s < 0) s += dim;
     if (e < 0) e += dim;
     int64_t cnt;
     if (k > 0) {
       s = s < 0 ? 0 : (s > dim ? dim : s);
       e = e < 0 ? 0 : (e > dim ? dim : e);
-      cnt = e > s ? (e - s + k - 1) / k : 0;
+      cnt = e > s ? (e - s - 1) / k + 1 : 0;
     } else {
       s = s < 0 ? 0 : (s > dim - 1 ? dim - 1 : s);
       e = e < -1 ? -1 : (e > dim - 1 ? dim - 1 : e);
-      cnt = dim > 0 && s > e ? (s - e + (-k) - 1) / (-k) : 0;
+      cnt = dim > 0 && s > e ? (s - e - 1) / (-k) + 1 : 0;
     }
     p->start[a] = cnt ? s : 0;
     p->step[a] = k;
@@ -576,6 +581,8 @@ static gl_status_t infer_tile(gl_graph_t *g, gl_node_t *n) {
   gl_shape_t s = x->shape;
   for (int d = 0; d < c; d++) {
     if (rep[d] < 0) return gl_err(GL_EINVAL, "%s: negative repeat", LBL);
+    if (rep[d] > DIM_MAX || (rep[d] && s.d[d] > DIM_MAX / rep[d]))
+      return gl_err(GL_ELIMIT, "%s: repeat %lld is too large", LBL, (long long)rep[d]);
     s.d[d] *= rep[d];
   }
   gl_set_out(g, n, 0, x->dtype, &s);
@@ -595,12 +602,14 @@ static gl_status_t infer_range(gl_graph_t *g, gl_node_t *n) {
            dl = gl_tensor_get_f64(in_v(g, n, 2)->data, 0);
     if (dl == 0) return gl_err(GL_EINVAL, "%s: delta is 0", LBL);
     double c = ceil((l - s) / dl);
+    if (!(c <= (double)DIM_MAX)) return gl_err(GL_ELIMIT, "%s: range is too long", LBL);
     cnt = c > 0 ? (int64_t)c : 0;
   } else if (gl_dtype_is_int(t)) {
     int64_t s = gl_tensor_get_i64(in_v(g, n, 0)->data, 0), l = gl_tensor_get_i64(in_v(g, n, 1)->data, 0),
             dl = gl_tensor_get_i64(in_v(g, n, 2)->data, 0);
     if (dl == 0) return gl_err(GL_EINVAL, "%s: delta is 0", LBL);
     double c = ceil(((double)l - (double)s) / (double)dl);
+    if (!(c <= (double)DIM_MAX)) return gl_err(GL_ELIMIT, "%s: range is too long", LBL);
     cnt = c > 0 ? (int64_t)c : 0;
   } else {
     return gl_err(GL_ETYPE, "%s: type %s is not supported", LBL, gl_dtype_name(t));
@@ -650,6 +659,8 @@ gl_status_t gl_pad_params(const gl_graph_t *g, const gl_node_t *n, gl_pad_params
   for (int i = 0; i < na; i++) {
     int a;
     GL_TRY(gl_norm_axis(n, axes[i], r, &a));
+    if (pads[i] > DIM_MAX || pads[i] < -DIM_MAX || pads[na + i] > DIM_MAX || pads[na + i] < -DIM_MAX)
+      return gl_err(GL_ELIMIT, "%s: pads are too large", LBL);
     p->begin[a] = pads[i];
     p->end[a] = pads[na + i];
   }
@@ -723,13 +734,15 @@ gl_status_t gl_resize_params(const gl_graph_t *g, const gl_node_t *n, gl_resize_
     return gl_err(GL_ESHAPE, "%s: scales/sizes have %d entries for rank %d", LBL, nsz ? nsz : nsc, r);
   for (int d = 0; d < r; d++) {
     if (nsz) {
-      if (sizes[d] < 0) return gl_err(GL_EINVAL, "%s: negative size", LBL);
+      if (sizes[d] < 0 || sizes[d] > DIM_MAX) return gl_err(GL_EINVAL, "%s: invalid size %lld", LBL, (long long)sizes[d]);
       p->out[d] = sizes[d];
       p->out_len[d] = (double)sizes[d];
       p->scale[d] = x->shape.d[d] ? (double)sizes[d] / (double)x->shape.d[d] : 1.0;
     } else {
       if (!(sc[d] > 0)) return gl_err(GL_EINVAL, "%s: scale %g is not positive", LBL, sc[d]);
       p->scale[d] = sc[d];
+      if (!((double)x->shape.d[d] * sc[d] <= (double)DIM_MAX))
+        return gl_err(GL_ELIMIT, "%s: scale %g is too large", LBL, sc[d]);
       p->out[d] = (int64_t)floor((double)x->shape.d[d] * sc[d]);
       p->out_len[d] = (double)x->shape.d[d] * sc[d];
     }
@@ -839,7 +852,7 @@ static gl_status_t infer_one_hot(gl_graph_t *g, gl_node_t *n) {
   GL_TRY(need_data_type(n, vals));
   if (gl_dtype_size(ix->dtype) == 0) return gl_err(GL_ETYPE, "%s: bad indices type", LBL);
   double depth = gl_tensor_get_f64(dv->data, 0);
-  if (depth < 1) return gl_err(GL_EINVAL, "%s: depth %g is less than 1", LBL, depth);
+  if (!(depth >= 1 && depth <= (double)DIM_MAX)) return gl_err(GL_EINVAL, "%s: invalid depth %g", LBL, depth);
   int r = ix->shape.rank + 1, axis;
   GL_TRY(check_rank(n, r));
   GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", -1), r, &axis));

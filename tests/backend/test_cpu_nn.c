@@ -783,7 +783,8 @@ static void bench_conv(int64_t batch, int64_t c, int64_t m, int64_t hw, int64_t 
   assert_int_equal(gl_cpu_backend_create(&be), GL_OK);
   const char *th = getenv("GL_BENCH_THREADS");
   assert_int_equal(gl_plan_create(be, g, &(gl_placement_t){.threads = th ? atoi(th) : 2}, &p), GL_OK);
-  gl_tensor_t in = {GL_DT_F32, xs, x, false}, out = {GL_DT_F32, g->values[yi].shape, y, false};
+  gl_tensor_t in = {.dtype = GL_DT_F32, .shape = xs, .data = x},
+              out = {.dtype = GL_DT_F32, .shape = g->values[yi].shape, .data = y};
   assert_int_equal(gl_plan_run(p, &in, &out), GL_OK);
   /* The dev box is shared: report the minimum wall time and the process CPU time per run. */
   int iters = 10;

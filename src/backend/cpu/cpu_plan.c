@@ -32,7 +32,7 @@ typedef struct {
   size_t *out_bytes;
   void **args;   /* scratch for one step's in/out pointers, each list padded with NULLs */
   int max_args;
-  gl_tensor_t *consts; /* the plan's own copies of constant values (the graph is freed after compile) */
+  gl_tensor_t *consts; /* the plan's references to constant values (the graph is freed after compile) */
   int n_consts;
 } cpu_plan_t;
 
@@ -156,7 +156,7 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
   for (int v = 0; v < g->n_values; v++) {
     const gl_value_t *val = &g->values[v];
     if (val->data) {
-      st = gl_tensor_copy(&cp->consts[cp->n_consts], val->data);
+      st = gl_tensor_share(&cp->consts[cp->n_consts], val->data);
       if (st) goto fail;
       cp->vptr[v] = cp->consts[cp->n_consts++].data;
     } else if (mp.offset[v] >= 0) {

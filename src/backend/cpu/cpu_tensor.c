@@ -441,7 +441,8 @@ static gl_status_t prep_transpose(const gl_cpu_exec_t *x, const gl_graph_t *g, c
   if (a->dtype == GL_DT_F32 || a->dtype == GL_DT_I32) {
     xcopy_t sc = c;
     xcopy_simplify(&sc);
-    if (sc.rank > 1 && !getenv("GL_TRANSPOSE_LOOP")) {
+    /* when the innermost dim stays innermost the C loop copies whole rows: keep it */
+    if (sc.rank > 1 && sc.ss[sc.rank - 1] != 1 && !getenv("GL_TRANSPOSE_LOOP")) {
       gl_status_t st = reorder_kernel(x, &sc, a->dtype == GL_DT_F32 ? dnnl_f32 : dnnl_s32, k);
       if (st != GL_EUNSUPPORTED) return st;
     }
@@ -1236,65 +1237,74 @@ typedef struct {
   double *w[GL_MAX_RANK];          /* weight of i1 */
 } resize_t;
 
-static double load_f(const void *p, gl_dtype_t t, int64_t i) {
-  return t == GL_DT_F32 ? ((const float *)p)[i] : ((const double *)p)[i];
-}
+/* One output row (all dims but the last fixed): the outer dims give up to 2^(rank-1) source rows
+ * with weights; the last dim blends two elements of each. */
+#define RESIZE_ROW(T)                                                                          \
+  {                                                                                            \
+    const T *src = in[0];                                                                      \
+    T *dst = (T *)o;                                                                           \
+    for (int64_t j = 0; j < s->olast; j++) {                                                   \
+      int64_t v0 = l0[j], v1 = l1[j];                                                          \
+      if (v0 < 0) {                                                                            \
+        dst[j] = (T)s->extrap;                                                                 \
+        continue;                                                                              \
+      }                                                                                        \
+      double w = lw[j], acc = 0;                                                               \
+      for (int c = 0; c < nc; c++)                                                             \
+        acc += cw[c] * ((1 - w) * (double)src[coff[c] + v0] + w * (double)src[coff[c] + v1]);  \
+      dst[j] = (T)acc;                                                                         \
+    }                                                                                          \
+  }
 
 static gl_status_t run_resize(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                               void *const *out) {
   const resize_t *s = k->state;
-  int r = s->rank, last = r - 1;
+  int last = s->rank - 1;
   size_t es = s->es;
+  const int64_t *l0 = s->i0[last], *l1 = s->i1[last];
+  const double *lw = s->w[last];
   bool par = (size_t)(s->orows * s->olast) * es >= PAR_BYTES && s->orows > 1;
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t row = 0; row < s->orows; row++) {
-    int64_t idx[GL_MAX_RANK], q = row;
+    int64_t idx[GL_MAX_RANK], q = row, coff[1 << (GL_MAX_RANK - 1)];
+    double cw[1 << (GL_MAX_RANK - 1)];
     for (int d = last - 1; d >= 0; d--) idx[d] = q % s->odim[d], q /= s->odim[d];
     char *o = (char *)out[0] + (size_t)(row * s->olast) * es;
-    for (int64_t j = 0; j < s->olast; j++) {
-      idx[last] = j;
-      bool ext = false;
-      if (s->mode == GL_RESIZE_NEAREST) {
-        int64_t off = 0;
-        for (int d = 0; d < r; d++) {
-          int64_t v = s->i0[d][idx[d]];
-          if (v < 0) ext = true;
-          off += v * s->istride[d];
+    int nc = 1;
+    bool ext = false;
+    coff[0] = 0;
+    cw[0] = 1;
+    for (int d = 0; d < last; d++) {
+      int64_t v0 = s->i0[d][idx[d]], st = s->istride[d];
+      if (v0 < 0) ext = true;
+      if (s->mode == GL_RESIZE_LINEAR && s->interp[d]) {
+        int64_t v1 = s->i1[d][idx[d]];
+        double w = s->w[d][idx[d]];
+        for (int c = 0; c < nc; c++) {
+          coff[nc + c] = coff[c] + v1 * st;
+          cw[nc + c] = cw[c] * w;
+          coff[c] += v0 * st;
+          cw[c] *= 1 - w;
         }
-        if (ext) store_f64(o + (size_t)j * es, s->t, s->extrap);
-        else copy_elem(o + (size_t)j * es, (const char *)in[0] + (size_t)off * es, es);
-        continue;
+        nc *= 2;
+      } else {
+        for (int c = 0; c < nc; c++) coff[c] += v0 * st;
       }
-      int64_t base = 0, step[GL_MAX_RANK];
-      double wt[GL_MAX_RANK];
-      int m = 0, dims[GL_MAX_RANK];
-      for (int d = 0; d < r; d++) {
-        int64_t v = s->i0[d][idx[d]];
-        if (v < 0) ext = true;
-        base += v * s->istride[d];
-        if (s->interp[d]) {
-          dims[m] = d;
-          step[m] = (s->i1[d][idx[d]] - v) * s->istride[d];
-          wt[m] = s->w[d][idx[d]];
-          m++;
-        }
+    }
+    if (ext) {
+      for (int64_t j = 0; j < s->olast; j++) store_f64(o + (size_t)j * es, s->t, s->extrap);
+      continue;
+    }
+    if (s->mode == GL_RESIZE_NEAREST) {
+      const char *src = (const char *)in[0] + (size_t)coff[0] * es;
+      for (int64_t j = 0; j < s->olast; j++) {
+        if (l0[j] < 0) store_f64(o + (size_t)j * es, s->t, s->extrap);
+        else copy_elem(o + (size_t)j * es, src + (size_t)l0[j] * es, es);
       }
-      if (ext) {
-        store_f64(o + (size_t)j * es, s->t, s->extrap);
-        continue;
-      }
-      double acc = 0;
-      for (int c = 0; c < (1 << m); c++) {
-        double wc = 1;
-        int64_t off = base;
-        for (int b = 0; b < m; b++) {
-          if (c >> b & 1) wc *= wt[b], off += step[b];
-          else wc *= 1 - wt[b];
-        }
-        if (wc != 0) acc += wc * load_f(in[0], s->t, off);
-      }
-      (void)dims;
-      store_f64(o + (size_t)j * es, s->t, acc);
+    } else if (s->t == GL_DT_F32) {
+      RESIZE_ROW(float)
+    } else {
+      RESIZE_ROW(double)
     }
   }
   return GL_OK;
