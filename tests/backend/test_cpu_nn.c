@@ -829,7 +829,8 @@ static void bench_pool(const char *op, int64_t batch, int64_t c, int64_t hw) {
   assert_int_equal(gl_cpu_backend_create(&be), GL_OK);
   const char *th = getenv("GL_BENCH_THREADS");
   assert_int_equal(gl_plan_create(be, g, &(gl_placement_t){.threads = th ? atoi(th) : 2}, &p), GL_OK);
-  gl_tensor_t in = {GL_DT_F32, xs, x, false}, out = {GL_DT_F32, g->values[g->outputs[0]].shape, y, false};
+  gl_tensor_t in = {.dtype = GL_DT_F32, .shape = xs, .data = x},
+              out = {.dtype = GL_DT_F32, .shape = g->values[g->outputs[0]].shape, .data = y};
   double ms = 1e30;
   for (int i = 0; i < 10; i++) {
     int64_t t0 = gl_now_ns();
