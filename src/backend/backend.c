@@ -24,6 +24,10 @@ gl_status_t gl_plan_run(gl_plan_t *p, const gl_tensor_t *inputs, gl_tensor_t *ou
                     gl_shape_str(&inputs[i].shape, b, sizeof b));
     }
     if (!inputs[i].data) return gl_err(GL_EINVAL, "input '%s' has no data", p->input_names[i]);
+    if (p->bound[i].data &&
+        memcmp(p->bound[i].data, inputs[i].data, gl_tensor_nbytes(&p->bound[i])) != 0)
+      return gl_err(GL_EINVAL, "input '%s' was bound to its value when the model was compiled "
+                    "(the model needs it then) and this run gives another value", p->input_names[i]);
   }
   for (int i = 0; i < p->n_outputs; i++)
     if (!outputs[i].data) return gl_err(GL_EINVAL, "output '%s' has no buffer", p->output_names[i]);
@@ -61,6 +65,12 @@ gl_status_t gl_plan_header_init(gl_plan_t *p, gl_backend_t *be, const gl_graph_t
   p->n_inputs = g->n_inputs;
   p->n_outputs = g->n_outputs;
   GL_TRY(describe(g, g->inputs, g->n_inputs, &p->inputs, &p->input_names));
+  p->bound = gl_calloc((size_t)(g->n_inputs ? g->n_inputs : 1), sizeof *p->bound);
+  if (!p->bound) return gl_err(GL_ENOMEM, "out of memory");
+  for (int i = 0; i < g->n_inputs; i++) {
+    const gl_value_t *v = &g->values[g->inputs[i]];
+    if (v->data) GL_TRY(gl_tensor_copy(&p->bound[i], v->data));
+  }
   GL_TRY(describe(g, g->outputs, g->n_outputs, &p->outputs, &p->output_names));
   return GL_OK;
 }
@@ -68,6 +78,8 @@ gl_status_t gl_plan_header_init(gl_plan_t *p, gl_backend_t *be, const gl_graph_t
 void gl_plan_header_fini(gl_plan_t *p) {
   for (int i = 0; p->input_names && i < p->n_inputs; i++) gl_free(p->input_names[i]);
   for (int i = 0; p->output_names && i < p->n_outputs; i++) gl_free(p->output_names[i]);
+  for (int i = 0; p->bound && i < p->n_inputs; i++) gl_tensor_fini(&p->bound[i]);
+  gl_free(p->bound);
   gl_free(p->input_names);
   gl_free(p->output_names);
   gl_free(p->inputs);

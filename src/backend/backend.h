@@ -31,6 +31,7 @@ struct gl_plan {
   gl_tensor_t *inputs;  /* dtype and shape of each input (data NULL) */
   gl_tensor_t *outputs; /* dtype and shape of each output (data NULL) */
   char **input_names, **output_names;
+  gl_tensor_t *bound; /* per input: the value it was bound to at compile time (data NULL: none) */
 };
 
 struct gl_backend_i {

@@ -5,6 +5,9 @@
 typedef int (*gl_cmd_fn)(int argc, char **argv); /* argv[0] is the command name; returns exit code */
 
 int gl_cmd_run(int argc, char **argv);
+int gl_cmd_doctor(int argc, char **argv);
+int gl_cmd_check_onnx(int argc, char **argv);
+int gl_cmd_zoo(int argc, char **argv);
 int gl_cmd_plan(int argc, char **argv);
 int gl_cmd_simulate(int argc, char **argv);
 int gl_cmd_profile_analytic(int argc, char **argv);

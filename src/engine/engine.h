@@ -21,6 +21,11 @@ typedef struct {
   const gl_shape_t *input_shapes; /* optional: one shape per graph input (overrides batch) */
   gl_placement_t placement;
   bool no_fuse;
+  /* Optional: one tensor per graph input (data NULL = unknown). When the graph needs an input's
+   * value at compile time (a Reshape's shape, ReduceSum's axes, TopK's k) and the input is a
+   * small integer tensor given here, it is bound to this value, and every run of the plan
+   * checks that the input still holds it (a different value is an error, not a wrong answer). */
+  const gl_tensor_t *input_values;
 } gl_compile_opts_t;
 
 /* Compiles the model for o on be. *out is freed with gl_plan_destroy. Errors name the node. */

@@ -51,7 +51,9 @@ typedef enum {
   GL_ACT_GELU_TANH,
 } gl_act_t;
 
-/* y = act(op(x) + (sum_input >= 0 ? input[sum_input] : 0)); set by graph/fuse.c. */
+/* y = act(op(x) + (sum_input >= 0 ? input[sum_input] : 0)); set by graph/fuse.c. For Conv the
+ * added input has y's shape; for Gemm/MatMul it has y's shape or is a constant bias over y's last
+ * dim ([N] or [1,..,N], numpy-broadcast). */
 typedef struct {
   gl_act_t act;
   float alpha, beta;

@@ -8,6 +8,10 @@
 #include "core/alloc.h"
 #include "graph/memplan.h"
 
+/* Optional inputs and outputs a node leaves out read as NULL up to this many slots past its last
+ * input and its last output. */
+#define GL_CPU_IN_PAD 8
+
 typedef struct {
   gl_cpu_kernel_t k;
   int n_in, n_out;
@@ -26,8 +30,10 @@ typedef struct {
   size_t arena_bytes;
   int *in_vals, *out_vals;
   size_t *out_bytes;
-  void **args;   /* scratch for one step's in/out pointers */
+  void **args;   /* scratch for one step's in/out pointers, each list padded with NULLs */
   int max_args;
+  gl_tensor_t *consts; /* the plan's references to constant values (the graph is freed after compile) */
+  int n_consts;
 } cpu_plan_t;
 
 static bool is_view_op(const gl_graph_t *g, const gl_node_t *n) {
@@ -57,6 +63,8 @@ static void plan_destroy(gl_plan_t *p) {
   gl_free(cp->out_vals);
   gl_free(cp->out_bytes);
   gl_free(cp->args);
+  for (int i = 0; i < cp->n_consts; i++) gl_tensor_fini(&cp->consts[i]);
+  gl_free(cp->consts);
   if (cp->x.stream) dnnl_stream_destroy(cp->x.stream);
   gl_plan_header_fini(&cp->hdr);
   gl_free(cp);
@@ -132,7 +140,7 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
   if (st) goto fail;
   cp->arena_bytes = mp.arena_bytes;
   cp->arena = gl_aligned_alloc(mp.arena_bytes ? mp.arena_bytes : 64);
-  cp->args = gl_malloc(sizeof(void *) * (size_t)(cp->max_args + 1));
+  cp->args = gl_calloc((size_t)cp->max_args + 2 * GL_CPU_IN_PAD + 1, sizeof(void *));
   cp->in_vals = gl_malloc(sizeof(int) * (size_t)(g->n_inputs + 1));
   cp->out_vals = gl_malloc(sizeof(int) * (size_t)(g->n_outputs + 1));
   cp->out_bytes = gl_malloc(sizeof(size_t) * (size_t)(g->n_outputs + 1));
@@ -140,13 +148,23 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
     st = gl_err(GL_ENOMEM, "out of memory allocating a %zu-byte arena", mp.arena_bytes);
     goto fail;
   }
+  cp->consts = gl_calloc((size_t)(g->n_values ? g->n_values : 1), sizeof *cp->consts);
+  if (!cp->consts) {
+    st = gl_err(GL_ENOMEM, "out of memory");
+    goto fail;
+  }
   for (int v = 0; v < g->n_values; v++) {
     const gl_value_t *val = &g->values[v];
-    if (val->data) cp->vptr[v] = val->data->data;
-    else if (mp.offset[v] >= 0) cp->vptr[v] = (char *)cp->arena + mp.offset[v];
+    if (val->data) {
+      st = gl_tensor_share(&cp->consts[cp->n_consts], val->data);
+      if (st) goto fail;
+      cp->vptr[v] = cp->consts[cp->n_consts++].data;
+    } else if (mp.offset[v] >= 0) {
+      cp->vptr[v] = (char *)cp->arena + mp.offset[v];
+    }
   }
-  memcpy(cp->in_vals, g->inputs, sizeof(int) * (size_t)g->n_inputs);
-  memcpy(cp->out_vals, g->outputs, sizeof(int) * (size_t)g->n_outputs);
+  if (g->n_inputs) memcpy(cp->in_vals, g->inputs, sizeof(int) * (size_t)g->n_inputs);
+  if (g->n_outputs) memcpy(cp->out_vals, g->outputs, sizeof(int) * (size_t)g->n_outputs);
   for (int i = 0; i < g->n_outputs; i++) {
     const gl_value_t *v = &g->values[g->outputs[i]];
     cp->out_bytes[i] = (size_t)gl_shape_numel(&v->shape) * gl_dtype_size(v->dtype);
@@ -172,9 +190,11 @@ static gl_status_t plan_run(gl_plan_t *p, const gl_tensor_t *inputs, gl_tensor_t
       cp->vptr[s->out[0]] = cp->vptr[s->alias_src];
       continue;
     }
-    void **in = cp->args, **out = cp->args + s->n_in;
+    void **in = cp->args, **out = cp->args + s->n_in + GL_CPU_IN_PAD;
     for (int k = 0; k < s->n_in; k++) in[k] = s->in[k] >= 0 ? cp->vptr[s->in[k]] : NULL;
+    for (int k = s->n_in; k < s->n_in + GL_CPU_IN_PAD; k++) in[k] = NULL;
     for (int k = 0; k < s->n_out; k++) out[k] = s->out[k] >= 0 ? cp->vptr[s->out[k]] : NULL;
+    for (int k = s->n_out; k < s->n_out + GL_CPU_IN_PAD; k++) out[k] = NULL;
     GL_TRY(s->k.run(&s->k, &cp->x, in, out));
   }
   GL_TRY(gl_dnnl_check(dnnl_stream_wait(cp->x.stream), "waiting for the stream"));
