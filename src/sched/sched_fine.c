@@ -10,6 +10,7 @@
 
 #define FINE_MAX_SHARE 6 /* models per shared gpu-let */
 #define FINE_OCC 0.75     /* most a residual or shared gpu-let is planned busy */
+#define FINE_ALPHA 1.12   /* slowdown assumed when sizing saturated gpu-lets (neighbours unknown yet) */
 
 /* Nexus-style residual at `units`: batch and the longest duty cycle that keeps the SLO. */
 static int residual_at(const gl_sched_input_t *in, int m, int units, double r, double *max_duty) {
@@ -106,6 +107,8 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
   gl_plan_let_t *res = NULL; /* residual items to share */
   size_t nr = 0, rcap = 0;
   gl_status_t st = GL_OK;
+  int *free_units = NULL;
+  double *free_mem = NULL;
   for (int m = 0; m < n; m++) {
     double r = in->models[m].rate;
     if (r <= 0) continue;
@@ -116,8 +119,8 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
     double mem_share = (in->ctx_mb + in->models[m].mem_mb) / (in->mem_room * pr->mem_mb);
     for (int i = 0; i < ns; i++) {
       double t;
-      int b = gl_sched_sat_batch(in, m, sizes[i], 1.05, &t);
-      if (2 * gl_sched_latency(in, m, b, sizes[i], 1.05) > in->models[m].slo_ms) continue;
+      int b = gl_sched_sat_batch(in, m, sizes[i], FINE_ALPHA, &t);
+      if (2 * gl_sched_latency(in, m, b, sizes[i], FINE_ALPHA) > in->models[m].slo_ms) continue;
       double share = fmax((double)sizes[i] / total, mem_share);
       if (t / share > best_eff * 1.02) best_eff = t / share, best = sizes[i], best_t = t;
     }
@@ -134,6 +137,11 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
       r -= fmin(r, best_t);
     }
     if (r <= 1e-9) continue;
+    if (ni && r < 0.03 * best_t && items[ni - 1].m[0].model == m) {
+      /* a sliver: the saturated gpu-lets' slack (FINE_ALPHA) carries it */
+      items[ni - 1].m[0].rate += r;
+      continue;
+    }
     /* the remainder: the smallest size whose residual batch carries it */
     int u = -1;
     double md = 0;
@@ -193,19 +201,27 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
   qsort(items, ni, sizeof *items, cmp_units_desc);
   /* best-fit decreasing onto devices; a gpu-let that breaks a device's SLOs tries the next */
   int opened = 0;
+  free_units = gl_malloc((size_t)p->n_devices * sizeof *free_units);
+  free_mem = gl_malloc((size_t)p->n_devices * sizeof *free_mem);
+  if (!free_units || !free_mem) goto nomem;
+  for (int d = 0; d < p->n_devices; d++) free_units[d] = total, free_mem[d] = in->mem_room * pr->mem_mb;
   for (size_t i = 0; i < ni; i++) {
     gl_plan_let_t *it = &items[i];
+    double it_mem = 0;
+    for (int k = 0; k < it->n_members; k++) it_mem += in->models[it->m[k].model].mem_mb;
     bool placed = false;
     for (int grow = 0; grow < 4 && !placed; grow++) {
       for (int pass = 0; pass < 2 && !placed; pass++) {
         /* pass 0: used devices, tightest fit first; pass 1: a fresh device */
-        for (int tries = 0; tries < (pass ? 1 : opened) && !placed; tries++) {
+        /* a few tightest candidates, then a fresh device: keeps planning near-linear */
+        for (int tries = 0; tries < (pass ? 1 : 8) && !placed; tries++) {
           int bd = -1, bf = 1 << 30;
           if (pass) bd = opened < p->n_devices ? opened : -1;
           else
             for (int d = 0; d < opened; d++) {
-              int f = total - units_of(&p->dev[d]) - it->units;
-              if (f >= 0 && f < bf && p->dev[d].n_lets < GL_PLAN_MAX_LETS && p->dev[d].lets[0].occupancy >= -0.5)
+              int f = free_units[d] - it->units;
+              if (f >= 0 && f < bf && p->dev[d].n_lets < GL_PLAN_MAX_LETS && p->dev[d].lets[0].occupancy >= -0.5 &&
+                  free_mem[d] >= in->ctx_mb + it_mem)
                 bf = f, bd = d;
             }
           if (bd < 0) break;
@@ -213,6 +229,8 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
           p->dev[bd].lets[p->dev[bd].n_lets++] = *it;
           if (fit_device(in, &p->dev[bd])) {
             placed = true;
+            free_units[bd] -= it->units;
+            free_mem[bd] -= in->ctx_mb + it_mem;
             if (pass) opened++;
           } else {
             p->dev[bd] = saved;
@@ -223,7 +241,7 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
           if (p->dev[d].lets[0].occupancy < -0.5) fit_device(in, &p->dev[d]);
       }
       /* fits no device at this size: a bigger gpu-let suffers less from its neighbours */
-      if (!placed) it->units = it->units + g > total ? total : it->units + g;
+      if (!placed && grow < 3) it->units = it->units + g > total ? total : it->units + g;
     }
     if (!placed) {
       gl__fail(p, "%s: no device takes a %d-unit gpu-let (%d device(s))", in->models[it->m[0].model].name,
@@ -258,5 +276,7 @@ nomem:
 out:
   gl_free(items);
   gl_free(res);
+  gl_free(free_units);
+  gl_free(free_mem);
   return st;
 }
