@@ -11,6 +11,7 @@ int gl_cmd_zoo(int argc, char **argv);
 int gl_cmd_plan(int argc, char **argv);
 int gl_cmd_simulate(int argc, char **argv);
 int gl_cmd_profile_analytic(int argc, char **argv);
+int gl_cmd_serve(int argc, char **argv);
 
 /* Prints "gpulet: <msg>" for the current error (gl_errmsg) to stderr; returns 1. */
 int gl_cli_fail(const char *what);
