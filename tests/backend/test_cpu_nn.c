@@ -245,6 +245,30 @@ static void test_conv(void **state) {
   assert_int_equal(gl_alloc_live_count(), live0);
 }
 
+/* A conv whose inputs are all constant is folded at compile time through the same kernel. */
+static void test_conv_folded(void **state) {
+  (void)state;
+  size_t live0 = gl_alloc_live_count();
+  conv_case_t c = {2, 1, 3, 4, 1, {5, 5}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, false, false, NULL};
+  float *x = rand_buf(75), *w = rand_buf(108), want[100], got[100], dummy[1] = {0}, sink[1];
+  ref_conv(&c, x, w, NULL, want);
+  gl_graph_t *g = gl_graph_create();
+  int in = add_input(g, "unused", (gl_shape_t){3, {1, 1, 1}});
+  int y = add_val(g, "y", UNK), z = add_val(g, "z", UNK);
+  int ni = node(g, "Conv", (int[]){add_const(g, (gl_shape_t){4, {1, 3, 5, 5}}, x),
+                                   add_const(g, (gl_shape_t){4, {4, 3, 3, 3}}, w)}, 2, y);
+  attr_ints(g, ni, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+  node(g, "MaxPool", &in, 1, z);
+  attr_ints(g, g->n_nodes - 1, "kernel_shape", (int64_t[]){1}, 1);
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  assert_int_equal(gl_graph_add_output(g, z), GL_OK);
+  int live = run_graph(g, true, (float *[]){dummy}, (float *[]){got, sink});
+  assert_int_equal(live, 1); /* the conv folded; only the pool on the input is left */
+  expect_close(got, want, 100, 1e-4f);
+  free(x), free(w);
+  assert_int_equal(gl_alloc_live_count(), live0);
+}
+
 /* ---------------------------------------------------------------- ConvTranspose */
 
 static void test_conv_transpose(void **state) {
@@ -868,6 +892,7 @@ static void test_bench(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conv),
+      cmocka_unit_test(test_conv_folded),
       cmocka_unit_test(test_conv_transpose),
       cmocka_unit_test(test_gemm),
       cmocka_unit_test(test_gemm_hard_sigmoid),
