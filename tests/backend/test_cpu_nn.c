@@ -873,6 +873,17 @@ static void bench_pool(const char *op, int64_t batch, int64_t c, int64_t hw) {
 static void test_bench(void **state) {
   (void)state;
   if (!getenv("GL_BENCH")) skip();
+  { /* the naive loop (ref_conv) on one ResNet shape, for scale */
+    conv_case_t c = {2, 1, 64, 64, 1, {56, 56}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true, false, NULL};
+    float *x = rand_buf(64 * 56 * 56), *w = rand_buf(64 * 64 * 9), *b = rand_buf(64);
+    float *y = malloc(sizeof(float) * 64 * 56 * 56);
+    int64_t t0 = gl_now_ns();
+    ref_conv(&c, x, w, b, y);
+    double ms = (double)(gl_now_ns() - t0) / 1e6;
+    printf("naive conv b=1 64x56x56 -> 64 k3 s1: %.1f ms, %.2f GFLOP/s\n", ms,
+           2.0 * 64 * 64 * 9 * 56 * 56 / 1e9 / (ms / 1e3));
+    free(x), free(w), free(b), free(y);
+  }
   bench_pool("MaxPool", 1, 64, 112);
   bench_pool("GlobalAveragePool", 1, 2048, 7);
   int64_t batches[2] = {1, 8};
