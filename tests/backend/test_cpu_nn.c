@@ -245,6 +245,30 @@ static void test_conv(void **state) {
   assert_int_equal(gl_alloc_live_count(), live0);
 }
 
+/* A conv whose inputs are all constant is folded at compile time through the same kernel. */
+static void test_conv_folded(void **state) {
+  (void)state;
+  size_t live0 = gl_alloc_live_count();
+  conv_case_t c = {2, 1, 3, 4, 1, {5, 5}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, false, false, NULL};
+  float *x = rand_buf(75), *w = rand_buf(108), want[100], got[100], dummy[1] = {0}, sink[1];
+  ref_conv(&c, x, w, NULL, want);
+  gl_graph_t *g = gl_graph_create();
+  int in = add_input(g, "unused", (gl_shape_t){3, {1, 1, 1}});
+  int y = add_val(g, "y", UNK), z = add_val(g, "z", UNK);
+  int ni = node(g, "Conv", (int[]){add_const(g, (gl_shape_t){4, {1, 3, 5, 5}}, x),
+                                   add_const(g, (gl_shape_t){4, {4, 3, 3, 3}}, w)}, 2, y);
+  attr_ints(g, ni, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+  node(g, "MaxPool", &in, 1, z);
+  attr_ints(g, g->n_nodes - 1, "kernel_shape", (int64_t[]){1}, 1);
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  assert_int_equal(gl_graph_add_output(g, z), GL_OK);
+  int live = run_graph(g, true, (float *[]){dummy}, (float *[]){got, sink});
+  assert_int_equal(live, 1); /* the conv folded; only the pool on the input is left */
+  expect_close(got, want, 100, 1e-4f);
+  free(x), free(w);
+  assert_int_equal(gl_alloc_live_count(), live0);
+}
+
 /* ---------------------------------------------------------------- ConvTranspose */
 
 static void test_conv_transpose(void **state) {
@@ -849,6 +873,17 @@ static void bench_pool(const char *op, int64_t batch, int64_t c, int64_t hw) {
 static void test_bench(void **state) {
   (void)state;
   if (!getenv("GL_BENCH")) skip();
+  { /* the naive loop (ref_conv) on one ResNet shape, for scale */
+    conv_case_t c = {2, 1, 64, 64, 1, {56, 56}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true, false, NULL};
+    float *x = rand_buf(64 * 56 * 56), *w = rand_buf(64 * 64 * 9), *b = rand_buf(64);
+    float *y = malloc(sizeof(float) * 64 * 56 * 56);
+    int64_t t0 = gl_now_ns();
+    ref_conv(&c, x, w, b, y);
+    double ms = (double)(gl_now_ns() - t0) / 1e6;
+    printf("naive conv b=1 64x56x56 -> 64 k3 s1: %.1f ms, %.2f GFLOP/s\n", ms,
+           2.0 * 64 * 64 * 9 * 56 * 56 / 1e9 / (ms / 1e3));
+    free(x), free(w), free(b), free(y);
+  }
   bench_pool("MaxPool", 1, 64, 112);
   bench_pool("GlobalAveragePool", 1, 2048, 7);
   int64_t batches[2] = {1, 8};
@@ -868,6 +903,7 @@ static void test_bench(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conv),
+      cmocka_unit_test(test_conv_folded),
       cmocka_unit_test(test_conv_transpose),
       cmocka_unit_test(test_gemm),
       cmocka_unit_test(test_gemm_hard_sigmoid),

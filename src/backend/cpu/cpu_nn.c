@@ -934,8 +934,14 @@ typedef struct {
 /* Window taps j (input index st + j*d) with lo_b <= index < hi_b: j in [*lo, *hi). */
 static void tap_range(int64_t st, int64_t d, int64_t k, int64_t lo_b, int64_t hi_b, int64_t *lo,
                       int64_t *hi) {
-  int64_t a = st >= lo_b ? 0 : (lo_b - st + d - 1) / d;
-  int64_t b = st >= hi_b ? 0 : (hi_b - st + d - 1) / d;
+  int64_t a, b;
+  if (d == 1) { /* the common case, without divisions */
+    a = st >= lo_b ? 0 : lo_b - st;
+    b = st >= hi_b ? 0 : hi_b - st;
+  } else {
+    a = st >= lo_b ? 0 : (lo_b - st + d - 1) / d;
+    b = st >= hi_b ? 0 : (hi_b - st + d - 1) / d;
+  }
   if (b > k) b = k;
   if (a > b) a = b;
   *lo = a;
@@ -951,60 +957,61 @@ static inline float pool_ld(gl_dtype_t t, const void *x, int64_t i) {
 
 static gl_status_t pool_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                             void *const *out) {
-  const pool_t *s = k->state;
-  const gl_dtype_t dt = s->dtype;
+  /* A local copy: stores through the int64 Indices output could otherwise alias the state. */
+  const pool_t S = *(const pool_t *)k->state;
+  const gl_dtype_t dt = S.dtype;
   const size_t esz = gl_dtype_size(dt);
-  int64_t *ind = s->has_ind ? out[1] : NULL;
-  int64_t isz = s->in[0] * s->in[1] * s->in[2], osz = s->out[0] * s->out[1] * s->out[2];
-#pragma omp parallel for if (s->planes * osz > 4096)
-  for (int64_t p = 0; p < s->planes; p++) {
+  int64_t *ind = S.has_ind ? out[1] : NULL;
+  int64_t isz = S.in[0] * S.in[1] * S.in[2], osz = S.out[0] * S.out[1] * S.out[2];
+#pragma omp parallel for if (S.planes * osz > 4096)
+  for (int64_t p = 0; p < S.planes; p++) {
     const char *xp = (const char *)in[0] + (size_t)(p * isz) * esz;
-    for (int64_t o0 = 0; o0 < s->out[0]; o0++)
-      for (int64_t o1 = 0; o1 < s->out[1]; o1++)
-        for (int64_t o2 = 0; o2 < s->out[2]; o2++) {
-          int64_t st[3] = {o0 * s->s[0] - s->pb[0], o1 * s->s[1] - s->pb[1], o2 * s->s[2] - s->pb[2]};
+    for (int64_t o0 = 0; o0 < S.out[0]; o0++)
+      for (int64_t o1 = 0; o1 < S.out[1]; o1++)
+        for (int64_t o2 = 0; o2 < S.out[2]; o2++) {
+          int64_t st[3] = {o0 * S.s[0] - S.pb[0], o1 * S.s[1] - S.pb[1], o2 * S.s[2] - S.pb[2]};
           int64_t lo[3], hi[3], cntpad = 1;
           for (int d = 0; d < 3; d++) {
             int64_t plo, phi;
-            tap_range(st[d], s->d[d], s->k[d], -s->pb[d], s->in[d] + s->pe[d], &plo, &phi);
+            tap_range(st[d], S.d[d], S.k[d], -S.pb[d], S.in[d] + S.pe[d], &plo, &phi);
             cntpad *= phi - plo;
-            tap_range(st[d], s->d[d], s->k[d], 0, s->in[d], &lo[d], &hi[d]);
+            tap_range(st[d], S.d[d], S.k[d], 0, S.in[d], &lo[d], &hi[d]);
           }
           float best = -INFINITY, acc = 0;
           int64_t arg = -1, cnt = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]);
           for (int64_t j0 = lo[0]; j0 < hi[0]; j0++) {
-            int64_t i0 = st[0] + j0 * s->d[0];
+            int64_t i0 = st[0] + j0 * S.d[0];
             for (int64_t j1 = lo[1]; j1 < hi[1]; j1++) {
-              int64_t row = (i0 * s->in[1] + st[1] + j1 * s->d[1]) * s->in[2] + st[2];
-              if (s->kind == POOL_MAX) {
+              int64_t row = (i0 * S.in[1] + st[1] + j1 * S.d[1]) * S.in[2] + st[2];
+              if (S.kind == POOL_MAX) {
                 for (int64_t j2 = lo[2]; j2 < hi[2]; j2++) {
-                  int64_t off = row + j2 * s->d[2];
+                  int64_t off = row + j2 * S.d[2];
                   float v = pool_ld(dt, xp, off);
                   if (v > best || arg < 0) best = v, arg = off;
                 }
-              } else if (s->kind == POOL_AVG) {
-                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++) acc += pool_ld(dt, xp, row + j2 * s->d[2]);
+              } else if (S.kind == POOL_AVG) {
+                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++) acc += pool_ld(dt, xp, row + j2 * S.d[2]);
               } else {
                 for (int64_t j2 = lo[2]; j2 < hi[2]; j2++)
-                  acc += powf(fabsf(pool_ld(dt, xp, row + j2 * s->d[2])), s->p);
+                  acc += powf(fabsf(pool_ld(dt, xp, row + j2 * S.d[2])), S.p);
               }
             }
           }
-          int64_t oi = p * osz + (o0 * s->out[1] + o1) * s->out[2] + o2;
-          if (s->kind == POOL_MAX) {
+          int64_t oi = p * osz + (o0 * S.out[1] + o1) * S.out[2] + o2;
+          if (S.kind == POOL_MAX) {
             if (dt == GL_DT_F32) ((float *)out[0])[oi] = best;
             else if (dt == GL_DT_U8) ((uint8_t *)out[0])[oi] = (uint8_t)best;
             else ((int8_t *)out[0])[oi] = (int8_t)best;
             if (ind) {
-              if (s->col_major && arg >= 0) /* 2-D only: (h, w) -> w * H + h */
-                arg = (arg % s->in[2]) * s->in[1] + arg / s->in[2];
+              if (S.col_major && arg >= 0) /* 2-D only: (h, w) -> w * H + h */
+                arg = (arg % S.in[2]) * S.in[1] + arg / S.in[2];
               ind[oi] = p * isz + (arg < 0 ? 0 : arg);
             }
-          } else if (s->kind == POOL_AVG) {
-            int64_t div = s->count_pad ? cntpad : cnt;
+          } else if (S.kind == POOL_AVG) {
+            int64_t div = S.count_pad ? cntpad : cnt;
             ((float *)out[0])[oi] = div ? acc / (float)div : 0.f;
           } else {
-            ((float *)out[0])[oi] = powf(acc, 1.f / s->p);
+            ((float *)out[0])[oi] = powf(acc, 1.f / S.p);
           }
         }
   }
