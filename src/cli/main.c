@@ -14,6 +14,10 @@ static const struct {
     {"doctor", gl_cmd_doctor, "what this machine supports (CPU, ISA, OpenMP, CUDA) and what gpulet uses"},
     {"check-onnx", gl_cmd_check_onnx, "run ONNX test cases (model.onnx + test_data_set_*) and compare outputs"},
     {"zoo", gl_cmd_zoo, "write a standard model (ResNet-50, BERT...) as ONNX with seeded weights"},
+    {"plan", gl_cmd_plan, "plan gpu-lets for a scenario with a scheduling policy"},
+    {"simulate", gl_cmd_simulate, "simulate a scenario under a policy on a virtual clock"},
+    {"profile", gl_cmd_profile_analytic, "write an analytic latency profile (--analytic h100|rtx2080ti)"},
+    {"serve", gl_cmd_serve, "serve models over HTTP (KServe v2 / Open Inference Protocol)"},
 };
 
 int gl_cli_fail(const char *what) {

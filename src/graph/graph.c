@@ -206,6 +206,11 @@ gl_status_t gl_value_set_const(gl_graph_t *g, int vi, gl_tensor_t *t) {
   if (!copy) return gl_err(GL_ENOMEM, "out of memory");
   *copy = *t;
   memset(t, 0, sizeof *t);
+  if (gl_tensor_make_shared(copy)) {
+    gl_tensor_fini(copy);
+    gl_free(copy);
+    return GL_ENOMEM;
+  }
   if (v->data) {
     gl_tensor_fini(v->data);
     gl_free(v->data);
@@ -279,7 +284,7 @@ gl_graph_t *gl_graph_clone(const gl_graph_t *s) {
       if (sv->dim_param[d] && !(v->dim_param[d] = gl_strdup(sv->dim_param[d]))) goto oom;
     if (sv->data) {
       v->data = gl_malloc(sizeof *v->data);
-      if (!v->data || gl_tensor_copy(v->data, sv->data)) {
+      if (!v->data || gl_tensor_share(v->data, sv->data)) {
         gl_free(v->data);
         v->data = NULL;
         goto oom;

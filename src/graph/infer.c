@@ -59,14 +59,18 @@ static gl_status_t fold(gl_graph_t *g, int ni, gl_eval_fn eval, void *ctx) {
 
 gl_status_t gl_graph_infer(gl_graph_t *g, gl_eval_fn eval, void *ctx) {
   for (int i = 0; i < g->n_nodes; i++) {
+    if (g->nodes[i].dead) continue;
+    if (g->opset < 8) {
+      bool inserted;
+      GL_TRY(gl_graph_legacy_node(g, i, &inserted));
+    }
     gl_node_t *n = &g->nodes[i];
-    if (n->dead) continue;
     if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx"))
       return gl_err(GL_EUNSUPPORTED, "%s: op domain '%s' is not supported", gl_node_label(n),
                     n->domain);
     const gl_op_schema_t *s = gl_op_schema(n->op_type);
     if (!s) return gl_err(GL_EUNSUPPORTED, "%s: op '%s' is not supported", gl_node_label(n), n->op_type);
-    if (s->min_opset && g->opset < s->min_opset)
+    if (s->min_opset && g->opset < s->min_opset && !gl_graph_legacy_compatible(g, n))
       return gl_err(GL_EUNSUPPORTED, "%s: opset %lld is older than the %d gpulet implements",
                     gl_node_label(n), (long long)g->opset, s->min_opset);
     int nin = n->n_inputs;

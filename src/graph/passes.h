@@ -26,6 +26,13 @@ gl_status_t gl_graph_fuse(gl_graph_t *g) GL_MUST_USE;
 /* Marks nodes whose outputs nobody uses as dead; drops unused constants' data. */
 void gl_graph_dce(gl_graph_t *g);
 
+/* Opset < 7/8 nodes: rewrites node ni's legacy broadcasting into numpy broadcasting (may insert
+ * a Reshape before it, then *inserted is true and ni is that Reshape). */
+gl_status_t gl_graph_legacy_node(gl_graph_t *g, int ni, bool *inserted) GL_MUST_USE;
+/* True when node n of an old opset has semantics gpulet's implementation covers after
+ * gl_graph_legacy_node (so an op's min_opset does not exclude it). */
+bool gl_graph_legacy_compatible(const gl_graph_t *g, const gl_node_t *n);
+
 typedef struct {
   int64_t batch;   /* <= 0: keep the shapes the model (or set_input_shape) gives */
   bool no_fuse;    /* for debugging and for checking fusion against the unfused graph */

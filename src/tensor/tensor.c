@@ -2,6 +2,7 @@
 #include "tensor/tensor.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -154,8 +155,35 @@ gl_status_t gl_tensor_copy(gl_tensor_t *dst, const gl_tensor_t *src) {
   return GL_OK;
 }
 
+struct gl_tensor_buf {
+  atomic_long refs;
+  void *data; /* gl_aligned_alloc'd */
+};
+
+gl_status_t gl_tensor_make_shared(gl_tensor_t *t) {
+  if (t->buf || !t->owns) return GL_OK;
+  gl_tensor_buf_t *b = gl_malloc(sizeof *b);
+  if (!b) return gl_err(GL_ENOMEM, "out of memory");
+  atomic_init(&b->refs, 1);
+  b->data = t->data;
+  t->buf = b;
+  t->owns = false;
+  return GL_OK;
+}
+
+gl_status_t gl_tensor_share(gl_tensor_t *dst, const gl_tensor_t *src) {
+  if (!src->buf) return gl_tensor_copy(dst, src);
+  atomic_fetch_add(&src->buf->refs, 1);
+  *dst = *src;
+  return GL_OK;
+}
+
 void gl_tensor_fini(gl_tensor_t *t) {
   if (!t) return;
+  if (t->buf && atomic_fetch_sub(&t->buf->refs, 1) == 1) {
+    gl_aligned_free(t->buf->data);
+    gl_free(t->buf);
+  }
   if (t->owns) gl_aligned_free(t->data);
   memset(t, 0, sizeof *t);
 }

@@ -57,11 +57,14 @@ gl_status_t gl_shape_broadcast(const gl_shape_t *a, const gl_shape_t *b, gl_shap
 /* Row-major strides in elements of s into st (rank entries). */
 void gl_shape_strides(const gl_shape_t *s, int64_t *st);
 
+typedef struct gl_tensor_buf gl_tensor_buf_t; /* a reference-counted, immutable data block */
+
 typedef struct gl_tensor {
   gl_dtype_t dtype;
   gl_shape_t shape;
   void *data;  /* numel * gl_dtype_size bytes, or NULL while unallocated */
   bool owns;   /* data is gl_aligned_alloc'd and freed by gl_tensor_fini */
+  gl_tensor_buf_t *buf; /* non-NULL: data is shared and read-only; fini drops one reference */
 } gl_tensor_t;
 
 /* Allocates zeroed, owned storage for dtype/shape (all dims known). */
@@ -69,7 +72,12 @@ gl_status_t gl_tensor_alloc(gl_tensor_t *t, gl_dtype_t dtype, const gl_shape_t *
 /* Deep copy of src into dst (dst owns its data). */
 gl_status_t gl_tensor_copy(gl_tensor_t *dst, const gl_tensor_t *src) GL_MUST_USE;
 size_t gl_tensor_nbytes(const gl_tensor_t *t);
-/* Frees owned data and clears t; accepts NULL and unowned views. */
+/* Makes t's owned data shared (read-only from now on), so gl_tensor_share can hand it out
+ * without copying. A no-op for tensors already shared or not owning their data. */
+gl_status_t gl_tensor_make_shared(gl_tensor_t *t) GL_MUST_USE;
+/* dst refers to src's data: one more reference when src is shared, else a deep copy. */
+gl_status_t gl_tensor_share(gl_tensor_t *dst, const gl_tensor_t *src) GL_MUST_USE;
+/* Frees owned data (or drops a shared reference) and clears t; accepts NULL and views. */
 void gl_tensor_fini(gl_tensor_t *t);
 /* Reads element i of any numeric tensor as double / int64 (for small shape/index tensors). */
 double gl_tensor_get_f64(const gl_tensor_t *t, int64_t i);

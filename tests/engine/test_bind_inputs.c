@@ -41,7 +41,8 @@ static void test_bind(void **state) {
   assert_int_equal(gl_cpu_backend_create(&be), GL_OK);
   float xs[6] = {1, 2, 3, 4, 5, 6};
   int64_t ax1 = 1, ax0 = 0;
-  gl_tensor_t in[2] = {{GL_DT_F32, {2, {2, 3}}, xs, false}, {GL_DT_I64, {1, {1}}, &ax1, false}};
+  gl_tensor_t in[2] = {{.dtype = GL_DT_F32, .shape = {2, {2, 3}}, .data = xs},
+                      {.dtype = GL_DT_I64, .shape = {1, {1}}, .data = &ax1}};
   gl_plan_t *p = NULL;
   gl_compile_opts_t plain = {0};
   /* Without a value the shape of y cannot be known: a clear "unsupported", not a crash. */

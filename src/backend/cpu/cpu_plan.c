@@ -8,7 +8,8 @@
 #include "core/alloc.h"
 #include "graph/memplan.h"
 
-/* Optional inputs a node leaves out read as NULL up to this many slots past its last input. */
+/* Optional inputs and outputs a node leaves out read as NULL up to this many slots past its last
+ * input and its last output. */
 #define GL_CPU_IN_PAD 8
 
 typedef struct {
@@ -29,9 +30,9 @@ typedef struct {
   size_t arena_bytes;
   int *in_vals, *out_vals;
   size_t *out_bytes;
-  void **args;   /* scratch for one step's in/out pointers; inputs padded with NULLs */
+  void **args;   /* scratch for one step's in/out pointers, each list padded with NULLs */
   int max_args;
-  gl_tensor_t *consts; /* the plan's own copies of constant values (the graph is freed after compile) */
+  gl_tensor_t *consts; /* the plan's references to constant values (the graph is freed after compile) */
   int n_consts;
 } cpu_plan_t;
 
@@ -139,7 +140,7 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
   if (st) goto fail;
   cp->arena_bytes = mp.arena_bytes;
   cp->arena = gl_aligned_alloc(mp.arena_bytes ? mp.arena_bytes : 64);
-  cp->args = gl_calloc((size_t)cp->max_args + GL_CPU_IN_PAD + 1, sizeof(void *));
+  cp->args = gl_calloc((size_t)cp->max_args + 2 * GL_CPU_IN_PAD + 1, sizeof(void *));
   cp->in_vals = gl_malloc(sizeof(int) * (size_t)(g->n_inputs + 1));
   cp->out_vals = gl_malloc(sizeof(int) * (size_t)(g->n_outputs + 1));
   cp->out_bytes = gl_malloc(sizeof(size_t) * (size_t)(g->n_outputs + 1));
@@ -155,7 +156,7 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
   for (int v = 0; v < g->n_values; v++) {
     const gl_value_t *val = &g->values[v];
     if (val->data) {
-      st = gl_tensor_copy(&cp->consts[cp->n_consts], val->data);
+      st = gl_tensor_share(&cp->consts[cp->n_consts], val->data);
       if (st) goto fail;
       cp->vptr[v] = cp->consts[cp->n_consts++].data;
     } else if (mp.offset[v] >= 0) {
@@ -193,6 +194,7 @@ static gl_status_t plan_run(gl_plan_t *p, const gl_tensor_t *inputs, gl_tensor_t
     for (int k = 0; k < s->n_in; k++) in[k] = s->in[k] >= 0 ? cp->vptr[s->in[k]] : NULL;
     for (int k = s->n_in; k < s->n_in + GL_CPU_IN_PAD; k++) in[k] = NULL;
     for (int k = 0; k < s->n_out; k++) out[k] = s->out[k] >= 0 ? cp->vptr[s->out[k]] : NULL;
+    for (int k = s->n_out; k < s->n_out + GL_CPU_IN_PAD; k++) out[k] = NULL;
     GL_TRY(s->k.run(&s->k, &cp->x, in, out));
   }
   GL_TRY(gl_dnnl_check(dnnl_stream_wait(cp->x.stream), "waiting for the stream"));

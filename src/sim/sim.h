@@ -1,0 +1,58 @@
+/* sim/sim.h - discrete-event simulator of gpulet on a virtual clock.
+ * Owns: the event loop (a preallocated binary heap of POD events), Poisson arrivals (piecewise
+ * rates from a scenario), gpu-lets that run the batch/ state machine and take device time from
+ * the profile with interference while gpu-lets on one device co-run, periodic re-planning through
+ * sched/ (PAPER.md §9), per-model statistics, and the --find-max bisection. Deterministic for a
+ * seed. Does not own: policies (sched/), queues and batchers (batch/). */
+#ifndef GL_SIM_SIM_H
+#define GL_SIM_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sched/sched.h"
+#include "sim/scenario.h"
+
+typedef struct {
+  const gl_sched_input_t *in;     /* models (their rates are ignored: the scenario drives), devices */
+  const gl_scenario_t *scen;      /* rates over time; NULL: constant in->models[].rate */
+  const char *policy;             /* used for the first plan and re-plans */
+  const gl_plan_t *plan;          /* optional fixed first plan instead of `policy` */
+  double scale;                   /* multiplies every scenario rate (1) */
+  double duration_s;              /* simulated time */
+  double warmup_s;                /* requests arriving before this are not counted */
+  uint64_t seed;
+  double headroom;                /* plan for rate x headroom; 0 = PAPER.md §9 target (x1.2 / x1.5) */
+  double replan_s;                /* re-plan period (20 s); 0 = never */
+  bool jitter;                    /* device time drawn between median and p99 (default on in the CLI) */
+  bool collect;                   /* residual gpu-lets wait for a full batch (GL_BATCH_COLLECT) */
+  int queue_cap;                  /* per-model queue bound (default 65536) */
+  bool skip_infeasible;           /* do not simulate when the first plan is infeasible (find-max) */
+} gl_sim_config_t;
+
+typedef struct {
+  char name[48];
+  long long sent, served, met, rejected, late;
+  double mean_ms, p50_ms, p99_ms, p999_ms;
+  double attain;                  /* met / sent (rejected count as missed) */
+} gl_sim_model_stats_t;
+
+typedef struct {
+  int n_models;
+  gl_sim_model_stats_t *m;        /* [n_models], freed by gl_sim_result_fini */
+  long long events;
+  double wall_s, sim_s;
+  bool plan_feasible;
+  int replans;
+  double min_attain;              /* the worst model's attainment */
+  bool ok;                        /* plan feasible and every model meets its percentile */
+} gl_sim_result_t;
+
+GL_MUST_USE gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res);
+void gl_sim_result_fini(gl_sim_result_t *r);
+
+/* Bisects cfg->scale for the largest rate scale with res.ok (every model >= its percentile).
+ * Returns the scale (0 when even the smallest probe fails); *res holds the run at that scale. */
+GL_MUST_USE gl_status_t gl_sim_find_max(const gl_sim_config_t *cfg, int steps, double *scale, gl_sim_result_t *res);
+
+#endif
