@@ -27,6 +27,11 @@ static int root_of(const int *alias_of, int v) {
 }
 
 gl_status_t gl_memplan_build(const gl_graph_t *g, const int *alias_of, gl_memplan_t *p) {
+  return gl_memplan_build_sized(g, alias_of, NULL, p);
+}
+
+gl_status_t gl_memplan_build_sized(const gl_graph_t *g, const int *alias_of, const size_t *bytes,
+                                   gl_memplan_t *p) {
   memset(p, 0, sizeof *p);
   int nv = g->n_values;
   p->n_values = nv;
@@ -74,7 +79,9 @@ gl_status_t gl_memplan_build(const gl_graph_t *g, const int *alias_of, gl_mempla
     if (alias_of && alias_of[v] >= 0) continue;
     int64_t numel = gl_shape_numel(&val->shape);
     if (numel < 0) continue;
-    size_t sz = align64((size_t)numel * gl_dtype_size(val->dtype));
+    size_t sz = (size_t)numel * gl_dtype_size(val->dtype);
+    if (bytes && bytes[v] > sz) sz = bytes[v];
+    sz = align64(sz);
     iv[n_iv++] = (interval_t){v, sz ? sz : 64, first[v], last[v]};
     p->naive_bytes += sz;
   }

@@ -18,6 +18,10 @@ typedef struct {
 /* Plans g's live nodes in order. alias_of (may be NULL) maps value -> value whose storage it
  * shares (-1 for none). Every offset is a multiple of 64. */
 gl_status_t gl_memplan_build(const gl_graph_t *g, const int *alias_of, gl_memplan_t *p) GL_MUST_USE;
+/* As gl_memplan_build; bytes (may be NULL) gives per value the bytes it needs where that is more
+ * than its shape says (0: from the shape), e.g. a backend's blocked layout with padded channels. */
+gl_status_t gl_memplan_build_sized(const gl_graph_t *g, const int *alias_of, const size_t *bytes,
+                                   gl_memplan_t *p) GL_MUST_USE;
 void gl_memplan_fini(gl_memplan_t *p);
 
 #endif

@@ -10,10 +10,22 @@
 
 #include "graph/graph.h"
 
+/* Activation layout of one value while a plan is prepared (cpu_plan.c's layout pass). The plan
+ * sets may_block where every reader of the value is a layout-aware kernel input slot (see
+ * gl_cpu_layout_accepts) and the value is no graph output; the producing kernel may then leave the
+ * value in the layout its oneDNN primitive prefers: it sets blocked and md. Otherwise the value is
+ * plain row-major. Layout-aware readers read blocked/md of their inputs in prepare. */
+typedef struct {
+  bool may_block;
+  bool blocked;
+  dnnl_memory_desc_t md;
+} gl_cpu_layout_t;
+
 typedef struct {
   dnnl_engine_t engine;
   dnnl_stream_t stream; /* the stream of the plan being run (or prepared) */
   int threads;          /* OpenMP threads for this run; already applied to the calling thread */
+  gl_cpu_layout_t *lay; /* per value during plan preparation; NULL: everything plain (folding) */
 } gl_cpu_exec_t;
 
 typedef struct gl_cpu_kernel gl_cpu_kernel_t;
@@ -45,6 +57,14 @@ extern const gl_cpu_op_t gl_cpu_ops_nn[];
 extern const gl_cpu_op_t gl_cpu_ops_reduce[];
 
 const gl_cpu_op_t *gl_cpu_op(const char *op_type);
+
+/* True when node n's kernel reads input slot `slot` in whatever layout x->lay says (the layout
+ * pass lets only such readers see blocked values). Layout-aware kernels: cpu_nn.c, cpu_layout.c. */
+bool gl_cpu_layout_accepts(const gl_graph_t *g, const gl_node_t *n, int slot);
+/* The layout of value v during preparation, NULL when plain. */
+const dnnl_memory_desc_t *gl_cpu_layout_of(const gl_cpu_exec_t *x, int v);
+/* Publishes md as value v's layout when the plan allows it; false: the kernel must write plain. */
+bool gl_cpu_layout_publish(const gl_cpu_exec_t *x, int v, const dnnl_memory_desc_t *md);
 
 /* The process-wide oneDNN CPU engine (created on first use; NULL on failure with gl_errmsg set). */
 dnnl_engine_t gl_cpu_engine(void);

@@ -128,7 +128,7 @@ typedef struct {
   gl_act_t act;
   float act_alpha, act_beta;
   int64_t dst_numel;
-  size_t dst_bytes;
+  size_t dst_bytes;       /* bytes of dst in the primitive's layout (the residual copy) */
   void *const_bias;       /* owned plain bias (scaled copy) when bias comes from a constant */
   void *const_c;          /* owned beta*C for a constant C added by a binary post-op */
   dnnl_exec_arg_t args[8];
@@ -214,22 +214,26 @@ static gl_status_t dnn_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, voi
   for (int i = 0; i < 2; i++)
     if (s->src1_in[i] >= 0) set_handle(s->src1[i], in[s->src1_in[i]], st);
   if (!s->dst.reorder) set_handle(s->dst.mem, out[0], st);
+  const float *resid = s->sum_in >= 0 ? in[s->sum_in] : NULL;
   if (s->sum_in >= 0 && !s->manual_post) {
-    if (s->dst.reorder) {
+    void *d = s->dst.reorder ? s->dst.buf : out[0];
+    if (s->sum.reorder) {
       set_handle(s->sum.user, in[s->sum_in], st);
       GL_TRY(run_reorder(s->sum.reorder, s->sum.user, s->dst.mem, st));
-    } else if (in[s->sum_in] != out[0]) {
-      memcpy(out[0], in[s->sum_in], s->dst_bytes);
+    } else if (in[s->sum_in] != d) {
+      memcpy(d, in[s->sum_in], s->dst_bytes);
     }
+  } else if (s->sum_in >= 0 && s->sum.reorder) { /* residual into the output's layout */
+    set_handle(s->sum.user, in[s->sum_in], st);
+    GL_TRY(run_reorder(s->sum.reorder, s->sum.user, s->sum.mem, st));
+    resid = s->sum.buf;
   }
   GL_DNNL(dnnl_primitive_execute(s->prim, st, s->n_args, s->args), "running a primitive");
   if (s->dst.reorder) {
     set_handle(s->dst.user, out[0], st);
     GL_TRY(run_reorder(s->dst.reorder, s->dst.mem, s->dst.user, st));
   }
-  if (s->manual_post)
-    post_process(out[0], s->sum_in >= 0 ? in[s->sum_in] : NULL, s->dst_numel, s->act,
-                 s->act_alpha, s->act_beta);
+  if (s->manual_post) post_process(out[0], resid, s->dst_numel, s->act, s->act_alpha, s->act_beta);
   return GL_OK;
 }
 
@@ -325,11 +329,17 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   else w_any = w_plain;
   GL_TRY(plain_md(&x_plain, r, xs->d));
   GL_TRY(plain_md(&y_plain, r, yv->shape.d));
-  bool blocked = conv_blocked(&geo);
+  /* The source's layout (a blocked producer's, else plain) and whether dst may stay blocked (the
+   * plan's layout pass): then the conv takes the source as it is and lets oneDNN pick dst. */
+  const dnnl_memory_desc_t *x_lay = gl_cpu_layout_of(x, n->inputs[0]);
+  bool y_may = x->lay && x->lay[n->outputs[0]].may_block;
+  dnnl_memory_desc_t x_user = x_lay ? *x_lay : x_plain, y_user = y_plain;
+  bool blocked = x_lay || y_may || conv_blocked(&geo);
   if (blocked) {
     dnnl_dims_t xd, yd;
     for (int i = 0; i < r; i++) xd[i] = xs->d[i], yd[i] = yv->shape.d[i];
-    GL_DNNL(dnnl_memory_desc_init_by_tag(&x_any, r, xd, dnnl_f32, dnnl_format_tag_any), "src md");
+    if (x_lay) x_any = *x_lay;
+    else GL_DNNL(dnnl_memory_desc_init_by_tag(&x_any, r, xd, dnnl_f32, dnnl_format_tag_any), "src md");
     GL_DNNL(dnnl_memory_desc_init_by_tag(&y_any, r, yd, dnnl_f32, dnnl_format_tag_any), "dst md");
   } else {
     x_any = x_plain;
@@ -382,8 +392,10 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
   const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
   const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-  st = dmem_init(&s->src, x->engine, src_md, &x_plain, false);
-  if (!st) st = dmem_init(&s->dst, x->engine, dst_md, &y_plain, true);
+  size_t dst_sz = dnnl_memory_desc_get_size(dst_md);
+  st = dmem_init(&s->src, x->engine, src_md, &x_user, false);
+  if (gl_cpu_layout_publish(x, n->outputs[0], dst_md)) y_user = *dst_md;
+  if (!st) st = dmem_init(&s->dst, x->engine, dst_md, &y_user, true);
   if (!st && wconst) st = dmem_pack(&s->wei, x, wei_md, &w_plain, wv->data->data);
   if (!st && !wconst) {
     st = dmem_init(&s->wei, x->engine, wei_md, &w_plain, false);
@@ -403,8 +415,14 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
       st = gl_err(GL_ESHAPE, "%s: the fused residual must have the output's shape", gl_node_label(n));
     } else {
       s->sum_in = n->fuse.sum_input;
-      if (s->dst.reorder && !s->manual_post) {
-        st = gl_dnnl_check(dnnl_memory_create(&s->sum.user, &y_plain, x->engine, DNNL_MEMORY_NONE),
+      /* The residual goes into dst's layout: the primitive's (sum post-op) or the output's. */
+      const dnnl_memory_desc_t *r_lay = gl_cpu_layout_of(x, n->inputs[s->sum_in]);
+      dnnl_memory_desc_t r_md = r_lay ? *r_lay : y_plain;
+      if (s->manual_post) {
+        if (!dnnl_memory_desc_equal(&r_md, &y_user))
+          st = dmem_init(&s->sum, x->engine, &y_user, &r_md, false);
+      } else if (!dnnl_memory_desc_equal(&r_md, dst_md)) {
+        st = gl_dnnl_check(dnnl_memory_create(&s->sum.user, &r_md, x->engine, DNNL_MEMORY_NONE),
                            "creating a memory");
         if (!st) st = make_reorder(x->engine, s->sum.user, s->dst.mem, &s->sum.reorder);
       }
@@ -413,8 +431,8 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   if (!st) st = gl_dnnl_check(dnnl_primitive_create(&s->prim, pd), "creating a convolution");
   dnnl_primitive_desc_destroy(pd);
   if (st) return st;
-  s->dst_bytes = (size_t)gl_shape_numel(&yv->shape) * sizeof(float);
-  s->dst_numel = gl_shape_numel(&yv->shape);
+  s->dst_bytes = dst_sz;
+  s->dst_numel = (int64_t)(dnnl_memory_desc_get_size(&y_user) / sizeof(float));
   s->act = n->fuse.act;
   s->act_alpha = n->fuse.alpha;
   s->act_beta = n->fuse.beta;
@@ -1021,34 +1039,59 @@ static gl_status_t pool_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, vo
 /* A float MaxPool/AveragePool (no Indices) as a oneDNN pooling over plain layouts; GL_EUNSUPPORTED
  * when ONNX's semantics differ from oneDNN's (an average including the padding over a ceil_mode
  * window that extends past the end padding), so the caller keeps the loop. */
-static gl_status_t pool_dnnl(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                             const pool_t *p, int nsp, dnn_t *s) {
+static bool pool_dnnl_geom(const pool_t *p, int nsp, dnnl_dims_t st, dnnl_dims_t kk, dnnl_dims_t dil,
+                           dnnl_dims_t pl, dnnl_dims_t pr) {
   int off = 3 - nsp;
-  dnnl_dims_t st, kk, dil, pl, pr;
   for (int i = 0; i < nsp; i++) {
     int j = off + i;
     int64_t ek = (p->k[j] - 1) * p->d[j] + 1;
     st[i] = p->s[j], kk[i] = p->k[j], dil[i] = p->d[j] - 1, pl[i] = p->pb[j];
     pr[i] = (p->out[j] - 1) * p->s[j] + ek - p->in[j] - p->pb[j];
-    if (pr[i] < 0 || pl[i] >= ek || pr[i] >= ek) return GL_EUNSUPPORTED;
-    if (p->kind == POOL_AVG && p->count_pad && pr[i] > p->pe[j]) return GL_EUNSUPPORTED;
+    if (pr[i] < 0 || pl[i] >= ek || pr[i] >= ek) return false;
+    if (p->kind == POOL_AVG && p->count_pad && pr[i] > p->pe[j]) return false;
   }
+  return true;
+}
+
+/* Whether a pool of this kind and dtype runs on oneDNN at all (else the loop). */
+static bool pool_dnnl_kind(const pool_t *p) {
+  return p->dtype == GL_DT_F32 && p->kind != POOL_LP && !p->has_ind && !getenv("GL_POOL_LOOP");
+}
+
+/* Takes the source in its producer's layout (x->lay) and, when the source is blocked, lets oneDNN
+ * pick dst's layout (kept when the plan allows, else reordered to plain). */
+static gl_status_t pool_dnnl(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
+                             const pool_t *p, int nsp, dnn_t *s) {
+  dnnl_dims_t st, kk, dil, pl, pr;
+  if (!pool_dnnl_geom(p, nsp, st, kk, dil, pl, pr)) return GL_EUNSUPPORTED;
   const gl_value_t *xv = gl_in(g, n, 0), *yv = gl_out(g, n, 0);
-  dnnl_memory_desc_t xmd, ymd;
+  dnnl_memory_desc_t xmd, ymd, xsrc, ydst;
   GL_TRY(plain_md(&xmd, xv->shape.rank, xv->shape.d));
   GL_TRY(plain_md(&ymd, yv->shape.rank, yv->shape.d));
+  const dnnl_memory_desc_t *x_lay = gl_cpu_layout_of(x, n->inputs[0]);
+  xsrc = x_lay ? *x_lay : xmd;
+  ydst = ymd;
+  if (x_lay) {
+    dnnl_dims_t yd;
+    for (int i = 0; i < yv->shape.rank; i++) yd[i] = yv->shape.d[i];
+    GL_DNNL(dnnl_memory_desc_init_by_tag(&ydst, yv->shape.rank, yd, dnnl_f32, dnnl_format_tag_any),
+            "dst md");
+  }
   dnnl_alg_kind_t alg = p->kind == POOL_MAX ? dnnl_pooling_max
                         : p->count_pad       ? dnnl_pooling_avg_include_padding
                                              : dnnl_pooling_avg_exclude_padding;
   dnnl_pooling_v2_desc_t d;
-  if (dnnl_pooling_v2_forward_desc_init(&d, dnnl_forward_inference, alg, &xmd, &ymd, st, kk, dil,
+  if (dnnl_pooling_v2_forward_desc_init(&d, dnnl_forward_inference, alg, &xsrc, &ydst, st, kk, dil,
                                         pl, pr) != dnnl_success)
     return GL_EUNSUPPORTED;
   dnnl_primitive_desc_t pd;
   if (dnnl_primitive_desc_create(&pd, &d, NULL, x->engine, NULL) != dnnl_success)
     return GL_EUNSUPPORTED;
-  gl_status_t rc = dmem_init(&s->src, x->engine, &xmd, &xmd, false);
-  if (!rc) rc = dmem_init(&s->dst, x->engine, &ymd, &ymd, true);
+  const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+  dnnl_memory_desc_t y_user = ymd;
+  if (x_lay && gl_cpu_layout_publish(x, n->outputs[0], dst_md)) y_user = *dst_md;
+  gl_status_t rc = dmem_init(&s->src, x->engine, &xsrc, &xsrc, false);
+  if (!rc) rc = dmem_init(&s->dst, x->engine, dst_md, &y_user, true);
   if (!rc) rc = gl_dnnl_check(dnnl_primitive_create(&s->prim, pd), "creating a pooling");
   dnnl_primitive_desc_destroy(pd);
   if (rc) return rc == GL_EUNSUPPORTED ? GL_EBACKEND : rc;
@@ -1057,14 +1100,13 @@ static gl_status_t pool_dnnl(const gl_cpu_exec_t *x, const gl_graph_t *g, const 
   return GL_OK;
 }
 
-static gl_status_t pool_prepare_kind(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                                     gl_cpu_kernel_t *k, pool_kind_t kind, bool global) {
+/* Fills s (zeroed) for node n. */
+static gl_status_t pool_setup(const gl_graph_t *g, const gl_node_t *n, pool_kind_t kind, bool global,
+                              pool_t *s) {
   const gl_shape_t *xs = &gl_in(g, n, 0)->shape;
   int nsp = xs->rank - 2;
   if (nsp < 1 || nsp > 3)
     return gl_err(GL_EUNSUPPORTED, "%s: %d spatial dims (1 to 3 supported)", gl_node_label(n), nsp);
-  pool_t *s = gl_calloc(1, sizeof *s);
-  if (!s) return gl_err(GL_ENOMEM, "out of memory");
   s->kind = kind;
   s->dtype = gl_in(g, n, 0)->dtype;
   s->planes = xs->d[0] * xs->d[1];
@@ -1074,11 +1116,7 @@ static gl_status_t pool_prepare_kind(const gl_cpu_exec_t *x, const gl_graph_t *g
     for (int i = 0; i < nsp; i++) s->in[off + i] = s->k[off + i] = xs->d[2 + i];
   } else {
     gl_nn_geom_t geo;
-    gl_status_t st = gl_nn_geom(n, xs, NULL, GL_GEOM_POOL, &geo);
-    if (st) {
-      gl_free(s);
-      return st;
-    }
+    GL_TRY(gl_nn_geom(n, xs, NULL, GL_GEOM_POOL, &geo));
     for (int i = 0; i < nsp; i++) {
       s->in[off + i] = geo.in[i];
       s->k[off + i] = geo.k[i];
@@ -1094,7 +1132,20 @@ static gl_status_t pool_prepare_kind(const gl_cpu_exec_t *x, const gl_graph_t *g
   s->has_ind = kind == POOL_MAX && n->n_outputs > 1 && n->outputs[1] >= 0;
   const gl_attr_t *pa = gl_attr(n, "p");
   s->p = pa ? (pa->type == GL_ATTR_FLOAT ? pa->f : (float)pa->i) : 2.f;
-  if (s->dtype == GL_DT_F32 && kind != POOL_LP && !s->has_ind && !getenv("GL_POOL_LOOP")) {
+  return GL_OK;
+}
+
+static gl_status_t pool_prepare_kind(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
+                                     gl_cpu_kernel_t *k, pool_kind_t kind, bool global) {
+  pool_t *s = gl_calloc(1, sizeof *s);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  gl_status_t pst = pool_setup(g, n, kind, global, s);
+  if (pst) {
+    gl_free(s);
+    return pst;
+  }
+  int nsp = gl_in(g, n, 0)->shape.rank - 2;
+  if (pool_dnnl_kind(s)) {
     dnn_t *d = dnn_new();
     if (!d) {
       gl_free(s);
@@ -1109,6 +1160,8 @@ static gl_status_t pool_prepare_kind(const gl_cpu_exec_t *x, const gl_graph_t *g
       return GL_OK;
     }
     dnn_destroy(d);
+    if (st == GL_EUNSUPPORTED && gl_cpu_layout_of(x, n->inputs[0]))
+      st = gl_err(GL_EBACKEND, "%s: blocked source but no oneDNN pooling", gl_node_label(n));
     if (st != GL_EUNSUPPORTED) {
       gl_free(s);
       return st;
@@ -1138,6 +1191,35 @@ static gl_status_t gavgpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g,
 static gl_status_t gmaxpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                     gl_cpu_kernel_t *k) {
   return pool_prepare_kind(x, g, n, k, POOL_MAX, true);
+}
+
+/* ======================================================================================
+ * Layout awareness (the plan's layout pass)
+ * ====================================================================================== */
+
+static bool f32_rank4(const gl_graph_t *g, const gl_node_t *n, int slot) {
+  const gl_value_t *v = gl_in(g, n, slot);
+  return v && v->dtype == GL_DT_F32 && v->shape.rank == 4;
+}
+
+bool gl_cpu_layout_accepts(const gl_graph_t *g, const gl_node_t *n, int slot) {
+  if (!strcmp(n->op_type, "Conv"))
+    return (slot == 0 || slot == n->fuse.sum_input) && f32_rank4(g, n, slot) && f32_rank4(g, n, 0);
+  static const struct { const char *op; pool_kind_t kind; bool global; } pools[] = {
+      {"MaxPool", POOL_MAX, false},
+      {"AveragePool", POOL_AVG, false},
+      {"GlobalAveragePool", POOL_AVG, true},
+      {"GlobalMaxPool", POOL_MAX, true},
+  };
+  for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++) {
+    if (strcmp(n->op_type, pools[i].op)) continue;
+    if (slot != 0 || !f32_rank4(g, n, 0)) return false;
+    pool_t p = {0};
+    if (pool_setup(g, n, pools[i].kind, pools[i].global, &p) != GL_OK) return false;
+    dnnl_dims_t a, b, c, d, e;
+    return pool_dnnl_kind(&p) && pool_dnnl_geom(&p, 2, a, b, c, d, e);
+  }
+  return false;
 }
 
 const gl_cpu_op_t gl_cpu_ops_nn[] = {

@@ -1,6 +1,17 @@
 /* backend/cpu/cpu_plan.c - CPU plans: one prepared kernel per live node, every computed value in
- * one arena laid out by the memory plan, view ops (Reshape and friends) as pointer aliases. */
+ * one arena laid out by the memory plan, view ops (Reshape and friends) as pointer aliases.
+ *
+ * Layout pass: before the kernels are prepared, every value whose readers are all layout-aware
+ * kernel input slots (convs, oneDNN pools, ...: gl_cpu_layout_accepts) and which is no graph output
+ * is marked may_block. Kernels are prepared in order; a layout-aware producer of such a value keeps
+ * it in the layout its primitive prefers (nhwc, nChw16c...) and publishes that layout, which its
+ * readers then take as their source layout. So chains of convs and pools run without reorders,
+ * which happen only where a value leaves for a plain-layout reader (inside the producer). The
+ * memory plan sizes each value by its layout (blocked layouts may pad channels).
+ * GL_PLAN_DUMP=1 prints each step with its output's layout to stderr. */
 #include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
@@ -47,6 +58,83 @@ static bool is_view_op(const gl_graph_t *g, const gl_node_t *n) {
   return false;
 }
 
+const dnnl_memory_desc_t *gl_cpu_layout_of(const gl_cpu_exec_t *x, int v) {
+  if (!x->lay || v < 0 || !x->lay[v].blocked) return NULL;
+  return &x->lay[v].md;
+}
+
+bool gl_cpu_layout_publish(const gl_cpu_exec_t *x, int v, const dnnl_memory_desc_t *md) {
+  if (!x->lay || v < 0 || !x->lay[v].may_block) return false;
+  x->lay[v].md = *md;
+  /* Plain row-major is no blocked layout: compare against it. */
+  dnnl_memory_desc_t plain;
+  int r = md->ndims;
+  dnnl_dims_t str;
+  int64_t acc = 1;
+  for (int i = r - 1; i >= 0; i--) {
+    str[i] = acc;
+    acc *= md->dims[i] > 0 ? md->dims[i] : 1;
+  }
+  bool is_plain = dnnl_memory_desc_init_by_strides(&plain, r, md->dims, md->data_type, str) ==
+                      dnnl_success && dnnl_memory_desc_equal(&plain, md);
+  x->lay[v].blocked = !is_plain;
+  return true;
+}
+
+/* Marks the values that may stay in a blocked layout (see the file comment). */
+static gl_status_t layout_pass(const gl_graph_t *g, gl_cpu_layout_t *lay) {
+  int nv = g->n_values;
+  char *bad = gl_calloc((size_t)(nv ? nv : 1), 1);
+  int *uses = gl_calloc((size_t)(nv ? nv : 1), sizeof(int));
+  if (!bad || !uses) {
+    gl_free(bad), gl_free(uses);
+    return gl_err(GL_ENOMEM, "out of memory");
+  }
+  for (int i = 0; i < g->n_nodes; i++) {
+    const gl_node_t *n = &g->nodes[i];
+    if (n->dead) continue;
+    for (int k = 0; k < n->n_inputs; k++) {
+      int v = n->inputs[k];
+      if (v < 0) continue;
+      uses[v]++;
+      if (is_view_op(g, n) || !gl_cpu_layout_accepts(g, n, k)) bad[v] = 1;
+    }
+  }
+  for (int v = 0; v < nv; v++) {
+    const gl_value_t *val = &g->values[v];
+    lay[v].may_block = uses[v] > 0 && !bad[v] && !val->is_output && !val->data &&
+                       val->kind == GL_VAL_INTERNAL && val->dtype == GL_DT_F32;
+  }
+  gl_free(bad);
+  gl_free(uses);
+  return GL_OK;
+}
+
+static void plan_dump(const gl_graph_t *g, const gl_cpu_layout_t *lay, const size_t *bytes) {
+  for (int i = 0; i < g->n_nodes; i++) {
+    const gl_node_t *n = &g->nodes[i];
+    if (n->dead) continue;
+    int v = n->n_outputs ? n->outputs[0] : -1;
+    fprintf(stderr, "step %-24s %-18s", gl_node_label(n), n->op_type);
+    for (int k = 0; k < n->n_inputs; k++)
+      if (n->inputs[k] >= 0 && !g->values[n->inputs[k]].data)
+        fprintf(stderr, " in%d:%s", k, lay[n->inputs[k]].blocked ? "blk" : "plain");
+    if (v >= 0) {
+      fprintf(stderr, " -> %s", lay[v].blocked ? "blk" : lay[v].may_block ? "plain(may)" : "plain");
+      if (lay[v].blocked) {
+        const dnnl_memory_desc_t *md = &lay[v].md;
+        fprintf(stderr, " [%s", md->format_kind == dnnl_blocked ? "strides" : "?");
+        for (int d = 0; d < md->ndims; d++) fprintf(stderr, " %lld", (long long)md->format_desc.blocking.strides[d]);
+        for (int b = 0; b < md->format_desc.blocking.inner_nblks; b++)
+          fprintf(stderr, " %lldx%lld", (long long)md->format_desc.blocking.inner_blks[b],
+                  (long long)md->format_desc.blocking.inner_idxs[b]);
+        fprintf(stderr, "] %zu bytes", bytes[v]);
+      }
+    }
+    fprintf(stderr, "\n");
+  }
+}
+
 static void plan_destroy(gl_plan_t *p) {
   cpu_plan_t *cp = (cpu_plan_t *)p;
   for (int i = 0; i < cp->n_steps; i++) {
@@ -76,6 +164,8 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
   if (!cp) return gl_err(GL_ENOMEM, "out of memory");
   gl_status_t st = gl_plan_header_init(&cp->hdr, be, g);
   int *alias = NULL;
+  gl_cpu_layout_t *lay = NULL;
+  size_t *vbytes = NULL;
   gl_memplan_t mp = {0};
   if (st) goto fail;
   cp->x.engine = gl_cpu_engine();
@@ -91,10 +181,17 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
   cp->vptr = gl_calloc((size_t)(g->n_values ? g->n_values : 1), sizeof(void *));
   alias = gl_malloc(sizeof(int) * (size_t)(g->n_values ? g->n_values : 1));
   cp->steps = gl_calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *cp->steps);
-  if (!cp->vptr || !alias || !cp->steps) {
+  lay = gl_calloc((size_t)(g->n_values ? g->n_values : 1), sizeof *lay);
+  vbytes = gl_calloc((size_t)(g->n_values ? g->n_values : 1), sizeof *vbytes);
+  if (!cp->vptr || !alias || !cp->steps || !lay || !vbytes) {
     st = gl_err(GL_ENOMEM, "out of memory");
     goto fail;
   }
+  if (!getenv("GL_CPU_PLAIN_LAYOUT")) { /* GL_CPU_PLAIN_LAYOUT=1: no layout pass, for measuring */
+    st = layout_pass(g, lay);
+    if (st) goto fail;
+  }
+  cp->x.lay = lay;
   for (int v = 0; v < g->n_values; v++) alias[v] = -1;
   int omp_before = omp_get_max_threads();
   omp_set_num_threads(cp->x.threads);
@@ -135,8 +232,12 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
     }
   }
   omp_set_num_threads(omp_before);
+  cp->x.lay = NULL;
   if (st) goto fail;
-  st = gl_memplan_build(g, alias, &mp);
+  for (int v = 0; v < g->n_values; v++)
+    if (lay[v].blocked) vbytes[v] = dnnl_memory_desc_get_size(&lay[v].md);
+  if (getenv("GL_PLAN_DUMP")) plan_dump(g, lay, vbytes);
+  st = gl_memplan_build_sized(g, alias, vbytes, &mp);
   if (st) goto fail;
   cp->arena_bytes = mp.arena_bytes;
   cp->arena = gl_aligned_alloc(mp.arena_bytes ? mp.arena_bytes : 64);
@@ -171,11 +272,16 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
   }
   gl_memplan_fini(&mp);
   gl_free(alias);
+  gl_free(lay);
+  gl_free(vbytes);
   *out = &cp->hdr;
   return GL_OK;
 fail:
+  cp->x.lay = NULL;
   gl_memplan_fini(&mp);
   gl_free(alias);
+  gl_free(lay);
+  gl_free(vbytes);
   plan_destroy(&cp->hdr);
   return st;
 }
