@@ -61,6 +61,10 @@ const gl_cpu_op_t *gl_cpu_op(const char *op_type);
 /* True when node n's kernel reads input slot `slot` in whatever layout x->lay says (the layout
  * pass lets only such readers see blocked values). Layout-aware kernels: cpu_nn.c, cpu_layout.c. */
 bool gl_cpu_layout_accepts(const gl_graph_t *g, const gl_node_t *n, int slot);
+bool gl_cpu_nn_layout_accepts(const gl_graph_t *g, const gl_node_t *n, int slot); /* convs, pools */
+/* The layout-aware kernel for n (BN, activations, binary ops, Concat) when one of its sources is
+ * blocked, else NULL: the op's ordinary kernel runs. */
+gl_cpu_prepare_fn gl_cpu_layout_kernel(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n);
 /* The layout of value v during preparation, NULL when plain. */
 const dnnl_memory_desc_t *gl_cpu_layout_of(const gl_cpu_exec_t *x, int v);
 /* Publishes md as value v's layout when the plan allows it; false: the kernel must write plain. */

@@ -1202,7 +1202,7 @@ static bool f32_rank4(const gl_graph_t *g, const gl_node_t *n, int slot) {
   return v && v->dtype == GL_DT_F32 && v->shape.rank == 4;
 }
 
-bool gl_cpu_layout_accepts(const gl_graph_t *g, const gl_node_t *n, int slot) {
+bool gl_cpu_nn_layout_accepts(const gl_graph_t *g, const gl_node_t *n, int slot) {
   if (!strcmp(n->op_type, "Conv"))
     return (slot == 0 || slot == n->fuse.sum_input) && f32_rank4(g, n, slot) && f32_rank4(g, n, 0);
   static const struct { const char *op; pool_kind_t kind; bool global; } pools[] = {

@@ -225,7 +225,8 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
                   n->op_type);
       break;
     }
-    st = op->prepare(&cp->x, g, n, &s->k);
+    gl_cpu_prepare_fn lk = gl_cpu_layout_kernel(&cp->x, g, n);
+    st = (lk ? lk : op->prepare)(&cp->x, g, n, &s->k);
     if (st) {
       if (!strstr(gl_errmsg(), gl_node_label(n))) gl_err_wrap(st, "%s", gl_node_label(n));
       break;
