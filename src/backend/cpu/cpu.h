@@ -12,6 +12,9 @@ gl_status_t gl_cpu_backend_create(gl_backend_t **out) GL_MUST_USE;
 /* gl_eval_fn over the CPU kernels (ctx unused, may be NULL). */
 gl_status_t gl_cpu_eval(void *ctx, const gl_graph_t *g, const gl_node_t *n, gl_tensor_t *outs);
 
+/* How many values of CPU plan p its layout pass left in a blocked (oneDNN-chosen) layout. */
+int gl_cpu_plan_blocked_values(const gl_plan_t *p);
+
 /* True when the CPU backend has a kernel for op_type. */
 bool gl_cpu_supports(const char *op_type);
 

@@ -45,6 +45,7 @@ typedef struct {
   int max_args;
   gl_tensor_t *consts; /* the plan's references to constant values (the graph is freed after compile) */
   int n_consts;
+  int n_blocked; /* values the layout pass left blocked */
 } cpu_plan_t;
 
 static bool is_view_op(const gl_graph_t *g, const gl_node_t *n) {
@@ -236,7 +237,7 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
   cp->x.lay = NULL;
   if (st) goto fail;
   for (int v = 0; v < g->n_values; v++)
-    if (lay[v].blocked) vbytes[v] = dnnl_memory_desc_get_size(&lay[v].md);
+    if (lay[v].blocked) vbytes[v] = dnnl_memory_desc_get_size(&lay[v].md), cp->n_blocked++;
   if (getenv("GL_PLAN_DUMP")) plan_dump(g, lay, vbytes);
   st = gl_memplan_build_sized(g, alias, vbytes, &mp);
   if (st) goto fail;
@@ -312,6 +313,8 @@ static gl_status_t plan_run(gl_plan_t *p, const gl_tensor_t *inputs, gl_tensor_t
 }
 
 static void backend_destroy(gl_backend_t *be) { gl_free(be); }
+
+int gl_cpu_plan_blocked_values(const gl_plan_t *p) { return ((const cpu_plan_t *)p)->n_blocked; }
 
 static const struct gl_backend_i cpu_iface = {
     .abi_version = GL_BACKEND_ABI,
