@@ -17,6 +17,7 @@
 #include "backend/cpu/cpu.h"
 #include "backend/cpu/cpu_int.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "graph/memplan.h"
 
 /* Optional inputs and outputs a node leaves out read as NULL up to this many slots past its last
@@ -193,6 +194,7 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
     if (st) goto fail;
   }
   cp->x.lay = lay;
+  int64_t t_start = gl_now_ns(), conv_ns = 0;
   for (int v = 0; v < g->n_values; v++) alias[v] = -1;
   int omp_before = omp_get_max_threads();
   omp_set_num_threads(cp->x.threads);
@@ -227,7 +229,9 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
       break;
     }
     gl_cpu_prepare_fn lk = gl_cpu_layout_kernel(&cp->x, g, n);
+    int64_t tk = gl_now_ns();
     st = (lk ? lk : op->prepare)(&cp->x, g, n, &s->k);
+    if (!strcmp(n->op_type, "Conv")) conv_ns += gl_now_ns() - tk;
     if (st) {
       if (!strstr(gl_errmsg(), gl_node_label(n))) gl_err_wrap(st, "%s", gl_node_label(n));
       break;
@@ -239,6 +243,9 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
   for (int v = 0; v < g->n_values; v++)
     if (lay[v].blocked) vbytes[v] = dnnl_memory_desc_get_size(&lay[v].md), cp->n_blocked++;
   if (getenv("GL_PLAN_DUMP")) plan_dump(g, lay, vbytes);
+  if (getenv("GL_COMPILE_TIMES"))
+    fprintf(stderr, "plan: kernels %.1f ms (convs %.1f ms)\n", gl_ns_to_ms(gl_now_ns() - t_start),
+            gl_ns_to_ms(conv_ns));
   st = gl_memplan_build_sized(g, alias, vbytes, &mp);
   if (st) goto fail;
   cp->arena_bytes = mp.arena_bytes;
