@@ -102,15 +102,19 @@ static gl_graph_t *build(int *mid_out) {
   attr_ints(g, g->n_nodes - 1, "strides", (int64_t[]){1, 1}, 2);
   int gp = unary(g, "GlobalAveragePool", ap);
   int f = unary(g, "Flatten", gp);
+  int t = unary(g, "Transpose", ap); /* a blocked source, one reorder into the transposed output */
+  attr_ints(g, g->n_nodes - 1, "perm", (int64_t[]){0, 2, 3, 1}, 4);
   assert_int_equal(gl_graph_add_output(g, f), GL_OK);
   assert_int_equal(gl_graph_add_output(g, mid), GL_OK);
+  assert_int_equal(gl_graph_add_output(g, t), GL_OK);
   *mid_out = mid;
   return g;
 }
 
 /* Compiles a fresh graph with or without the layout pass, runs it on x; returns the outputs
  * (gl_malloc'd, caller frees) and how many values the plan kept blocked. */
-static int run(bool layouts, const float *x, float **out0, int64_t *n0, float **out1, int64_t *n1) {
+static int run(bool layouts, const float *x, float **out0, int64_t *n0, float **out1, int64_t *n1,
+               float **out2, int64_t *n2) {
   if (layouts) unsetenv("GL_CPU_PLAIN_LAYOUT");
   else setenv("GL_CPU_PLAIN_LAYOUT", "1", 1);
   int mid;
@@ -131,6 +135,10 @@ static int run(bool layouts, const float *x, float **out0, int64_t *n0, float **
   if (st) fail_msg("plan: %s", gl_errmsg());
   int blocked = gl_cpu_plan_blocked_values(p);
   const gl_value_t *v0 = &g->values[g->outputs[0]], *v1 = &g->values[g->outputs[1]];
+  const gl_value_t *v2 = &g->values[g->outputs[2]];
+  *n2 = gl_shape_numel(&v2->shape);
+  assert_int_equal(*n2, 2 * 6 * 6 * 52);
+  *out2 = gl_malloc(sizeof(float) * (size_t)*n2);
   *n0 = gl_shape_numel(&v0->shape);
   *n1 = gl_shape_numel(&v1->shape);
   assert_int_equal(*n0, 2 * (20 + 12 + 20));
@@ -138,8 +146,9 @@ static int run(bool layouts, const float *x, float **out0, int64_t *n0, float **
   *out0 = gl_malloc(sizeof(float) * (size_t)*n0);
   *out1 = gl_malloc(sizeof(float) * (size_t)*n1);
   gl_tensor_t in = {.dtype = GL_DT_F32, .shape = g->values[g->inputs[0]].shape, .data = (void *)x};
-  gl_tensor_t outs[2] = {{.dtype = GL_DT_F32, .shape = v0->shape, .data = *out0},
-                         {.dtype = GL_DT_F32, .shape = v1->shape, .data = *out1}};
+  gl_tensor_t outs[3] = {{.dtype = GL_DT_F32, .shape = v0->shape, .data = *out0},
+                         {.dtype = GL_DT_F32, .shape = v1->shape, .data = *out1},
+                         {.dtype = GL_DT_F32, .shape = v2->shape, .data = *out2}};
   for (int rep = 0; rep < 2; rep++) { /* twice: the plan is reusable */
     st = gl_plan_run(p, &in, outs);
     if (st) fail_msg("run: %s", gl_errmsg());
@@ -161,10 +170,10 @@ static void test_propagated_equals_plain(void **st) {
   float x[2 * 5 * 13 * 13];
   rng = 4242;
   for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = frand();
-  float *p0, *p1, *b0, *b1;
-  int64_t n0, n1;
-  int plain_blocked = run(false, x, &p0, &n0, &p1, &n1);
-  int blocked = run(true, x, &b0, &n0, &b1, &n1);
+  float *p0, *p1, *p2, *b0, *b1, *b2;
+  int64_t n0, n1, n2;
+  int plain_blocked = run(false, x, &p0, &n0, &p1, &n1, &p2, &n2);
+  int blocked = run(true, x, &b0, &n0, &b1, &n1, &b2, &n2);
   assert_int_equal(plain_blocked, 0);
   /* The pass must have kept the values between layout-aware steps blocked (at least the pool,
    * the convs after mid, the BN, the activations, the Mul and the Concat). */
@@ -172,7 +181,8 @@ static void test_propagated_equals_plain(void **st) {
   /* mid ends in a conv whose output oneDNN would keep blocked: as a graph output it is plain. */
   expect_close(b1, p1, n1, "conv output");
   expect_close(b0, p0, n0, "pooled output");
-  gl_free(p0), gl_free(p1), gl_free(b0), gl_free(b1);
+  expect_close(b2, p2, n2, "transposed output");
+  gl_free(p0), gl_free(p1), gl_free(p2), gl_free(b0), gl_free(b1), gl_free(b2);
 }
 
 int main(void) {

@@ -1,6 +1,7 @@
 /* backend/cpu/cpu_layout.c - layout-aware kernels for the ops that sit between convs: inference
  * BatchNormalization, unary activations, same-shape binary ops and channel Concat as oneDNN
- * primitives over whatever layout their sources have (see cpu_plan.c's layout pass).
+ * primitives over whatever layout their sources have (see cpu_plan.c's layout pass), and a rank-4
+ * Transpose as one reorder from the source's layout into the transposed plain output.
  *
  * These kernels replace the op's plain kernel only when at least one source is blocked; with plain
  * sources the op's ordinary kernel runs (its output then stays plain). The output keeps the
@@ -196,13 +197,28 @@ static int concat_axis(const gl_graph_t *g, const gl_node_t *n) {
   return ax == 1 ? 1 : -1;
 }
 
+/* Transpose of a rank-4 float tensor: its permutation. */
+static bool transpose_of(const gl_graph_t *g, const gl_node_t *n, int64_t perm[4]) {
+  if (strcmp(n->op_type, "Transpose") || n->n_outputs != 1) return false;
+  const gl_attr_t *a = gl_attr(n, "perm");
+  if (a && a->n != 4) return false;
+  for (int i = 0; i < 4; i++) perm[i] = a ? a->ints[i] : 3 - i;
+  int seen = 0;
+  for (int i = 0; i < 4; i++) {
+    if (perm[i] < 0 || perm[i] > 3) return false;
+    seen |= 1 << perm[i];
+  }
+  return seen == 15;
+}
+
 /* Whether node n is one of this file's ops in a form its kernel handles. */
 static bool lk_op(const gl_graph_t *g, const gl_node_t *n) {
   dnnl_alg_kind_t alg;
   float a, b;
   if (n->n_outputs < 1 || n->n_inputs < 1 || !f32_r4(g, n, 0)) return false;
+  int64_t perm[4];
   return (eltwise_of(g, n, &alg, &a, &b)) || binary_of(g, n, &alg) || bn_ok(g, n) ||
-         concat_axis(g, n) == 1;
+         concat_axis(g, n) == 1 || transpose_of(g, n, perm);
 }
 
 
@@ -295,6 +311,27 @@ static gl_status_t lk_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
       return st;
     }
     return finish(s, x, g, n, pd);
+  }
+  int64_t perm[4];
+  if (transpose_of(g, n, perm)) {
+    /* One reorder from the source's layout straight into the transposed plain output: the
+     * output described over the source's dims, with the strides the permutation gives. */
+    const gl_shape_t *ys = &gl_out(g, n, 0)->shape, *xs = &gl_in(g, n, 0)->shape;
+    int64_t yst[4], acc = 1;
+    for (int j = 3; j >= 0; j--) yst[j] = acc, acc *= ys->d[j];
+    dnnl_dims_t xd, xst;
+    for (int j = 0; j < 4; j++) xst[perm[j]] = yst[j];
+    for (int i = 0; i < 4; i++) xd[i] = xs->d[i];
+    dnnl_memory_desc_t tmd;
+    GL_DNNL(dnnl_memory_desc_init_by_strides(&tmd, 4, xd, dnnl_f32, xst), "describing a transpose");
+    GL_DNNL(dnnl_reorder_primitive_desc_create(&pd, &m0, x->engine, &tmd, x->engine, NULL), "creating a reorder");
+    gl_status_t st = add_src(s, x, 0, &m0, DNNL_ARG_FROM);
+    if (!st) st = gl_dnnl_check(dnnl_memory_create(&s->dst, &tmd, x->engine, DNNL_MEMORY_NONE), "creating a memory");
+    if (!st) st = gl_dnnl_check(dnnl_primitive_create(&s->prim, pd), "creating a reorder");
+    dnnl_primitive_desc_destroy(pd);
+    if (st) return st;
+    s->args[s->n_args++] = (dnnl_exec_arg_t){DNNL_ARG_TO, s->dst};
+    return GL_OK;
   }
   return gl_err(GL_EUNSUPPORTED, "%s: no layout-aware kernel", gl_node_label(n));
 }
