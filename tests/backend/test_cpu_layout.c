@@ -102,7 +102,11 @@ static gl_graph_t *build(int *mid_out) {
   attr_ints(g, g->n_nodes - 1, "strides", (int64_t[]){1, 1}, 2);
   int gp = unary(g, "GlobalAveragePool", ap);
   int f = unary(g, "Flatten", gp);
-  int t = unary(g, "Transpose", ap); /* a blocked source, one reorder into the transposed output */
+  /* Whole 16-channel blocks (nChw16c): the concat runs as copies. */
+  int q = conv(g, p, 20, 16, 1, 1, 1);
+  int c2 = node(g, "Concat", (int[]){conv(g, q, 16, 16, 3, 1, 1), conv(g, q, 16, 32, 1, 1, 1)}, 2);
+  attr_i(g, g->n_nodes - 1, "axis", 1);
+  int t = unary(g, "Transpose", c2); /* a blocked source, one reorder into the transposed output */
   attr_ints(g, g->n_nodes - 1, "perm", (int64_t[]){0, 2, 3, 1}, 4);
   assert_int_equal(gl_graph_add_output(g, f), GL_OK);
   assert_int_equal(gl_graph_add_output(g, mid), GL_OK);
@@ -126,7 +130,7 @@ static int run(bool layouts, const float *x, float **out0, int64_t *n0, float **
   int convs = 0;
   for (int i = 0; i < g->n_nodes; i++)
     if (!g->nodes[i].dead && !strcmp(g->nodes[i].op_type, "Conv")) convs++;
-  assert_int_equal(convs, 5);
+  assert_int_equal(convs, 8);
   gl_backend_t *be;
   assert_int_equal(gl_cpu_backend_create(&be), GL_OK);
   gl_placement_t pl = {.threads = 2};
@@ -137,7 +141,7 @@ static int run(bool layouts, const float *x, float **out0, int64_t *n0, float **
   const gl_value_t *v0 = &g->values[g->outputs[0]], *v1 = &g->values[g->outputs[1]];
   const gl_value_t *v2 = &g->values[g->outputs[2]];
   *n2 = gl_shape_numel(&v2->shape);
-  assert_int_equal(*n2, 2 * 6 * 6 * 52);
+  assert_int_equal(*n2, 2 * 7 * 7 * 48);
   *out2 = gl_malloc(sizeof(float) * (size_t)*n2);
   *n0 = gl_shape_numel(&v0->shape);
   *n1 = gl_shape_numel(&v1->shape);

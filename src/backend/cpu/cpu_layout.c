@@ -28,6 +28,11 @@ typedef struct {
   void *param_buf;
   dnnl_exec_arg_t args[LK_MAX_SRC + 8];
   int n_args;
+  /* Concat as copies (no prim) when every source and dst is plain NCHW or nChw16c with whole
+   * channel blocks: per batch item each source is one contiguous run of the dst. */
+  bool copy_concat;
+  int64_t batch, dst_item;          /* floats per batch item of dst */
+  int64_t item[LK_MAX_SRC], off[LK_MAX_SRC]; /* per source: floats per item, offset in dst's item */
 } lk_t;
 
 static void lk_destroy(void *p) {
@@ -46,9 +51,21 @@ static void lk_destroy(void *p) {
   gl_free(s);
 }
 
+static gl_status_t concat_copy_run(const lk_t *s, void *const *in, float *y) {
+  int64_t jobs = s->batch * s->n_src;
+#pragma omp parallel for if (s->dst_item * s->batch > 65536)
+  for (int64_t j = 0; j < jobs; j++) {
+    int64_t b = j / s->n_src, i = j % s->n_src;
+    memcpy(y + b * s->dst_item + s->off[i], (const float *)in[s->slot[i]] + b * s->item[i],
+           sizeof(float) * (size_t)s->item[i]);
+  }
+  return GL_OK;
+}
+
 static gl_status_t lk_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                           void *const *out) {
   const lk_t *s = k->state;
+  if (s->copy_concat) return concat_copy_run(s, in, out[0]);
   for (int i = 0; i < s->n_src; i++) dnnl_memory_set_data_handle_v2(s->src[i], in[s->slot[i]], x->stream);
   if (!s->dst_reorder) dnnl_memory_set_data_handle_v2(s->dst, out[0], x->stream);
   GL_DNNL(dnnl_primitive_execute(s->prim, x->stream, s->n_args, s->args), "running a primitive");
@@ -302,6 +319,40 @@ static gl_status_t lk_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
     const gl_shape_t *ys = &gl_out(g, n, 0)->shape;
     for (int i = 0; i < 4; i++) d[i] = ys->d[i];
     GL_DNNL(dnnl_memory_desc_init_by_tag(&any, 4, d, dnnl_f32, dnnl_format_tag_any), "dst md");
+    /* The copy form: every source plain or nChw16c with whole blocks, all alike. */
+    dnnl_format_tag_t ctag = dnnl_format_tag_undef;
+    for (int t = 0; t < 2 && ctag == dnnl_format_tag_undef; t++) {
+      dnnl_format_tag_t cand = t == 0 ? dnnl_aBcd16b : dnnl_abcd;
+      bool all = true;
+      for (int i = 0; i < n->n_inputs && all; i++) {
+        dnnl_memory_desc_t tm;
+        all = (cand == dnnl_abcd || mds[i].dims[1] % 16 == 0) &&
+              dnnl_memory_desc_init_by_tag(&tm, 4, mds[i].dims, dnnl_f32, cand) == dnnl_success &&
+              dnnl_memory_desc_equal(&tm, &mds[i]);
+      }
+      if (all) ctag = cand;
+    }
+    if (ctag != dnnl_format_tag_undef) {
+      dnnl_memory_desc_t dmd;
+      GL_DNNL(dnnl_memory_desc_init_by_tag(&dmd, 4, d, dnnl_f32, ctag), "dst md");
+      dnnl_memory_desc_t plain;
+      GL_TRY(plain_md4(&plain, ys));
+      /* dst keeps the sources' layout when the plan allows it, or is plain anyway */
+      if (gl_cpu_layout_publish(x, n->outputs[0], &dmd) || dnnl_memory_desc_equal(&dmd, &plain)) {
+        s->copy_concat = true;
+        s->batch = ys->d[0];
+        s->dst_item = ys->d[1] * ys->d[2] * ys->d[3];
+        int64_t off = 0;
+        for (int i = 0; i < n->n_inputs; i++) {
+          s->slot[i] = i;
+          s->item[i] = mds[i].dims[1] * ys->d[2] * ys->d[3];
+          s->off[i] = off;
+          off += s->item[i];
+        }
+        s->n_src = n->n_inputs;
+        return GL_OK;
+      }
+    }
     GL_DNNL(dnnl_concat_primitive_desc_create(&pd, &any, n->n_inputs, 1, mds, NULL, x->engine),
             "creating a concat");
     gl_status_t st = GL_OK;
