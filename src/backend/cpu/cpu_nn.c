@@ -3,11 +3,14 @@
  * primitive prefers, fused activation / residual / bias as post-ops), float pools on oneDNN
  * pooling, norms and the remaining pools (Indices, LpPool, int8, ONNX-only padding rules) as loops.
  *
- * Activation layout of Conv: the plan hands plain NCHW buffers. A conv with a spatial kernel
- * is created with format_tag_any for src/dst and reorders in/out inside the kernel when oneDNN
- * picks another layout (on the AVX-512 dev box: nhwc, brgconv); a 1x1 conv stays plain nchw.
- * Measured with tests/backend's GL_BENCH=1 GL_BENCH_THREADS=1 (CPU time per run, so that the
- * shared box's load counts less; ResNet-50 shapes), GFLOP per CPU-second, any+reorders vs plain:
+ * Activation layout of Conv and the oneDNN pools: the plan's layout pass (cpu_plan.c) says per
+ * value whether it may stay blocked and which layout a blocked source has (x->lay). A conv takes a
+ * blocked source as it is and asks for nChw16c (channels in whole 16-blocks) or oneDNN's choice;
+ * its output keeps that layout when the plan allows, else it is reordered to plain NCHW in the
+ * kernel. Without a blocked neighbour (folding, plain consumers) a spatial conv still picks its
+ * layout that way and reorders in and out; a 1x1 conv stays plain nchw.
+ * Measured for that policy with tests/backend's GL_BENCH=1 GL_BENCH_THREADS=1 (CPU time per run,
+ * ResNet-50 shapes), GFLOP per CPU-second, any+reorders vs plain:
  *   3x3 64@56, 128@28, 256@14, 512@7: b1  84/70, 113/82, 112/90, 104/84;  b8  87/73, 98/81, 106/87, 102/91
  *   1x1 64->256@56, 256->512@56 s2:   b1  54/85, 62/73;                    b8  31/66, 51/70
  * GL_CONV_LAYOUT=plain|blocked forces one policy, for measuring. */
