@@ -2,7 +2,8 @@
  * indices that compile both as CUDA device code and as plain C. The CUDA backend launches them;
  * tests/backend/test_cuda_kernels.c runs the same bodies on the CPU against the CPU backend, so
  * only the launch code and the cuDNN/cuBLAS calls wait for a GPU to be checked.
- * f32 only; everything here is pure (no allocation, no globals). */
+ * Arithmetic is f32; the data-movement bodies return offsets and work for any element type.
+ * Everything here is pure (no allocation, no globals). */
 #ifndef GL_BACKEND_CUDA_CUDA_KERNELS_H
 #define GL_BACKEND_CUDA_CUDA_KERNELS_H
 
@@ -168,6 +169,94 @@ GL_HD static inline float gl_k_layernorm_at(float x, float mean, float inv, cons
                                             const float *bias, int64_t j) {
   float v = (x - mean) * inv * scale[j];
   return bias ? v + bias[j] : v;
+}
+
+/* Tile: output element i of rank dims reads the input at coordinates (o_d mod in_dims[d]). */
+typedef struct {
+  int rank;
+  int64_t dims[GL_K_MAX_RANK];    /* output dims */
+  int64_t in_dims[GL_K_MAX_RANK]; /* input dims */
+  int64_t in_st[GL_K_MAX_RANK];   /* input strides */
+} gl_k_tile_t;
+
+GL_HD static inline int64_t gl_k_tile_offset(const gl_k_tile_t *t, int64_t i) {
+  int64_t off = 0;
+  for (int d = t->rank - 1; d >= 0; d--) {
+    off += ((i % t->dims[d]) % t->in_dims[d]) * t->in_st[d];
+    i /= t->dims[d];
+  }
+  return off;
+}
+
+/* Constant Pad: output element i reads input offset, or -1 where it lies in the padding.
+ * pre[d] is the (possibly negative) padding before dim d. */
+typedef struct {
+  int rank;
+  int64_t dims[GL_K_MAX_RANK];    /* output dims */
+  int64_t in_dims[GL_K_MAX_RANK];
+  int64_t in_st[GL_K_MAX_RANK];
+  int64_t pre[GL_K_MAX_RANK];
+} gl_k_pad_t;
+
+GL_HD static inline int64_t gl_k_pad_src(const gl_k_pad_t *p, int64_t i) {
+  int64_t off = 0;
+  for (int d = p->rank - 1; d >= 0; d--) {
+    int64_t c = i % p->dims[d] - p->pre[d];
+    i /= p->dims[d];
+    if (c < 0 || c >= p->in_dims[d]) return -1;
+    off += c * p->in_st[d];
+  }
+  return off;
+}
+
+/* Where: three-way broadcast (condition, x, y) into the output. */
+typedef struct {
+  int rank;
+  int64_t dims[GL_K_MAX_RANK];
+  int64_t st[3][GL_K_MAX_RANK];
+} gl_k_bcast3_t;
+
+GL_HD static inline void gl_k_bcast3_offsets(const gl_k_bcast3_t *b, int64_t i, int64_t *o) {
+  int64_t a0 = 0, a1 = 0, a2 = 0;
+  for (int d = b->rank - 1; d >= 0; d--) {
+    int64_t q = i % b->dims[d];
+    i /= b->dims[d];
+    a0 += q * b->st[0][d];
+    a1 += q * b->st[1][d];
+    a2 += q * b->st[2][d];
+  }
+  o[0] = a0, o[1] = a1, o[2] = a2;
+}
+
+/* Cast between the types the CUDA backend converts: f32, i64, i32, bool (u8). ONNX casts float
+ * to integer by truncation toward zero; anything non-zero becomes true. */
+enum { GL_K_T_F32 = 0, GL_K_T_I64, GL_K_T_I32, GL_K_T_BOOL };
+
+GL_HD static inline double gl_k_load_as_f64(int t, const void *x, int64_t i) {
+  switch (t) {
+    case GL_K_T_F32: return (double)((const float *)x)[i];
+    case GL_K_T_I64: return (double)((const int64_t *)x)[i];
+    case GL_K_T_I32: return (double)((const int32_t *)x)[i];
+    default: return ((const unsigned char *)x)[i] ? 1.0 : 0.0;
+  }
+}
+
+GL_HD static inline void gl_k_cast_at(int from, int to, const void *x, void *y, int64_t i) {
+  if (from == GL_K_T_I64 && to == GL_K_T_I64) {
+    ((int64_t *)y)[i] = ((const int64_t *)x)[i];
+    return;
+  }
+  if (from == GL_K_T_I64 && to == GL_K_T_I32) { /* exact, no round trip through double */
+    ((int32_t *)y)[i] = (int32_t)((const int64_t *)x)[i];
+    return;
+  }
+  double v = gl_k_load_as_f64(from, x, i);
+  switch (to) {
+    case GL_K_T_F32: ((float *)y)[i] = (float)v; break;
+    case GL_K_T_I64: ((int64_t *)y)[i] = (int64_t)v; break;
+    case GL_K_T_I32: ((int32_t *)y)[i] = (int32_t)v; break;
+    default: ((unsigned char *)y)[i] = v != 0.0; break;
+  }
 }
 
 #endif

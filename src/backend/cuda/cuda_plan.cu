@@ -3,9 +3,11 @@
  * memory plan, view ops as aliases, inputs and outputs staged through pinned host memory with
  * async copies on the plan's stream, and the whole run captured once as a CUDA graph and replayed.
  * Nothing on the run path allocates or synchronises besides plan_wait. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "backend/cuda/cuda_int.h"
 #include "backend/cuda/cuda_module.h"
@@ -39,6 +41,7 @@ gl_status_t gl_cublas_check(cublasStatus_t e, const char *what) {
   return gl_err(GL_EDEVICE, "cuBLAS: %s: status %d", what, (int)e);
 }
 
+#define BLAS_WS_BYTES ((size_t)32 << 20)
 #define PAD 8 /* absent optional inputs/outputs read as NULL this far past the last one */
 
 typedef struct {
@@ -58,8 +61,9 @@ typedef struct {
   int n_values;
   void *arena, *workspace;
   size_t ws_bytes;
-  void **consts; /* device copies of constants (owned) */
+  void **consts; /* device copies of constants (references into the shared table) */
   int n_consts;
+  void *blas_ws; /* cuBLAS's own workspace (cublasSetWorkspace), so it never allocates */
   int *in_vals, *out_vals;
   void **in_dev, **in_host, **out_host; /* per input: device buffer, pinned staging; per output */
   size_t *in_bytes, *out_bytes;
@@ -92,7 +96,8 @@ static void plan_destroy(gl_plan_t *p) {
     gl_free(s->out);
   }
   if (cp->graph) cudaGraphExecDestroy(cp->graph);
-  for (int i = 0; i < cp->n_consts; i++) cudaFree(cp->consts[i]);
+  for (int i = 0; i < cp->n_consts; i++) gl_cu_const_put(cp->cx.device, cp->consts[i]);
+  cudaFree(cp->blas_ws);
   for (int i = 0; cp->in_dev && i < cp->hdr.n_inputs; i++) cudaFree(cp->in_dev[i]);
   for (int i = 0; cp->in_host && i < cp->hdr.n_inputs; i++) cudaFreeHost(cp->in_host[i]);
   for (int i = 0; cp->out_host && i < cp->hdr.n_outputs; i++) cudaFreeHost(cp->out_host[i]);
@@ -108,17 +113,173 @@ static void plan_destroy(gl_plan_t *p) {
   gl_free(cp);
 }
 
+/* ---- constants shared by every plan of a model on a device ----
+ * Keyed by (device, the host buffer: its gl_tensor_buf_t when shared, else its data pointer,
+ * size, a hash of the contents). The hash guards against a freed host buffer whose address
+ * comes back with other weights; equal contents may share a device copy whatever their origin. */
+typedef struct const_ent {
+  int device;
+  const void *key;
+  size_t bytes;
+  uint64_t hash;
+  void *dev;
+  int refs;
+  struct const_ent *next;
+} const_ent_t;
+static const_ent_t *const_list;
+static pthread_mutex_t const_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t content_hash(const void *p, size_t n) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+  const unsigned char *c = (const unsigned char *)p;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, c + i, 8);
+    h = (h ^ w) * 0x100000001b3ULL;
+    h ^= h >> 29;
+  }
+  for (; i < n; i++) h = (h ^ c[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+gl_status_t gl_cu_const_get(int device, const gl_tensor_t *t, void **dev) {
+  size_t bytes = gl_tensor_nbytes(t);
+  const void *key = t->buf ? (const void *)t->buf : t->data;
+  uint64_t h = content_hash(t->data, bytes);
+  *dev = NULL;
+  pthread_mutex_lock(&const_mu);
+  for (const_ent_t *e = const_list; e; e = e->next)
+    if (e->device == device && e->key == key && e->bytes == bytes && e->hash == h) {
+      e->refs++;
+      *dev = e->dev;
+      pthread_mutex_unlock(&const_mu);
+      return GL_OK;
+    }
+  const_ent_t *e = (const_ent_t *)gl_calloc(1, sizeof *e);
+  gl_status_t st = e ? GL_OK : gl_err(GL_ENOMEM, "out of memory");
+  if (!st) st = gl_cu_check(cudaMalloc(&e->dev, bytes ? bytes : 1), "allocating a constant");
+  if (!st && bytes) st = gl_cu_check(cudaMemcpy(e->dev, t->data, bytes, cudaMemcpyHostToDevice), "uploading a constant");
+  if (st) {
+    if (e && e->dev) cudaFree(e->dev);
+    gl_free(e);
+    pthread_mutex_unlock(&const_mu);
+    return st;
+  }
+  e->device = device, e->key = key, e->bytes = bytes, e->hash = h, e->refs = 1;
+  e->next = const_list;
+  const_list = e;
+  *dev = e->dev;
+  pthread_mutex_unlock(&const_mu);
+  return GL_OK;
+}
+
+void gl_cu_const_put(int device, void *dev) {
+  pthread_mutex_lock(&const_mu);
+  for (const_ent_t **pe = &const_list; *pe; pe = &(*pe)->next)
+    if ((*pe)->device == device && (*pe)->dev == dev) {
+      const_ent_t *e = *pe;
+      if (--e->refs == 0) {
+        *pe = e->next;
+        cudaFree(e->dev);
+        gl_free(e);
+      }
+      break;
+    }
+  pthread_mutex_unlock(&const_mu);
+}
+
+/* ---- the conv algorithm cache: $GPULET_CACHE/cudnn_algos.txt (else ~/.cache/gpulet/...), one
+ * "algo workspace key" line per measured convolution; read once, appended as choices are made. */
+typedef struct algo_ent {
+  char *key;
+  int algo;
+  size_t ws;
+  struct algo_ent *next;
+} algo_ent_t;
+static algo_ent_t *algo_list;
+static bool algo_loaded;
+static pthread_mutex_t algo_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool algo_path(char *buf, size_t cap, bool make_dirs) {
+  const char *dir = getenv("GPULET_CACHE");
+  char tmp[1024];
+  if (!dir || !dir[0]) {
+    const char *home = getenv("HOME");
+    if (!home || !home[0]) return false;
+    snprintf(tmp, sizeof tmp, "%s/.cache", home);
+    if (make_dirs) mkdir(tmp, 0755);
+    snprintf(tmp, sizeof tmp, "%s/.cache/gpulet", home);
+    dir = tmp;
+  }
+  if (make_dirs) mkdir(dir, 0755);
+  return snprintf(buf, cap, "%s/cudnn_algos.txt", dir) < (int)cap;
+}
+
+static void algo_add(const char *key, int algo, size_t ws) {
+  algo_ent_t *e = (algo_ent_t *)gl_calloc(1, sizeof *e);
+  char *k = gl_strdup(key);
+  if (!e || !k) {
+    gl_free(e), gl_free(k);
+    return;
+  }
+  e->key = k, e->algo = algo, e->ws = ws, e->next = algo_list;
+  algo_list = e;
+}
+
+static void algo_load(void) {
+  algo_loaded = true;
+  char path[1100];
+  if (!algo_path(path, sizeof path, false)) return;
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  char line[1024];
+  while (fgets(line, sizeof line, f)) {
+    int algo, off = 0;
+    unsigned long long ws;
+    line[strcspn(line, "\n")] = 0;
+    if (sscanf(line, "%d %llu %n", &algo, &ws, &off) == 2 && off > 0 && line[off] && algo >= 0 &&
+        algo < CUDNN_CONVOLUTION_FWD_ALGO_COUNT)
+      algo_add(line + off, algo, (size_t)ws);
+  }
+  fclose(f);
+}
+
+bool gl_cu_algo_cache_get(const char *key, int *algo, size_t *ws) {
+  if (getenv("GPULET_CUDNN_NO_CACHE")) return false;
+  pthread_mutex_lock(&algo_mu);
+  if (!algo_loaded) algo_load();
+  bool hit = false;
+  for (algo_ent_t *e = algo_list; e && !hit; e = e->next)
+    if (!strcmp(e->key, key)) *algo = e->algo, *ws = e->ws, hit = true;
+  pthread_mutex_unlock(&algo_mu);
+  return hit;
+}
+
+void gl_cu_algo_cache_put(const char *key, int algo, size_t ws) {
+  if (strchr(key, '\n')) return;
+  pthread_mutex_lock(&algo_mu);
+  algo_add(key, algo, ws);
+  char path[1100];
+  if (algo_path(path, sizeof path, true)) {
+    FILE *f = fopen(path, "a"); /* one short line per append: concurrent writers interleave lines */
+    if (f) {
+      fprintf(f, "%d %llu %s\n", algo, (unsigned long long)ws, key);
+      fclose(f);
+    }
+  }
+  pthread_mutex_unlock(&algo_mu);
+}
+
 static gl_status_t upload_constants(cu_plan_t *cp, const gl_graph_t *g) {
   cp->consts = (void **)gl_calloc((size_t)(g->n_values ? g->n_values : 1), sizeof(void *));
   if (!cp->consts) return gl_err(GL_ENOMEM, "out of memory");
   for (int v = 0; v < g->n_values; v++) {
     const gl_value_t *val = &g->values[v];
-    if (!val->data || val->n_uses == 0) continue;
-    size_t bytes = gl_tensor_nbytes(val->data);
+    if (!val->data || (val->n_uses == 0 && !val->is_output)) continue;
     void *d = NULL;
-    GL_CU(cudaMalloc(&d, bytes ? bytes : 1), "allocating a constant");
+    GL_TRY(gl_cu_const_get(cp->cx.device, val->data, &d));
     cp->consts[cp->n_consts++] = d;
-    if (bytes) GL_CU(cudaMemcpy(d, val->data->data, bytes, cudaMemcpyHostToDevice), "uploading a constant");
     cp->vptr[v] = d;
   }
   return GL_OK;
@@ -149,12 +310,9 @@ static gl_status_t build(cu_plan_t *cp, const gl_graph_t *g, int *alias) {
       if (src->kind == GL_VAL_INTERNAL && !src->data) alias[n->outputs[0]] = n->inputs[0];
       continue;
     }
-    for (int k = 0; k < n->n_outputs; k++) {
-      const gl_value_t *o = gl_out(g, n, k);
-      if (o && o->dtype != GL_DT_F32 && strcmp(n->op_type, "Gather"))
-        return gl_err(GL_EUNSUPPORTED, "%s: the CUDA backend computes float tensors only, not %s",
-                      gl_node_label(n), gl_dtype_name(o->dtype));
-    }
+    if (!gl_cuda_node_dtypes_ok(g, n))
+      return gl_err(GL_EUNSUPPORTED, "%s: the CUDA backend computes float tensors only (integers and "
+                    "booleans only move through Gather, Cast, Where and the copy ops)", gl_node_label(n));
     gl_cu_prepare_fn prep = gl_cu_find_op(n->op_type);
     if (!prep)
       return gl_err(GL_EUNSUPPORTED, "%s: the CUDA backend has no kernel for op '%s'",
@@ -176,6 +334,23 @@ static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const
   gl_status_t st = gl_plan_header_init(&cp->hdr, be, g);
   cp->cx.device = *(int *)be->ctx;
   if (!st) st = gl_cu_check(cudaSetDevice(cp->cx.device), "selecting the device");
+  cp->cx.precision = pl->precision;
+  {
+    const char *e = getenv("GPULET_CUDA_PRECISION");
+    if (e && !strcmp(e, "fp32")) cp->cx.precision = GL_PREC_FP32;
+    else if (e && !strcmp(e, "tf32")) cp->cx.precision = GL_PREC_TF32;
+    else if (e && !strcmp(e, "fp16")) cp->cx.precision = GL_PREC_FP16;
+    else if (e && e[0] && !st) st = gl_err(GL_EINVAL, "GPULET_CUDA_PRECISION=%s: expected fp32, tf32 or fp16", e);
+    if (!st && (cp->cx.precision < GL_PREC_FP32 || cp->cx.precision > GL_PREC_FP16))
+      st = gl_err(GL_EINVAL, "unknown CUDA precision %d", cp->cx.precision);
+  }
+  if (!st) {
+    cudaDeviceProp prop;
+    st = gl_cu_check(cudaGetDeviceProperties(&prop, cp->cx.device), "reading the device's properties");
+    if (!st) snprintf(cp->cx.gpu, sizeof cp->cx.gpu, "%s", prop.name);
+    for (char *c = cp->cx.gpu; *c; c++)
+      if (*c == ' ' || *c == '|') *c = '_';
+  }
   if (!st) {
     if (pl->stream) {
       cp->cx.stream = (cudaStream_t)pl->stream;
@@ -214,7 +389,10 @@ static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const
     cp->ws_bytes = cp->cx.workspace_need;
     st = gl_cu_check(cudaMalloc(&cp->workspace, cp->ws_bytes), "allocating the workspace");
   }
-  if (!st) st = gl_cublas_check(cublasSetWorkspace(cp->cx.blas, NULL, 0), "cuBLAS workspace");
+  /* cuBLAS gets its own preallocated workspace (set after cublasSetStream, which resets it), so
+   * it never allocates during graph capture; 32 MiB is NVIDIA's recommendation for Hopper. */
+  if (!st) st = gl_cu_check(cudaMalloc(&cp->blas_ws, BLAS_WS_BYTES), "allocating cuBLAS's workspace");
+  if (!st) st = gl_cublas_check(cublasSetWorkspace(cp->cx.blas, cp->blas_ws, BLAS_WS_BYTES), "cuBLAS workspace");
   if (!st) st = upload_constants(cp, g);
   if (st) goto fail;
   for (int v = 0; v < g->n_values; v++)
