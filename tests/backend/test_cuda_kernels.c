@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
@@ -29,18 +30,19 @@ static void fill(float *x, int64_t n) {
 typedef struct {
   const char *op;
   int n_in;
-  gl_dtype_t dt[4];
-  gl_shape_t shape[4];
-  const void *data[4];
+  gl_dtype_t dt[5];
+  gl_shape_t shape[5];
+  const void *data[5];
   unsigned const_mask;
   void (*attrs)(gl_graph_t *g, int ni);
+  gl_dtype_t out_dt; /* 0: f32 */
 } onenode_t;
 
-static void run_cpu(const onenode_t *o, float *y, int64_t ny) {
+static void run_cpu(const onenode_t *o, void *y, int64_t ny) {
   gl_graph_t *g = gl_graph_create();
   g->opset = 17;
-  int ins[4], out = gl_graph_add_value(g, "y");
-  gl_tensor_t feed[4];
+  int ins[5], out = gl_graph_add_value(g, "y");
+  gl_tensor_t feed[5];
   int nfeed = 0;
   for (int i = 0; i < o->n_in; i++) {
     char name[8] = {'x', (char)('0' + i), 0};
@@ -69,7 +71,9 @@ static void run_cpu(const onenode_t *o, float *y, int64_t ny) {
   gl_compile_opts_t co = {.no_fuse = true};
   assert_int_equal(gl_model_compile(m, be, &co, &p), GL_OK);
   assert_int_equal(gl_shape_numel(&p->outputs[0].shape), ny);
-  gl_tensor_t yt = {.dtype = GL_DT_F32, .shape = p->outputs[0].shape, .data = y};
+  gl_dtype_t odt = o->out_dt ? o->out_dt : GL_DT_F32;
+  assert_int_equal(p->outputs[0].dtype, odt);
+  gl_tensor_t yt = {.dtype = odt, .shape = p->outputs[0].shape, .data = y};
   assert_int_equal(gl_plan_run(p, feed, &yt), GL_OK);
   gl_plan_destroy(p);
   gl_backend_destroy(be);
@@ -100,7 +104,7 @@ static void test_unary(void **state) {
   fill(x, N);
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     g_alpha = cases[c].a;
-    onenode_t o = {cases[c].op, 1, {GL_DT_F32}, {{1, {N}}}, {x}, 0, cases[c].a ? attr_alpha : NULL};
+    onenode_t o = {cases[c].op, 1, {GL_DT_F32}, {{1, {N}}}, {x}, 0, cases[c].a ? attr_alpha : NULL, 0};
     run_cpu(&o, ref, N);
     for (int64_t i = 0; i < N; i++) got[i] = gl_k_unary(cases[c].code, x[i], cases[c].a, cases[c].b);
     near(got, ref, N, 1e-5f);
@@ -124,7 +128,7 @@ static void test_binary_broadcast(void **state) {
   memcpy(bc.st[0], sta, sizeof sta);
   memcpy(bc.st[1], stb, sizeof stb);
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-    onenode_t o = {cases[c].op, 2, {GL_DT_F32, GL_DT_F32}, {sa, sb}, {a, b}, 0, NULL};
+    onenode_t o = {cases[c].op, 2, {GL_DT_F32, GL_DT_F32}, {sa, sb}, {a, b}, 0, NULL, 0};
     run_cpu(&o, ref, 120);
     for (int64_t i = 0; i < 120; i++) gl_k_binary_at(&bc, cases[c].code, a, b, got, i);
     near(got, ref, 120, 1e-6f);
@@ -152,7 +156,7 @@ static void test_transpose(void **state) {
   float x[120], ref[120], got[120];
   fill(x, 120);
   gl_shape_t sx = {4, {2, 3, 4, 5}};
-  onenode_t o = {"Transpose", 1, {GL_DT_F32}, {sx}, {x}, 0, NULL};
+  onenode_t o = {"Transpose", 1, {GL_DT_F32}, {sx}, {x}, 0, NULL, 0};
   static const int64_t perm[4] = {2, 0, 3, 1};
   o.attrs = attr_perm;
   run_cpu(&o, ref, 120);
@@ -181,7 +185,7 @@ static void test_gather_bodies(void **state) {
   fill(x, 60);
   int64_t idx[4] = {4, -1, 0, 2};
   gl_shape_t sx = {3, {3, 5, 4}}, si = {1, {4}};
-  onenode_t o = {"Gather", 2, {GL_DT_F32, GL_DT_I64}, {sx, si}, {x, idx}, 0x2, attr_axis1};
+  onenode_t o = {"Gather", 2, {GL_DT_F32, GL_DT_I64}, {sx, si}, {x, idx}, 0x2, attr_axis1, 0};
   run_cpu(&o, ref, 48);
   for (int64_t i = 0; i < 48; i++) {
     int64_t off = gl_k_gather_offset(idx, 4, 5, 4, i);
@@ -198,7 +202,7 @@ static void test_concat(void **state) {
   float a[24], b[12], ref[36], got[36];
   fill(a, 24), fill(b, 12);
   gl_shape_t sa = {3, {2, 4, 3}}, sb = {3, {2, 2, 3}};
-  onenode_t o = {"Concat", 2, {GL_DT_F32, GL_DT_F32}, {sa, sb}, {a, b}, 0, attr_axis1};
+  onenode_t o = {"Concat", 2, {GL_DT_F32, GL_DT_F32}, {sa, sb}, {a, b}, 0, attr_axis1, 0};
   run_cpu(&o, ref, 36);
   /* rows = 2, row_len = 18; input a has 12 columns at 0, b 6 columns at 12 */
   for (int64_t i = 0; i < 24; i++) got[gl_k_concat_dst(12, 0, 18, i)] = a[i];
@@ -212,7 +216,7 @@ static void test_softmax_layernorm(void **state) {
   float x[R * L], ref[R * L], got[R * L], sc[L], bi[L];
   fill(x, R * L), fill(sc, L), fill(bi, L);
   gl_shape_t sx = {2, {R, L}}, sl = {1, {L}};
-  onenode_t sm = {"Softmax", 1, {GL_DT_F32}, {sx}, {x}, 0, NULL};
+  onenode_t sm = {"Softmax", 1, {GL_DT_F32}, {sx}, {x}, 0, NULL, 0};
   run_cpu(&sm, ref, R * L);
   for (int r = 0; r < R; r++) {
     const float *xr = x + r * L;
@@ -222,16 +226,129 @@ static void test_softmax_layernorm(void **state) {
     for (int j = 0; j < L; j++) got[r * L + j] = gl_k_softmax_at(xr[j], m, s, 0);
   }
   near(got, ref, R * L, 1e-5f);
-  onenode_t ln = {"LayerNormalization", 3, {GL_DT_F32, GL_DT_F32, GL_DT_F32}, {sx, sl, sl}, {x, sc, bi}, 0x6, NULL};
+  onenode_t ln = {"LayerNormalization", 3, {GL_DT_F32, GL_DT_F32, GL_DT_F32}, {sx, sl, sl}, {x, sc, bi}, 0x6, NULL, 0};
   run_cpu(&ln, ref, R * L);
   for (int r = 0; r < R; r++) {
     const float *xr = x + r * L;
     float s = 0, q = 0;
-    for (int j = 0; j < L; j++) s += xr[j], q += xr[j] * xr[j];
-    float mean = s / L, inv = 1.f / sqrtf(fmaxf(q / L - mean * mean, 0.f) + 1e-5f);
+    for (int j = 0; j < L; j++) s += xr[j];
+    float mean = s / L;
+    for (int j = 0; j < L; j++) q += (xr[j] - mean) * (xr[j] - mean);
+    float inv = 1.f / sqrtf(q / L + 1e-5f); /* two passes, as k_layernorm */
     for (int j = 0; j < L; j++) got[r * L + j] = gl_k_layernorm_at(xr[j], mean, inv, sc, bi, j);
   }
   near(got, ref, R * L, 1e-4f);
+}
+
+/* Slice with negative steps through the strided-copy body (start and steps folded as prep_slice
+ * does). */
+static void test_slice_body(void **state) {
+  (void)state;
+  float x[60], ref[8], got[8];
+  fill(x, 60);
+  int64_t starts[3] = {1, 0, 4}, ends[3] = {3, 4, -10}, axes[3] = {0, 1, 2}, steps[3] = {1, 2, -2};
+  gl_shape_t sx = {3, {3, 4, 5}}, s3 = {1, {3}};
+  onenode_t o = {"Slice", 5, {GL_DT_F32, GL_DT_I64, GL_DT_I64, GL_DT_I64, GL_DT_I64}, {sx, s3, s3, s3, s3},
+                 {x, starts, ends, axes, steps}, 0x1e, NULL, 0};
+  /* [1:3, 0:4:2, 4::-2] -> [2, 2, 3] */
+  enum { NY = 12 };
+  float ref2[NY], got2[NY];
+  (void)ref, (void)got;
+  run_cpu(&o, ref2, NY);
+  int64_t st[3] = {20, 5, 1}, start[3] = {1, 0, 4}, step[3] = {1, 2, -2}, dims[3] = {2, 2, 3};
+  gl_k_perm_t p = {.rank = 3};
+  int64_t off = 0;
+  for (int d = 0; d < 3; d++) p.dims[d] = dims[d], p.in_st[d] = st[d] * step[d], off += start[d] * st[d];
+  for (int64_t i = 0; i < NY; i++) got2[i] = x[gl_k_slice_offset(&p, off, i)];
+  near(got2, ref2, NY, 0);
+}
+
+static void test_expand_tile_bodies(void **state) {
+  (void)state;
+  float x[3], ref[24], got[24];
+  fill(x, 3);
+  int64_t shape[3] = {2, 3, 4};
+  gl_shape_t sx = {2, {3, 1}}, ss = {1, {3}};
+  onenode_t o = {"Expand", 2, {GL_DT_F32, GL_DT_I64}, {sx, ss}, {x, shape}, 0x2, NULL, 0};
+  run_cpu(&o, ref, 24);
+  gl_k_perm_t p = {.rank = 3, .dims = {2, 3, 4}, .in_st = {0, 1, 0}}; /* bcast_strides of [3,1] in [2,3,4] */
+  for (int64_t i = 0; i < 24; i++) got[i] = x[gl_k_perm_offset(&p, i)];
+  near(got, ref, 24, 0);
+
+  float t[6], tref[24], tgot[24];
+  fill(t, 6);
+  int64_t reps[2] = {2, 2};
+  gl_shape_t st = {2, {2, 3}}, sr = {1, {2}};
+  onenode_t ot = {"Tile", 2, {GL_DT_F32, GL_DT_I64}, {st, sr}, {t, reps}, 0x2, NULL, 0};
+  run_cpu(&ot, tref, 24);
+  gl_k_tile_t tl = {.rank = 2, .dims = {4, 6}, .in_dims = {2, 3}, .in_st = {3, 1}};
+  for (int64_t i = 0; i < 24; i++) tgot[i] = t[gl_k_tile_offset(&tl, i)];
+  near(tgot, tref, 24, 0);
+}
+
+static void test_pad_body(void **state) {
+  (void)state;
+  float x[6], ref[15], got[15], value = 0.5f;
+  fill(x, 6);
+  int64_t pads[4] = {1, 0, 0, 2}; /* dim 0: 1 before; dim 1: 2 after -> [3, 5] */
+  gl_shape_t sx = {2, {2, 3}}, sp = {1, {4}}, sv = {0, {0}};
+  onenode_t o = {"Pad", 3, {GL_DT_F32, GL_DT_I64, GL_DT_F32}, {sx, sp, sv}, {x, pads, &value}, 0x6, NULL, 0};
+  run_cpu(&o, ref, 15);
+  gl_k_pad_t p = {.rank = 2, .dims = {3, 5}, .in_dims = {2, 3}, .in_st = {3, 1}, .pre = {1, 0}};
+  for (int64_t i = 0; i < 15; i++) {
+    int64_t src = gl_k_pad_src(&p, i);
+    got[i] = src < 0 ? value : x[src];
+  }
+  near(got, ref, 15, 0);
+  gl_k_pad_t crop = {.rank = 1, .dims = {2}, .in_dims = {4}, .in_st = {1}, .pre = {-1}};
+  assert_int_equal(gl_k_pad_src(&crop, 0), 1);
+  assert_int_equal(gl_k_pad_src(&crop, 1), 2);
+}
+
+static void test_where_body(void **state) {
+  (void)state;
+  bool c[3] = {true, false, true};
+  float a[4], b[12], ref[12], got[12];
+  fill(a, 4), fill(b, 12);
+  gl_shape_t sc = {2, {3, 1}}, sa = {2, {1, 4}}, sb = {2, {3, 4}};
+  onenode_t o = {"Where", 3, {GL_DT_BOOL, GL_DT_F32, GL_DT_F32}, {sc, sa, sb}, {c, a, b}, 0, NULL, 0};
+  run_cpu(&o, ref, 12);
+  gl_k_bcast3_t bc = {.rank = 2, .dims = {3, 4}, .st = {{1, 0}, {0, 1}, {4, 1}}};
+  for (int64_t i = 0; i < 12; i++) {
+    int64_t off[3];
+    gl_k_bcast3_offsets(&bc, i, off);
+    got[i] = ((const unsigned char *)c)[off[0]] ? a[off[1]] : b[off[2]];
+  }
+  near(got, ref, 12, 0);
+}
+
+static void attr_to_i64(gl_graph_t *g, int ni) { gl_node_add_attr(g, ni, "to", GL_ATTR_INT)->i = GL_DT_I64; }
+static void attr_to_f32(gl_graph_t *g, int ni) { gl_node_add_attr(g, ni, "to", GL_ATTR_INT)->i = GL_DT_F32; }
+static void attr_to_bool(gl_graph_t *g, int ni) { gl_node_add_attr(g, ni, "to", GL_ATTR_INT)->i = GL_DT_BOOL; }
+
+static void test_cast_body(void **state) {
+  (void)state;
+  enum { N = 64 };
+  float x[N];
+  for (int i = 0; i < N; i++) x[i] = (frand() * 1000.f);
+  x[0] = 0.f, x[1] = -2.7f, x[2] = 2.7f;
+  gl_shape_t s = {1, {N}};
+  int64_t ref64[N], got64[N];
+  onenode_t o = {"Cast", 1, {GL_DT_F32}, {s}, {x}, 0, attr_to_i64, GL_DT_I64};
+  run_cpu(&o, ref64, N);
+  for (int64_t i = 0; i < N; i++) gl_k_cast_at(GL_K_T_F32, GL_K_T_I64, x, got64, i);
+  for (int i = 0; i < N; i++) assert_int_equal(got64[i], ref64[i]);
+  float back_ref[N], back[N];
+  onenode_t ob = {"Cast", 1, {GL_DT_I64}, {s}, {ref64}, 0, attr_to_f32, GL_DT_F32};
+  run_cpu(&ob, back_ref, N);
+  for (int64_t i = 0; i < N; i++) gl_k_cast_at(GL_K_T_I64, GL_K_T_F32, ref64, back, i);
+  near(back, back_ref, N, 0);
+  unsigned char bref[N], bgot[N];
+  onenode_t oc = {"Cast", 1, {GL_DT_F32}, {s}, {x}, 0, attr_to_bool, GL_DT_BOOL};
+  run_cpu(&oc, bref, N);
+  for (int64_t i = 0; i < N; i++) gl_k_cast_at(GL_K_T_F32, GL_K_T_BOOL, x, bgot, i);
+  for (int i = 0; i < N; i++) assert_int_equal(bgot[i], bref[i]);
+  assert_int_equal(bgot[0], 0);
 }
 
 int main(void) {
@@ -239,7 +356,9 @@ int main(void) {
       cmocka_unit_test(test_unary),        cmocka_unit_test(test_binary_broadcast),
       cmocka_unit_test(test_batchnorm),    cmocka_unit_test(test_transpose),
       cmocka_unit_test(test_gather_bodies), cmocka_unit_test(test_concat),
-      cmocka_unit_test(test_softmax_layernorm),
+      cmocka_unit_test(test_softmax_layernorm), cmocka_unit_test(test_slice_body),
+      cmocka_unit_test(test_expand_tile_bodies), cmocka_unit_test(test_pad_body),
+      cmocka_unit_test(test_where_body),   cmocka_unit_test(test_cast_body),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

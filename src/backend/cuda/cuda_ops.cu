@@ -417,18 +417,33 @@ static gl_status_t prep_conv(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node
     for (int d = 0; d < nsp && o < 500; d++)
       o += snprintf(key + o, sizeof key - (size_t)o, "|%d,%d,%d", pad[d], str[d], dil[d]);
   }
-  int algo = -1;
+  /* A cached entry is "algo + 16 * math type": cudnnFind reports the math type each algorithm
+   * ran with, and the descriptor must carry that type for the algorithm to behave as measured. */
+  int algo = -1, code = -1;
   size_t ws_need = 0;
-  if (!gl_cu_algo_cache_get(key, &algo, &ws_need)) {
+  if (gl_cu_algo_cache_get(key, &code, &ws_need)) {
+    algo = code % 16;
+    GL_CUDNN(cudnnSetConvolutionMathType(s->conv, (cudnnMathType_t)(code / 16)), "setting the math type");
+  } else {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int found = 0;
     GL_CUDNN(cudnnFindConvolutionForwardAlgorithm(cx->dnn, s->x, s->w, s->conv, s->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
                                                   &found, perf),
              "choosing an algorithm");
-    for (int i = 0; i < found && algo < 0; i++)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS) algo = (int)perf[i].algo, ws_need = perf[i].memory;
-    if (algo < 0) return gl_err(GL_EUNSUPPORTED, "%s: cuDNN has no algorithm for this convolution", gl_node_label(n));
-    gl_cu_algo_cache_put(key, algo, ws_need);
+    cudnnMathType_t got = math;
+    for (int i = 0; i < found && algo < 0; i++) {
+      if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+      /* fp32 takes FMA kernels only; tf32 anything but down-conversion to half. */
+      if (cx->precision == GL_PREC_FP32 &&
+          (perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+        continue;
+      if (cx->precision == GL_PREC_TF32 && perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
+      algo = (int)perf[i].algo, ws_need = perf[i].memory;
+      got = cx->precision == GL_PREC_FP32 ? CUDNN_FMA_MATH : perf[i].mathType;
+    }
+    if (algo < 0) return gl_err(GL_EUNSUPPORTED, "%s: cuDNN has no algorithm for this convolution at this precision", gl_node_label(n));
+    GL_CUDNN(cudnnSetConvolutionMathType(s->conv, got), "setting the math type");
+    gl_cu_algo_cache_put(key, algo + 16 * (int)got, ws_need);
   }
   s->algo = (cudnnConvolutionFwdAlgo_t)algo;
   /* Ask again for this algorithm's workspace (a cached entry may come from another cuDNN). */

@@ -239,7 +239,7 @@ static void algo_load(void) {
     unsigned long long ws;
     line[strcspn(line, "\n")] = 0;
     if (sscanf(line, "%d %llu %n", &algo, &ws, &off) == 2 && off > 0 && line[off] && algo >= 0 &&
-        algo < CUDNN_CONVOLUTION_FWD_ALGO_COUNT)
+        algo % 16 < CUDNN_CONVOLUTION_FWD_ALGO_COUNT && algo / 16 <= CUDNN_FMA_MATH)
       algo_add(line + off, algo, (size_t)ws);
   }
   fclose(f);
