@@ -63,8 +63,7 @@ static inline unsigned gl_cu_blocks(int64_t n) {
        i += (int64_t)gridDim.x * blockDim.x)
 
 /* Device copies of constants, shared by every plan of a model on a device (cuda_plan.cu):
- * the same host buffer (gl_tensor_buf_t, or the data pointer when unshared) maps to one device
- * buffer, refcounted. */
+ * equal contents (same size and 128-bit hash) map to one device buffer, refcounted. */
 gl_status_t gl_cu_const_get(int device, const gl_tensor_t *t, void **dev);
 void gl_cu_const_put(int device, void *dev);
 

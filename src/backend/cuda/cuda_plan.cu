@@ -135,14 +135,16 @@ static void plan_destroy(gl_plan_t *p) {
 }
 
 /* ---- constants shared by every plan of a model on a device ----
- * Keyed by (device, the host buffer: its gl_tensor_buf_t when shared, else its data pointer,
- * size, a hash of the contents). The hash guards against a freed host buffer whose address
- * comes back with other weights; equal contents may share a device copy whatever their origin. */
+ * Keyed by (device, size, a 128-bit hash of the contents) rather than by the host buffer
+ * (gl_tensor_buf_t) alone: the passes fold BatchNorm into conv weights anew at every compile, so
+ * the plans of one model at batch 1, 8 and 32 hold equal weights in different host buffers, and
+ * a freed host buffer's address may come back holding other weights. The host buffer is kept
+ * for the record (and a debugger). */
 typedef struct const_ent {
   int device;
   const void *key;
   size_t bytes;
-  uint64_t hash;
+  uint64_t hash, hash2;
   void *dev;
   int refs;
   struct const_ent *next;
@@ -150,28 +152,33 @@ typedef struct const_ent {
 static const_ent_t *const_list;
 static pthread_mutex_t const_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static uint64_t content_hash(const void *p, size_t n) {
-  uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+/* Two independent 64-bit hashes of the bytes, in one pass. */
+static void content_hash(const void *p, size_t n, uint64_t *h1, uint64_t *h2) {
+  uint64_t a = 0x9e3779b97f4a7c15ULL ^ n, b = 0xc2b2ae3d27d4eb4fULL + n;
   const unsigned char *c = (const unsigned char *)p;
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     uint64_t w;
     memcpy(&w, c + i, 8);
-    h = (h ^ w) * 0x100000001b3ULL;
-    h ^= h >> 29;
+    a = (a ^ w) * 0x100000001b3ULL;
+    a ^= a >> 29;
+    b = (b + w) * 0xff51afd7ed558ccdULL;
+    b ^= b >> 32;
   }
-  for (; i < n; i++) h = (h ^ c[i]) * 0x100000001b3ULL;
-  return h;
+  for (; i < n; i++) a = (a ^ c[i]) * 0x100000001b3ULL, b = (b + c[i]) * 0xff51afd7ed558ccdULL;
+  *h1 = a;
+  *h2 = b ^ (b >> 31);
 }
 
 gl_status_t gl_cu_const_get(int device, const gl_tensor_t *t, void **dev) {
   size_t bytes = gl_tensor_nbytes(t);
   const void *key = t->buf ? (const void *)t->buf : t->data;
-  uint64_t h = content_hash(t->data, bytes);
+  uint64_t h, h2;
+  content_hash(t->data, bytes, &h, &h2);
   *dev = NULL;
   pthread_mutex_lock(&const_mu);
   for (const_ent_t *e = const_list; e; e = e->next)
-    if (e->device == device && e->key == key && e->bytes == bytes && e->hash == h) {
+    if (e->device == device && e->bytes == bytes && e->hash == h && e->hash2 == h2) {
       e->refs++;
       *dev = e->dev;
       pthread_mutex_unlock(&const_mu);
@@ -187,7 +194,7 @@ gl_status_t gl_cu_const_get(int device, const gl_tensor_t *t, void **dev) {
     pthread_mutex_unlock(&const_mu);
     return st;
   }
-  e->device = device, e->key = key, e->bytes = bytes, e->hash = h, e->refs = 1;
+  e->device = device, e->key = key, e->bytes = bytes, e->hash = h, e->hash2 = h2, e->refs = 1;
   e->next = const_list;
   const_list = e;
   *dev = e->dev;
