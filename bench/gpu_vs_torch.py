@@ -300,16 +300,19 @@ def make_interpreter(torch, onnx, numpy_helper, model, dtype, device):
 
 
 # ---------------------------------------------------------------- timing
+SYNC = [lambda: None]
+
+
 def time_cuda(torch, fn, iters, warmup):
     """p50 and mean milliseconds of fn() (synchronised per iteration, wall clock)."""
     for _ in range(warmup):
         fn()
-    torch.cuda.synchronize()
+    SYNC[0]()
     ts = []
     for _ in range(iters):
         t0 = time.perf_counter()
         fn()
-        torch.cuda.synchronize()
+        SYNC[0]()
         ts.append((time.perf_counter() - t0) * 1e3)
     ts.sort()
     return {"p50_ms": ts[len(ts) // 2], "min_ms": ts[0], "mean_ms": sum(ts) / len(ts)}
@@ -340,8 +343,8 @@ def make_inputs(np, model, batch):
     return arrs
 
 
-def run_gpulet(gpulet, path, batch, precision, pb_files, iters):
-    cmd = [gpulet, "run", path, "--device", "cuda", "--batch", str(batch), "--iters", str(iters), "--warmup", "5",
+def run_gpulet(gpulet, path, batch, precision, pb_files, iters, device="cuda"):
+    cmd = [gpulet, "run", path, "--device", device, "--batch", str(batch), "--iters", str(iters), "--warmup", "5",
            "--precision", precision]
     for f in pb_files:
         cmd += ["--input", f]
@@ -371,6 +374,8 @@ def main():
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--budget", type=float, default=3000.0, help="seconds; later torch.compile runs are skipped")
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--smoke-cpu", action="store_true",
+                    help="self-test without a GPU: torch and gpulet on the CPU, no CUDA graphs (timings meaningless)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     if not os.path.exists(args.gpulet):
@@ -397,18 +402,22 @@ def main():
     env["torch"] = torch.__version__
     env["torch_cuda"] = torch.version.cuda
     env["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not args.smoke_cpu:
         report["notes"].append("skipped: torch sees no CUDA device")
         save()
         print("gpu_vs_torch: torch sees no CUDA device; nothing measured")
         return 0
-    env["gpu"] = torch.cuda.get_device_name(0)
+    env["gpu"] = "cpu (smoke test)" if args.smoke_cpu else torch.cuda.get_device_name(0)
+    if not args.smoke_cpu:
+        SYNC[0] = torch.cuda.synchronize
+    pin = (lambda t: t) if args.smoke_cpu else (lambda t: t.pin_memory())
+    gdev = "cpu" if args.smoke_cpu else "cuda"
     try:
         import onnxruntime as ort
         env["onnxruntime"] = ort.__version__
     except ImportError:
         ort = None
-    dev = torch.device("cuda")
+    dev = torch.device("cpu" if args.smoke_cpu else "cuda")
     t_start = time.time()
     zoo_dir = os.path.join(ROOT, ".zoo")
     os.makedirs(zoo_dir, exist_ok=True)
@@ -423,7 +432,7 @@ def main():
                 continue
         model = onnx.load(path)
         nets = {}
-        for tag, dt in (("fp16", torch.float16), ("fp32", torch.float32)):
+        for tag, dt in ((("fp16", torch.float16),) if not args.smoke_cpu else ()) + (("fp32", torch.float32),):
             try:
                 nets[tag] = make_interpreter(torch, onnx, numpy_helper, model, dt, dev).eval()
             except Exception as e:  # noqa: BLE001 - record and go on
@@ -437,12 +446,13 @@ def main():
                 with open(pb, "wb") as f:
                     f.write(numpy_helper.from_array(arr, iname).SerializeToString())
                 pbs.append(pb)
-            torch.cuda.empty_cache()
+            if not args.smoke_cpu:
+                torch.cuda.empty_cache()
             with torch.inference_mode():
                 for tag, net in nets.items():
                     fdt = torch.float16 if tag == "fp16" else torch.float32
-                    host = [torch.from_numpy(a).pin_memory() if a.dtype == np.int64 else
-                            torch.from_numpy(a).to(fdt).pin_memory() for _, a in arrs]
+                    host = [pin(torch.from_numpy(a)) if a.dtype == np.int64 else
+                            pin(torch.from_numpy(a).to(fdt)) for _, a in arrs]
                     dev_in = [h.to(dev) for h in host]
                     try:
                         y = net(*dev_in)
@@ -516,7 +526,7 @@ def main():
                 except Exception as e:  # noqa: BLE001
                     r["interpreter_vs_ort_error"] = repr(e)[:300]
             for prec in ("fp32", "tf32", "fp16"):
-                r["gpulet"][prec] = run_gpulet(args.gpulet, path, batch, prec, pbs, args.iters)
+                r["gpulet"][prec] = run_gpulet(args.gpulet, path, batch, prec, pbs, args.iters, gdev)
             # gpulet fp32 sums against torch fp32's
             go, to = r["gpulet"]["fp32"].get("outputs", []), r["torch"].get("fp32_outputs", [])
             if go and to and len(go) == len(to):

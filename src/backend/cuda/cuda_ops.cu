@@ -278,6 +278,8 @@ static const struct { const char *op; int code; float a, b; } unary_ops[] = {
 };
 
 static gl_status_t prep_unary(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
+  if (n->n_outputs > 1 && n->outputs[1] >= 0)
+    return gl_err(GL_EUNSUPPORTED, "%s: Dropout's mask output on CUDA", gl_node_label(n));
   ew_t *s = (ew_t *)gl_calloc(1, sizeof *s);
   if (!s) return gl_err(GL_ENOMEM, "out of memory");
   k->state = s;
@@ -373,6 +375,10 @@ static gl_status_t prep_conv(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node
   k->destroy = conv_destroy;
   k->run = run_conv;
   if (x->shape.rank < 3) return gl_err(GL_EUNSUPPORTED, "%s: Conv input of rank %d on CUDA", gl_node_label(n), x->shape.rank);
+  if (!gl_shape_numel(&x->shape) || !gl_shape_numel(&y->shape) || !gl_shape_numel(&w->shape))
+    return gl_err(GL_EUNSUPPORTED, "%s: empty tensors in a convolution on CUDA", gl_node_label(n));
+  if (x->dtype != GL_DT_F32 || w->dtype != GL_DT_F32)
+    return gl_err(GL_EUNSUPPORTED, "%s: float only on CUDA", gl_node_label(n));
   GL_TRY(int_sized(n, &x->shape));
   GL_TRY(int_sized(n, &y->shape));
   gl_nn_geom_t geo;
@@ -584,6 +590,8 @@ static gl_status_t prep_pool(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node
   k->run = run_pool;
   if (x->dtype != GL_DT_F32) return gl_err(GL_EUNSUPPORTED, "%s: float only on CUDA", gl_node_label(n));
   if (x->shape.rank < 3) return gl_err(GL_EUNSUPPORTED, "%s: input of rank %d on CUDA", gl_node_label(n), x->shape.rank);
+  if (!gl_shape_numel(&x->shape) || !gl_shape_numel(&y->shape))
+    return gl_err(GL_EUNSUPPORTED, "%s: empty tensors in pooling on CUDA", gl_node_label(n));
   GL_TRY(int_sized(n, &x->shape));
   GL_CUDNN(cudnnCreateTensorDescriptor(&s->x), "descriptor");
   GL_CUDNN(cudnnCreateTensorDescriptor(&s->y), "descriptor");
