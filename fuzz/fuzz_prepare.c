@@ -9,7 +9,8 @@
 #include "core/alloc.h"
 #include "engine/engine.h"
 
-#define MAX_IO_BYTES ((size_t)64 << 20) /* skip running plans whose inputs/outputs are bigger */
+#define MAX_IO_BYTES ((size_t)64 << 20)    /* skip running plans whose inputs/outputs are bigger */
+#define MAX_PLAN_BYTES ((size_t)256 << 20) /* skip compiling graphs whose values add up to more */
 
 static gl_backend_t *be;
 
@@ -47,7 +48,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (gl_model_from_graph(g, &m) == GL_OK) {
       gl_compile_opts_t co = {.batch = 1, .placement = {.threads = 1}};
       gl_plan_t *plan = NULL;
-      if (gl_model_compile(m, be, &co, &plan) == GL_OK) {
+      /* A valid model may simply need gigabytes; only plan those that fit in MAX_PLAN_BYTES. */
+      gl_graph_t *pg = NULL;
+      bool small = false;
+      if (gl_model_prepare(m, &co, &pg) == GL_OK) {
+        size_t bytes = 0;
+        for (int v = 0; v < pg->n_values; v++) {
+          int64_t n = gl_shape_numel(&pg->values[v].shape);
+          if (n > 0) bytes += (size_t)n * gl_dtype_size(pg->values[v].dtype);
+        }
+        small = bytes <= MAX_PLAN_BYTES;
+        gl_graph_destroy(pg);
+      }
+      if (small && gl_model_compile(m, be, &co, &plan) == GL_OK) {
         run_plan(plan);
         gl_plan_destroy(plan);
       }
