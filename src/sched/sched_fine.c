@@ -56,7 +56,8 @@ static bool fit_device(const gl_sched_input_t *in, gl_plan_device_t *D) {
           x->lat_ms = gl_sched_latency(in, x->model, x->batch, L->units, a);
           L->duty_ms = x->lat_ms;
           L->occupancy = x->rate / x->tput;
-          if (it && (x->tput < x->rate * (1 - 1e-9) || 2 * x->lat_ms > slo)) return false;
+          bool lat_ok = 2 * x->lat_ms <= slo || (x->batch == 1 && x->lat_ms <= slo);
+          if (it && (x->tput < x->rate * (1 - 1e-9) || !lat_ok)) return false;
         } else if (L->n_members == 1) {
           double duty;
           int b = gl_sched_res_batch(in, x->model, L->units, x->rate, a, &duty);
@@ -125,8 +126,13 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
       if (t / share > best_eff * 1.02) best_eff = t / share, best = sizes[i], best_t = t;
     }
     if (best_t <= 0) {
-      gl__fail(p, "%s: no gpu-let size meets its SLO", in->models[m].name);
-      goto out;
+      /* no size gives 2L <= SLO: as the research, batch 1 on the whole device if L(1) <= SLO */
+      gl_sched_sat_batch(in, m, total, FINE_ALPHA, &best_t);
+      best = total;
+      if (gl_sched_latency(in, m, 1, total, FINE_ALPHA) > in->models[m].slo_ms) {
+        gl__fail(p, "%s: no gpu-let size meets its SLO", in->models[m].name);
+        goto out;
+      }
     }
     while (r > best_t * 0.999) {
       if (gl_grow((void **)&items, &cap, ni + 1, sizeof *items)) goto nomem;
@@ -183,7 +189,9 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
           E += gl_sched_latency(in, t.m[k].model, b < 1 ? 1 : b, u, 1);
           ok = ok && D + gl_sched_latency(in, t.m[k].model, b < 1 ? 1 : b, u, 1) <= in->models[t.m[k].model].slo_ms;
         }
-        if (ok && E <= D * FINE_OCC) {
+        double mem = in->ctx_mb;
+        for (int k = 0; k < t.n_members; k++) mem += in->models[t.m[k].model].mem_mb;
+        if (ok && E <= D * FINE_OCC && mem <= in->mem_room * pr->mem_mb) {
           t.units = u;
           t.duty_ms = D;
           res[i] = t;
