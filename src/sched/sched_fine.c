@@ -10,7 +10,6 @@
 
 #define FINE_MAX_SHARE 6 /* models per shared gpu-let */
 #define FINE_OCC 0.75     /* most a residual or shared gpu-let is planned busy */
-#define FINE_ALPHA 1.12   /* slowdown assumed when sizing saturated gpu-lets (neighbours unknown yet) */
 
 /* Nexus-style residual at `units`: batch and the longest duty cycle that keeps the SLO. */
 static int residual_at(const gl_sched_input_t *in, int m, int units, double r, double *max_duty) {
@@ -97,7 +96,7 @@ static int cmp_units_desc(const void *a, const void *b) {
   return x->m[0].model - y->m[0].model;
 }
 
-gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
+static gl_status_t fine_plan(const gl_sched_input_t *in, gl_plan_t *p, double FINE_ALPHA) {
   const gl_profile_t *pr = in->prof;
   int total = pr->total_units, g = pr->granularity, n = in->n_models;
   int ns = 0, sizes[1024];
@@ -118,13 +117,15 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
     int best = total;
     double best_eff = 0, best_t = 0;
     double mem_share = (in->ctx_mb + in->models[m].mem_mb) / (in->mem_room * pr->mem_mb);
-    for (int i = 0; i < ns; i++) {
-      double t;
-      int b = gl_sched_sat_batch(in, m, sizes[i], FINE_ALPHA, &t);
-      if (2 * gl_sched_latency(in, m, b, sizes[i], FINE_ALPHA) > in->models[m].slo_ms) continue;
-      double share = fmax((double)sizes[i] / total, mem_share);
-      if (t / share > best_eff * 1.02) best_eff = t / share, best = sizes[i], best_t = t;
-    }
+    /* a saturated gpu-let at batch 1 has no room to absorb a burst: prefer sizes with b >= 2 */
+    for (int minb = 2; minb >= 1 && best_t <= 0; minb--)
+      for (int i = 0; i < ns; i++) {
+        double t;
+        int b = gl_sched_sat_batch(in, m, sizes[i], FINE_ALPHA, &t);
+        if (b < minb || 2 * gl_sched_latency(in, m, b, sizes[i], FINE_ALPHA) > in->models[m].slo_ms) continue;
+        double share = fmax((double)sizes[i] / total, mem_share);
+        if (t / share > best_eff * 1.02) best_eff = t / share, best = sizes[i], best_t = t;
+      }
     if (best_t <= 0) {
       /* no size gives 2L <= SLO: as the research, batch 1 on the whole device if L(1) <= SLO */
       gl_sched_sat_batch(in, m, total, FINE_ALPHA, &best_t);
@@ -286,5 +287,26 @@ out:
   gl_free(res);
   gl_free(free_units);
   gl_free(free_mem);
+  return st;
+}
+
+/* Sizing assumes a slowdown from neighbours not yet known: none (tight plans, may not pack) or
+ * 1.12 (packs, wastes a little). Both are planned; the feasible one on fewer devices wins, ties
+ * to the safer 1.12. */
+gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
+  gl_plan_t alt;
+  GL_TRY(gl__plan_init(&alt, in, "fine"));
+  gl_status_t st = fine_plan(in, p, 1.12);
+  if (st == GL_OK) st = fine_plan(in, &alt, 1.0);
+  if (st == GL_OK) {
+    gl__plan_tally(p);
+    gl__plan_tally(&alt);
+    if ((!p->feasible && alt.feasible) || (p->feasible && alt.feasible && alt.devices_used < p->devices_used)) {
+      gl_plan_t t = *p;
+      *p = alt;
+      alt = t;
+    }
+  }
+  gl_plan_fini(&alt);
   return st;
 }
