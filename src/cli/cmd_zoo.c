@@ -75,10 +75,10 @@ static int make(const char *name, const char *path, const gl_zoo_opts_t *o) {
   int64_t t2 = gl_now_ns();
   char in[256];
   input_desc(g, in, sizeof in);
-  printf("%s: %s, opset %lld, %d nodes, %lld params, %.3f GMACs per sample, inputs: %s; built in %.0f ms, "
+  printf("%s: %s, opset %lld, %d nodes, %lld params, %.1f MMACs per sample, inputs: %s; built in %.0f ms, "
          "written in %.0f ms to %s\n",
          name, gl_zoo_find(name)->summary, (long long)g->opset, st.n_nodes, (long long)st.params,
-         (double)st.macs / 1e9 / (o->batch > 0 ? (double)o->batch : 1.0), in, gl_ns_to_ms(t1 - t0),
+         (double)st.macs / 1e6 / (o->batch > 0 ? (double)o->batch : 1.0), in, gl_ns_to_ms(t1 - t0),
          gl_ns_to_ms(t2 - t1), path);
   gl_graph_destroy(g);
   return 0;

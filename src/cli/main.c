@@ -17,6 +17,7 @@ static const struct {
     {"plan", gl_cmd_plan, "plan gpu-lets for a scenario with a scheduling policy"},
     {"simulate", gl_cmd_simulate, "simulate a scenario under a policy on a virtual clock"},
     {"profile", gl_cmd_profile_analytic, "write an analytic latency profile (--analytic h100|rtx2080ti)"},
+    {"serve", gl_cmd_serve, "serve models over HTTP (KServe v2 / Open Inference Protocol)"},
 };
 
 int gl_cli_fail(const char *what) {

@@ -129,8 +129,15 @@ static gl_status_t fuse_add(gl_graph_t *g) {
       bool same = gl_shape_eq(&rv->shape, os);
       bool bias = !is_op(f, "Conv") && rv->data && bias_shaped(&rv->shape, os);
       if (!same && !bias) continue;
+      /* A Gemm takes one constant addend besides its bias-shaped one: a constant C stays alone. */
+      if (rv->data && is_op(f, "Gemm") && f->n_inputs > 2 && f->inputs[2] >= 0 &&
+          g->values[f->inputs[2]].data)
+        continue;
       /* The residual must be ready when the op runs. */
       if (rv->producer >= fi) continue;
+      /* Keep input 2 meaning bias / C: an absent one stays as -1 before the residual. */
+      if (!is_op(f, "MatMul") && f->n_inputs == 2 && add_input(g, fi, -1) != 2)
+        return gl_err(GL_ENOMEM, "out of memory");
       int idx = add_input(g, fi, r);
       if (idx < 0) return gl_err(GL_ENOMEM, "out of memory");
       f = &g->nodes[fi];

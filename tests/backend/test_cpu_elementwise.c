@@ -194,6 +194,32 @@ static void test_round_half_even(void **state) {
   free_outs();
 }
 
+/* The vectorised exp, sigmoid and tanh of the plain loops at the edges of float's range. */
+static void test_unary_extremes(void **state) {
+  const float x[] = {100, -100, NAN, 88.7f, -86.0f, 20, -20, 1e-6f, -0.05f, 0};
+  const int n = 10;
+  in_t in = {GL_DT_F32, {1, {n}}, x, false};
+  static const struct {
+    const char *op;
+    double (*ref)(double);
+  } ops[] = {{"Exp", exp}, {"Sigmoid", r_sigmoid}, {"Tanh", tanh}};
+  for (size_t o = 0; o < 3; o++) {
+    assert_int_equal(run_op(ops[o].op, 13, &in, 1, 1, NULL), GL_OK);
+    const float *y = outs[0].data;
+    for (int i = 0; i < n; i++) {
+      float want = (float)ops[o].ref(x[i]);
+      if (isnan(want) || isinf(want)) {
+        if (isnan(want)) assert_true(isnan(y[i]));
+        else assert_true(y[i] == want);
+        continue;
+      }
+      if (fabsf(y[i] - want) > 1e-6f * fabsf(want) + 1e-30f)
+        fail_msg("%s(%g): got %.9g want %.9g", ops[o].op, x[i], y[i], want);
+    }
+  }
+  free_outs();
+}
+
 /* ---- binary with broadcasting ---- */
 static double b_add(double a, double b) { return a + b; }
 static double b_sub(double a, double b) { return a - b; }
@@ -602,7 +628,7 @@ int main(void) {
       cmocka_unit_test(test_variadic),        cmocka_unit_test(test_prelu_isinf_dropout),
       cmocka_unit_test(test_unsupported_dtype), cmocka_unit_test(test_constant_fold),
       cmocka_unit_test(test_pow_const_and_clip_inputs), cmocka_unit_test(test_empty),
-      cmocka_unit_test(test_where_patterns),
+      cmocka_unit_test(test_where_patterns), cmocka_unit_test(test_unary_extremes),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   free_outs();

@@ -498,6 +498,30 @@ static void test_old_opsets(void **state) {
   done(&r);
 }
 
+/* Opset 3: Reshape's shape and Pad's paddings are attributes; Concat's axis defaults to 1. */
+static void test_legacy_opsets(void **state) {
+  gl_graph_t *g = new_graph(3);
+  int x = input(g, "x", GL_DT_F32, (gl_shape_t){2, {2, 3}});
+  int rs = node(g, "Reshape", "rs", &x, 1);
+  attr_ints(g, "shape", 2, (int64_t[]){3, -1});
+  int ct = node(g, "Concat", "ct", (int[]){x, x}, 2);
+  int pd = node(g, "Pad", "pd", &x, 1);
+  attr_ints(g, "paddings", 4, (int64_t[]){0, 0, 1, 0});
+  int outs[] = {rs, ct, pd};
+  for (int i = 0; i < 3; i++) assert_int_equal(gl_graph_add_output(g, outs[i]), GL_OK);
+  run_t r;
+  assert_int_equal(compile(&r, g, 0), GL_OK);
+  float xd[] = {0, 1, 2, 3, 4, 5};
+  assert_int_equal(run(&r, (void *[]){xd}), GL_OK);
+  gl_shape_t s32 = {2, {3, 2}}, s26 = {2, {2, 6}}, s33 = {2, {3, 3}};
+  assert_true(gl_shape_eq(&r.out[0].shape, &s32));
+  assert_true(gl_shape_eq(&r.out[1].shape, &s26));
+  expect_f32(&r.out[1], (float[]){0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5}, 12);
+  assert_true(gl_shape_eq(&r.out[2].shape, &s33));
+  expect_f32(&r.out[2], (float[]){0, 1, 2, 3, 4, 5, 0, 0, 0}, 9);
+  done(&r);
+}
+
 static void test_reverse_sequence(void **state) {
   gl_graph_t *g = new_graph(13);
   int x = input(g, "x", GL_DT_F32, (gl_shape_t){2, {3, 2}}); /* [time, batch] */
@@ -572,6 +596,55 @@ static void test_bind_named_float_input(void **state) {
   expect_f32(&r.out[0], (float[]){5, 5, 6, 6}, 4);
   assert_int_equal(run(&r, (void *[]){xd, other}), GL_EINVAL);
   done(&r);
+}
+
+/* Unique of a constant (not sorted, no axis) and of an empty constant: all four outputs. */
+static void test_unique_constant(void **state) {
+  gl_graph_t *g = new_graph(13);
+  float xd[] = {2, 1, 1, 3, 4, 3};
+  int x = cnst(g, GL_DT_F32, (gl_shape_t){1, {6}}, xd);
+  int o[4];
+  for (int i = 0; i < 4; i++) o[i] = gl_graph_add_value(g, NULL);
+  assert_true(gl_graph_add_node(g, "Unique", "uq", &x, 1, o, 4) >= 0);
+  attr_i(g, "sorted", 0);
+  int e = cnst(g, GL_DT_I64, (gl_shape_t){1, {0}}, xd);
+  int eo = gl_graph_add_value(g, NULL);
+  assert_true(gl_graph_add_node(g, "Unique", "uq_empty", &e, 1, &eo, 1) >= 0);
+  for (int i = 0; i < 4; i++) assert_int_equal(gl_graph_add_output(g, o[i]), GL_OK);
+  assert_int_equal(gl_graph_add_output(g, eo), GL_OK);
+  run_t r;
+  assert_int_equal(compile(&r, g, 0), GL_OK);
+  assert_int_equal(run(&r, NULL), GL_OK);
+  expect_f32(&r.out[0], (float[]){2, 1, 3, 4}, 4);
+  expect_i64(&r.out[1], (int64_t[]){0, 1, 3, 4}, 4);
+  expect_i64(&r.out[2], (int64_t[]){0, 1, 1, 2, 3, 2}, 6);
+  expect_i64(&r.out[3], (int64_t[]){1, 2, 2, 1}, 4);
+  assert_int_equal(gl_shape_numel(&r.out[4].shape), 0);
+  done(&r);
+}
+
+/* GridSample: grid points at the corners (align_corners) read the corners; a point past the
+ * right edge reads 0 with zeros padding and the edge with border padding. */
+static void test_grid_sample(void **state) {
+  static const char *pads[] = {"zeros", "border"};
+  for (int m = 0; m < 2; m++) {
+    gl_graph_t *g = new_graph(16);
+    int x = input(g, "x", GL_DT_F32, (gl_shape_t){4, {1, 1, 2, 2}});
+    float gd[] = {-1, -1, 1, -1, -1, 1, 1, 1, 3, -1};
+    int gr = cnst(g, GL_DT_F32, (gl_shape_t){4, {1, 1, 5, 2}}, gd);
+    int y = node(g, "GridSample", "gs", (int[]){x, gr}, 2);
+    attr_i(g, "align_corners", 1);
+    attr_s(g, "padding_mode", pads[m]);
+    assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+    run_t r;
+    assert_int_equal(compile(&r, g, 0), GL_OK);
+    float xd[] = {1, 2, 3, 4};
+    assert_int_equal(run(&r, (void *[]){xd}), GL_OK);
+    /* (3, -1) is x = 3 with align_corners on a 2-wide row: zeros blends in nothing past x = 1 */
+    float want[2][5] = {{1, 2, 3, 4, 0}, {1, 2, 3, 4, 2}};
+    expect_f32(&r.out[0], want[m], 5);
+    done(&r);
+  }
 }
 
 static void test_errors_name_the_node(void **state) {
@@ -682,9 +755,12 @@ int main(void) {
       cmocka_unit_test(test_shape_chain_folds),
       cmocka_unit_test(test_misc_small_ops),
       cmocka_unit_test(test_old_opsets),
+      cmocka_unit_test(test_legacy_opsets),
       cmocka_unit_test(test_reverse_sequence),
       cmocka_unit_test(test_constants_and_shape),
       cmocka_unit_test(test_bind_named_float_input),
+      cmocka_unit_test(test_unique_constant),
+      cmocka_unit_test(test_grid_sample),
       cmocka_unit_test(test_errors_name_the_node),
       cmocka_unit_test(test_shape_errors),
   };

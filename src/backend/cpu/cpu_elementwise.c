@@ -106,7 +106,7 @@ static bool is_uint(gl_dtype_t t) {
   break
 
 /* Float unary ops for element type T with math functions M(name). */
-#define DEF_UNARY_F(NAME, T, M, ERF)                                                     \
+#define DEF_UNARY_F(NAME, T, M, ERF, EXP, SIGM, TANH)                                    \
   static void NAME(const ew_par_t *p, const void *const *in, const int64_t *st, void *out, \
                    int64_t n) {                                                          \
     typedef T ET;                                                                        \
@@ -120,10 +120,10 @@ static bool is_uint(gl_dtype_t t) {
       case OP_SELU: UN(x > Z ? G * x : G * (A * M(exp)(x) - A));                         \
       case OP_CELU: UN((x > Z ? x : Z) + M(fmin)(Z, A * (M(exp)(x / A) - O)));          \
       case OP_THRELU: UN(x > A ? x : Z);                                                 \
-      case OP_SIGMOID: UN(x >= Z ? O / (O + M(exp)(-x)) : M(exp)(x) / (O + M(exp)(x)));  \
+      case OP_SIGMOID: UN(SIGM(x));                                                      \
       case OP_HSIGMOID: UN(M(fmax)(Z, M(fmin)(O, A * x + B)));                           \
       case OP_HSWISH: UN(x * M(fmax)(Z, M(fmin)(O, x / (ET)6 + (ET)0.5)));              \
-      case OP_TANH: UN(M(tanh)(x));                                                      \
+      case OP_TANH: UN(TANH(x));                                                         \
       case OP_SOFTPLUS: UN(x > Z ? x + M(log1p)(M(exp)(-x)) : M(log1p)(M(exp)(x)));      \
       case OP_SOFTSIGN: UN(x / (O + M(fabs)(x)));                                        \
       case OP_ERF: UN(ERF(x));                                                           \
@@ -132,7 +132,7 @@ static bool is_uint(gl_dtype_t t) {
         UN((ET)0.5 * x *                                                                 \
            (O + M(tanh)((ET)0.79788456080286536 * (x + (ET)0.044715 * x * x * x))));     \
       case OP_SQRT: UN(M(sqrt)(x));                                                      \
-      case OP_EXP: UN(M(exp)(x));                                                        \
+      case OP_EXP: UN(EXP(x));                                                           \
       case OP_LOG: UN(M(log)(x));                                                        \
       case OP_NEG: UN(-x);                                                               \
       case OP_ABS: UN(M(fabs)(x));                                                       \
@@ -163,12 +163,13 @@ static bool is_uint(gl_dtype_t t) {
   }
 
 /* e^x for floats without libm, so loops over it vectorise: x = k ln2 + r, |r| <= ln2/2, e^r by
- * its Taylor series to r^7 (relative error about 2e-8), 2^k by building the exponent bits. */
+ * its Taylor series to r^7 (relative error about 2e-7), 2^k by building the exponent bits.
+ * Overflows to inf above 88.72, flushes to 0 below -86.5 (results under 3e-38), keeps NaN. */
 static inline float exp_vf(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
-  float k = rintf(x * 1.44269504088896341f);
-  float r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f;
+  float c = x > -86.5f ? x : -86.5f; /* also maps NaN to a finite value for the int conversion */
+  c = c < 88.7228394f ? c : 88.7228394f;
+  float k = rintf(c * 1.44269504088896341f);
+  float r = c - k * 0.693145751953125f - k * 1.428606765330187e-06f;
   float p = 1.0f / 5040;
   p = p * r + 1.0f / 720;
   p = p * r + 1.0f / 120;
@@ -177,10 +178,29 @@ static inline float exp_vf(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  int32_t e = ((int32_t)k + 127) << 23;
+  int32_t e = ((int32_t)k + 126) << 23; /* 2^(k-1): k reaches 128 near the top */
   float s;
   memcpy(&s, &e, 4);
-  return p * s;
+  float y = p * s * 2.0f;
+  y = x > 88.7228394f ? INFINITY : y;
+  y = x < -86.5f ? 0.0f : y;
+  return x != x ? x : y;
+}
+
+static inline float sigmoid_vf(float x) { return 1.0f / (1.0f + exp_vf(-x)); }
+
+/* tanh from e^-2|x| = t: (1 - t) / (1 + t), with the odd series below |x| = 1/16 where 1 - t
+ * would cancel. */
+static inline float tanh_vf(float x) {
+  float a = fabsf(x), x2 = x * x;
+  float t = exp_vf(-2.0f * a);
+  float big = copysignf((1.0f - t) / (1.0f + t), x);
+  float small = x * (1.0f + x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315))));
+  return a < 0.0625f ? small : big;
+}
+
+static inline double sigmoid_d(double x) {
+  return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
 }
 
 /* erf for floats: the Maclaurin series below |x| = 0.5, Abramowitz and Stegun 7.1.26 (absolute
@@ -207,8 +227,8 @@ static inline float erf_vf(float x) {
   return a < 0.5f ? s : l;
 }
 
-DEF_UNARY_F(un_f32, float, MF, erf_vf)
-DEF_UNARY_F(un_f64, double, MD, erf)
+DEF_UNARY_F(un_f32, float, MF, erf_vf, exp_vf, sigmoid_vf, tanh_vf)
+DEF_UNARY_F(un_f64, double, MD, erf, exp, sigmoid_d, tanh)
 
 /* Integer unary ops (also bool, as uint8). */
 #define DEF_UNARY_I(NAME, T, UT)                                                         \

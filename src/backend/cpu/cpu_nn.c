@@ -1,6 +1,7 @@
 /* backend/cpu/cpu_nn.c - CPU kernels for the nn op family: Conv, ConvTranspose, Gemm and MatMul
  * on oneDNN primitives (created once in prepare, constant weights prepacked into the layout the
- * primitive prefers, fused activation / residual / bias as post-ops), norms and pools as loops.
+ * primitive prefers, fused activation / residual / bias as post-ops), float pools on oneDNN
+ * pooling, norms and the remaining pools (Indices, LpPool, int8, ONNX-only padding rules) as loops.
  *
  * Activation layout of Conv: the plan hands plain NCHW buffers. A conv with a spatial kernel
  * is created with format_tag_any for src/dst and reorders in/out inside the kernel when oneDNN
@@ -158,16 +159,36 @@ static dnn_t *dnn_new(void) {
   return s;
 }
 
-/* y = act(y + r) in one parallel pass over cache-sized chunks (r may be NULL). */
+/* y = act(y + r) in one parallel pass over cache-sized chunks (r may be NULL); ReLU and Clip
+ * (the common ones) as SIMD loops. */
 static void post_process(float *y, const float *r, int64_t n, gl_act_t act, float a, float b) {
   const int64_t chunk = 8192;
   int64_t nch = (n + chunk - 1) / chunk;
+  if (act == GL_ACT_RELU) a = 0.f, b = INFINITY;
+  bool clip = act == GL_ACT_RELU || act == GL_ACT_CLIP;
 #pragma omp parallel for if (nch > 1)
   for (int64_t c = 0; c < nch; c++) {
     int64_t lo = c * chunk, hi = lo + chunk < n ? lo + chunk : n;
-    if (r)
-      for (int64_t i = lo; i < hi; i++) y[i] += r[i];
-    gl_cpu_apply_act(y + lo, hi - lo, act, a, b);
+    if (clip && r) {
+#pragma omp simd
+      for (int64_t i = lo; i < hi; i++) {
+        float v = y[i] + r[i];
+        v = v < a ? a : v;
+        y[i] = v > b ? b : v;
+      }
+    } else if (clip) {
+#pragma omp simd
+      for (int64_t i = lo; i < hi; i++) {
+        float v = y[i] < a ? a : y[i];
+        y[i] = v > b ? b : v;
+      }
+    } else {
+      if (r) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) y[i] += r[i];
+      }
+      gl_cpu_apply_act(y + lo, hi - lo, act, a, b);
+    }
   }
 }
 
@@ -607,7 +628,17 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
       st = gl_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_linear, mul, 0.f),
                          "appending a post-op"), n_po++;
   }
-  if (!st) st = gl_cpu_post_ops_act(po, n->fuse.act, n->fuse.alpha, n->fuse.beta);
+  /* HardSigmoid's post-op is a linear one too: after beta's linear it runs as a loop instead. */
+  bool linear_used = bins[0] && !bins[0]->data && beta != 1.f;
+  if (linear_used && n->fuse.act == GL_ACT_HARD_SIGMOID) {
+    s->manual_post = true;
+    s->act = n->fuse.act;
+    s->act_alpha = n->fuse.alpha;
+    s->act_beta = n->fuse.beta;
+    s->dst_numel = gl_shape_numel(&yv->shape);
+  } else if (!st) {
+    st = gl_cpu_post_ops_act(po, n->fuse.act, n->fuse.alpha, n->fuse.beta);
+  }
   dnnl_primitive_desc_t pd = NULL;
   if (!st) {
     dnnl_matmul_desc_t d;
@@ -893,79 +924,141 @@ typedef enum { POOL_MAX, POOL_AVG, POOL_LP } pool_kind_t;
 
 typedef struct {
   pool_kind_t kind;
+  gl_dtype_t dtype;
   int64_t planes;
   int64_t in[3], k[3], s[3], d[3], pb[3], pe[3], out[3]; /* padded to 3 dims (leading 1s) */
   bool count_pad, col_major, has_ind;
   float p;
 } pool_t;
 
+/* Window taps j (input index st + j*d) with lo_b <= index < hi_b: j in [*lo, *hi). */
+static void tap_range(int64_t st, int64_t d, int64_t k, int64_t lo_b, int64_t hi_b, int64_t *lo,
+                      int64_t *hi) {
+  int64_t a, b;
+  if (d == 1) { /* the common case, without divisions */
+    a = st >= lo_b ? 0 : lo_b - st;
+    b = st >= hi_b ? 0 : hi_b - st;
+  } else {
+    a = st >= lo_b ? 0 : (lo_b - st + d - 1) / d;
+    b = st >= hi_b ? 0 : (hi_b - st + d - 1) / d;
+  }
+  if (b > k) b = k;
+  if (a > b) a = b;
+  *lo = a;
+  *hi = b;
+}
+
+/* Element i of a pool input (float, or uint8/int8 for MaxPool); the dtype branch is uniform. */
+static inline float pool_ld(gl_dtype_t t, const void *x, int64_t i) {
+  if (t == GL_DT_F32) return ((const float *)x)[i];
+  if (t == GL_DT_U8) return ((const uint8_t *)x)[i];
+  return ((const int8_t *)x)[i];
+}
+
 static gl_status_t pool_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                             void *const *out) {
-  const pool_t *s = k->state;
-  const float *xs = in[0];
-  float *y = out[0];
-  int64_t *ind = s->has_ind ? out[1] : NULL;
-  int64_t isz = s->in[0] * s->in[1] * s->in[2], osz = s->out[0] * s->out[1] * s->out[2];
-#pragma omp parallel for if (s->planes * osz > 4096)
-  for (int64_t p = 0; p < s->planes; p++) {
-    const float *xp = xs + p * isz;
-    for (int64_t o0 = 0; o0 < s->out[0]; o0++)
-      for (int64_t o1 = 0; o1 < s->out[1]; o1++)
-        for (int64_t o2 = 0; o2 < s->out[2]; o2++) {
-          int64_t st0 = o0 * s->s[0] - s->pb[0], st1 = o1 * s->s[1] - s->pb[1];
-          int64_t st2 = o2 * s->s[2] - s->pb[2];
+  /* A local copy: stores through the int64 Indices output could otherwise alias the state. */
+  const pool_t S = *(const pool_t *)k->state;
+  const gl_dtype_t dt = S.dtype;
+  const size_t esz = gl_dtype_size(dt);
+  int64_t *ind = S.has_ind ? out[1] : NULL;
+  int64_t isz = S.in[0] * S.in[1] * S.in[2], osz = S.out[0] * S.out[1] * S.out[2];
+#pragma omp parallel for if (S.planes * osz > 4096)
+  for (int64_t p = 0; p < S.planes; p++) {
+    const char *xp = (const char *)in[0] + (size_t)(p * isz) * esz;
+    for (int64_t o0 = 0; o0 < S.out[0]; o0++)
+      for (int64_t o1 = 0; o1 < S.out[1]; o1++)
+        for (int64_t o2 = 0; o2 < S.out[2]; o2++) {
+          int64_t st[3] = {o0 * S.s[0] - S.pb[0], o1 * S.s[1] - S.pb[1], o2 * S.s[2] - S.pb[2]};
+          int64_t lo[3], hi[3], cntpad = 1;
+          for (int d = 0; d < 3; d++) {
+            int64_t plo, phi;
+            tap_range(st[d], S.d[d], S.k[d], -S.pb[d], S.in[d] + S.pe[d], &plo, &phi);
+            cntpad *= phi - plo;
+            tap_range(st[d], S.d[d], S.k[d], 0, S.in[d], &lo[d], &hi[d]);
+          }
           float best = -INFINITY, acc = 0;
-          int64_t arg = -1, cnt = 0, cntpad = 0;
-          for (int64_t j0 = 0; j0 < s->k[0]; j0++) {
-            int64_t i0 = st0 + j0 * s->d[0];
-            if (i0 < -s->pb[0] || i0 >= s->in[0] + s->pe[0]) continue;
-            bool v0 = i0 >= 0 && i0 < s->in[0];
-            for (int64_t j1 = 0; j1 < s->k[1]; j1++) {
-              int64_t i1 = st1 + j1 * s->d[1];
-              if (i1 < -s->pb[1] || i1 >= s->in[1] + s->pe[1]) continue;
-              bool v1 = v0 && i1 >= 0 && i1 < s->in[1];
-              for (int64_t j2 = 0; j2 < s->k[2]; j2++) {
-                int64_t i2 = st2 + j2 * s->d[2];
-                if (i2 < -s->pb[2] || i2 >= s->in[2] + s->pe[2]) continue;
-                cntpad++;
-                if (!v1 || i2 < 0 || i2 >= s->in[2]) continue;
-                int64_t off = (i0 * s->in[1] + i1) * s->in[2] + i2;
-                float v = xp[off];
-                cnt++;
-                if (s->kind == POOL_MAX) {
-                  if (v > best || arg < 0) {
-                    best = v;
-                    arg = off;
-                  }
-                } else if (s->kind == POOL_AVG) {
-                  acc += v;
-                } else {
-                  acc += powf(fabsf(v), s->p);
+          int64_t arg = -1, cnt = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]);
+          for (int64_t j0 = lo[0]; j0 < hi[0]; j0++) {
+            int64_t i0 = st[0] + j0 * S.d[0];
+            for (int64_t j1 = lo[1]; j1 < hi[1]; j1++) {
+              int64_t row = (i0 * S.in[1] + st[1] + j1 * S.d[1]) * S.in[2] + st[2];
+              if (S.kind == POOL_MAX) {
+                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++) {
+                  int64_t off = row + j2 * S.d[2];
+                  float v = pool_ld(dt, xp, off);
+                  if (v > best || arg < 0) best = v, arg = off;
                 }
+              } else if (S.kind == POOL_AVG) {
+                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++) acc += pool_ld(dt, xp, row + j2 * S.d[2]);
+              } else {
+                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++)
+                  acc += powf(fabsf(pool_ld(dt, xp, row + j2 * S.d[2])), S.p);
               }
             }
           }
-          int64_t oi = p * osz + (o0 * s->out[1] + o1) * s->out[2] + o2;
-          if (s->kind == POOL_MAX) {
-            y[oi] = best;
+          int64_t oi = p * osz + (o0 * S.out[1] + o1) * S.out[2] + o2;
+          if (S.kind == POOL_MAX) {
+            if (dt == GL_DT_F32) ((float *)out[0])[oi] = best;
+            else if (dt == GL_DT_U8) ((uint8_t *)out[0])[oi] = (uint8_t)best;
+            else ((int8_t *)out[0])[oi] = (int8_t)best;
             if (ind) {
-              if (s->col_major && arg >= 0) /* 2-D only: (h, w) -> w * H + h */
-                arg = (arg % s->in[2]) * s->in[1] + arg / s->in[2];
+              if (S.col_major && arg >= 0) /* 2-D only: (h, w) -> w * H + h */
+                arg = (arg % S.in[2]) * S.in[1] + arg / S.in[2];
               ind[oi] = p * isz + (arg < 0 ? 0 : arg);
             }
-          } else if (s->kind == POOL_AVG) {
-            int64_t div = s->count_pad ? cntpad : cnt;
-            y[oi] = div ? acc / (float)div : 0.f;
+          } else if (S.kind == POOL_AVG) {
+            int64_t div = S.count_pad ? cntpad : cnt;
+            ((float *)out[0])[oi] = div ? acc / (float)div : 0.f;
           } else {
-            y[oi] = powf(acc, 1.f / s->p);
+            ((float *)out[0])[oi] = powf(acc, 1.f / S.p);
           }
         }
   }
   return GL_OK;
 }
 
-static gl_status_t pool_prepare_kind(const gl_graph_t *g, const gl_node_t *n, gl_cpu_kernel_t *k,
-                                     pool_kind_t kind, bool global) {
+/* A float MaxPool/AveragePool (no Indices) as a oneDNN pooling over plain layouts; GL_EUNSUPPORTED
+ * when ONNX's semantics differ from oneDNN's (an average including the padding over a ceil_mode
+ * window that extends past the end padding), so the caller keeps the loop. */
+static gl_status_t pool_dnnl(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
+                             const pool_t *p, int nsp, dnn_t *s) {
+  int off = 3 - nsp;
+  dnnl_dims_t st, kk, dil, pl, pr;
+  for (int i = 0; i < nsp; i++) {
+    int j = off + i;
+    int64_t ek = (p->k[j] - 1) * p->d[j] + 1;
+    st[i] = p->s[j], kk[i] = p->k[j], dil[i] = p->d[j] - 1, pl[i] = p->pb[j];
+    pr[i] = (p->out[j] - 1) * p->s[j] + ek - p->in[j] - p->pb[j];
+    if (pr[i] < 0 || pl[i] >= ek || pr[i] >= ek) return GL_EUNSUPPORTED;
+    if (p->kind == POOL_AVG && p->count_pad && pr[i] > p->pe[j]) return GL_EUNSUPPORTED;
+  }
+  const gl_value_t *xv = gl_in(g, n, 0), *yv = gl_out(g, n, 0);
+  dnnl_memory_desc_t xmd, ymd;
+  GL_TRY(plain_md(&xmd, xv->shape.rank, xv->shape.d));
+  GL_TRY(plain_md(&ymd, yv->shape.rank, yv->shape.d));
+  dnnl_alg_kind_t alg = p->kind == POOL_MAX ? dnnl_pooling_max
+                        : p->count_pad       ? dnnl_pooling_avg_include_padding
+                                             : dnnl_pooling_avg_exclude_padding;
+  dnnl_pooling_v2_desc_t d;
+  if (dnnl_pooling_v2_forward_desc_init(&d, dnnl_forward_inference, alg, &xmd, &ymd, st, kk, dil,
+                                        pl, pr) != dnnl_success)
+    return GL_EUNSUPPORTED;
+  dnnl_primitive_desc_t pd;
+  if (dnnl_primitive_desc_create(&pd, &d, NULL, x->engine, NULL) != dnnl_success)
+    return GL_EUNSUPPORTED;
+  gl_status_t rc = dmem_init(&s->src, x->engine, &xmd, &xmd, false);
+  if (!rc) rc = dmem_init(&s->dst, x->engine, &ymd, &ymd, true);
+  if (!rc) rc = gl_dnnl_check(dnnl_primitive_create(&s->prim, pd), "creating a pooling");
+  dnnl_primitive_desc_destroy(pd);
+  if (rc) return rc == GL_EUNSUPPORTED ? GL_EBACKEND : rc;
+  add_arg(s, DNNL_ARG_SRC, s->src.mem);
+  add_arg(s, DNNL_ARG_DST, s->dst.mem);
+  return GL_OK;
+}
+
+static gl_status_t pool_prepare_kind(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
+                                     gl_cpu_kernel_t *k, pool_kind_t kind, bool global) {
   const gl_shape_t *xs = &gl_in(g, n, 0)->shape;
   int nsp = xs->rank - 2;
   if (nsp < 1 || nsp > 3)
@@ -973,6 +1066,7 @@ static gl_status_t pool_prepare_kind(const gl_graph_t *g, const gl_node_t *n, gl
   pool_t *s = gl_calloc(1, sizeof *s);
   if (!s) return gl_err(GL_ENOMEM, "out of memory");
   s->kind = kind;
+  s->dtype = gl_in(g, n, 0)->dtype;
   s->planes = xs->d[0] * xs->d[1];
   for (int i = 0; i < 3; i++) s->in[i] = s->k[i] = s->s[i] = s->d[i] = s->out[i] = 1;
   int off = 3 - nsp;
@@ -1000,6 +1094,26 @@ static gl_status_t pool_prepare_kind(const gl_graph_t *g, const gl_node_t *n, gl
   s->has_ind = kind == POOL_MAX && n->n_outputs > 1 && n->outputs[1] >= 0;
   const gl_attr_t *pa = gl_attr(n, "p");
   s->p = pa ? (pa->type == GL_ATTR_FLOAT ? pa->f : (float)pa->i) : 2.f;
+  if (s->dtype == GL_DT_F32 && kind != POOL_LP && !s->has_ind && !getenv("GL_POOL_LOOP")) {
+    dnn_t *d = dnn_new();
+    if (!d) {
+      gl_free(s);
+      return gl_err(GL_ENOMEM, "out of memory");
+    }
+    gl_status_t st = pool_dnnl(x, g, n, s, nsp, d);
+    if (st == GL_OK) {
+      gl_free(s);
+      k->state = d;
+      k->destroy = dnn_destroy;
+      k->run = dnn_run;
+      return GL_OK;
+    }
+    dnn_destroy(d);
+    if (st != GL_EUNSUPPORTED) {
+      gl_free(s);
+      return st;
+    }
+  }
   k->state = s;
   k->run = pool_run;
   return GL_OK;
@@ -1007,23 +1121,23 @@ static gl_status_t pool_prepare_kind(const gl_graph_t *g, const gl_node_t *n, gl
 
 static gl_status_t maxpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                    gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_MAX, false);
+  return pool_prepare_kind(x, g, n, k, POOL_MAX, false);
 }
 static gl_status_t avgpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                    gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_AVG, false);
+  return pool_prepare_kind(x, g, n, k, POOL_AVG, false);
 }
 static gl_status_t lppool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                   gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_LP, false);
+  return pool_prepare_kind(x, g, n, k, POOL_LP, false);
 }
 static gl_status_t gavgpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                     gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_AVG, true);
+  return pool_prepare_kind(x, g, n, k, POOL_AVG, true);
 }
 static gl_status_t gmaxpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                     gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_MAX, true);
+  return pool_prepare_kind(x, g, n, k, POOL_MAX, true);
 }
 
 const gl_cpu_op_t gl_cpu_ops_nn[] = {

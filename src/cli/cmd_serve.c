@@ -1,0 +1,96 @@
+/* cli/cmd_serve.c - `gpulet serve`: run the KServe v2 HTTP server until SIGTERM or SIGINT. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "serve/serve.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: gpulet serve [--model-repository DIR] [--models a,b] [--listen ADDR] [--port N]\n"
+          "                    [--metrics-port N|-1] [--port-file FILE] [--cache-dir DIR]\n"
+          "                    [--max-body BYTES] [--max-elements N] [--max-connections N]\n"
+          "                    [--max-header BYTES] [--http-threads N] [--cores-per-model N] [--whole] [--quiet]\n"
+          "  Serves the models of DIR (one folder per model with model.onnx and config.json) over\n"
+          "  HTTP with the KServe v2 protocol on ADDR:N (default 127.0.0.1:8000) and Prometheus\n"
+          "  metrics on port 8002. Without a repository it serves a default set of zoo models\n"
+          "  (lenet, mobilenetv2; --models picks others: resnet50) written once into the cache folder.\n"
+          "  --port 0 picks a free port; --port-file writes the ports chosen (\"PORT METRICS_PORT\").\n"
+          "  SIGTERM or SIGINT: stop accepting, answer every admitted request, exit 0.\n");
+}
+
+int gl_cmd_serve(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"model-repository", required_argument, 0, 'r'}, {"models", required_argument, 0, 'M'},
+      {"listen", required_argument, 0, 'l'},           {"port", required_argument, 0, 'p'},
+      {"metrics-port", required_argument, 0, 'm'},     {"port-file", required_argument, 0, 'P'},
+      {"cache-dir", required_argument, 0, 'c'},        {"max-body", required_argument, 0, 'B'},
+      {"max-elements", required_argument, 0, 'E'},     {"max-connections", required_argument, 0, 'C'},
+      {"max-header", required_argument, 0, 'H'},       {"http-threads", required_argument, 0, 'T'},
+      {"cores-per-model", required_argument, 0, 'k'},  {"whole", no_argument, 0, 'W'},
+      {"quiet", no_argument, 0, 'q'},                  {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  gl_serve_opts_t o = {.listen = "127.0.0.1", .port = 8000, .metrics_port = 8002};
+  const char *port_file = NULL;
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "r:M:l:p:m:P:c:B:E:C:H:T:k:Wqh", opts, NULL)) != -1) {
+    char *end = NULL;
+    long long v = 0;
+    if (optarg && strchr("pmBECHTk", c)) {
+      v = strtoll(optarg, &end, 10);
+      if (*end || end == optarg) goto bad;
+    }
+    switch (c) {
+      case 'r': o.repo = optarg; break;
+      case 'M': o.models = optarg; break;
+      case 'l': o.listen = optarg; break;
+      case 'p': if (v < 0 || v > 65535) goto bad; o.port = (int)v; break;
+      case 'm': if (v < -1 || v > 65535) goto bad; o.metrics_port = (int)v; break;
+      case 'P': port_file = optarg; break;
+      case 'c': o.cache_dir = optarg; break;
+      case 'B': if (v < 1024) goto bad; o.max_body = (size_t)v; break;
+      case 'E': if (v < 1) goto bad; o.max_elements = v; break;
+      case 'C': if (v < 1 || v > 100000) goto bad; o.max_connections = (int)v; break;
+      case 'H': if (v < 1024 || v > (1 << 24)) goto bad; o.max_header = (size_t)v; break;
+      case 'T': if (v < 1 || v > 256) goto bad; o.threads = (int)v; break;
+      case 'k': if (v < 1 || v > 4096) goto bad; o.cores_per_model = (int)v; break;
+      case 'W': o.whole = true; break;
+      case 'q': o.quiet = true; break;
+      case 'h': usage(stdout); return 0;
+      default: usage(stderr); return 2;
+    }
+  }
+  if (optind != argc) { usage(stderr); return 2; }
+  /* every thread started from here on inherits the blocked signals; main waits for them */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  gl_server_t *s = NULL;
+  if (gl_server_start(&o, &s)) return gl_cli_fail("serve");
+  fprintf(stderr, "gpulet serve: listening on http://%s:%d (metrics on port %d)\n", o.listen, gl_server_port(s),
+          gl_server_metrics_port(s));
+  if (port_file) {
+    FILE *f = fopen(port_file, "w");
+    if (f) {
+      fprintf(f, "%d %d\n", gl_server_port(s), gl_server_metrics_port(s));
+      fclose(f);
+    }
+  }
+  int sig = 0;
+  sigwait(&set, &sig);
+  if (!o.quiet) fprintf(stderr, "gpulet serve: signal %d: finishing admitted requests\n", sig);
+  gl_server_stop(s);
+  if (!o.quiet) fprintf(stderr, "gpulet serve: stopped\n");
+  return 0;
+bad:
+  fprintf(stderr, "gpulet serve: bad value '%s' for an option\n", optarg);
+  return 2;
+}

@@ -1,0 +1,217 @@
+/* serve/metrics.c - what the server reports: Prometheus text (Triton's names plus gpulet_*),
+ * the statistics extension's JSON, the partition/batch plan JSON and the static status page. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "serve/serve_int.h"
+
+typedef struct {
+  char name[128];
+  gl_smodel_stats_t st;
+  gl_part_grant_t grant;
+  int max_batch, queued;
+  double slo_ms;
+  int64_t lat[GL_BATCH_MAX + 1];
+  bool compiled[GL_BATCH_MAX + 1];
+} snap_t;
+
+/* Copies each ready model's numbers (or just `only`); returns the count. */
+static int snapshot(gl_server_t *s, const char *only, snap_t *out, int cap) {
+  int n = 0;
+  pthread_mutex_lock(&s->mu);
+  for (int i = 0; i < s->n_models && n < cap; i++) {
+    gl_smodel_t *m = s->models[i].m;
+    if (!m || (only && strcmp(only, m->name))) continue;
+    snap_t *p = &out[n++];
+    snprintf(p->name, sizeof p->name, "%s", m->name);
+    pthread_mutex_lock(&m->mu);
+    p->st = m->st;
+    p->queued = m->q.len;
+    for (int b = 0; b <= GL_BATCH_MAX; b++) {
+      p->lat[b] = m->lat_ewma_ns[b];
+      p->compiled[b] = m->plans[b] != NULL;
+    }
+    pthread_mutex_unlock(&m->mu);
+    p->grant = m->grant;
+    p->max_batch = m->cfg.max_batch;
+    p->slo_ms = m->cfg.slo_ms;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return n;
+}
+
+static void metric(gl_kv_buf_t *b, const char *name, const char *type, const char *help) {
+  gl_kv_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void gl_serve_metrics(gl_server_t *s, gl_kv_buf_t *b) {
+  snap_t *sn = gl_calloc(GL_SERVE_MAX_MODELS, sizeof *sn);
+  if (!sn) { b->oom = true; return; }
+  int n = snapshot(s, NULL, sn, GL_SERVE_MAX_MODELS);
+#define L "model=\"%s\",version=\"1\""
+#define EACH(field) for (int i = 0; i < n; i++) gl_kv_buf_printf(b, "%s{" L "} %lld\n", mname, sn[i].name, (long long)(field))
+  const char *mname;
+  mname = "nv_inference_request_success";
+  metric(b, mname, "counter", "Number of successful inference requests");
+  EACH(sn[i].st.success);
+  mname = "nv_inference_request_failure";
+  metric(b, mname, "counter", "Number of failed inference requests, by reason");
+  for (int i = 0; i < n; i++) {
+    gl_kv_buf_printf(b, "%s{" L ",reason=\"REJECTED\"} %lld\n", mname, sn[i].name, (long long)sn[i].st.fail_rejected);
+    gl_kv_buf_printf(b, "%s{" L ",reason=\"BACKEND\"} %lld\n", mname, sn[i].name, (long long)sn[i].st.fail_backend);
+    gl_kv_buf_printf(b, "%s{" L ",reason=\"OTHER\"} %lld\n", mname, sn[i].name, (long long)sn[i].st.fail_other);
+  }
+  mname = "nv_inference_count";
+  metric(b, mname, "counter", "Number of inferences performed (samples)");
+  EACH(sn[i].st.inference_count);
+  mname = "nv_inference_exec_count";
+  metric(b, mname, "counter", "Number of model executions (batches)");
+  EACH(sn[i].st.exec_count);
+  mname = "nv_inference_request_duration_us";
+  metric(b, mname, "counter", "Cumulative request duration, arrival to answer, in microseconds");
+  EACH(sn[i].st.ns_request / 1000);
+  mname = "nv_inference_queue_duration_us";
+  metric(b, mname, "counter", "Cumulative time requests waited in the queue, in microseconds");
+  EACH(sn[i].st.ns_queue / 1000);
+  mname = "nv_inference_compute_input_duration_us";
+  metric(b, mname, "counter", "Cumulative time copying inputs into batches, in microseconds");
+  EACH(sn[i].st.ns_input / 1000);
+  mname = "nv_inference_compute_infer_duration_us";
+  metric(b, mname, "counter", "Cumulative compute time, in microseconds");
+  EACH(sn[i].st.ns_infer / 1000);
+  mname = "nv_inference_compute_output_duration_us";
+  metric(b, mname, "counter", "Cumulative time splitting outputs, in microseconds");
+  EACH(sn[i].st.ns_output / 1000);
+  mname = "nv_inference_pending_request_count";
+  metric(b, mname, "gauge", "Requests waiting in the model's queue");
+  EACH(sn[i].queued);
+  mname = "gpulet_slo_met_total";
+  metric(b, mname, "counter", "Requests answered within their deadline");
+  EACH(sn[i].st.slo_met);
+  mname = "gpulet_slo_missed_total";
+  metric(b, mname, "counter", "Requests answered after their deadline");
+  EACH(sn[i].st.slo_missed);
+  mname = "gpulet_rejected_early_total";
+  metric(b, mname, "counter", "Requests rejected because they could not meet their deadline");
+  EACH(sn[i].st.rejected_late);
+  mname = "gpulet_rejected_queue_full_total";
+  metric(b, mname, "counter", "Requests rejected because the model's queue was full");
+  EACH(sn[i].st.rejected_full);
+  mname = "gpulet_partition_units";
+  metric(b, mname, "gauge", "Units (cores) of the model's partition");
+  EACH(sn[i].grant.units);
+  mname = "gpulet_partition_share";
+  metric(b, mname, "gauge", "Share of the device the model's partition holds");
+  for (int i = 0; i < n; i++) gl_kv_buf_printf(b, "%s{" L "} %g\n", mname, sn[i].name, sn[i].grant.share);
+  mname = "gpulet_max_batch_size";
+  metric(b, mname, "gauge", "The model's largest batch");
+  EACH(sn[i].max_batch);
+  mname = "gpulet_batch_size";
+  metric(b, mname, "histogram", "Samples per execution");
+  for (int i = 0; i < n; i++) {
+    int64_t cum = 0, sum = 0;
+    for (int k = 1; k <= GL_BATCH_MAX; k++) {
+      cum += sn[i].st.batch_hist[k];
+      sum += k * sn[i].st.batch_hist[k];
+      if ((k & (k - 1)) == 0) gl_kv_buf_printf(b, "%s_bucket{" L ",le=\"%d\"} %lld\n", mname, sn[i].name, k, (long long)cum);
+    }
+    gl_kv_buf_printf(b, "%s_bucket{" L ",le=\"+Inf\"} %lld\n", mname, sn[i].name, (long long)cum);
+    gl_kv_buf_printf(b, "%s_sum{" L "} %lld\n%s_count{" L "} %lld\n", mname, sn[i].name, (long long)sum, mname,
+                     sn[i].name, (long long)cum);
+  }
+  gl_kv_buf_printf(b, "# HELP gpulet_alloc_live_bytes Bytes held through gpulet's allocator\n# TYPE gpulet_alloc_live_bytes gauge\ngpulet_alloc_live_bytes %zu\n",
+                   gl_alloc_live_bytes());
+  gl_kv_buf_printf(b, "# HELP gpulet_open_connections Open HTTP connections\n# TYPE gpulet_open_connections gauge\ngpulet_open_connections %d\n",
+                   atomic_load(&s->open_conns));
+#undef EACH
+#undef L
+  gl_free(sn);
+}
+
+static void dur(gl_kv_buf_t *b, const char *key, int64_t count, int64_t ns, bool comma) {
+  gl_kv_buf_printf(b, "%s\"%s\":{\"count\":%lld,\"ns\":%lld}", comma ? "," : "", key, (long long)count, (long long)ns);
+}
+
+void gl_serve_stats_json(gl_server_t *s, const char *only, gl_kv_buf_t *b) {
+  snap_t *sn = gl_calloc(GL_SERVE_MAX_MODELS, sizeof *sn);
+  if (!sn) { b->oom = true; return; }
+  int n = snapshot(s, only, sn, GL_SERVE_MAX_MODELS);
+  gl_kv_buf_put(b, "{\"model_stats\":[", 16);
+  for (int i = 0; i < n; i++) {
+    const gl_smodel_stats_t *t = &sn[i].st;
+    int64_t fail = t->fail_rejected + t->fail_other + t->fail_backend;
+    gl_kv_buf_put(b, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
+    gl_kv_buf_jstr(b, sn[i].name);
+    gl_kv_buf_printf(b, ",\"version\":\"1\",\"last_inference\":%lld,\"inference_count\":%lld,\"execution_count\":%lld,\"inference_stats\":{",
+                     (long long)t->last_inference_ms, (long long)t->inference_count, (long long)t->exec_count);
+    dur(b, "success", t->success, t->ns_request, false);
+    dur(b, "fail", fail, 0, true);
+    dur(b, "queue", t->success, t->ns_queue, true);
+    dur(b, "compute_input", t->success, t->ns_input, true);
+    dur(b, "compute_infer", t->success, t->ns_infer, true);
+    dur(b, "compute_output", t->success, t->ns_output, true);
+    dur(b, "cache_hit", 0, 0, true);
+    dur(b, "cache_miss", 0, 0, true);
+    gl_kv_buf_put(b, "},\"response_stats\":{},\"batch_stats\":[", 37);
+    bool first = true;
+    for (int k = 1; k <= GL_BATCH_MAX; k++) {
+      if (!t->batch_hist[k]) continue;
+      gl_kv_buf_printf(b, "%s{\"batch_size\":%d", first ? "" : ",", k);
+      dur(b, "compute_input", t->batch_hist[k], 0, true);
+      dur(b, "compute_infer", t->batch_hist[k], t->batch_ns_infer[k], true);
+      dur(b, "compute_output", t->batch_hist[k], 0, true);
+      gl_kv_buf_put(b, "}", 1);
+      first = false;
+    }
+    gl_kv_buf_printf(b, "],\"memory_usage\":[],\"gpulet\":{\"slo_met\":%lld,\"slo_missed\":%lld,\"rejected_early\":%lld,\"rejected_queue_full\":%lld}}",
+                     (long long)t->slo_met, (long long)t->slo_missed, (long long)t->rejected_late, (long long)t->rejected_full);
+  }
+  gl_kv_buf_put(b, "]}", 2);
+  gl_free(sn);
+}
+
+void gl_serve_plan_json(gl_server_t *s, gl_kv_buf_t *b) {
+  snap_t *sn = gl_calloc(GL_SERVE_MAX_MODELS, sizeof *sn);
+  if (!sn) { b->oom = true; return; }
+  int n = snapshot(s, NULL, sn, GL_SERVE_MAX_MODELS);
+  gl_kv_buf_printf(b, "{\"policy\":\"static\",\"uptime_s\":%.1f,\"gpulets\":[", gl_ns_to_ms(gl_now_ns() - s->start_ns) / 1000);
+  for (int i = 0; i < n; i++) {
+    const gl_part_grant_t *g = &sn[i].grant;
+    gl_kv_buf_printf(b, "%s{\"model\":", i ? "," : "");
+    gl_kv_buf_jstr(b, sn[i].name);
+    gl_kv_buf_printf(b, ",\"kind\":\"%s\",\"units\":%d,\"share\":%g,\"threads\":%d,\"cpus\":[", gl_part_kind_name(g->kind),
+                     g->units, g->share, g->threads);
+    for (int c = 0; c < g->n_cpus && c < 256; c++) gl_kv_buf_printf(b, "%s%d", c ? "," : "", g->cpus[c]);
+    gl_kv_buf_printf(b, "],\"max_batch\":%d,\"slo_ms\":%g,\"queued\":%d,\"plans\":[", sn[i].max_batch, sn[i].slo_ms, sn[i].queued);
+    bool first = true;
+    for (int k = 1; k <= GL_BATCH_MAX; k++) {
+      if (!sn[i].compiled[k]) continue;
+      gl_kv_buf_printf(b, "%s{\"batch\":%d,\"latency_ms\":%.3f}", first ? "" : ",", k, gl_ns_to_ms(sn[i].lat[k]));
+      first = false;
+    }
+    gl_kv_buf_put(b, "]}", 2);
+  }
+  gl_kv_buf_put(b, "]}", 2);
+  gl_free(sn);
+}
+
+const char gl_serve_status_html[] =
+    "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>gpulet</title>\n"
+    "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#eee}</style></head>\n"
+    "<body><h1>gpulet</h1><p id=\"up\"></p><table id=\"t\"></table>\n<script>\n"
+    "async function tick(){\n"
+    " try{const p=await (await fetch('/v2/gpulet/plan')).json();\n"
+    "  const st=await (await fetch('/v2/models/stats')).json();\n"
+    "  const by={};for(const m of st.model_stats)by[m.name]=m;\n"
+    "  let h='<tr><th>model</th><th>partition</th><th>units</th><th>max batch</th><th>SLO ms</th><th>queued</th>'+\n"
+    "   '<th>requests</th><th>executions</th><th>SLO met</th><th>missed</th><th>rejected</th></tr>';\n"
+    "  for(const g of p.gpulets){const m=by[g.model]||{};const x=m.gpulet||{};\n"
+    "   h+=`<tr><td>${g.model}</td><td>${g.kind}</td><td>${g.units}</td><td>${g.max_batch}</td><td>${g.slo_ms}</td>`+\n"
+    "    `<td>${g.queued}</td><td>${m.inference_count}</td><td>${m.execution_count}</td><td>${x.slo_met}</td>`+\n"
+    "    `<td>${x.slo_missed}</td><td>${x.rejected_early}</td></tr>`;}\n"
+    "  document.getElementById('t').innerHTML=h;document.getElementById('up').textContent='up '+p.uptime_s+' s';\n"
+    " }catch(e){document.getElementById('up').textContent='no answer: '+e;}\n"
+    "}\ntick();setInterval(tick,1000);\n</script></body></html>\n";

@@ -1,0 +1,114 @@
+/* serve/model.h - one served model: its configuration, loading from a repository folder, its
+ * deadline queue, batcher and executor, and its statistics.
+ * Owns: gl_smodel_t (config.json settings, the loaded gl_model_t, compiled plans per batch size,
+ * the partition it runs on, the per-model queue and dispatcher thread) and gl_sreq_t (one admitted
+ * inference request travelling from the HTTP thread to the executor and back).
+ * Does not own: HTTP or the KServe codec (server.c, kserve.h), the partition device (server). */
+#ifndef GL_SERVE_MODEL_H
+#define GL_SERVE_MODEL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "batch/batch.h"
+#include "engine/engine.h"
+#include "part/part.h"
+#include "serve/kserve.h"
+
+#define GL_SMODEL_MAX_IO 16
+
+typedef struct {
+  int max_batch;        /* >= 1: the first dim is the batch; 0: no batching, full shapes */
+  double slo_ms;        /* latency objective per request (arrival to answer) */
+  double slo_percentile;/* informational, for the scheduler (99) */
+  int priority;         /* informational for now */
+  bool serve_late;      /* run requests that will miss their SLO instead of rejecting them */
+  int max_queue;        /* queued requests beyond which arrivals get 429 */
+  int64_t collect_us;   /* > 0: wait up to this long after the head arrives for a fuller batch */
+} gl_smodel_cfg_t;
+
+typedef struct {
+  char name[128];
+  gl_dtype_t dtype;
+  gl_shape_t shape; /* full shape; dim 0 is -1 when batching */
+} gl_sio_t;
+
+/* Cumulative statistics, guarded by the model's lock. */
+typedef struct {
+  int64_t success, fail_rejected, fail_other, fail_backend;
+  int64_t rejected_full, rejected_late, slo_met, slo_missed;
+  int64_t inference_count, exec_count, last_inference_ms;
+  int64_t ns_request, ns_queue, ns_input, ns_infer, ns_output;
+  int64_t batch_hist[GL_BATCH_MAX + 1];     /* executions per batch size (samples) */
+  int64_t batch_ns_infer[GL_BATCH_MAX + 1]; /* compute time per batch size */
+} gl_smodel_stats_t;
+
+typedef struct gl_smodel gl_smodel_t;
+
+/* One admitted request. The server fills the input side, the executor the output side, then
+ * calls done(req) from the dispatcher thread. */
+typedef struct gl_sreq {
+  gl_smodel_t *model;
+  gl_kv_request_t kv;
+  int64_t samples;            /* leading dim when batching, else 1 */
+  int64_t arrival_ns, deadline_ns, start_ns, end_ns;
+  /* results */
+  int http_status;            /* 200, or the error's code */
+  char err[512];
+  gl_tensor_t outs[GL_SMODEL_MAX_IO]; /* owned, per model output */
+  void (*done)(struct gl_sreq *r);
+  void *user;
+} gl_sreq_t;
+
+struct gl_smodel {
+  char name[128];
+  char dir[4096];
+  gl_smodel_cfg_t cfg;
+  gl_model_t *model;
+  int n_inputs, n_outputs;
+  gl_sio_t inputs[GL_SMODEL_MAX_IO], outputs[GL_SMODEL_MAX_IO];
+  gl_backend_t *be;
+  gl_part_t *part;
+  gl_part_grant_t grant;
+  gl_plan_t *plans[GL_BATCH_MAX + 1]; /* by batch size (powers of two and max_batch) */
+  gl_tensor_t bin[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO];  /* batch input buffers per plan */
+  gl_tensor_t bout[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO]; /* batch output buffers per plan */
+  /* queue + batcher */
+  pthread_mutex_t mu;
+  pthread_cond_t cv, idle_cv;
+  gl_dqueue_t q;
+  gl_batcher_t batcher;
+  int64_t lat_ewma_ns[GL_BATCH_MAX + 1]; /* observed compute per plan size (0 = none yet) */
+  bool accepting, stopping, thread_started;
+  int in_flight;                         /* queued + running */
+  pthread_t thread;
+  atomic_int refs;
+  gl_smodel_stats_t st;
+};
+
+/* Reads DIR/config.json (optional) into cfg; names any bad field. */
+gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *cfg) GL_MUST_USE;
+/* Loads model `name` from the repository opened as repo_fd: the folder name/ (no symlinks)
+ * with model.onnx and config.json; compiles batch 1 on `part` (ownership of part moves to the
+ * model, also on error), warms it and starts the dispatcher. refs = 1. */
+gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
+                           gl_smodel_t **out) GL_MUST_USE;
+void gl_smodel_ref(gl_smodel_t *m);
+/* Drops one reference; the last stops accepting, finishes every admitted request, joins the
+ * dispatcher and frees the model. */
+void gl_smodel_unref(gl_smodel_t *m);
+/* Stops accepting new requests (they get 503) and waits until every admitted one is answered. */
+void gl_smodel_drain(gl_smodel_t *m);
+
+/* Checks r->kv against the model's inputs and outputs, sets samples and the deadline, and
+ * queues it. Returns 0 when queued (done() will be called later), or an HTTP status with
+ * r->err set (the request was not queued; the caller answers it). */
+int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r);
+/* Frees the request's tensors (not r itself). */
+void gl_sreq_fini(gl_sreq_t *r);
+
+/* Valid model names: [A-Za-z0-9_.-]{1,127}, not starting with '.'. */
+bool gl_smodel_name_ok(const char *name);
+
+#endif

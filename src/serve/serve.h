@@ -1,0 +1,44 @@
+/* serve/serve.h - `gpulet serve`: the KServe v2 HTTP server.
+ * Owns: gl_server_t (the HTTP daemons on the inference and metrics ports, routing, the model
+ * table with each model's state, the CPU partition device models run on, limits, graceful
+ * shutdown) and the default model repository made with the zoo.
+ * Does not own: the codec (kserve.h), one model's queue and executor (model.h).
+ * Files: server.c (HTTP, routing, handlers), repo.c (repository, defaults, partitions),
+ * metrics.c (Prometheus text, statistics and plan JSON), kserve.c, model.c, exec.c. */
+#ifndef GL_SERVE_SERVE_H
+#define GL_SERVE_SERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+typedef struct {
+  const char *listen;        /* address to bind; default 127.0.0.1 */
+  int port;                  /* 0 = any free port (see gl_server_port) */
+  int metrics_port;          /* < 0: no metrics daemon; 0: any free port */
+  const char *repo;          /* model repository folder; NULL = the default zoo set in cache_dir */
+  const char *cache_dir;     /* NULL = $XDG_CACHE_HOME/gpulet/models or ~/.cache/gpulet/models */
+  const char *models;        /* comma list: load only these (NULL: every folder; default set) */
+  size_t max_body;           /* bytes (default 64 MiB) */
+  int64_t max_elements;      /* per tensor (default 16 Mi) */
+  int max_connections;       /* default 256 */
+  size_t max_header;         /* per-connection memory for the request line and headers (64 KiB) */
+  int threads;               /* HTTP threads (default 2) */
+  int cores_per_model;       /* 0 = cores / models, at least 1 */
+  bool whole;                /* every model on the whole CPU, unpinned */
+  bool quiet;
+} gl_serve_opts_t;
+
+typedef struct gl_server gl_server_t;
+
+/* Loads the repository's models and starts listening. *out is stopped with gl_server_stop. */
+gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) GL_MUST_USE;
+int gl_server_port(const gl_server_t *s);
+int gl_server_metrics_port(const gl_server_t *s);
+/* Graceful stop: stop accepting connections and requests, answer every admitted request, then
+ * close and free everything. */
+void gl_server_stop(gl_server_t *s);
+
+#endif

@@ -1,0 +1,584 @@
+/* serve/server.c - the HTTP side of `gpulet serve`: libmicrohttpd daemons, routing of the KServe v2
+ * paths, limits, suspended inference connections resumed by the executor, graceful stop. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "serve/serve_int.h"
+
+typedef struct {
+  gl_server_t *s;
+  struct MHD_Connection *c;
+  bool metrics_only;
+  char *body;
+  size_t len, cap;
+  bool too_big, submitted, counted;
+  gl_sreq_t req;
+  /* the answer, filled by the handler or by the executor (done) */
+  int status;
+  gl_kv_buf_t out;
+  size_t header_len;
+  bool binary;
+} conn_t;
+
+/* ---- answering ---- */
+
+static enum MHD_Result send_buf(struct MHD_Connection *c, int status, const char *ctype, const void *p,
+                                size_t n, long long header_len) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)p, MHD_RESPMEM_MUST_COPY);
+  if (!r) return MHD_NO;
+  if (ctype) MHD_add_response_header(r, "Content-Type", ctype);
+  if (header_len >= 0) {
+    char h[32];
+    snprintf(h, sizeof h, "%lld", header_len);
+    MHD_add_response_header(r, "Inference-Header-Content-Length", h);
+  }
+  enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, int status, const char *json) {
+  return send_buf(c, status, "application/json", json, strlen(json), -1);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *msg) {
+  gl_kv_buf_t b = {0};
+  gl_kv_buf_put(&b, "{\"error\":", 9);
+  gl_kv_buf_jstr(&b, msg && msg[0] ? msg : "error");
+  gl_kv_buf_put(&b, "}", 1);
+  enum MHD_Result r = b.oom ? send_json(c, status, "{\"error\":\"out of memory\"}") : send_json(c, status, b.p);
+  gl_kv_buf_fini(&b);
+  return r;
+}
+
+static enum MHD_Result send_jansson(struct MHD_Connection *c, int status, json_t *j) {
+  char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  json_decref(j);
+  if (!s) return send_error(c, 500, "out of memory");
+  enum MHD_Result r = send_json(c, status, s);
+  free(s);
+  return r;
+}
+
+static int status_for(gl_status_t st) {
+  switch (st) {
+    case GL_ENOTFOUND: return 404;
+    case GL_ELIMIT: return 413;
+    case GL_ENOMEM: case GL_EBACKEND: case GL_EDEVICE: case GL_EIO: return 500;
+    case GL_ESTATE: case GL_EBUSY: return 503;
+    default: return 400;
+  }
+}
+
+/* ---- the executor's side: called on the model's dispatcher thread ---- */
+
+static void on_done(gl_sreq_t *r) {
+  conn_t *k = r->user;
+  gl_smodel_t *m = r->model;
+  if (r->http_status == 200) {
+    gl_kv_out_t outs[GL_SMODEL_MAX_IO];
+    int n = 0;
+    bool any_bin = false;
+    if (r->kv.n_outputs == 0) {
+      for (int o = 0; o < m->n_outputs; o++) {
+        outs[n] = (gl_kv_out_t){m->outputs[o].name, &r->outs[o], r->kv.binary_all};
+        any_bin |= outs[n++].binary;
+      }
+    } else {
+      for (int q = 0; q < r->kv.n_outputs && n < GL_SMODEL_MAX_IO; q++)
+        for (int o = 0; o < m->n_outputs; o++)
+          if (!strcmp(r->kv.outputs[q].name, m->outputs[o].name)) {
+            bool bin = r->kv.outputs[q].binary >= 0 ? r->kv.outputs[q].binary == 1 : r->kv.binary_all;
+            outs[n] = (gl_kv_out_t){m->outputs[o].name, &r->outs[o], bin};
+            any_bin |= bin;
+            n++;
+          }
+    }
+    if (gl_kv_write_response(&k->out, m->name, "1", r->kv.id, outs, n, &k->header_len)) {
+      gl_kv_buf_fini(&k->out);
+      k->status = 500;
+      snprintf(r->err, sizeof r->err, "out of memory writing the response");
+    } else {
+      k->status = 200;
+      k->binary = any_bin;
+    }
+  } else {
+    k->status = r->http_status;
+  }
+  MHD_resume_connection(k->c);
+}
+
+/* ---- routes ---- */
+
+typedef enum { R_NONE, R_META, R_READY, R_INFER, R_CONFIG, R_STATS } model_route_t;
+
+/* Splits "/v2/models/<m>[/versions/<v>][/<what>]". Returns false when it does not match. */
+static bool parse_model_path(const char *url, char *model, size_t cap, char *ver, size_t vcap, model_route_t *rt) {
+  const char *p = url + strlen("/v2/models/");
+  const char *e = strchr(p, '/');
+  size_t n = e ? (size_t)(e - p) : strlen(p);
+  if (n == 0 || n >= cap) return false;
+  memcpy(model, p, n);
+  model[n] = 0;
+  ver[0] = 0;
+  p += n;
+  if (!strncmp(p, "/versions/", 10)) {
+    p += 10;
+    e = strchr(p, '/');
+    n = e ? (size_t)(e - p) : strlen(p);
+    if (n == 0 || n >= vcap) return false;
+    memcpy(ver, p, n);
+    ver[n] = 0;
+    p += n;
+  }
+  if (!*p) *rt = R_META;
+  else if (!strcmp(p, "/ready")) *rt = R_READY;
+  else if (!strcmp(p, "/infer")) *rt = R_INFER;
+  else if (!strcmp(p, "/config")) *rt = R_CONFIG;
+  else if (!strcmp(p, "/stats")) *rt = R_STATS;
+  else return false;
+  return true;
+}
+
+static json_t *tensor_meta(const gl_sio_t *io, bool config, int skip) {
+  json_t *sh = json_array();
+  for (int d = skip; d < io->shape.rank; d++) json_array_append_new(sh, json_integer(io->shape.d[d]));
+  if (config)
+    return json_pack("{s:s,s:s,s:o}", "name", io->name, "data_type",
+                     gl_kv_config_type(io->dtype) ? gl_kv_config_type(io->dtype) : "TYPE_INVALID", "dims", sh);
+  return json_pack("{s:s,s:s,s:o}", "name", io->name, "datatype",
+                   gl_dtype_kserve(io->dtype) ? gl_dtype_kserve(io->dtype) : "BYTES", "shape", sh);
+}
+
+static enum MHD_Result model_meta(struct MHD_Connection *c, gl_smodel_t *m) {
+  json_t *ins = json_array(), *outs = json_array();
+  for (int i = 0; i < m->n_inputs; i++) json_array_append_new(ins, tensor_meta(&m->inputs[i], false, 0));
+  for (int i = 0; i < m->n_outputs; i++) json_array_append_new(outs, tensor_meta(&m->outputs[i], false, 0));
+  return send_jansson(c, 200, json_pack("{s:s,s:[s],s:s,s:o,s:o}", "name", m->name, "versions", "1",
+                                        "platform", "onnx_onnxv1", "inputs", ins, "outputs", outs));
+}
+
+static enum MHD_Result model_config(struct MHD_Connection *c, gl_smodel_t *m) {
+  int skip = m->cfg.max_batch > 0 ? 1 : 0;
+  json_t *ins = json_array(), *outs = json_array();
+  for (int i = 0; i < m->n_inputs; i++) json_array_append_new(ins, tensor_meta(&m->inputs[i], true, skip));
+  for (int i = 0; i < m->n_outputs; i++) json_array_append_new(outs, tensor_meta(&m->outputs[i], true, skip));
+  char slo[32], pct[32], late[8], prio[16];
+  snprintf(slo, sizeof slo, "%g", m->cfg.slo_ms);
+  snprintf(pct, sizeof pct, "%g", m->cfg.slo_percentile);
+  snprintf(late, sizeof late, "%s", m->cfg.serve_late ? "true" : "false");
+  snprintf(prio, sizeof prio, "%d", m->cfg.priority);
+  return send_jansson(c, 200, json_pack(
+      "{s:s,s:s,s:i,s:o,s:o,s:{s:I,s:{s:i}},s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s}}}", "name", m->name,
+      "platform", "onnxruntime_onnx", "max_batch_size", m->cfg.max_batch, "input", ins, "output", outs,
+      "dynamic_batching", "max_queue_delay_microseconds", (json_int_t)m->cfg.collect_us,
+      "default_queue_policy", "max_queue_size", m->cfg.max_queue,
+      "parameters", "slo_ms", "string_value", slo, "slo_percentile", "string_value", pct,
+      "serve_late", "string_value", late, "priority", "string_value", prio));
+}
+
+static long long header_len_of(struct MHD_Connection *c, bool *bad) {
+  const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+  *bad = false;
+  if (!h) return -1;
+  char *end = NULL;
+  errno = 0;
+  long long v = strtoll(h, &end, 10);
+  if (errno || end == h || *end || v < 0) *bad = true;
+  return v;
+}
+
+static enum MHD_Result infer(conn_t *k, gl_smodel_t *m) {
+  gl_server_t *s = k->s;
+  bool bad;
+  long long hl = header_len_of(k->c, &bad);
+  if (bad) return send_error(k->c, 400, "Inference-Header-Content-Length must be a non-negative integer");
+  gl_kv_raw_spec_t raw, *rp = NULL;
+  if (m->n_inputs == 1) {
+    raw = (gl_kv_raw_spec_t){m->inputs[0].name, m->inputs[0].dtype, m->inputs[0].shape};
+    if (m->cfg.max_batch > 0) raw.shape.d[0] = 1;
+    rp = &raw;
+  }
+  k->req.arrival_ns = gl_now_ns();
+  gl_status_t st = gl_kv_parse_request(k->body ? k->body : "", k->len, hl, &s->lim, rp, &k->req.kv);
+  if (st) {
+    pthread_mutex_lock(&m->mu);
+    m->st.fail_other++;
+    pthread_mutex_unlock(&m->mu);
+    return send_error(k->c, status_for(st), gl_errmsg());
+  }
+  k->req.done = on_done;
+  k->req.user = k;
+  /* suspend first: the executor may answer before this handler returns */
+  MHD_suspend_connection(k->c);
+  k->submitted = true;
+  atomic_fetch_add(&s->suspended, 1);
+  int code = gl_smodel_submit(m, &k->req);
+  if (code) {
+    k->status = code;
+    MHD_resume_connection(k->c);
+  }
+  return MHD_YES;
+}
+
+static enum MHD_Result repo_index(conn_t *k) {
+  gl_server_t *s = k->s;
+  bool only_ready = false;
+  if (k->len) {
+    json_t *j = json_loadb(k->body, k->len, 0, NULL);
+    json_t *r = json_is_object(j) ? json_object_get(j, "ready") : NULL;
+    bool ok = json_is_object(j) && (!r || json_is_boolean(r));
+    only_ready = json_is_true(r);
+    json_decref(j);
+    if (!ok) return send_error(k->c, 400, "the index request must be {\"ready\": bool}");
+  }
+  static char names[GL_SERVE_MAX_MODELS][128];
+  static pthread_mutex_t names_mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&names_mu);
+  int n = gl_serve_scan(s, names, GL_SERVE_MAX_MODELS);
+  json_t *a = json_array();
+  pthread_mutex_lock(&s->mu);
+  for (int i = 0; i < n; i++) {
+    const char *state = "UNAVAILABLE", *reason = "";
+    for (int e = 0; e < s->n_models; e++)
+      if (!strcmp(s->models[e].name, names[i])) {
+        state = s->models[e].state;
+        reason = s->models[e].reason;
+      }
+    if (only_ready && strcmp(state, "READY")) continue;
+    json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "name", names[i], "version", "1", "state", state, "reason", reason));
+  }
+  pthread_mutex_unlock(&s->mu);
+  pthread_mutex_unlock(&names_mu);
+  return send_jansson(k->c, 200, a);
+}
+
+static enum MHD_Result repo_action(conn_t *k, const char *rest) {
+  const char *slash = strrchr(rest, '/');
+  if (!slash) return send_error(k->c, 404, "unknown path");
+  char name[128];
+  size_t n = (size_t)(slash - rest);
+  if (n == 0 || n >= sizeof name) return send_error(k->c, 404, "unknown path");
+  memcpy(name, rest, n);
+  name[n] = 0;
+  if (k->len) {
+    json_t *j = json_loadb(k->body, k->len, 0, NULL);
+    bool ok = json_is_object(j);
+    json_t *p = ok ? json_object_get(j, "parameters") : NULL;
+    if (p && json_object_get(p, "config")) ok = false;
+    json_decref(j);
+    if (!ok) return send_error(k->c, 400, "the body must be a JSON object; config and file overrides are not supported");
+  }
+  gl_status_t st;
+  if (!strcmp(slash, "/load")) st = gl_serve_load(k->s, name);
+  else if (!strcmp(slash, "/unload")) st = gl_serve_unload(k->s, name);
+  else return send_error(k->c, 404, "unknown path");
+  if (st) return send_error(k->c, status_for(st), gl_errmsg());
+  return send_buf(k->c, 200, "application/json", "", 0, -1);
+}
+
+static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
+  gl_server_t *s = k->s;
+  struct MHD_Connection *c = k->c;
+  bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+  if (!strcmp(url, "/metrics")) {
+    if (!get) return send_error(c, 405, "use GET");
+    gl_kv_buf_t b = {0};
+    gl_serve_metrics(s, &b);
+    enum MHD_Result r = b.oom ? send_error(c, 500, "out of memory")
+                              : send_buf(c, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.len, -1);
+    gl_kv_buf_fini(&b);
+    return r;
+  }
+  if (k->metrics_only) return send_error(c, 404, "this port serves /metrics only");
+  if (!strcmp(url, "/v2/health/live")) return get ? send_json(c, 200, "{\"live\":true}") : send_error(c, 405, "use GET");
+  if (!strcmp(url, "/v2/health/ready")) {
+    if (!get) return send_error(c, 405, "use GET");
+    bool ready = !atomic_load(&s->stopping);
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->n_models; i++)
+      if (!strcmp(s->models[i].state, "LOADING")) ready = false;
+    pthread_mutex_unlock(&s->mu);
+    return send_json(c, ready ? 200 : 503, ready ? "{\"ready\":true}" : "{\"ready\":false}");
+  }
+  if (!strcmp(url, "/v2")) {
+    if (!get) return send_error(c, 405, "use GET");
+    return send_json(c, 200, "{\"name\":\"gpulet\",\"version\":\"" GL_VERSION "\",\"extensions\":[\"binary_tensor_data\","
+                             "\"model_repository\",\"model_configuration\",\"statistics\",\"schedule_policy\",\"parameters\"]}");
+  }
+  if (!strcmp(url, "/")) {
+    if (!get) return send_error(c, 405, "use GET");
+    return send_buf(c, 200, "text/html; charset=utf-8", gl_serve_status_html, strlen(gl_serve_status_html), -1);
+  }
+  if (!strcmp(url, "/v2/gpulet/plan")) {
+    if (!get) return send_error(c, 405, "use GET");
+    gl_kv_buf_t b = {0};
+    gl_serve_plan_json(s, &b);
+    enum MHD_Result r = b.oom ? send_error(c, 500, "out of memory") : send_buf(c, 200, "application/json", b.p, b.len, -1);
+    gl_kv_buf_fini(&b);
+    return r;
+  }
+  if (!strcmp(url, "/v2/models/stats")) {
+    if (!get) return send_error(c, 405, "use GET");
+    gl_kv_buf_t b = {0};
+    gl_serve_stats_json(s, NULL, &b);
+    enum MHD_Result r = b.oom ? send_error(c, 500, "out of memory") : send_buf(c, 200, "application/json", b.p, b.len, -1);
+    gl_kv_buf_fini(&b);
+    return r;
+  }
+  if (!strcmp(url, "/v2/repository/index")) return post ? repo_index(k) : send_error(c, 405, "use POST");
+  if (!strncmp(url, "/v2/repository/models/", 22)) return post ? repo_action(k, url + 22) : send_error(c, 405, "use POST");
+  if (!strncmp(url, "/v2/models/", 11)) {
+    char name[128], ver[32];
+    model_route_t rt;
+    if (!parse_model_path(url, name, sizeof name, ver, sizeof ver, &rt)) return send_error(c, 404, "unknown path");
+    if ((rt == R_INFER) != post) return send_error(c, 405, rt == R_INFER ? "use POST" : "use GET");
+    gl_smodel_t *m = gl_serve_get(s, name);
+    char msg[300];
+    if (!m || (ver[0] && strcmp(ver, "1"))) {
+      if (m) snprintf(msg, sizeof msg, "model '%s' has no version '%s' (only \"1\")", name, ver);
+      else snprintf(msg, sizeof msg, "unknown model '%s' (or not loaded)", name);
+      gl_smodel_unref(m);
+      if (rt == R_READY && !m && !ver[0]) {
+        /* a known-but-unloaded model is not ready rather than unknown */
+        bool known = false;
+        pthread_mutex_lock(&s->mu);
+        for (int i = 0; i < s->n_models; i++) known |= !strcmp(s->models[i].name, name);
+        pthread_mutex_unlock(&s->mu);
+        if (known) return send_jansson(c, 503, json_pack("{s:s,s:b}", "name", name, "ready", 0));
+      }
+      return send_error(c, 404, msg);
+    }
+    enum MHD_Result r;
+    switch (rt) {
+      case R_META: r = model_meta(c, m); break;
+      case R_READY: r = send_jansson(c, 200, json_pack("{s:s,s:b}", "name", name, "ready", 1)); break;
+      case R_CONFIG: r = model_config(c, m); break;
+      case R_STATS: {
+        gl_kv_buf_t b = {0};
+        gl_serve_stats_json(s, name, &b);
+        r = b.oom ? send_error(c, 500, "out of memory") : send_buf(c, 200, "application/json", b.p, b.len, -1);
+        gl_kv_buf_fini(&b);
+        break;
+      }
+      default: r = infer(k, m); break;
+    }
+    gl_smodel_unref(m);
+    return r;
+  }
+  return send_error(c, 404, "unknown path");
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                               const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+  gl_server_t *s = cls;
+  conn_t *k = *con_cls;
+  if (!k) {
+    k = gl_calloc(1, sizeof *k);
+    if (!k) return MHD_NO;
+    k->s = s;
+    k->c = c;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
+    k->metrics_only = ci && ci->daemon == s->dm;
+    *con_cls = k;
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > s->lim.max_body) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "the body is over the limit of %zu bytes", s->lim.max_body);
+      return send_error(c, 413, msg);
+    }
+    if (atomic_load(&s->open_conns) > s->o.max_connections) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "too many connections (limit %d)", s->o.max_connections);
+      return send_error(c, 503, msg);
+    }
+    return MHD_YES;
+  }
+  if (*upload_size) {
+    if (!k->too_big) {
+      if (k->len + *upload_size > s->lim.max_body) {
+        k->too_big = true;
+      } else {
+        if (k->len + *upload_size > k->cap) {
+          size_t cap = k->cap ? k->cap : 4096;
+          while (cap < k->len + *upload_size) cap *= 2;
+          char *p = gl_realloc(k->body, cap);
+          if (!p) return MHD_NO;
+          k->body = p;
+          k->cap = cap;
+        }
+        memcpy(k->body + k->len, upload, *upload_size);
+        k->len += *upload_size;
+      }
+    }
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (k->submitted) {
+    /* resumed: the executor (or admission) answered */
+    atomic_fetch_sub(&s->suspended, 1);
+    k->submitted = false;
+    if (k->status == 200)
+      return send_buf(c, 200, k->binary ? "application/octet-stream" : "application/json", k->out.p, k->out.len,
+                      k->binary ? (long long)k->header_len : -1);
+    return send_error(c, k->status ? k->status : 500, k->req.err);
+  }
+  if (k->too_big) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "the body is over the limit of %zu bytes", s->lim.max_body);
+    return send_error(c, 413, msg);
+  }
+  return route(k, url, method);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+  conn_t *k = *con_cls;
+  if (!k) return;
+  if (k->submitted) {
+    /* never resumed (the daemon is being stopped); the executor has answered already since
+     * stop drains the models first, so nothing else holds k */
+    atomic_fetch_sub(&k->s->suspended, 1);
+  }
+  gl_sreq_fini(&k->req);
+  gl_kv_buf_fini(&k->out);
+  gl_free(k->body);
+  gl_free(k);
+  *con_cls = NULL;
+}
+
+static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_ctx, enum MHD_ConnectionNotificationCode t) {
+  gl_server_t *s = cls;
+  if (t == MHD_CONNECTION_NOTIFY_STARTED) atomic_fetch_add(&s->open_conns, 1);
+  else atomic_fetch_sub(&s->open_conns, 1);
+}
+
+static struct MHD_Daemon *start_daemon(gl_server_t *s, int port, int threads, int conns) {
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port);
+  if (inet_pton(AF_INET, s->listen, &sa.sin_addr) != 1) return NULL;
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+  return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, s,
+                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)conns,
+                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->o.max_header,
+                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                          MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                          MHD_OPTION_NOTIFY_CONNECTION, notify_conn, s,
+                          MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                          MHD_OPTION_END);
+}
+
+static int daemon_port(struct MHD_Daemon *d) {
+  const union MHD_DaemonInfo *i = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+  return i ? i->port : 0;
+}
+
+int gl_server_port(const gl_server_t *s) { return s->port; }
+int gl_server_metrics_port(const gl_server_t *s) { return s->mport; }
+
+gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
+  *out = NULL;
+  gl_server_t *s = gl_calloc(1, sizeof *s);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  s->o = *o;
+  s->repo_fd = -1;
+  s->start_ns = gl_now_ns();
+  snprintf(s->listen, sizeof s->listen, "%s", o->listen ? o->listen : "127.0.0.1");
+  if (!s->o.max_body) s->o.max_body = 64u << 20;
+  if (!s->o.max_elements) s->o.max_elements = 16 << 20;
+  if (!s->o.max_connections) s->o.max_connections = 256;
+  if (!s->o.max_header) s->o.max_header = 64 << 10;
+  if (!s->o.threads) s->o.threads = 2;
+  s->lim = (gl_kv_limits_t){s->o.max_body, s->o.max_elements, 64};
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->load_mu, NULL);
+  gl_status_t st = GL_OK;
+  if (o->repo) snprintf(s->repo_path, sizeof s->repo_path, "%s", o->repo);
+  else if ((st = gl_serve_default_repo(s))) goto fail;
+  s->repo_fd = open(s->repo_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (s->repo_fd < 0) { st = gl_err(GL_ENOTFOUND, "model repository %s: %s", s->repo_path, strerror(errno)); goto fail; }
+  if ((st = gl_part_dev_whole_create(&s->whole))) goto fail;
+  if (!o->whole && gl_part_dev_cpu_create(&s->dev)) s->dev = NULL;
+  char names[GL_SERVE_MAX_MODELS][128];
+  int n = gl_serve_scan(s, names, GL_SERVE_MAX_MODELS);
+  int want = 0;
+  for (int i = 0; i < n; i++) {
+    if (o->models) {
+      const char *p = strstr(o->models, names[i]);
+      size_t nl = strlen(names[i]);
+      if (!p || (p != o->models && p[-1] != ',') || (p[nl] && p[nl] != ',')) { names[i][0] = 0; continue; }
+    }
+    want++;
+  }
+  if (s->dev) {
+    gl_part_dev_info_t di;
+    gl_part_dev_info(s->dev, &di);
+    s->cores_per_model = o->cores_per_model > 0 ? o->cores_per_model : (want ? di.units_total / want : 1);
+    if (s->cores_per_model < 1) s->cores_per_model = 1;
+  }
+  for (int i = 0; i < n; i++) {
+    if (!names[i][0]) continue;
+    int64_t t0 = gl_now_ns();
+    if (gl_serve_load(s, names[i])) {
+      if (!o->quiet) fprintf(stderr, "gpulet serve: model %s not loaded: %s\n", names[i], gl_errmsg());
+    } else if (!o->quiet) {
+      fprintf(stderr, "gpulet serve: model %s ready (%.0f ms)\n", names[i], gl_ns_to_ms(gl_now_ns() - t0));
+    }
+  }
+  s->d = start_daemon(s, o->port, s->o.threads, s->o.max_connections + 16);
+  if (!s->d) { st = gl_err(GL_EIO, "cannot listen on %s:%d", s->listen, o->port); goto fail; }
+  s->port = daemon_port(s->d);
+  if (o->metrics_port >= 0) {
+    s->dm = start_daemon(s, o->metrics_port, 1, 64);
+    if (!s->dm) { st = gl_err(GL_EIO, "cannot listen on %s:%d (metrics)", s->listen, o->metrics_port); goto fail; }
+    s->mport = daemon_port(s->dm);
+  }
+  *out = s;
+  return GL_OK;
+fail:
+  gl_server_stop(s);
+  return st;
+}
+
+void gl_server_stop(gl_server_t *s) {
+  if (!s) return;
+  atomic_store(&s->stopping, true);
+  if (s->d) MHD_quiesce_daemon(s->d); /* no new connections */
+  /* answer every admitted request */
+  pthread_mutex_lock(&s->mu);
+  int n = s->n_models;
+  pthread_mutex_unlock(&s->mu);
+  for (int i = 0; i < n; i++) {
+    gl_smodel_t *m = gl_serve_get(s, s->models[i].name);
+    if (m) {
+      gl_smodel_drain(m);
+      gl_smodel_unref(m);
+    }
+  }
+  /* let resumed connections send their answers (bounded wait) */
+  for (int t = 0; t < 500 && atomic_load(&s->suspended) > 0; t++) usleep(10000);
+  if (s->d) MHD_stop_daemon(s->d);
+  if (s->dm) MHD_stop_daemon(s->dm);
+  for (int i = 0; i < s->n_models; i++) {
+    gl_smodel_unref(s->models[i].m);
+    s->models[i].m = NULL;
+  }
+  gl_part_dev_destroy(s->dev);
+  gl_part_dev_destroy(s->whole);
+  if (s->repo_fd >= 0) close(s->repo_fd);
+  pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->load_mu);
+  gl_free(s);
+}
