@@ -1,6 +1,6 @@
 /* tests/backend/test_cuda_coverage.c - every live node of every zoo model's prepared graph (fused,
- * folded, at batch 1 and 8) has a CUDA kernel and dtypes the CUDA module accepts; checked on the
- * CPU through the module's own op list (backend/cuda/cuda_optable.h). */
+ * folded, at batch 1 and 8) has a CUDA kernel whose dtype and attribute limits it meets; checked
+ * on the CPU through the module's own op list and limits (backend/cuda_support.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "backend/cuda/cuda_optable.h"
+#include "backend/cuda_support.h"
 #include "core/alloc.h"
 #include "engine/engine.h"
 #include "zoo/zoo.h"
@@ -34,13 +35,8 @@ static void check_model(const char *name, int64_t batch) {
     int seen = 0;
     for (int k = 0; k < n_ops; k++) seen |= !strcmp(ops[k], n->op_type);
     if (!seen && n_ops < 64) ops[n_ops++] = n->op_type;
-    if (!gl_cuda_has_op(n->op_type)) {
-      fprintf(stderr, "%s b%lld: no CUDA kernel for %s (%s)\n", name, (long long)batch, n->op_type,
-              gl_node_label(n));
-      missing++;
-    } else if (!gl_cuda_node_dtypes_ok(pg, n)) {
-      fprintf(stderr, "%s b%lld: CUDA refuses the dtypes of %s\n", name, (long long)batch,
-              gl_node_label(n));
+    if (gl_cuda_node_supported(pg, n) != GL_OK) {
+      fprintf(stderr, "%s b%lld: %s\n", name, (long long)batch, gl_errmsg());
       missing++;
     }
   }
@@ -71,7 +67,55 @@ static void test_unknown_op(void **state) {
   assert_false(gl_cuda_has_op("conv"));
 }
 
+/* The limits can fail: a non-last softmax axis, Gemm's beta, an unknown op; asymmetric pooling
+ * is accepted (gpulet's own pool kernel). */
+static void test_limits_refuse(void **state) {
+  (void)state;
+  gl_graph_t *g = gl_graph_create();
+  g->opset = 13;
+  int x = gl_graph_add_value(g, "x"), y = gl_graph_add_value(g, "y"), z = gl_graph_add_value(g, "z");
+  g->values[x].dtype = g->values[y].dtype = g->values[z].dtype = GL_DT_F32;
+  g->values[x].shape = (gl_shape_t){4, {1, 2, 5, 5}};
+  g->values[y].shape = (gl_shape_t){4, {1, 2, 5, 5}};
+  g->values[z].shape = (gl_shape_t){4, {1, 2, 3, 3}};
+  int sm = gl_graph_add_node(g, "Softmax", "sm", &x, 1, &y, 1);
+  gl_node_add_attr(g, sm, "axis", GL_ATTR_INT)->i = 1;
+  assert_int_equal(gl_cuda_node_supported(g, &g->nodes[sm]), GL_EUNSUPPORTED);
+  int sm2 = gl_graph_add_node(g, "Softmax", "sm2", &x, 1, &y, 1);
+  assert_int_equal(gl_cuda_node_supported(g, &g->nodes[sm2]), GL_OK);
+  int mp = gl_graph_add_node(g, "MaxPool", "mp", &x, 1, &z, 1);
+  gl_attr_t *k = gl_node_add_attr(g, mp, "kernel_shape", GL_ATTR_INTS);
+  k->n = 2;
+  k->ints = gl_malloc(2 * sizeof(int64_t));
+  k->ints[0] = k->ints[1] = 3;
+  gl_attr_t *pads = gl_node_add_attr(g, mp, "pads", GL_ATTR_INTS);
+  pads->n = 4;
+  pads->ints = gl_malloc(4 * sizeof(int64_t));
+  pads->ints[0] = pads->ints[1] = 0, pads->ints[2] = pads->ints[3] = 0;
+  assert_int_equal(gl_cuda_node_supported(g, &g->nodes[mp]), GL_OK);
+  pads->ints[2] = pads->ints[3] = 1; /* end pads only: asymmetric, gpulet's own pool kernel */
+  g->values[z].shape = (gl_shape_t){4, {1, 2, 4, 4}};
+  assert_int_equal(gl_cuda_node_supported(g, &g->nodes[mp]), GL_OK);
+  int ab[3] = {gl_graph_add_value(g, "a"), gl_graph_add_value(g, "b"), gl_graph_add_value(g, "c")};
+  int gy = gl_graph_add_value(g, "gy");
+  g->values[ab[0]].shape = (gl_shape_t){2, {2, 3}};
+  g->values[ab[1]].shape = (gl_shape_t){2, {3, 4}};
+  g->values[ab[2]].shape = (gl_shape_t){1, {4}};
+  g->values[gy].shape = (gl_shape_t){2, {2, 4}};
+  for (int i = 0; i < 3; i++) g->values[ab[i]].dtype = GL_DT_F32;
+  g->values[gy].dtype = GL_DT_F32;
+  int gm = gl_graph_add_node(g, "Gemm", "gemm", ab, 3, &gy, 1);
+  g->nodes[gm].fuse.sum_input = -1;
+  assert_int_equal(gl_cuda_node_supported(g, &g->nodes[gm]), GL_OK);
+  gl_node_add_attr(g, gm, "beta", GL_ATTR_FLOAT)->f = 0.5f;
+  assert_int_equal(gl_cuda_node_supported(g, &g->nodes[gm]), GL_EUNSUPPORTED);
+  int nm = gl_graph_add_node(g, "NonMaxSuppression", "nms", &x, 1, &y, 1);
+  assert_int_equal(gl_cuda_node_supported(g, &g->nodes[nm]), GL_EUNSUPPORTED);
+  gl_graph_destroy(g);
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_zoo_covered), cmocka_unit_test(test_unknown_op)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_zoo_covered), cmocka_unit_test(test_unknown_op),
+                                     cmocka_unit_test(test_limits_refuse)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -351,6 +351,59 @@ static void test_cast_body(void **state) {
   assert_int_equal(bgot[0], 0);
 }
 
+/* Pooling the way prep_pool sets up gpulet's own kernel, against the CPU backend: GoogLeNet's
+ * ceil_mode max pool, an asymmetric average with and without counting the padding, a dilated max. */
+typedef struct {
+  const char *op;
+  int64_t k, s, d, pb, pe;
+  int ceil, count_pad;
+} poolcase_t;
+static const poolcase_t *g_pc;
+static void attr_pool(gl_graph_t *g, int ni) {
+  gl_attr_t *a = gl_node_add_attr(g, ni, "kernel_shape", GL_ATTR_INTS);
+  a->n = 2, a->ints = gl_malloc(2 * sizeof(int64_t)), a->ints[0] = a->ints[1] = g_pc->k;
+  a = gl_node_add_attr(g, ni, "strides", GL_ATTR_INTS);
+  a->n = 2, a->ints = gl_malloc(2 * sizeof(int64_t)), a->ints[0] = a->ints[1] = g_pc->s;
+  a = gl_node_add_attr(g, ni, "pads", GL_ATTR_INTS);
+  a->n = 4, a->ints = gl_malloc(4 * sizeof(int64_t));
+  a->ints[0] = a->ints[1] = g_pc->pb, a->ints[2] = a->ints[3] = g_pc->pe;
+  if (g_pc->d != 1) {
+    a = gl_node_add_attr(g, ni, "dilations", GL_ATTR_INTS);
+    a->n = 2, a->ints = gl_malloc(2 * sizeof(int64_t)), a->ints[0] = a->ints[1] = g_pc->d;
+  }
+  if (g_pc->ceil) gl_node_add_attr(g, ni, "ceil_mode", GL_ATTR_INT)->i = 1;
+  if (g_pc->count_pad) gl_node_add_attr(g, ni, "count_include_pad", GL_ATTR_INT)->i = 1;
+}
+
+static void test_pool_body(void **state) {
+  (void)state;
+  static const poolcase_t cases[] = {
+      {"MaxPool", 3, 2, 1, 0, 0, 1, 0},     {"MaxPool", 3, 2, 1, 1, 1, 1, 0},
+      {"AveragePool", 3, 2, 1, 0, 1, 0, 0}, {"AveragePool", 3, 2, 1, 0, 1, 0, 1},
+      {"AveragePool", 2, 2, 1, 0, 0, 1, 1}, {"MaxPool", 2, 1, 2, 1, 0, 0, 0},
+  };
+  enum { N = 2, C = 3, H = 10, W = 10 };
+  float x[N * C * H * W], ref[N * C * H * W], got[N * C * H * W];
+  fill(x, N * C * H * W);
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    const poolcase_t *pc = &cases[c];
+    g_pc = pc;
+    int64_t ek = (pc->k - 1) * pc->d + 1, span = H + pc->pb + pc->pe - ek;
+    int64_t out = (pc->ceil ? (span + pc->s - 1) / pc->s : span / pc->s) + 1;
+    if (pc->ceil && (out - 1) * pc->s >= H + pc->pb) out--;
+    gl_shape_t sx = {4, {N, C, H, W}};
+    onenode_t o = {pc->op, 1, {GL_DT_F32}, {sx}, {x}, 0, attr_pool, 0};
+    int64_t ny = N * C * out * out;
+    run_cpu(&o, ref, ny);
+    /* prep_pool's state: gl_nn_geom's pads (ceil_mode only changes the output size). */
+    gl_k_pool_t kp = {.in = {1, H, W}, .out = {1, out, out}, .k = {1, pc->k, pc->k}, .s = {1, pc->s, pc->s},
+                      .d = {1, pc->d, pc->d}, .pb = {0, pc->pb, pc->pb}, .pe = {0, pc->pe, pc->pe},
+                      .is_max = !strcmp(pc->op, "MaxPool"), .count_pad = pc->count_pad};
+    for (int64_t i = 0; i < ny; i++) got[i] = gl_k_pool_at(&kp, x, i);
+    near(got, ref, ny, 1e-6f);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unary),        cmocka_unit_test(test_binary_broadcast),
@@ -359,6 +412,7 @@ int main(void) {
       cmocka_unit_test(test_softmax_layernorm), cmocka_unit_test(test_slice_body),
       cmocka_unit_test(test_expand_tile_bodies), cmocka_unit_test(test_pad_body),
       cmocka_unit_test(test_where_body),   cmocka_unit_test(test_cast_body),
+      cmocka_unit_test(test_pool_body),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -259,4 +259,43 @@ GL_HD static inline void gl_k_cast_at(int from, int to, const void *x, void *y, 
   }
 }
 
+/* Max/average pooling over up to 3 spatial dims (fewer are padded with size-1 dims in front),
+ * any padding (asymmetric, ceil_mode), strides and dilations; the CUDA backend uses it where
+ * cuDNN's symmetric-padding pooling cannot express the node. Padding never wins a max; an
+ * average divides by the taps inside the input, or (count_pad) inside [-pb, in + pe). */
+typedef struct {
+  int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
+  int is_max, count_pad;
+} gl_k_pool_t;
+
+/* Output element i of planes of out[0]*out[1]*out[2] (input planes of in[0]*in[1]*in[2]). */
+GL_HD static inline float gl_k_pool_at(const gl_k_pool_t *p, const float *x, int64_t i) {
+  int64_t osz = p->out[0] * p->out[1] * p->out[2], isz = p->in[0] * p->in[1] * p->in[2];
+  int64_t plane = i / osz, r = i % osz;
+  int64_t o[3] = {r / (p->out[1] * p->out[2]), (r / p->out[2]) % p->out[1], r % p->out[2]};
+  const float *xp = x + plane * isz;
+  float best = -INFINITY, acc = 0.f;
+  int64_t cnt = 0, cntpad = 0;
+  for (int64_t j0 = 0; j0 < p->k[0]; j0++) {
+    int64_t c0 = o[0] * p->s[0] - p->pb[0] + j0 * p->d[0];
+    for (int64_t j1 = 0; j1 < p->k[1]; j1++) {
+      int64_t c1 = o[1] * p->s[1] - p->pb[1] + j1 * p->d[1];
+      for (int64_t j2 = 0; j2 < p->k[2]; j2++) {
+        int64_t c2 = o[2] * p->s[2] - p->pb[2] + j2 * p->d[2];
+        if (c0 >= -p->pb[0] && c0 < p->in[0] + p->pe[0] && c1 >= -p->pb[1] && c1 < p->in[1] + p->pe[1] &&
+            c2 >= -p->pb[2] && c2 < p->in[2] + p->pe[2])
+          cntpad++;
+        if (c0 < 0 || c0 >= p->in[0] || c1 < 0 || c1 >= p->in[1] || c2 < 0 || c2 >= p->in[2]) continue;
+        float v = xp[(c0 * p->in[1] + c1) * p->in[2] + c2];
+        if (v > best) best = v;
+        acc += v;
+        cnt++;
+      }
+    }
+  }
+  if (p->is_max) return best;
+  int64_t div = p->count_pad ? cntpad : cnt;
+  return div ? acc / (float)div : 0.f;
+}
+
 #endif

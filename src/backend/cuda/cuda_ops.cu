@@ -73,6 +73,10 @@ __global__ void k_where(gl_k_bcast3_t b, const unsigned char *c, const T *x, con
   }
 }
 
+__global__ void k_pool(gl_k_pool_t p, const float *x, float *y, int64_t n) {
+  GL_CU_FOR(i, n) y[i] = gl_k_pool_at(&p, x, i);
+}
+
 __global__ void k_cast(int from, int to, const void *x, void *y, int64_t n) {
   GL_CU_FOR(i, n) gl_k_cast_at(from, to, x, y, i);
 }
@@ -559,6 +563,9 @@ typedef struct {
   cudnnTensorDescriptor_t x, y;
   cudnnPoolingDescriptor_t pool;
   cudnnLRNDescriptor_t lrn;
+  bool own;      /* gpulet's own kernel (asymmetric padding, ceil_mode, dilation) */
+  gl_k_pool_t kp;
+  int64_t n;
 } pool_t;
 
 static void pool_destroy(void *p) {
@@ -573,6 +580,10 @@ static void pool_destroy(void *p) {
 static gl_status_t run_pool(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
   const pool_t *s = (const pool_t *)k->state;
   const float one = 1.f, zero = 0.f;
+  if (s->own) {
+    k_pool<<<gl_cu_blocks(s->n), 256, 0, cx->stream>>>(s->kp, (const float *)in[0], (float *)out[0], s->n);
+    return launch_check("pooling kernel");
+  }
   if (s->lrn)
     GL_CUDNN(cudnnLRNCrossChannelForward(cx->dnn, s->lrn, CUDNN_LRN_CROSS_CHANNEL_DIM1, &one, s->x, in[0], &zero, s->y, out[0]), "LRN");
   else
@@ -612,11 +623,30 @@ static gl_status_t prep_pool(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node
   } else {
     gl_nn_geom_t geo;
     GL_TRY(gl_nn_geom(n, &x->shape, NULL, GL_GEOM_POOL, &geo));
-    for (int d = 0; d < nsp; d++) {
-      if (geo.pb[d] != geo.pe[d] || geo.d[d] != 1)
-        return gl_err(GL_EUNSUPPORTED, "%s: asymmetric padding, ceil_mode or dilation in pooling on CUDA", gl_node_label(n));
-      win[d] = (int)geo.k[d], pad[d] = (int)geo.pb[d], str[d] = (int)geo.s[d];
+    bool plain = true;
+    for (int d = 0; d < nsp; d++) /* cuDNN: symmetric pads, no dilation, floor output sizes */
+      plain = plain && geo.pb[d] == geo.pe[d] && geo.d[d] == 1 &&
+              geo.out[d] == (geo.in[d] + geo.pb[d] + geo.pe[d] - geo.k[d]) / geo.s[d] + 1;
+    if (!plain) { /* what cuDNN's symmetric pooling cannot say: gpulet's own kernel */
+      if (nsp > 3) return gl_err(GL_EUNSUPPORTED, "%s: pooling over %d spatial dims on CUDA", gl_node_label(n), nsp);
+      s->own = true;
+      s->kp.is_max = is_max;
+      s->kp.count_pad = gl_attr_i(n, "count_include_pad", 0) != 0;
+      for (int d = 0; d < 3; d++) {
+        int j = d - (3 - nsp); /* leading size-1 dims */
+        bool real = j >= 0;
+        s->kp.in[d] = real ? x->shape.d[2 + j] : 1;
+        s->kp.out[d] = real ? y->shape.d[2 + j] : 1;
+        s->kp.k[d] = real ? geo.k[j] : 1;
+        s->kp.s[d] = real ? geo.s[j] : 1;
+        s->kp.d[d] = real ? geo.d[j] : 1;
+        s->kp.pb[d] = real ? geo.pb[j] : 0;
+        s->kp.pe[d] = real ? geo.pe[j] : 0;
+      }
+      s->n = gl_shape_numel(&y->shape);
+      return GL_OK;
     }
+    for (int d = 0; d < nsp; d++) win[d] = (int)geo.k[d], pad[d] = (int)geo.pb[d], str[d] = (int)geo.s[d];
   }
   int nd = nsp < 2 ? 2 : nsp;
   for (int d = nsp; d < nd; d++) win[d] = 1, pad[d] = 0, str[d] = 1;

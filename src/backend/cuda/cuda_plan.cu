@@ -36,6 +36,7 @@
 extern "C" {
 #include "graph/memplan.h"
 }
+#include "backend/cuda_support.h"
 
 static const gl_host_api_t *host;
 
@@ -338,9 +339,7 @@ static gl_status_t build(cu_plan_t *cp, const gl_graph_t *g, int *alias) {
       if (src->kind == GL_VAL_INTERNAL && !src->data) alias[n->outputs[0]] = n->inputs[0];
       continue;
     }
-    if (!gl_cuda_node_dtypes_ok(g, n))
-      return gl_err(GL_EUNSUPPORTED, "%s: the CUDA backend computes float tensors only (integers and "
-                    "booleans only move through Gather, Cast, Where and the copy ops)", gl_node_label(n));
+    GL_TRY(gl_cuda_node_supported(g, n)); /* the limits the CPU tests check on the zoo */
     gl_cu_prepare_fn prep = gl_cu_find_op(n->op_type);
     if (!prep)
       return gl_err(GL_EUNSUPPORTED, "%s: the CUDA backend has no kernel for op '%s'",

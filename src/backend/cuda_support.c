@@ -1,0 +1,161 @@
+/* backend/cuda_support.c - the CUDA kernels' limits, checked on the host (see cuda_support.h). */
+#include "backend/cuda_support.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_optable.h"
+#include "graph/nn_geom.h"
+#include "graph/ops.h"
+#include "graph/ops_tensor.h"
+
+#define NO(...) gl_err(GL_EUNSUPPORTED, __VA_ARGS__)
+
+static const gl_value_t *in_at(const gl_graph_t *g, const gl_node_t *n, int i) {
+  return i < n->n_inputs && n->inputs[i] >= 0 ? &g->values[n->inputs[i]] : NULL;
+}
+static const gl_value_t *out_at(const gl_graph_t *g, const gl_node_t *n, int i) {
+  return i < n->n_outputs && n->outputs[i] >= 0 ? &g->values[n->outputs[i]] : NULL;
+}
+static bool is(const gl_node_t *n, const char *op) { return !strcmp(n->op_type, op); }
+
+static gl_status_t check_window(const gl_graph_t *g, const gl_node_t *n, bool conv) {
+  const gl_value_t *x = in_at(g, n, 0), *y = out_at(g, n, 0);
+  const char *L = gl_node_label(n);
+  if (x->dtype != GL_DT_F32) return NO("%s: float only on CUDA", L);
+  if (x->shape.rank < 3) return NO("%s: input of rank %d on CUDA", L, x->shape.rank);
+  if (!gl_shape_numel(&x->shape) || !y || !gl_shape_numel(&y->shape)) return NO("%s: empty tensors on CUDA", L);
+  if (gl_shape_numel(&x->shape) > INT32_MAX || gl_shape_numel(&y->shape) > INT32_MAX)
+    return NO("%s: a tensor of more than 2^31 elements on cuDNN", L);
+  if (!strncmp(n->op_type, "Global", 6)) return GL_OK;
+  gl_nn_geom_t geo;
+  const gl_value_t *w = conv ? in_at(g, n, 1) : NULL;
+  if (conv && (!w || w->dtype != GL_DT_F32)) return NO("%s: float weights only on CUDA", L);
+  GL_TRY(gl_nn_geom(n, &x->shape, conv ? &w->shape.d[2] : NULL, conv ? GL_GEOM_CONV : GL_GEOM_POOL, &geo));
+  /* Pools with asymmetric padding, ceil_mode or dilation run on gpulet's own kernel (up to 3
+   * spatial dims); convolutions need cuDNN's symmetric padding. */
+  bool plain = true;
+  for (int d = 0; d < geo.nsp; d++) {
+    int64_t ek = (geo.k[d] - 1) * geo.d[d] + 1;
+    plain = plain && geo.pb[d] == geo.pe[d] && (conv || geo.d[d] == 1) &&
+            geo.out[d] == (geo.in[d] + geo.pb[d] + geo.pe[d] - ek) / geo.s[d] + 1;
+  }
+  if (conv && !plain) return NO("%s: asymmetric padding in a convolution on CUDA", L);
+  if (!conv && !plain && (geo.nsp > 3 || is(n, "LRN"))) return NO("%s: this pooling geometry on CUDA", L);
+  if (!conv && n->n_outputs > 1 && n->outputs[1] >= 0) return NO("%s: MaxPool indices on CUDA", L);
+  return GL_OK;
+}
+
+static gl_status_t check_matmul(const gl_graph_t *g, const gl_node_t *n) {
+  const gl_value_t *a = in_at(g, n, 0), *b = in_at(g, n, 1), *y = out_at(g, n, 0);
+  const char *L = gl_node_label(n);
+  if (a->dtype != GL_DT_F32 || b->dtype != GL_DT_F32) return NO("%s: float only on CUDA", L);
+  int64_t m, k, nn, batch = 1;
+  if (is(n, "Gemm")) {
+    if (a->shape.rank != 2 || b->shape.rank != 2) return NO("%s: Gemm operands must be 2-D", L);
+    bool ta = gl_attr_i(n, "transA", 0) != 0, tb = gl_attr_i(n, "transB", 0) != 0;
+    m = ta ? a->shape.d[1] : a->shape.d[0];
+    k = ta ? a->shape.d[0] : a->shape.d[1];
+    nn = tb ? b->shape.d[0] : b->shape.d[1];
+    if (in_at(g, n, 2) && n->fuse.sum_input != 2 && gl_attr_f(n, "beta", 1.f) != 1.f)
+      return NO("%s: Gemm beta other than 1 on CUDA", L);
+  } else {
+    if (a->shape.rank < 2 || b->shape.rank < 2) return NO("%s: 1-D MatMul operands on CUDA", L);
+    m = a->shape.d[a->shape.rank - 2];
+    k = a->shape.d[a->shape.rank - 1];
+    nn = b->shape.d[b->shape.rank - 1];
+    if (!m || !k || !nn) return NO("%s: empty MatMul operands on CUDA", L);
+    int64_t ba = gl_shape_numel(&a->shape) / (m * k), bb = gl_shape_numel(&b->shape) / (k * nn);
+    int64_t by = gl_shape_numel(&y->shape) / (m * nn);
+    if (bb == 1) m *= ba;
+    else if ((ba == by || ba == 1) && bb == by) batch = by;
+    else return NO("%s: MatMul batch broadcasting of this kind on CUDA", L);
+  }
+  if (m > INT32_MAX || k > INT32_MAX || nn > INT32_MAX || batch > INT32_MAX)
+    return NO("%s: a matrix dimension above 2^31 on cuBLAS", L);
+  return GL_OK;
+}
+
+gl_status_t gl_cuda_node_supported(const gl_graph_t *g, const gl_node_t *n) {
+  const char *L = gl_node_label(n);
+  if (!gl_cuda_has_op(n->op_type)) return NO("%s: the CUDA backend has no kernel for op '%s'", L, n->op_type);
+  if (!gl_cuda_node_dtypes_ok(g, n))
+    return NO("%s: the CUDA backend computes float tensors only (integers and booleans only move "
+              "through Gather, Cast, Where and the copy ops)", L);
+  for (int i = 0; i < n->n_inputs; i++)
+    if (in_at(g, n, i) && in_at(g, n, i)->shape.rank > GL_MAX_RANK) return NO("%s: rank above 8 on CUDA", L);
+  const gl_value_t *x = in_at(g, n, 0);
+  if (!x) return NO("%s: no first input", L);
+  if (is(n, "Conv")) return check_window(g, n, true);
+  if (is(n, "MaxPool") || is(n, "AveragePool") || is(n, "GlobalAveragePool") || is(n, "GlobalMaxPool"))
+    return check_window(g, n, false);
+  if (is(n, "LRN")) {
+    int64_t size = gl_attr_i(n, "size", 1);
+    if (size < 1 || size > 16) return NO("%s: LRN size %lld outside cuDNN's 1..16", L, (long long)size);
+    return check_window(g, n, false);
+  }
+  if (is(n, "Gemm") || is(n, "MatMul")) return check_matmul(g, n);
+  if (is(n, "Softmax") || is(n, "LogSoftmax") || is(n, "LayerNormalization")) {
+    bool ln = is(n, "LayerNormalization");
+    int axis;
+    GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", ln ? -1 : (g->opset < 13 ? 1 : -1)), x->shape.rank, &axis));
+    if (x->dtype != GL_DT_F32) return NO("%s: float only on CUDA", L);
+    if (!ln && g->opset >= 13 && axis != x->shape.rank - 1) return NO("%s: softmax over a non-last axis on CUDA", L);
+    if (ln) {
+      if (out_at(g, n, 1) || out_at(g, n, 2)) return NO("%s: Mean/InvStdDev outputs on CUDA", L);
+      int64_t len = 1;
+      for (int d = axis; d < x->shape.rank; d++) len *= x->shape.d[d];
+      if (gl_shape_numel(&in_at(g, n, 1)->shape) != len || (in_at(g, n, 2) && gl_shape_numel(&in_at(g, n, 2)->shape) != len))
+        return NO("%s: broadcast scale/bias on CUDA", L);
+    }
+    return GL_OK;
+  }
+  if (is(n, "BatchNormalization")) {
+    if (out_at(g, n, 1)) return NO("%s: training outputs on CUDA", L);
+    return x->dtype == GL_DT_F32 ? GL_OK : NO("%s: float only on CUDA", L);
+  }
+  if (is(n, "Add") || is(n, "Sub") || is(n, "Mul") || is(n, "Div") || is(n, "Pow") || is(n, "Min") ||
+      is(n, "Max") || is(n, "PRelu") || is(n, "Sum")) {
+    if (n->n_inputs != 2 || !in_at(g, n, 1)) return NO("%s: CUDA takes exactly two inputs here", L);
+    if (x->dtype != GL_DT_F32 || in_at(g, n, 1)->dtype != GL_DT_F32) return NO("%s: float only on CUDA", L);
+    return GL_OK;
+  }
+  if (is(n, "Clip")) {
+    if ((in_at(g, n, 1) && !in_at(g, n, 1)->data) || (in_at(g, n, 2) && !in_at(g, n, 2)->data))
+      return NO("%s: computed clip bounds are not supported on CUDA", L);
+  }
+  if (is(n, "Dropout") && out_at(g, n, 1)) return NO("%s: Dropout's mask output on CUDA", L);
+  if (is(n, "Concat") && n->n_inputs > 64) return NO("%s: more than 64 inputs on CUDA", L);
+  if (is(n, "Split") && n->n_outputs > 64) return NO("%s: more than 64 outputs on CUDA", L);
+  if (is(n, "Pad")) {
+    gl_pad_params_t pp;
+    GL_TRY(gl_pad_params(g, n, &pp));
+    if (pp.mode != GL_PAD_CONSTANT) return NO("%s: only constant Pad on CUDA", L);
+    if (x->dtype != GL_DT_F32 && x->dtype != GL_DT_I64) return NO("%s: Pad of %s on CUDA", L, gl_dtype_name(x->dtype));
+    if (pp.value_input && !in_at(g, n, 2)->data) return NO("%s: a computed pad value on CUDA", L);
+  }
+  if (is(n, "Where")) {
+    size_t esz = gl_dtype_size(out_at(g, n, 0)->dtype);
+    if (x->dtype != GL_DT_BOOL || (esz != 4 && esz != 8)) return NO("%s: Where of this type on CUDA", L);
+  }
+  if (is(n, "Gather")) {
+    size_t esz = gl_dtype_size(x->dtype);
+    gl_dtype_t it = in_at(g, n, 1)->dtype;
+    if ((esz != 1 && esz != 4 && esz != 8) || (it != GL_DT_I64 && it != GL_DT_I32))
+      return NO("%s: CUDA gathers 1-, 4- or 8-byte data with int32/int64 indices", L);
+  }
+  if (is(n, "ReduceMean") || is(n, "ReduceSum")) {
+    if (x->dtype != GL_DT_F32) return NO("%s: float only on CUDA", L);
+    const gl_value_t *av = in_at(g, n, 1);
+    if (av && !av->data) return NO("%s: computed axes on CUDA", L);
+    int cnt = 0;
+    if (!gl_attr_ints(n, "axes", &cnt) && !(av && gl_shape_numel(&av->shape)) && gl_attr_i(n, "noop_with_empty_axes", 0))
+      return NO("%s: no-op reduce on CUDA", L);
+  }
+  if (is(n, "Concat") || is(n, "Slice") || is(n, "Transpose") || is(n, "Expand") || is(n, "Tile") || is(n, "Split")) {
+    size_t esz = gl_dtype_size(x->dtype);
+    if (esz != 1 && esz != 2 && esz != 4 && esz != 8) return NO("%s: %zu-byte elements on CUDA", L, esz);
+    if (is(n, "Concat") && esz == 2) return NO("%s: 2-byte elements in Concat on CUDA", L);
+  }
+  return GL_OK;
+}

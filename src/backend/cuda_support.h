@@ -1,0 +1,23 @@
+/* backend/cuda_support.h - what the CUDA module can run, decided on the host without a GPU.
+ * Owns: gl_cuda_node_supported, the op, dtype and attribute limits of the CUDA kernels
+ * (backend/cuda/cuda_ops.cu), in plain C so the CPU test suite can check every zoo model's
+ * prepared graph against them and the module refuses the same nodes with the same messages.
+ * Does not own: the kernels or the op list itself (backend/cuda/cuda_optable.h). */
+#ifndef GL_BACKEND_CUDA_SUPPORT_H
+#define GL_BACKEND_CUDA_SUPPORT_H
+
+#include "graph/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* GL_OK when the CUDA module has a kernel for node n of prepared graph g (shapes known) with
+ * these dtypes and attributes; else GL_EUNSUPPORTED with a message naming the node and why. */
+gl_status_t gl_cuda_node_supported(const gl_graph_t *g, const gl_node_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
