@@ -374,7 +374,11 @@ static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const
   if (!st) {
     cudaDeviceProp prop;
     st = gl_cu_check(cudaGetDeviceProperties(&prop, cp->cx.device), "reading the device's properties");
-    if (!st) snprintf(cp->cx.gpu, sizeof cp->cx.gpu, "%s", prop.name);
+    /* The algorithm cache key: GPU, cuDNN version, and whether the plan runs on a gpu-let's stream
+     * (library choices depend on the SMs available; the gpu-let's size is not known here). */
+    if (!st)
+      snprintf(cp->cx.gpu, sizeof cp->cx.gpu, "%.200s/cudnn%zu/%s", prop.name, cudnnGetVersion(),
+               pl->stream ? "gpulet-stream" : "whole-gpu");
     for (char *c = cp->cx.gpu; *c; c++)
       if (*c == ' ' || *c == '|') *c = '_';
   }
