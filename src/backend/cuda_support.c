@@ -1,10 +1,16 @@
-/* backend/cuda_support.c - the CUDA kernels' limits, checked on the host (see cuda_support.h). */
+/* backend/cuda_support.c - the CUDA kernels' limits, checked on the host, and the cuDNN algorithm
+ * cache file (see cuda_support.h). */
 #include "backend/cuda_support.h"
 
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "backend/cuda/cuda_optable.h"
+#include "core/alloc.h"
 #include "graph/nn_geom.h"
 #include "graph/ops.h"
 #include "graph/ops_tensor.h"
@@ -158,4 +164,98 @@ gl_status_t gl_cuda_node_supported(const gl_graph_t *g, const gl_node_t *n) {
     if (is(n, "Concat") && esz == 2) return NO("%s: 2-byte elements in Concat on CUDA", L);
   }
   return GL_OK;
+}
+
+/* ---- the conv algorithm cache: $GPULET_CACHE/cudnn_algos.txt (else ~/.cache/gpulet/...), one
+ * "algo workspace key" line per measured convolution; read once, appended as choices are made. */
+typedef struct algo_ent {
+  char *key;
+  int algo;
+  size_t ws;
+  struct algo_ent *next;
+} algo_ent_t;
+static algo_ent_t *algo_list;
+static bool algo_loaded;
+static pthread_mutex_t algo_mu = PTHREAD_MUTEX_INITIALIZER;
+
+
+static bool algo_path(char *buf, size_t cap, bool make_dirs) {
+  const char *dir = getenv("GPULET_CACHE");
+  char tmp[1024];
+  if (!dir || !dir[0]) {
+    const char *home = getenv("HOME");
+    if (!home || !home[0]) return false;
+    snprintf(tmp, sizeof tmp, "%s/.cache", home);
+    if (make_dirs) mkdir(tmp, 0755);
+    snprintf(tmp, sizeof tmp, "%s/.cache/gpulet", home);
+    dir = tmp;
+  }
+  if (make_dirs) mkdir(dir, 0755);
+  return snprintf(buf, cap, "%s/cudnn_algos.txt", dir) < (int)cap;
+}
+
+static void algo_add(const char *key, int algo, size_t ws) {
+  algo_ent_t *e = gl_calloc(1, sizeof *e);
+  char *k = gl_strdup(key);
+  if (!e || !k) {
+    gl_free(e), gl_free(k);
+    return;
+  }
+  e->key = k, e->algo = algo, e->ws = ws, e->next = algo_list;
+  algo_list = e;
+}
+
+static void algo_load(void) {
+  algo_loaded = true;
+  char path[1100];
+  if (!algo_path(path, sizeof path, false)) return;
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  char line[1024];
+  while (fgets(line, sizeof line, f)) {
+    int algo, off = 0;
+    unsigned long long ws;
+    line[strcspn(line, "\n")] = 0;
+    if (sscanf(line, "%d %llu %n", &algo, &ws, &off) == 2 && off > 0 && line[off] && algo >= 0)
+      algo_add(line + off, algo, (size_t)ws);
+  }
+  fclose(f);
+}
+
+bool gl_cuda_algo_cache_get(const char *key, int *algo, size_t *ws) {
+  if (getenv("GPULET_CUDNN_NO_CACHE")) return false;
+  pthread_mutex_lock(&algo_mu);
+  if (!algo_loaded) algo_load();
+  bool hit = false;
+  for (algo_ent_t *e = algo_list; e && !hit; e = e->next)
+    if (!strcmp(e->key, key)) *algo = e->algo, *ws = e->ws, hit = true;
+  pthread_mutex_unlock(&algo_mu);
+  return hit;
+}
+
+void gl_cuda_algo_cache_put(const char *key, int algo, size_t ws) {
+  if (strchr(key, '\n')) return;
+  pthread_mutex_lock(&algo_mu);
+  algo_add(key, algo, ws);
+  char path[1100];
+  if (algo_path(path, sizeof path, true)) {
+    FILE *f = fopen(path, "a"); /* one short line per append: concurrent writers interleave lines */
+    if (f) {
+      fprintf(f, "%d %llu %s\n", algo, (unsigned long long)ws, key);
+      fclose(f);
+    }
+  }
+  pthread_mutex_unlock(&algo_mu);
+}
+
+void gl_cuda_algo_cache_reset(void) {
+  pthread_mutex_lock(&algo_mu);
+  while (algo_list) {
+    algo_ent_t *e = algo_list;
+    algo_list = e->next;
+    gl_free(e->key);
+    gl_free(e);
+  }
+  algo_loaded = false;
+  pthread_mutex_unlock(&algo_mu);
 }

@@ -1,10 +1,14 @@
 /* backend/cuda_support.h - what the CUDA module can run, decided on the host without a GPU.
- * Owns: gl_cuda_node_supported, the op, dtype and attribute limits of the CUDA kernels
+ * Owns: gl_cuda_node_supported, the op, dtype and attribute limits of the CUDA kernels, and the
+ * on-disk cache of measured cuDNN convolution algorithms
  * (backend/cuda/cuda_ops.cu), in plain C so the CPU test suite can check every zoo model's
  * prepared graph against them and the module refuses the same nodes with the same messages.
  * Does not own: the kernels or the op list itself (backend/cuda/cuda_optable.h). */
 #ifndef GL_BACKEND_CUDA_SUPPORT_H
 #define GL_BACKEND_CUDA_SUPPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "graph/graph.h"
 
@@ -15,6 +19,14 @@ extern "C" {
 /* GL_OK when the CUDA module has a kernel for node n of prepared graph g (shapes known) with
  * these dtypes and attributes; else GL_EUNSUPPORTED with a message naming the node and why. */
 gl_status_t gl_cuda_node_supported(const gl_graph_t *g, const gl_node_t *n);
+
+/* The convolution algorithm cache: $GPULET_CACHE/cudnn_algos.txt, else
+ * ~/.cache/gpulet/cudnn_algos.txt, one "code workspace key" line per measured convolution
+ * (code: algorithm + 16 * math type), read on first use and appended to as choices are made.
+ * GPULET_CUDNN_NO_CACHE set: never read (every compile measures). Thread-safe. */
+bool gl_cuda_algo_cache_get(const char *key, int *code, size_t *ws);
+void gl_cuda_algo_cache_put(const char *key, int code, size_t ws);
+void gl_cuda_algo_cache_reset(void); /* forgets what was read (tests) */
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@ extern "C" {
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/cuda_optable.h"
+#include "backend/cuda_support.h"
 
 /* What a step's prepare and run may use: the plan's library handles (bound to its stream). */
 typedef struct {
@@ -67,8 +68,5 @@ static inline unsigned gl_cu_blocks(int64_t n) {
 gl_status_t gl_cu_const_get(int device, const gl_tensor_t *t, void **dev);
 void gl_cu_const_put(int device, void *dev);
 
-/* The on-disk cache of measured convolution algorithms (cuda_ops.cu): key -> algo, workspace. */
-bool gl_cu_algo_cache_get(const char *key, int *algo, size_t *ws);
-void gl_cu_algo_cache_put(const char *key, int algo, size_t ws);
 
 #endif

@@ -431,7 +431,8 @@ static gl_status_t prep_conv(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node
    * ran with, and the descriptor must carry that type for the algorithm to behave as measured. */
   int algo = -1, code = -1;
   size_t ws_need = 0;
-  if (gl_cu_algo_cache_get(key, &code, &ws_need)) {
+  if (gl_cuda_algo_cache_get(key, &code, &ws_need) && code % 16 < CUDNN_CONVOLUTION_FWD_ALGO_COUNT &&
+      code / 16 <= CUDNN_FMA_MATH) {
     algo = code % 16;
     GL_CUDNN(cudnnSetConvolutionMathType(s->conv, (cudnnMathType_t)(code / 16)), "setting the math type");
   } else {
@@ -453,7 +454,7 @@ static gl_status_t prep_conv(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node
     }
     if (algo < 0) return gl_err(GL_EUNSUPPORTED, "%s: cuDNN has no algorithm for this convolution at this precision", gl_node_label(n));
     GL_CUDNN(cudnnSetConvolutionMathType(s->conv, got), "setting the math type");
-    gl_cu_algo_cache_put(key, algo + 16 * (int)got, ws_need);
+    gl_cuda_algo_cache_put(key, algo + 16 * (int)got, ws_need);
   }
   s->algo = (cudnnConvolutionFwdAlgo_t)algo;
   /* Ask again for this algorithm's workspace (a cached entry may come from another cuDNN). */
