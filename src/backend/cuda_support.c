@@ -140,6 +140,17 @@ gl_status_t gl_cuda_node_supported(const gl_graph_t *g, const gl_node_t *n) {
     if (x->dtype != GL_DT_F32 && x->dtype != GL_DT_I64) return NO("%s: Pad of %s on CUDA", L, gl_dtype_name(x->dtype));
     if (pp.value_input && !in_at(g, n, 2)->data) return NO("%s: a computed pad value on CUDA", L);
   }
+  if (is(n, "Cast")) {
+    gl_dtype_t from = x->dtype, to = out_at(g, n, 0)->dtype;
+    bool f_ok = from == GL_DT_F32 || from == GL_DT_I64 || from == GL_DT_I32 || from == GL_DT_BOOL;
+    bool t_ok = to == GL_DT_F32 || to == GL_DT_I64 || to == GL_DT_I32 || to == GL_DT_BOOL;
+    if (!f_ok || !t_ok)
+      return NO("%s: Cast from %s to %s on CUDA", L, gl_dtype_name(from), gl_dtype_name(to));
+  }
+  if (is(n, "Slice")) {
+    gl_slice_params_t sp;
+    GL_TRY(gl_slice_params(g, n, &sp));
+  }
   if (is(n, "Where")) {
     size_t esz = gl_dtype_size(out_at(g, n, 0)->dtype);
     if (x->dtype != GL_DT_BOOL || (esz != 4 && esz != 8)) return NO("%s: Where of this type on CUDA", L);
