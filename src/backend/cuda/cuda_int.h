@@ -26,6 +26,7 @@ typedef struct {
   cublasHandle_t blas;
   size_t workspace_need; /* prepare raises it to what its step needs */
   int precision;         /* gl_precision_t of the plan */
+  int *bad_flag;         /* device int: kernels set it on bad input (Gather's index); plan_wait reads it */
   char gpu[256];         /* the device's name (keys the conv algorithm cache) */
 } gl_cu_ctx_t;
 

@@ -741,7 +741,7 @@ typedef struct {
   int idx64;
   int n_parts;
   int64_t cols[64], col0[64], row_len;
-  int *bad; /* device flag for Gather */
+  int *bad; /* the plan's device flag, set by Gather on an out-of-range index (not owned) */
   int mean;
   int64_t rows, len;
   int axis;
@@ -749,7 +749,6 @@ typedef struct {
 
 static void mv_destroy(void *p) {
   mv_t *s = (mv_t *)p;
-  if (s->bad) cudaFree(s->bad);
   gl_free(s);
 }
 
@@ -825,9 +824,9 @@ static gl_status_t prep_gather(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_no
   s->n = gl_shape_numel(&gl_out(g, n, 0)->shape);
   s->idx64 = ix->dtype == GL_DT_I64;
   s->esz = (int)xsz;
-  /* Out-of-range indices are zeroed and flagged on the device (checking needs a sync). */
-  GL_CU(cudaMalloc((void **)&s->bad, sizeof(int)), "allocating a flag");
-  GL_CU(cudaMemset(s->bad, 0, sizeof(int)), "clearing a flag");
+  /* Out-of-range indices are zeroed and raise the plan's flag, which plan_wait reads. */
+  s->bad = cx->bad_flag;
+  if (!s->bad) return gl_err(GL_EINVAL, "%s: the plan has no error flag", gl_node_label(n));
   return GL_OK;
 }
 

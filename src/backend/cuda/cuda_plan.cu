@@ -18,9 +18,13 @@
  *    _FAST_16F; the 32 MiB workspace set with cublasSetWorkspace after cublasSetStream;
  *  - CUDA graph capture (no allocation or sync inside it: cudnnFind, cudaMalloc and constant
  *    uploads all happen in plan_create; on a capture failure the plan runs eagerly and logs it);
- *  - the shared constant table (content-hashed, refcounted) and the conv algorithm cache file;
- *  - Gather's out-of-range flag is set on the device but never read back (reading it needs a
- *    sync), so an out-of-range index yields zeros instead of an error on CUDA.
+ *  - the shared constant table (content-hashed, refcounted; its host side is plain C but
+ *    untested without cudaMalloc) and the use of the conv algorithm cache (the file format
+ *    itself is CPU-tested: tests/backend/test_cuda_algo_cache.c);
+ *  - the plan's error flag: Gather raises it on an out-of-range index, every run clears it first
+ *    and copies it back last (both inside the CUDA graph), and plan_wait turns it into an error;
+ *  - gpulet's own pooling kernel for what cuDNN cannot express (ceil_mode, asymmetric pads,
+ *    dilation; GoogLeNet needs it): its body is CPU-tested, its launch is not.
  * What the CPU test suite does check: the module compiles with -Wall -Wextra; the host loader
  * fails cleanly without a driver; every live op of every zoo model is in the module's op table
  * with dtypes it accepts (tests/backend/test_cuda_coverage.c). */
@@ -86,6 +90,7 @@ typedef struct {
   void **consts; /* device copies of constants (references into the shared table) */
   int n_consts;
   void *blas_ws; /* cuBLAS's own workspace (cublasSetWorkspace), so it never allocates */
+  int *bad_host;  /* pinned copy of cx.bad_flag, brought back at the end of every run */
   int *in_vals, *out_vals;
   void **in_dev, **in_host, **out_host; /* per input: device buffer, pinned staging; per output */
   size_t *in_bytes, *out_bytes;
@@ -120,6 +125,8 @@ static void plan_destroy(gl_plan_t *p) {
   if (cp->graph) cudaGraphExecDestroy(cp->graph);
   for (int i = 0; i < cp->n_consts; i++) gl_cu_const_put(cp->cx.device, cp->consts[i]);
   cudaFree(cp->blas_ws);
+  cudaFree(cp->cx.bad_flag);
+  cudaFreeHost(cp->bad_host);
   for (int i = 0; cp->in_dev && i < cp->hdr.n_inputs; i++) cudaFree(cp->in_dev[i]);
   for (int i = 0; cp->in_host && i < cp->hdr.n_inputs; i++) cudaFreeHost(cp->in_host[i]);
   for (int i = 0; cp->out_host && i < cp->hdr.n_outputs; i++) cudaFreeHost(cp->out_host[i]);
@@ -308,6 +315,9 @@ static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const
       cp->own_stream = true;
     }
   }
+  if (!st) st = gl_cu_check(cudaMalloc((void **)&cp->cx.bad_flag, sizeof(int)), "allocating the error flag");
+  if (!st) st = gl_cu_check(cudaHostAlloc((void **)&cp->bad_host, sizeof(int), cudaHostAllocDefault), "pinning the error flag");
+  if (!st) *cp->bad_host = 0;
   if (!st) st = gl_cudnn_check(cudnnCreate(&cp->cx.dnn), "creating a handle");
   if (!st) st = gl_cudnn_check(cudnnSetStream(cp->cx.dnn, cp->cx.stream), "binding the stream");
   if (!st) st = gl_cublas_check(cublasCreate(&cp->cx.blas), "creating a handle");
@@ -381,6 +391,7 @@ fail:
 /* Enqueues one whole run (copies in, every step, copies out) on the plan's stream. */
 static gl_status_t enqueue(cu_plan_t *cp) {
   cudaStream_t s = cp->cx.stream;
+  GL_CU(cudaMemsetAsync(cp->cx.bad_flag, 0, sizeof(int), s), "clearing the error flag");
   for (int i = 0; i < cp->hdr.n_inputs; i++)
     if (cp->in_bytes[i])
       GL_CU(cudaMemcpyAsync(cp->in_dev[i], cp->in_host[i], cp->in_bytes[i], cudaMemcpyHostToDevice, s), "copying an input");
@@ -398,6 +409,7 @@ static gl_status_t enqueue(cu_plan_t *cp) {
   for (int i = 0; i < cp->hdr.n_outputs; i++)
     if (cp->out_bytes[i])
       GL_CU(cudaMemcpyAsync(cp->out_host[i], cp->vptr[cp->out_vals[i]], cp->out_bytes[i], cudaMemcpyDeviceToHost, s), "copying an output");
+  GL_CU(cudaMemcpyAsync(cp->bad_host, cp->cx.bad_flag, sizeof(int), cudaMemcpyDeviceToHost, s), "reading the error flag");
   return GL_OK;
 }
 
@@ -436,6 +448,11 @@ static gl_status_t plan_run_impl(gl_plan_t *p, const gl_tensor_t *inputs, gl_ten
 static gl_status_t plan_wait_impl(gl_plan_t *p) {
   cu_plan_t *cp = (cu_plan_t *)p;
   GL_CU(cudaStreamSynchronize(cp->cx.stream), "running the plan");
+  if (*cp->bad_host) {
+    *cp->bad_host = 0;
+    cp->pending_out = NULL;
+    return gl_err(GL_EINVAL, "an index out of range in Gather (the CUDA plan's outputs are not valid)");
+  }
   for (int i = 0; cp->pending_out && i < p->n_outputs; i++)
     if (cp->out_bytes[i]) memcpy(cp->pending_out[i].data, cp->out_host[i], cp->out_bytes[i]);
   cp->pending_out = NULL;
