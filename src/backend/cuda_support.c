@@ -2,6 +2,7 @@
  * cache file (see cuda_support.h). */
 #include "backend/cuda_support.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -151,6 +152,13 @@ gl_status_t gl_cuda_node_supported(const gl_graph_t *g, const gl_node_t *n) {
     gl_slice_params_t sp;
     GL_TRY(gl_slice_params(g, n, &sp));
   }
+  if (is(n, "Resize")) {
+    gl_resize_params_t rp;
+    GL_TRY(gl_resize_params(g, n, &rp));
+    if (x->dtype != GL_DT_F32) return NO("%s: Resize of %s on CUDA", L, gl_dtype_name(x->dtype));
+    if (rp.mode != GL_RESIZE_NEAREST && rp.mode != GL_RESIZE_LINEAR) return NO("%s: cubic Resize on CUDA", L);
+    if (rp.rank < 1 || rp.rank > GL_MAX_RANK) return NO("%s: Resize of rank %d on CUDA", L, rp.rank);
+  }
   if (is(n, "Where")) {
     size_t esz = gl_dtype_size(out_at(g, n, 0)->dtype);
     if (x->dtype != GL_DT_BOOL || (esz != 4 && esz != 8)) return NO("%s: Where of this type on CUDA", L);
@@ -269,4 +277,59 @@ void gl_cuda_algo_cache_reset(void) {
   }
   algo_loaded = false;
   pthread_mutex_unlock(&algo_mu);
+}
+
+/* ---- Resize tables ---- */
+
+static int64_t round_nearest(int mode, double v) {
+  double f = floor(v);
+  switch (mode) {
+    case GL_NEAREST_FLOOR: return (int64_t)f;
+    case GL_NEAREST_CEIL: return (int64_t)ceil(v);
+    case GL_NEAREST_ROUND_PREFER_CEIL: return v - f == 0.5 ? (int64_t)f + 1 : (int64_t)llround(v);
+    default: return v - f == 0.5 ? (int64_t)f : (int64_t)llround(v);
+  }
+}
+
+gl_status_t gl_cuda_resize_tables(const gl_graph_t *g, const gl_node_t *n, int64_t **out_i0, int64_t *off,
+                                  int64_t *total, int *linear, double *extrap) {
+  const gl_value_t *a = in_at(g, n, 0);
+  gl_resize_params_t p;
+  *out_i0 = NULL;
+  GL_TRY(gl_resize_params(g, n, &p));
+  if (p.rank == 0 || p.rank > GL_MAX_RANK) return NO("%s: Resize of rank %d on CUDA", gl_node_label(n), p.rank);
+  int64_t tot = 0;
+  for (int d = 0; d < p.rank; d++) off[d] = tot, tot += p.out[d];
+  int64_t *i0 = gl_malloc((size_t)(tot ? tot : 1) * (2 * sizeof(int64_t) + sizeof(double)));
+  if (!i0) return gl_err(GL_ENOMEM, "out of memory");
+  int64_t *i1 = i0 + tot;
+  double *w = (double *)(i1 + tot);
+  for (int d = 0; d < p.rank; d++) {
+    int64_t in_len = a->shape.d[d];
+    for (int64_t o = 0; o < p.out[d]; o++) {
+      int64_t t = off[d] + o;
+      double c = gl_resize_coord(&p, d, o, in_len);
+      bool outside = p.coord == GL_COORD_TF_CROP_AND_RESIZE && (c < 0 || c > (double)(in_len - 1));
+      if (p.mode == GL_RESIZE_NEAREST) {
+        int mode = p.nearest;
+        if (mode == GL_NEAREST_SIMPLE) mode = p.scale[d] < 1 ? GL_NEAREST_CEIL : GL_NEAREST_FLOOR;
+        int64_t v = round_nearest(mode, c);
+        v = v < 0 ? 0 : (v > in_len - 1 ? in_len - 1 : v);
+        i0[t] = i1[t] = outside ? -1 : v;
+        w[t] = 0;
+      } else {
+        if (c < 0) c = 0;
+        if (c > (double)(in_len - 1)) c = (double)(in_len - 1);
+        int64_t a0 = (int64_t)floor(c), a1 = a0 + 1 < in_len ? a0 + 1 : a0;
+        i0[t] = outside ? -1 : a0;
+        i1[t] = outside ? -1 : a1;
+        w[t] = c - (double)a0;
+      }
+    }
+  }
+  *out_i0 = i0;
+  *total = tot;
+  *linear = p.mode == GL_RESIZE_LINEAR;
+  *extrap = p.extrapolation;
+  return GL_OK;
 }

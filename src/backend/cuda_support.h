@@ -28,6 +28,14 @@ bool gl_cuda_algo_cache_get(const char *key, int *code, size_t *ws);
 void gl_cuda_algo_cache_put(const char *key, int code, size_t ws);
 void gl_cuda_algo_cache_reset(void); /* forgets what was read (tests) */
 
+/* Resize's per-dim source tables for the CUDA kernel (cuda_kernels.h, gl_k_resize_at), computed
+ * exactly as the CPU backend does: for each dim d and output coordinate o, at off[d] + o, the
+ * first source i0 (-1: outside a tf_crop_and_resize roi), the second i1 and i1's weight w.
+ * *total is the table length (the sum of the output dims); the tables are gl_malloc'd in one
+ * block at *i0 (i1 = *i0 + total, w after them), freed with gl_free(*i0). */
+gl_status_t gl_cuda_resize_tables(const gl_graph_t *g, const gl_node_t *n, int64_t **i0, int64_t *off,
+                                  int64_t *total, int *linear, double *extrap) GL_MUST_USE;
+
 #ifdef __cplusplus
 }
 #endif

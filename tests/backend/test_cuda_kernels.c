@@ -12,6 +12,7 @@
 
 #include "backend/cpu/cpu.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda_support.h"
 #include "core/alloc.h"
 #include "engine/engine.h"
 
@@ -404,6 +405,61 @@ static void test_pool_body(void **state) {
   }
 }
 
+/* Resize through the host tables and the kernel body, against the CPU backend. */
+static const char *g_mode, *g_coord, *g_nearest;
+static void attr_str(gl_graph_t *g, int ni, const char *name, const char *v) {
+  gl_attr_t *a = gl_node_add_attr(g, ni, name, GL_ATTR_STRING);
+  a->s = gl_strdup(v);
+  a->s_len = strlen(v);
+}
+static void attr_resize(gl_graph_t *g, int ni) {
+  attr_str(g, ni, "mode", g_mode);
+  attr_str(g, ni, "coordinate_transformation_mode", g_coord);
+  attr_str(g, ni, "nearest_mode", g_nearest);
+}
+
+static void test_resize_body(void **state) {
+  (void)state;
+  static const struct { const char *mode, *coord, *nearest; } cases[] = {
+      {"nearest", "half_pixel", "round_prefer_floor"}, {"nearest", "asymmetric", "floor"},
+      {"linear", "half_pixel", "floor"},               {"linear", "align_corners", "floor"},
+      {"linear", "pytorch_half_pixel", "floor"},
+  };
+  enum { NX = 2 * 4 * 5, NY = 2 * 10 * 8 };
+  float x[NX], roi[1] = {0}, scales[4] = {1.f, 1.f, 2.5f, 1.6f}, ref[NY], got[NY];
+  fill(x, NX);
+  gl_shape_t sx = {4, {1, 2, 4, 5}}, sr = {1, {0}}, ss = {1, {4}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    g_mode = cases[c].mode, g_coord = cases[c].coord, g_nearest = cases[c].nearest;
+    onenode_t o = {"Resize", 3, {GL_DT_F32, GL_DT_F32, GL_DT_F32}, {sx, sr, ss}, {x, roi, scales}, 0x6, attr_resize, 0};
+    run_cpu(&o, ref, NY);
+    /* The same node again, for the tables. */
+    gl_graph_t *g = gl_graph_create();
+    g->opset = 17;
+    int in[3] = {gl_graph_add_value(g, "x"), gl_graph_add_value(g, "roi"), gl_graph_add_value(g, "scales")}, y = gl_graph_add_value(g, "y");
+    g->values[in[0]].dtype = GL_DT_F32, g->values[in[0]].shape = sx;
+    gl_tensor_t t;
+    assert_int_equal(gl_tensor_alloc(&t, GL_DT_F32, &sr), GL_OK);
+    assert_int_equal(gl_value_set_const(g, in[1], &t), GL_OK);
+    assert_int_equal(gl_tensor_alloc(&t, GL_DT_F32, &ss), GL_OK);
+    memcpy(t.data, scales, sizeof scales);
+    assert_int_equal(gl_value_set_const(g, in[2], &t), GL_OK);
+    int ni = gl_graph_add_node(g, "Resize", "r", in, 3, &y, 1);
+    attr_resize(g, ni);
+    gl_k_resize_t r = {.rank = 4, .odim = {1, 2, 10, 8}, .ist = {40, 20, 5, 1}};
+    int64_t *tab = NULL, total = 0;
+    int linear = 0;
+    double extrap = 0;
+    assert_int_equal(gl_cuda_resize_tables(g, &g->nodes[ni], &tab, r.off, &total, &linear, &extrap), GL_OK);
+    assert_int_equal(total, 1 + 2 + 10 + 8);
+    r.linear = linear, r.extrap = (float)extrap;
+    for (int64_t i = 0; i < NY; i++) got[i] = gl_k_resize_at(&r, tab, tab + total, (const double *)(tab + 2 * total), x, i);
+    near(got, ref, NY, 1e-6f);
+    gl_free(tab);
+    gl_graph_destroy(g);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unary),        cmocka_unit_test(test_binary_broadcast),
@@ -412,7 +468,7 @@ int main(void) {
       cmocka_unit_test(test_softmax_layernorm), cmocka_unit_test(test_slice_body),
       cmocka_unit_test(test_expand_tile_bodies), cmocka_unit_test(test_pad_body),
       cmocka_unit_test(test_where_body),   cmocka_unit_test(test_cast_body),
-      cmocka_unit_test(test_pool_body),
+      cmocka_unit_test(test_pool_body),    cmocka_unit_test(test_resize_body),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -298,4 +298,41 @@ GL_HD static inline float gl_k_pool_at(const gl_k_pool_t *p, const float *x, int
   return div ? acc / (float)div : 0.f;
 }
 
+/* Resize (nearest or linear, any coordinate rule) from per-dim tables built on the host
+ * (gl_cuda_resize_tables in backend/cuda_support.h): for output coordinate o of dim d the
+ * sources i0[off[d] + o] and i1[off[d] + o] (i0 = -1: outside the roi, the extrapolation value)
+ * and the weight w of i1. */
+typedef struct {
+  int rank, linear;
+  int64_t odim[GL_K_MAX_RANK], ist[GL_K_MAX_RANK], off[GL_K_MAX_RANK];
+  float extrap;
+} gl_k_resize_t;
+
+GL_HD static inline float gl_k_resize_at(const gl_k_resize_t *r, const int64_t *i0, const int64_t *i1,
+                                         const double *w, const float *x, int64_t i) {
+  int64_t c[GL_K_MAX_RANK];
+  for (int d = r->rank - 1; d >= 0; d--) c[d] = i % r->odim[d], i /= r->odim[d];
+  int64_t base = 0;
+  int blend[GL_K_MAX_RANK], nb = 0;
+  for (int d = 0; d < r->rank; d++) {
+    int64_t t = r->off[d] + c[d];
+    if (i0[t] < 0) return r->extrap;
+    base += i0[t] * r->ist[d];
+    if (r->linear && w[t] != 0.0 && i1[t] != i0[t]) blend[nb++] = d;
+  }
+  if (!nb) return x[base];
+  double acc = 0.0;
+  for (int m = 0; m < (1 << nb); m++) {
+    double wt = 1.0;
+    int64_t off = base;
+    for (int b = 0; b < nb; b++) {
+      int64_t t = r->off[blend[b]] + c[blend[b]];
+      if (m & (1 << b)) wt *= w[t], off += (i1[t] - i0[t]) * r->ist[blend[b]];
+      else wt *= 1.0 - w[t];
+    }
+    acc += wt * (double)x[off];
+  }
+  return (float)acc;
+}
+
 #endif

@@ -77,6 +77,11 @@ __global__ void k_pool(gl_k_pool_t p, const float *x, float *y, int64_t n) {
   GL_CU_FOR(i, n) y[i] = gl_k_pool_at(&p, x, i);
 }
 
+__global__ void k_resize(gl_k_resize_t r, const int64_t *i0, const int64_t *i1, const double *w, const float *x,
+                         float *y, int64_t n) {
+  GL_CU_FOR(i, n) y[i] = gl_k_resize_at(&r, i0, i1, w, x, i);
+}
+
 __global__ void k_cast(int from, int to, const void *x, void *y, int64_t n) {
   GL_CU_FOR(i, n) gl_k_cast_at(from, to, x, y, i);
 }
@@ -1174,6 +1179,55 @@ static gl_status_t prep_cast(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node
   k->state = s;
   k->run = run_cast;
   s->from = from, s->to = to;
+  s->n = gl_shape_numel(&y->shape);
+  return GL_OK;
+}
+
+/* Resize: the host builds the per-dim source tables once (as the CPU backend does) and uploads
+ * them at prepare time, outside any capture. */
+typedef struct {
+  gl_k_resize_t r;
+  void *tab; /* device: i0[total], i1[total], w[total] */
+  int64_t total, n;
+} resize_t;
+
+static void resize_destroy(void *p) {
+  resize_t *s = (resize_t *)p;
+  if (s->tab) cudaFree(s->tab);
+  gl_free(s);
+}
+
+static gl_status_t run_resize(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
+  const resize_t *s = (const resize_t *)k->state;
+  if (!s->n) return GL_OK;
+  const int64_t *i0 = (const int64_t *)s->tab, *i1 = i0 + s->total;
+  const double *w = (const double *)(i1 + s->total);
+  k_resize<<<gl_cu_blocks(s->n), 256, 0, cx->stream>>>(s->r, i0, i1, w, (const float *)in[0], (float *)out[0], s->n);
+  return launch_check("resize kernel");
+}
+
+static gl_status_t prep_resize(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
+  const gl_value_t *x = gl_in(g, n, 0), *y = gl_out(g, n, 0);
+  if (x->dtype != GL_DT_F32) return gl_err(GL_EUNSUPPORTED, "%s: float Resize only on CUDA", gl_node_label(n));
+  resize_t *s = (resize_t *)gl_calloc(1, sizeof *s);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  k->state = s;
+  k->destroy = resize_destroy;
+  k->run = run_resize;
+  int64_t *tab = NULL;
+  int linear = 0;
+  double extrap = 0;
+  GL_TRY(gl_cuda_resize_tables(g, n, &tab, s->r.off, &s->total, &linear, &extrap));
+  size_t bytes = (size_t)(s->total ? s->total : 1) * (2 * sizeof(int64_t) + sizeof(double));
+  gl_status_t st = gl_cu_check(cudaMalloc(&s->tab, bytes), "allocating Resize's tables");
+  if (!st) st = gl_cu_check(cudaMemcpy(s->tab, tab, bytes, cudaMemcpyHostToDevice), "uploading Resize's tables");
+  gl_free(tab);
+  GL_TRY(st);
+  s->r.rank = x->shape.rank;
+  s->r.linear = linear;
+  s->r.extrap = (float)extrap;
+  gl_shape_strides(&x->shape, s->r.ist);
+  for (int d = 0; d < y->shape.rank; d++) s->r.odim[d] = y->shape.d[d];
   s->n = gl_shape_numel(&y->shape);
   return GL_OK;
 }

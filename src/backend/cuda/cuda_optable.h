@@ -31,7 +31,7 @@
   X("Reshape", prep_copy) X("Flatten", prep_copy) X("Squeeze", prep_copy)                        \
   X("Unsqueeze", prep_copy) X("Slice", prep_slice) X("Expand", prep_expand)                      \
   X("Where", prep_where) X("Cast", prep_cast) X("Split", prep_split) X("Tile", prep_tile)        \
-  X("Pad", prep_pad)
+  X("Pad", prep_pad) X("Resize", prep_resize)
 
 /* 1 when op_type is in the table. */
 static inline int gl_cuda_has_op(const char *op_type) {
