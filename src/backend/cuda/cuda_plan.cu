@@ -25,6 +25,10 @@
  *    and copies it back last (both inside the CUDA graph), and plan_wait turns it into an error;
  *  - gpulet's own pooling kernel for what cuDNN cannot express (ceil_mode, asymmetric pads,
  *    dilation; GoogLeNet needs it): its body is CPU-tested, its launch is not.
+ *  - Resize's device tables (built by CPU-tested host code) and their upload;
+ *  - precision fp16 is tensor-core math with inputs down-converted inside cuDNN
+ *    (CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) and cuBLAS (CUBLAS_COMPUTE_32F_FAST_16F); tensors
+ *    stay f32 in device memory (no fp16 storage of weights or activations yet).
  * What the CPU test suite does check: the module compiles with -Wall -Wextra; the host loader
  * fails cleanly without a driver; every live op of every zoo model is in the module's op table
  * with dtypes it accepts (tests/backend/test_cuda_coverage.c). */
