@@ -33,6 +33,24 @@ step doctor $bin doctor
 step ctest bash -c "cd build-gpu && ctest -j 8 --output-on-failure -LE reference"
 # the CUDA kernels' coverage of the zoo and their CPU bodies (also in ctest; listed for the record)
 step cuda_coverage ./build-gpu/tests/backend_test_cuda_coverage
+# compute-sanitizer over small runs (eager and graph-replayed): out-of-bounds, races, reads of
+# uninitialised device memory in gpulet's own kernels
+mkdir -p .zoo
+for m in lenet mobilenetv2 bert-base; do
+  [ -f ".zoo/$m.onnx" ] || $bin zoo "$m" -o ".zoo/$m.onnx" >/dev/null 2>&1
+done
+if command -v compute-sanitizer >/dev/null; then
+  for m in lenet mobilenetv2 bert-base; do
+    step "memcheck_$m" env GPULET_CUDA_GRAPHS=0 compute-sanitizer --tool memcheck --error-exitcode 9 \
+      $bin run ".zoo/$m.onnx" --device cuda --batch 2 --iters 1 --warmup 0
+    step "initcheck_$m" env GPULET_CUDA_GRAPHS=0 compute-sanitizer --tool initcheck --error-exitcode 9 \
+      $bin run ".zoo/$m.onnx" --device cuda --batch 2 --iters 1 --warmup 0
+  done
+  step racecheck_bert env GPULET_CUDA_GRAPHS=0 compute-sanitizer --tool racecheck --error-exitcode 9 \
+    $bin run .zoo/bert-base.onnx --device cuda --batch 1 --iters 1 --warmup 0
+  step memcheck_lenet_graph compute-sanitizer --tool memcheck --error-exitcode 9 \
+    $bin run .zoo/lenet.onnx --device cuda --batch 2 --iters 3 --warmup 1
+fi
 # conv algorithm cache: a cold compile measures every convolution, a warm one reads the file
 export GPULET_CACHE="$out/gpulet_cache"
 rm -rf "$GPULET_CACHE"
