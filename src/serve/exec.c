@@ -309,7 +309,6 @@ void gl_smodel_exec_stop(gl_smodel_t *m) {
     pthread_mutex_unlock(&m->mu);
     pthread_join(m->thread, NULL);
   }
-  gl_part_destroy(m->part);
   for (int s = 0; s <= GL_BATCH_MAX; s++) {
     for (int i = 0; i < GL_SMODEL_MAX_IO; i++) {
       gl_tensor_fini(&m->bin[s][i]);
@@ -409,7 +408,8 @@ int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r) {
   }
   int64_t now = gl_now_ns();
   gl_req_t q = {(int64_t)(intptr_t)r, r->arrival_ns, r->deadline_ns};
-  int64_t min_service = m->cfg.serve_late ? 0 : m->batcher.lat_ns[1];
+  /* serve_late: never refused for lateness (only for a full queue) */
+  int64_t min_service = m->cfg.serve_late ? -(INT64_MAX / 4) : m->batcher.lat_ns[1];
   gl_admit_t a = gl_dqueue_push(&m->q, q, now, min_service);
   if (a == GL_ADMIT_OK) {
     m->in_flight++;

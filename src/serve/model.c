@@ -199,12 +199,9 @@ static gl_status_t read_io(gl_smodel_t *m) {
 gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
                            gl_smodel_t **out) {
   *out = NULL;
-  if (!gl_smodel_name_ok(name)) {
-    gl_part_destroy(part);
-    return gl_err(GL_EINVAL, "'%s' is not a valid model name", name);
-  }
+  if (!gl_smodel_name_ok(name)) return gl_err(GL_EINVAL, "'%s' is not a valid model name", name);
   gl_smodel_t *m = gl_calloc(1, sizeof *m);
-  if (!m) { gl_part_destroy(part); return gl_err(GL_ENOMEM, "out of memory"); }
+  if (!m) return gl_err(GL_ENOMEM, "out of memory");
   snprintf(m->name, sizeof m->name, "%s", name);
   snprintf(m->dir, sizeof m->dir, "%s/%s", repo_path, name);
   m->part = part;

@@ -90,8 +90,8 @@ struct gl_smodel {
 /* Reads DIR/config.json (optional) into cfg; names any bad field. */
 gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *cfg) GL_MUST_USE;
 /* Loads model `name` from the repository opened as repo_fd: the folder name/ (no symlinks)
- * with model.onnx and config.json; compiles batch 1 on `part` (ownership of part moves to the
- * model, also on error), warms it and starts the dispatcher. refs = 1. */
+ * with model.onnx and config.json; compiles batch 1 on `part` (the caller's; several models may
+ * share one, and it must outlive the model), warms it and starts the dispatcher. refs = 1. */
 gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
                            gl_smodel_t **out) GL_MUST_USE;
 void gl_smodel_ref(gl_smodel_t *m);

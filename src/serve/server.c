@@ -575,6 +575,7 @@ void gl_server_stop(gl_server_t *s) {
     gl_smodel_unref(s->models[i].m);
     s->models[i].m = NULL;
   }
+  for (int i = 0; i < s->n_parts; i++) gl_part_destroy(s->parts[i]);
   gl_part_dev_destroy(s->dev);
   gl_part_dev_destroy(s->whole);
   if (s->repo_fd >= 0) close(s->repo_fd);
