@@ -1,6 +1,7 @@
 /* bench/cpu_split.c - two matmul-heavy jobs (dnnl_sgemm) on disjoint 1+1 core partitions versus
  * both time-sharing one partition of all cores: throughput of each arrangement and the ratio.
  * Usage: gl_bench_cpu_split [seconds per arrangement (2)] [n...] (default n: 64 256 1024). */
+#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,21 @@ static double arrangement(gl_part_t *parts[2], model_t ms[2], double secs, long 
   return (double)(jobs[0] + jobs[1]) / el;
 }
 
+/* Sanity baseline without the partition layer: this thread alternates A and B jobs with
+ * `threads` OpenMP threads for `secs`. Returns jobs/s. */
+static double direct(model_t ms[2], int threads, double secs) {
+  int before = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  (void)sgemm_job(NULL, &ms[0]);
+  long jobs = 0;
+  int64_t start = gl_now_ns(), end = start + (int64_t)(secs * 1e9);
+  while (gl_now_ns() < end)
+    if (sgemm_job(NULL, &ms[jobs++ % 2]) < 0) return -1;
+  double r = (double)jobs / ((double)(gl_now_ns() - start) / 1e9);
+  omp_set_num_threads(before);
+  return r;
+}
+
 int main(int argc, char **argv) {
   double secs = argc > 1 ? atof(argv[1]) : 2.0;
   if (!(secs > 0 && secs < 600)) {
@@ -105,8 +121,9 @@ int main(int argc, char **argv) {
   printf("# cpu %s, %d cores; split = %d|%d cores, shared = both models on one %d-core partition\n",
          info.name, info.units_total, half, half, 2 * half);
   printf("# job = reps x sgemm n^3 (about 64 MFLOP or one sgemm); %.1f s per arrangement\n", secs);
-  printf("%6s %5s %12s %12s %12s %12s %12s %12s %7s\n", "n", "reps", "split_jobs/s", "split_A", "split_B",
-         "shared_jobs/s", "shared_A", "shared_B", "ratio");
+  printf("# direct = no partition layer: the main thread alternates A and B with all cores' threads\n");
+  printf("%6s %5s %12s %9s %9s %13s %9s %9s %7s %12s\n", "n", "reps", "split_jobs/s", "split_A", "split_B",
+         "shared_jobs/s", "shared_A", "shared_B", "ratio", "direct_jobs/s");
   int rc = 0;
   for (int s = 0; s < n_sizes && rc == 0; s++) {
     model_t ms[2];
@@ -135,8 +152,10 @@ int main(int argc, char **argv) {
       rc = 1;
     } else {
       double gf = 2.0 * ms[0].n * ms[0].n * ms[0].n * ms[0].reps / 1e9;
-      printf("%6d %5d %12.1f %12ld %12ld %12.1f %12ld %12ld %7.2f   # GFLOP/s split %.0f shared %.0f\n",
-             ms[0].n, ms[0].reps, split, js[0], js[1], shared, jt[0], jt[1], split / shared, split * gf, shared * gf);
+      double dir = direct(ms, 2 * half, secs);
+      printf("%6d %5d %12.1f %9ld %9ld %13.1f %9ld %9ld %7.2f %12.1f  # GFLOP/s split %.0f shared %.0f direct %.0f\n",
+             ms[0].n, ms[0].reps, split, js[0], js[1], shared, jt[0], jt[1], split / shared, dir,
+             split * gf, shared * gf, dir * gf);
     }
     model_fini(&ms[0]);
     model_fini(&ms[1]);

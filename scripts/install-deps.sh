@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
       libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
-      libmicrohttpd-dev libjansson-dev libcmocka-dev libhwloc-dev valgrind)
+      libmicrohttpd-dev libjansson-dev libcmocka-dev libhwloc-dev valgrind bc)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

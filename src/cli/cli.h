@@ -13,6 +13,11 @@ int gl_cmd_simulate(int argc, char **argv);
 int gl_cmd_profile_analytic(int argc, char **argv);
 int gl_cmd_serve(int argc, char **argv);
 
+/* Opens the backend a --device value names (cpu, cuda, cuda:N) into *out. Returns 0, or the
+ * command's exit code (1 error, 2 usage) having printed why. */
+struct gl_backend;
+int gl_cli_backend(const char *cmd, const char *device, struct gl_backend **out);
+
 /* Prints "gpulet: <msg>" for the current error (gl_errmsg) to stderr; returns 1. */
 int gl_cli_fail(const char *what);
 

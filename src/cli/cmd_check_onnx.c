@@ -17,12 +17,13 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: gpulet check-onnx DIR... [--rtol R] [--atol A] [--summary-only] [--threads T]\n"
-          "                          [--min-pass N]\n"
+          "                          [--min-pass N] [--device cpu|cuda[:N]]\n"
           "  A DIR is an ONNX test case (model.onnx + test_data_set_*/{input,output}_N.pb) or a\n"
           "  folder of cases, run in name order. Each case is compiled for its inputs' shapes on\n"
-          "  the CPU, run, and its outputs compared: floats within atol + rtol*|expected| (defaults\n"
-          "  1e-7 and 1e-3; NaN matches NaN), integers and bools exactly. Prints PASS, FAIL or SKIP\n"
-          "  (unsupported op, type, ...) per case and `N passed, N failed, N skipped`.\n"
+          "  the device (default the CPU), run, and its outputs compared: floats within\n"
+          "  atol + rtol*|expected| (defaults 1e-7 and 1e-3; NaN matches NaN), integers and\n"
+          "  bools exactly. Prints PASS, FAIL or SKIP (unsupported op, type, ...) per case and\n"
+          "  `N passed, N failed, N skipped`.\n"
           "  --summary-only prints per DIR the counts, the failures and the skip reasons by count.\n"
           "  Exits 1 if any case failed or fewer than N passed (--min-pass), else 0.\n");
 }
@@ -97,15 +98,18 @@ static const char *msg_without(const char *path) {
   return m[0] ? m : "failed";
 }
 
-/* A skip reason with the node's name dropped ("Foo node 'n1': x" -> "Foo node: x") so that
- * reasons group across cases. */
+/* A skip reason without the names of nodes, inputs, outputs and tensors ("Foo node 'n1': x" ->
+ * "Foo node: x") so that reasons group across cases; op and attribute names stay. */
 static void normalize_reason(const char *in, char *out, size_t cap) {
+  static const char *const kinds[] = {" node '", "graph input '", "graph output '", "tensor '", "initializer '"};
   snprintf(out, cap, "%s", in);
-  char *q = strstr(out, " node '");
-  if (!q) return;
-  char *close = strchr(q + 7, '\'');
-  if (!close) return;
-  memmove(q + 5, close + 1, strlen(close + 1) + 1);
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    char *q = strstr(out, kinds[k]);
+    if (!q) continue;
+    char *open = q + strlen(kinds[k]) - 1, *close = strchr(open + 1, '\'');
+    if (!close) continue;
+    memmove(open - 1, close + 1, strlen(close + 1) + 1); /* also drops the space before the quote */
+  }
 }
 
 static void record(ctx_t *c, const char *name, result_t r, const char *msg) {
@@ -396,12 +400,14 @@ int gl_cmd_check_onnx(int argc, char **argv) {
       {"rtol", required_argument, 0, 'r'},   {"atol", required_argument, 0, 'a'},
       {"summary-only", no_argument, 0, 'S'}, {"threads", required_argument, 0, 't'},
       {"min-pass", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
+      {"device", required_argument, 0, 'd'},
       {0, 0, 0, 0}};
   ctx_t c = {.rtol = 1e-3, .atol = 1e-7};
   long min_pass = 0;
+  const char *device = "cpu";
   int ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "r:a:St:m:h", opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "r:a:St:m:hd:", opts, NULL)) != -1) {
     char *end = NULL;
     switch (ch) {
       case 'r': c.rtol = strtod(optarg, &end); if (*end || !(c.rtol >= 0)) goto bad; break;
@@ -410,6 +416,7 @@ int gl_cmd_check_onnx(int argc, char **argv) {
       case 't': c.threads = (int)strtol(optarg, &end, 10); if (*end || c.threads < 1 || c.threads > 4096) goto bad; break;
       case 'm': min_pass = strtol(optarg, &end, 10); if (*end || min_pass < 0) goto bad; break;
       case 'h': usage(stdout); return 0;
+      case 'd': device = optarg; break;
       default: usage(stderr); return 2;
     }
   }
@@ -417,7 +424,8 @@ int gl_cmd_check_onnx(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (gl_cpu_backend_create(&c.be)) return gl_cli_fail("cpu backend");
+  int brc = gl_cli_backend("check-onnx", device, &c.be);
+  if (brc) return brc;
   int total_pass = 0, total_fail = 0, total_skip = 0;
   for (int a = optind; a < argc; a++) {
     const char *dir = argv[a];
@@ -432,11 +440,13 @@ int gl_cmd_check_onnx(int argc, char **argv) {
         gl_cli_fail(dir);
         c.failed++;
       }
+      int found = 0;
       for (size_t i = 0; i < n; i++) {
         char cdir[4096];
         snprintf(cdir, sizeof cdir, "%s/%s", dir, cases[i]);
-        if (exists(cdir, true)) run_case(&c, cdir, cases[i]);
+        if (exists(cdir, true)) run_case(&c, cdir, cases[i]), found++;
       }
+      if (!found) run_case(&c, dir, base_name(dir)); /* an empty case: reports the missing model */
       free_list(cases, n);
     } else {
       fprintf(stderr, "gpulet check-onnx: '%s' is neither a test case nor a folder\n", dir);

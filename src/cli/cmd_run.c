@@ -15,7 +15,7 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: gpulet run MODEL.onnx [--batch N] [--iters K] [--warmup W] [--threads T]\n"
-          "                 [--input FILE.pb]... [--seed S] [--no-fuse]\n"
+          "                 [--input FILE.pb]... [--seed S] [--no-fuse] [--device cpu|cuda[:N]]\n"
           "  Loads MODEL, compiles it for batch N (default 1) on the CPU, feeds seeded random\n"
           "  inputs (or the TensorProto files given with --input, in input order), runs it K\n"
           "  times (default 10) after W warm-up runs (default 2), and prints each output's\n"
@@ -53,9 +53,11 @@ int gl_cmd_run(int argc, char **argv) {
       {"warmup", required_argument, 0, 'w'}, {"threads", required_argument, 0, 't'},
       {"input", required_argument, 0, 'i'}, {"seed", required_argument, 0, 's'},
       {"no-fuse", no_argument, 0, 'F'},     {"help", no_argument, 0, 'h'},
+      {"device", required_argument, 0, 'd'},
       {0, 0, 0, 0}};
   long batch = 1, iters = 10, warmup = 2, threads = 0, seed = 1;
   bool no_fuse = false;
+  const char *device = "cpu";
   const char *input_files[64];
   int n_input_files = 0;
   int c;
@@ -73,6 +75,7 @@ int gl_cmd_run(int argc, char **argv) {
         input_files[n_input_files++] = optarg;
         break;
       case 'F': no_fuse = true; break;
+      case 'd': device = optarg; break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
@@ -104,7 +107,8 @@ int gl_cmd_run(int argc, char **argv) {
     if (gl_onnx_read_tensor_file(input_files[i], &ins[i], NULL)) { rc = gl_cli_fail(input_files[i]); goto done; }
     shapes[i] = ins[i].shape;
   }
-  if (gl_cpu_backend_create(&be)) { rc = gl_cli_fail("cpu backend"); goto done; }
+  if ((rc = gl_cli_backend("run", device, &be)) != 0) goto done;
+  rc = 1;
   gl_compile_opts_t co = {.batch = batch, .input_shapes = n_input_files ? shapes : NULL,
                           .placement = {.threads = (int)threads}, .no_fuse = no_fuse};
   if (gl_model_compile(m, be, &co, &plan)) { rc = gl_cli_fail(path); goto done; }
@@ -123,7 +127,7 @@ int gl_cmd_run(int argc, char **argv) {
     if (gl_plan_run(plan, ins, outs) || gl_plan_wait(plan)) { rc = gl_cli_fail("run"); goto done; }
     lat[k] = gl_ns_to_ms(gl_now_ns() - s);
   }
-  printf("model %s: batch %ld, threads %d, load %.1f ms, compile %.1f ms\n", path, batch,
+  printf("model %s: %s, batch %ld, threads %d, load %.1f ms, compile %.1f ms\n", path, device, batch,
          threads ? (int)threads : omp_get_max_threads(), gl_ns_to_ms(t_load - t0),
          gl_ns_to_ms(t_compile - t_load));
   for (int i = 0; i < plan->n_outputs; i++) {

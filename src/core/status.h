@@ -57,6 +57,10 @@ void gl_err_clear(void);
   do {                                                                      \
     if (!(cond)) gl__assert_fail(#cond, __FILE__, __LINE__);                \
   } while (0)
+#ifdef __cplusplus
+[[noreturn]] void gl__assert_fail(const char *what, const char *file, int line);
+#else
 _Noreturn void gl__assert_fail(const char *what, const char *file, int line);
+#endif
 
 #endif

@@ -1,4 +1,5 @@
-/* graph/fuse.c - fusion of Conv+BatchNormalization, residual / bias adds and activations. */
+/* graph/fuse.c - fusion of Conv+BatchNormalization, residual / bias adds and activations (GELU's
+ * erf pattern included) into the Conv/Gemm/MatMul before them. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -128,8 +129,15 @@ static gl_status_t fuse_add(gl_graph_t *g) {
       bool same = gl_shape_eq(&rv->shape, os);
       bool bias = !is_op(f, "Conv") && rv->data && bias_shaped(&rv->shape, os);
       if (!same && !bias) continue;
+      /* A Gemm takes one constant addend besides its bias-shaped one: a constant C stays alone. */
+      if (rv->data && is_op(f, "Gemm") && f->n_inputs > 2 && f->inputs[2] >= 0 &&
+          g->values[f->inputs[2]].data)
+        continue;
       /* The residual must be ready when the op runs. */
       if (rv->producer >= fi) continue;
+      /* Keep input 2 meaning bias / C: an absent one stays as -1 before the residual. */
+      if (!is_op(f, "MatMul") && f->n_inputs == 2 && add_input(g, fi, -1) != 2)
+        return gl_err(GL_ENOMEM, "out of memory");
       int idx = add_input(g, fi, r);
       if (idx < 0) return gl_err(GL_ENOMEM, "out of memory");
       f = &g->nodes[fi];
@@ -202,11 +210,93 @@ static gl_status_t fuse_act(gl_graph_t *g) {
   return GL_OK;
 }
 
+static bool const_scalar(const gl_graph_t *g, int v, float *out) {
+  if (!const_f32(g, v) || gl_shape_numel(&g->values[v].shape) != 1) return false;
+  *out = ((const float *)g->values[v].data->data)[0];
+  return true;
+}
+
+/* The one live node reading v (v has a single use and is no graph output), or -1. */
+static int sole_consumer(const gl_graph_t *g, int v) {
+  if (!single_use(g, v)) return -1;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const gl_node_t *n = &g->nodes[i];
+    if (n->dead) continue;
+    for (int k = 0; k < n->n_inputs; k++)
+      if (n->inputs[k] == v) return i;
+  }
+  return -1;
+}
+
+/* For a binary node with v as one input: the other input (or -1). */
+static int other_input(const gl_node_t *n, int v) {
+  if (n->n_inputs != 2) return -1;
+  return n->inputs[0] == v ? n->inputs[1] : n->inputs[1] == v ? n->inputs[0] : -1;
+}
+
+static bool near(float a, float b) { return fabsf(a - b) <= 1e-4f * fabsf(b); }
+
+/* GELU as PyTorch exports it, x * 0.5 * (1 + erf(x / sqrt(2))) in either order of the two Muls
+ * (Div by sqrt(2) or Mul by 1/sqrt(2)), after a Conv/Gemm/MatMul -> fuse.act = GL_ACT_GELU_ERF. */
+static gl_status_t fuse_gelu(gl_graph_t *g) {
+  for (int ei = 0; ei < g->n_nodes; ei++) {
+    gl_node_t *e = &g->nodes[ei];
+    if (!is_op(e, "Erf") || e->n_inputs != 1 || e->n_outputs != 1) continue;
+    int d = e->inputs[0];
+    if (d < 0 || !single_use(g, d) || g->values[d].producer < 0) continue;
+    int di = g->values[d].producer;
+    const gl_node_t *dn = &g->nodes[di];
+    int x = dn->n_inputs == 2 ? dn->inputs[0] : -1;
+    float c;
+    if (x < 0 || !const_scalar(g, dn->inputs[1], &c)) continue;
+    if (!((is_op(dn, "Div") && near(c, 1.41421356f)) || (is_op(dn, "Mul") && near(c, 0.70710678f))))
+      continue;
+    const gl_value_t *xv = &g->values[x];
+    if (xv->n_uses != 2 || xv->is_output || xv->producer < 0 || xv->dtype != GL_DT_F32) continue;
+    int fi = xv->producer;
+    gl_node_t *f = &g->nodes[fi];
+    if (!is_fusable_producer(f) || f->fuse.act || only_output(f) != x) continue;
+    /* 1 + erf */
+    int ai = sole_consumer(g, e->outputs[0]);
+    if (ai < 0 || !is_op(&g->nodes[ai], "Add")) continue;
+    if (!const_scalar(g, other_input(&g->nodes[ai], e->outputs[0]), &c) || !near(c, 1.f)) continue;
+    int a_out = g->nodes[ai].outputs[0];
+    /* the other use of x: Mul(x, 1 + erf) then * 0.5, or Mul(x, 0.5) then * (1 + erf) */
+    int m1 = -1;
+    for (int i = 0; i < g->n_nodes && m1 < 0; i++)
+      if (i != di && is_op(&g->nodes[i], "Mul") && other_input(&g->nodes[i], x) >= 0) m1 = i;
+    if (m1 < 0) continue;
+    int m1_other = other_input(&g->nodes[m1], x), m2, last;
+    if (m1_other == a_out) {
+      m2 = sole_consumer(g, g->nodes[m1].outputs[0]);
+      if (m2 < 0 || !is_op(&g->nodes[m2], "Mul")) continue;
+      if (!const_scalar(g, other_input(&g->nodes[m2], g->nodes[m1].outputs[0]), &c) || !near(c, 0.5f))
+        continue;
+    } else if (const_scalar(g, m1_other, &c) && near(c, 0.5f)) {
+      m2 = sole_consumer(g, g->nodes[m1].outputs[0]);
+      if (m2 < 0 || !is_op(&g->nodes[m2], "Mul") ||
+          other_input(&g->nodes[m2], g->nodes[m1].outputs[0]) != a_out || sole_consumer(g, a_out) != m2)
+        continue;
+    } else {
+      continue;
+    }
+    last = g->nodes[m2].outputs[0];
+    if (last < 0 || !gl_shape_eq(&g->values[last].shape, &xv->shape)) continue;
+    f->fuse.act = GL_ACT_GELU_ERF;
+    f->outputs[0] = last;
+    int dead[5] = {di, ei, ai, m1, m2};
+    for (int k = 0; k < 5; k++) g->nodes[dead[k]].dead = true;
+    gl_graph_recount(g);
+  }
+  return GL_OK;
+}
+
 gl_status_t gl_graph_fuse(gl_graph_t *g) {
   gl_graph_recount(g);
   GL_TRY(fuse_conv_bn(g));
   GL_TRY(fuse_add(g));
   GL_TRY(fuse_act(g));
+  GL_TRY(fuse_gelu(g));
   gl_graph_recount(g);
   return GL_OK;
 }

@@ -114,7 +114,7 @@ static gl_status_t infer_castlike(gl_graph_t *g, gl_node_t *n) {
 }
 
 /* Inference only: training mode with a positive ratio would need random masks. The check is
- * here too because a one-output Dropout runs as an alias without a kernel. */
+ * here because a one-output Dropout runs as an alias without a kernel (cpu_plan.c). */
 static gl_status_t infer_dropout(gl_graph_t *g, gl_node_t *n) {
   GL_TRY(infer_same(g, n));
   const gl_value_t *r = gl_in(g, n, 1), *tm = gl_in(g, n, 2);
@@ -123,7 +123,7 @@ static gl_status_t infer_dropout(gl_graph_t *g, gl_node_t *n) {
     if (ratio > 0)
       return gl_err(GL_EUNSUPPORTED, "%s: training mode is not supported", gl_node_label(n));
   }
-  if (tm && !tm->data)
+  if (tm && !tm->data && n->n_outputs == 1) /* with a mask output the kernel checks at run */
     return gl_err(GL_EUNSUPPORTED, "%s: training_mode must be known when the model is compiled",
                   gl_node_label(n));
   gl_set_out(g, n, 1, GL_DT_BOOL, &gl_in(g, n, 0)->shape);

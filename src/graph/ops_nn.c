@@ -325,7 +325,8 @@ static gl_status_t infer_lrn(gl_graph_t *g, gl_node_t *n) {
 
 static gl_status_t infer_pool(gl_graph_t *g, gl_node_t *n) {
   GL_TRY(gl_need_in(g, n, 0));
-  GL_TRY(need_f32(g, n, 0));
+  gl_dtype_t dt = gl_in(g, n, 0)->dtype;
+  if (!(!strcmp(n->op_type, "MaxPool") && (dt == GL_DT_U8 || dt == GL_DT_I8))) GL_TRY(need_f32(g, n, 0));
   const gl_shape_t *x = &gl_in(g, n, 0)->shape;
   if (!strcmp(n->op_type, "MaxPool") && gl_attr_i(n, "storage_order", 0) != 0 && x->rank != 4)
     return gl_err(GL_EUNSUPPORTED, "%s: storage_order=1 needs a 2-D pool", gl_node_label(n));
@@ -333,7 +334,7 @@ static gl_status_t infer_pool(gl_graph_t *g, gl_node_t *n) {
   GL_TRY(gl_nn_geom(n, x, NULL, GL_GEOM_POOL, &geo));
   gl_shape_t y = {x->rank, {x->d[0], x->d[1]}};
   for (int i = 0; i < geo.nsp; i++) y.d[i + 2] = geo.out[i];
-  gl_set_out(g, n, 0, GL_DT_F32, &y);
+  gl_set_out(g, n, 0, dt, &y);
   gl_set_out(g, n, 1, GL_DT_I64, &y);
   return GL_OK;
 }

@@ -4,12 +4,14 @@
 #include "graph/ops_tensor.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "graph/ops.h"
 
 #define LBL gl_node_label(n)
+#define DIM_MAX ((int64_t)1 << 40) /* larger dims are refused before any arithmetic can overflow */
 
 /* ---- helpers ---- */
 
@@ -172,7 +174,15 @@ static gl_status_t infer_reshape(gl_graph_t *g, gl_node_t *n) {
   GL_TRY(gl_need_in(g, n, 0));
   const gl_value_t *x = in_v(g, n, 0);
   gl_shape_t s;
-  GL_TRY(const_ints(g, n, 1, s.d, GL_MAX_RANK, &s.rank));
+  int na;
+  const int64_t *sa = g->opset < 5 ? gl_attr_ints(n, "shape", &na) : NULL;
+  if (sa) { /* Reshape-1..4: the shape is an attribute */
+    if (na > GL_MAX_RANK) return gl_err(GL_ELIMIT, "%s: shape has too many dims", LBL);
+    s.rank = na;
+    memcpy(s.d, sa, sizeof(int64_t) * (size_t)na);
+  } else {
+    GL_TRY(const_ints(g, n, 1, s.d, GL_MAX_RANK, &s.rank));
+  }
   bool allowzero = gl_attr_i(n, "allowzero", 0) != 0;
   int neg = -1;
   int64_t known = 1;
@@ -188,8 +198,10 @@ static gl_status_t infer_reshape(gl_graph_t *g, gl_node_t *n) {
       neg = d;
       continue;
     }
-    if (s.d[d] < 0) return gl_err(GL_ESHAPE, "%s: invalid dimension %lld", LBL, (long long)s.d[d]);
+    if (s.d[d] < 0 || s.d[d] > DIM_MAX)
+      return gl_err(GL_ESHAPE, "%s: invalid dimension %lld", LBL, (long long)s.d[d]);
     known *= s.d[d];
+    if (known > DIM_MAX) return gl_err(GL_ELIMIT, "%s: shape is too large", LBL);
   }
   int64_t total = gl_shape_numel(&x->shape);
   char b1[96], b2[96];
@@ -297,8 +309,8 @@ static gl_status_t infer_concat(gl_graph_t *g, gl_node_t *n) {
   GL_TRY(gl_need_in(g, n, 0));
   const gl_value_t *x0 = in_v(g, n, 0);
   int r = x0->shape.rank, axis;
-  if (!gl_attr(n, "axis")) return gl_err(GL_EINVAL, "%s: attribute axis is required", LBL);
-  GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", 0), r, &axis));
+  if (!gl_attr(n, "axis") && g->opset >= 4) return gl_err(GL_EINVAL, "%s: attribute axis is required", LBL);
+  GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", 1), r, &axis)); /* Concat-1..3 default to axis 1 */
   if (r == 0) return gl_err(GL_ESHAPE, "%s: cannot concatenate scalars", LBL);
   gl_shape_t s = x0->shape;
   s.d[axis] = 0;
@@ -333,7 +345,7 @@ static gl_status_t infer_split(gl_graph_t *g, gl_node_t *n) {
   gl_status_t st = GL_OK;
   int c = 0;
   const int64_t *a = NULL;
-  if (g->opset >= 13 && in_v(g, n, 1)) {
+  if ((g->opset >= 13 || g->opset < 2) && in_v(g, n, 1)) { /* an input in Split-1 and from 13 */
     st = gl_need_const(g, n, 1);
     const gl_value_t *v = in_v(g, n, 1);
     if (!st && gl_shape_numel(&v->shape) != no)
@@ -407,17 +419,19 @@ gl_status_t gl_slice_params(const gl_graph_t *g, const gl_node_t *n, gl_slice_pa
     seen[a] = true;
     int64_t dim = x->shape.d[a], s = st[i], e = en[i], k = nsp ? sp[i] : 1;
     if (k == 0) return gl_err(GL_EINVAL, "%s: step 0 on axis %d", LBL, a);
+    if (k > dim + 1) k = dim + 1; /* a step past the dim takes one element at most: same result */
+    if (k < -dim - 1) k = -dim - 1;
     if (s < 0) s += dim;
     if (e < 0) e += dim;
     int64_t cnt;
     if (k > 0) {
       s = s < 0 ? 0 : (s > dim ? dim : s);
       e = e < 0 ? 0 : (e > dim ? dim : e);
-      cnt = e > s ? (e - s + k - 1) / k : 0;
+      cnt = e > s ? (e - s - 1) / k + 1 : 0;
     } else {
       s = s < 0 ? 0 : (s > dim - 1 ? dim - 1 : s);
       e = e < -1 ? -1 : (e > dim - 1 ? dim - 1 : e);
-      cnt = dim > 0 && s > e ? (s - e + (-k) - 1) / (-k) : 0;
+      cnt = dim > 0 && s > e ? (s - e - 1) / (-k) + 1 : 0;
     }
     p->start[a] = cnt ? s : 0;
     p->step[a] = k;
@@ -576,6 +590,8 @@ static gl_status_t infer_tile(gl_graph_t *g, gl_node_t *n) {
   gl_shape_t s = x->shape;
   for (int d = 0; d < c; d++) {
     if (rep[d] < 0) return gl_err(GL_EINVAL, "%s: negative repeat", LBL);
+    if (rep[d] > DIM_MAX || (rep[d] && s.d[d] > DIM_MAX / rep[d]))
+      return gl_err(GL_ELIMIT, "%s: repeat %lld is too large", LBL, (long long)rep[d]);
     s.d[d] *= rep[d];
   }
   gl_set_out(g, n, 0, x->dtype, &s);
@@ -595,12 +611,14 @@ static gl_status_t infer_range(gl_graph_t *g, gl_node_t *n) {
            dl = gl_tensor_get_f64(in_v(g, n, 2)->data, 0);
     if (dl == 0) return gl_err(GL_EINVAL, "%s: delta is 0", LBL);
     double c = ceil((l - s) / dl);
+    if (!(c <= (double)DIM_MAX)) return gl_err(GL_ELIMIT, "%s: range is too long", LBL);
     cnt = c > 0 ? (int64_t)c : 0;
   } else if (gl_dtype_is_int(t)) {
     int64_t s = gl_tensor_get_i64(in_v(g, n, 0)->data, 0), l = gl_tensor_get_i64(in_v(g, n, 1)->data, 0),
             dl = gl_tensor_get_i64(in_v(g, n, 2)->data, 0);
     if (dl == 0) return gl_err(GL_EINVAL, "%s: delta is 0", LBL);
     double c = ceil(((double)l - (double)s) / (double)dl);
+    if (!(c <= (double)DIM_MAX)) return gl_err(GL_ELIMIT, "%s: range is too long", LBL);
     cnt = c > 0 ? (int64_t)c : 0;
   } else {
     return gl_err(GL_ETYPE, "%s: type %s is not supported", LBL, gl_dtype_name(t));
@@ -626,6 +644,7 @@ gl_status_t gl_pad_params(const gl_graph_t *g, const gl_node_t *n, gl_pad_params
   int np = 0, na = 0;
   if (g->opset < 11) {
     const int64_t *a = gl_attr_ints(n, "pads", &np);
+    if (!a) a = gl_attr_ints(n, "paddings", &np); /* Pad-1's name */
     if (!a) return gl_err(GL_EINVAL, "%s: pads is required", LBL);
     if (np > 2 * GL_MAX_RANK) return gl_err(GL_ESHAPE, "%s: too many pads", LBL);
     memcpy(pads, a, sizeof(int64_t) * (size_t)np);
@@ -650,6 +669,8 @@ gl_status_t gl_pad_params(const gl_graph_t *g, const gl_node_t *n, gl_pad_params
   for (int i = 0; i < na; i++) {
     int a;
     GL_TRY(gl_norm_axis(n, axes[i], r, &a));
+    if (pads[i] > DIM_MAX || pads[i] < -DIM_MAX || pads[na + i] > DIM_MAX || pads[na + i] < -DIM_MAX)
+      return gl_err(GL_ELIMIT, "%s: pads are too large", LBL);
     p->begin[a] = pads[i];
     p->end[a] = pads[na + i];
   }
@@ -723,13 +744,15 @@ gl_status_t gl_resize_params(const gl_graph_t *g, const gl_node_t *n, gl_resize_
     return gl_err(GL_ESHAPE, "%s: scales/sizes have %d entries for rank %d", LBL, nsz ? nsz : nsc, r);
   for (int d = 0; d < r; d++) {
     if (nsz) {
-      if (sizes[d] < 0) return gl_err(GL_EINVAL, "%s: negative size", LBL);
+      if (sizes[d] < 0 || sizes[d] > DIM_MAX) return gl_err(GL_EINVAL, "%s: invalid size %lld", LBL, (long long)sizes[d]);
       p->out[d] = sizes[d];
       p->out_len[d] = (double)sizes[d];
       p->scale[d] = x->shape.d[d] ? (double)sizes[d] / (double)x->shape.d[d] : 1.0;
     } else {
       if (!(sc[d] > 0)) return gl_err(GL_EINVAL, "%s: scale %g is not positive", LBL, sc[d]);
       p->scale[d] = sc[d];
+      if (!((double)x->shape.d[d] * sc[d] <= (double)DIM_MAX))
+        return gl_err(GL_ELIMIT, "%s: scale %g is too large", LBL, sc[d]);
       p->out[d] = (int64_t)floor((double)x->shape.d[d] * sc[d]);
       p->out_len[d] = (double)x->shape.d[d] * sc[d];
     }
@@ -773,8 +796,8 @@ double gl_resize_coord(const gl_resize_params_t *p, int d, int64_t x, int64_t in
     case GL_COORD_ASYMMETRIC: return xo / s;
     case GL_COORD_TF_HALF_PIXEL_FOR_NN: return (xo + 0.5) / s;
     case GL_COORD_TF_CROP_AND_RESIZE: {
-      double a = p->roi_start[d], b = p->roi_end[d];
-      return lo > 1 ? a * (li - 1) + xo * (b - a) * (li - 1) / (lo - 1) : 0.5 * (a + b) * (li - 1);
+      double a = p->roi_start[d], b = p->roi_end[d], lo_int = (double)p->out[d]; /* ONNX: the integer length here */
+      return lo_int > 1 ? a * (li - 1) + xo * (b - a) * (li - 1) / (lo_int - 1) : 0.5 * (a + b) * (li - 1);
     }
     default: return xo / s;
   }
@@ -839,7 +862,7 @@ static gl_status_t infer_one_hot(gl_graph_t *g, gl_node_t *n) {
   GL_TRY(need_data_type(n, vals));
   if (gl_dtype_size(ix->dtype) == 0) return gl_err(GL_ETYPE, "%s: bad indices type", LBL);
   double depth = gl_tensor_get_f64(dv->data, 0);
-  if (depth < 1) return gl_err(GL_EINVAL, "%s: depth %g is less than 1", LBL, depth);
+  if (!(depth >= 1 && depth <= (double)DIM_MAX)) return gl_err(GL_EINVAL, "%s: invalid depth %g", LBL, depth);
   int r = ix->shape.rank + 1, axis;
   GL_TRY(check_rank(n, r));
   GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", -1), r, &axis));
@@ -932,18 +955,161 @@ static gl_status_t infer_reverse_sequence(gl_graph_t *g, gl_node_t *n) {
   return GL_OK;
 }
 
+/* ---- Unique (only with a constant input: every output is computed here) ---- */
+
+/* The input seen as K items of L elements: item j holds x[o, j, i] for o < outer, i < inner. */
+typedef struct {
+  const gl_tensor_t *x;
+  int64_t k, outer, inner;
+  bool fl;
+} uniq_t;
+
+static _Thread_local const uniq_t *uniq_ctx;
+
+static int uniq_cmp_items(const uniq_t *u, int64_t a, int64_t b) {
+  for (int64_t o = 0; o < u->outer; o++)
+    for (int64_t i = 0; i < u->inner; i++) {
+      int64_t ia = (o * u->k + a) * u->inner + i, ib = (o * u->k + b) * u->inner + i;
+      if (u->fl) {
+        double va = gl_tensor_get_f64(u->x, ia), vb = gl_tensor_get_f64(u->x, ib);
+        if (va != vb) return va < vb ? -1 : 1;
+      } else {
+        int64_t va = gl_tensor_get_i64(u->x, ia), vb = gl_tensor_get_i64(u->x, ib);
+        if (va != vb) return va < vb ? -1 : 1;
+      }
+    }
+  return 0;
+}
+
+/* Orders item indices by value, then by position (so each group starts at its first occurrence). */
+static int uniq_cmp(const void *pa, const void *pb) {
+  int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+  int c = uniq_cmp_items(uniq_ctx, a, b);
+  return c ? c : (a < b ? -1 : a > b);
+}
+
+static int cmp_first(const void *pa, const void *pb) {
+  int64_t a = ((const int64_t *)pa)[0], b = ((const int64_t *)pb)[0];
+  return a < b ? -1 : a > b;
+}
+
+static gl_status_t infer_unique(gl_graph_t *g, gl_node_t *n) {
+  GL_TRY(need_data(g, n, 0));
+  const gl_value_t *x = in_v(g, n, 0);
+  GL_TRY(need_data_type(n, x));
+  uniq_t u = {.x = x->data, .outer = 1, .inner = 1, .fl = gl_dtype_is_float(x->dtype)};
+  const gl_attr_t *aa = gl_attr(n, "axis");
+  int axis = -1;
+  if (aa) {
+    GL_TRY(gl_norm_axis(n, aa->i, x->shape.rank, &axis));
+    if (x->shape.rank == 0) return gl_err(GL_ESHAPE, "%s: axis given for a scalar", LBL);
+    u.k = x->shape.d[axis];
+    for (int d = 0; d < axis; d++) u.outer *= x->shape.d[d];
+    for (int d = axis + 1; d < x->shape.rank; d++) u.inner *= x->shape.d[d];
+  } else {
+    u.k = gl_shape_numel(&x->shape);
+  }
+  bool sorted = gl_attr_i(n, "sorted", 1) != 0;
+  int64_t k = u.k, nu = 0;
+  /* order: item indices sorted; groups: per unique [first index, count]; inv: per item its group */
+  int64_t *order = gl_malloc(sizeof(int64_t) * (size_t)(k + 1));
+  int64_t *groups = gl_malloc(sizeof(int64_t) * 2 * (size_t)(k + 1));
+  int64_t *inv = gl_malloc(sizeof(int64_t) * (size_t)(k + 1));
+  int64_t *rank_of = gl_malloc(sizeof(int64_t) * (size_t)(k + 1));
+  gl_status_t st = GL_OK;
+  gl_tensor_t t[4] = {{0}};
+  if (!order || !groups || !inv || !rank_of) {
+    st = gl_err(GL_ENOMEM, "out of memory");
+    goto done;
+  }
+  for (int64_t j = 0; j < k; j++) order[j] = j;
+  uniq_ctx = &u;
+  qsort(order, (size_t)k, sizeof *order, uniq_cmp);
+  for (int64_t j = 0; j < k; j++) {
+    if (j == 0 || uniq_cmp_items(&u, order[j - 1], order[j])) {
+      groups[2 * nu] = order[j];
+      groups[2 * nu + 1] = 0;
+      nu++;
+    }
+    groups[2 * (nu - 1) + 1]++;
+    inv[order[j]] = nu - 1;
+  }
+  /* not sorted: groups in order of first occurrence; rank_of maps sorted group -> output slot */
+  if (!sorted) {
+    int64_t *pairs = order; /* reuse: [first index, sorted group] */
+    int64_t *tmp = gl_malloc(sizeof(int64_t) * 2 * (size_t)(nu + 1));
+    if (!tmp) {
+      st = gl_err(GL_ENOMEM, "out of memory");
+      goto done;
+    }
+    for (int64_t q = 0; q < nu; q++) tmp[2 * q] = groups[2 * q], tmp[2 * q + 1] = q;
+    qsort(tmp, (size_t)nu, 2 * sizeof *tmp, cmp_first);
+    for (int64_t q = 0; q < nu; q++) rank_of[tmp[2 * q + 1]] = q;
+    for (int64_t q = 0; q < nu; q++) pairs[q] = tmp[2 * q + 1];
+    gl_free(tmp);
+  } else {
+    for (int64_t q = 0; q < nu; q++) rank_of[q] = q, order[q] = q;
+  }
+  /* order[slot] = sorted group shown in that slot */
+  gl_shape_t ys = {1, {nu}};
+  if (aa) {
+    ys = x->shape;
+    ys.d[axis] = nu;
+  }
+  size_t es = gl_dtype_size(x->dtype);
+  st = gl_tensor_alloc(&t[0], x->dtype, &ys);
+  if (!st) st = gl_tensor_alloc(&t[1], GL_DT_I64, &(gl_shape_t){1, {nu}});
+  if (!st) st = gl_tensor_alloc(&t[2], GL_DT_I64, &(gl_shape_t){1, {k}});
+  if (!st) st = gl_tensor_alloc(&t[3], GL_DT_I64, &(gl_shape_t){1, {nu}});
+  if (st) goto done;
+  for (int64_t q = 0; q < nu; q++) {
+    int64_t grp = order[q], first = groups[2 * grp];
+    ((int64_t *)t[1].data)[q] = first;
+    ((int64_t *)t[3].data)[q] = groups[2 * grp + 1];
+    for (int64_t o = 0; o < u.outer; o++)
+      memcpy((char *)t[0].data + (size_t)((o * nu + q) * u.inner) * es,
+             (const char *)x->data->data + (size_t)((o * k + first) * u.inner) * es, (size_t)u.inner * es);
+  }
+  for (int64_t j = 0; j < k; j++) ((int64_t *)t[2].data)[j] = rank_of[inv[j]];
+  for (int i = 0; i < 4 && !st; i++) st = set_const_out(g, n, i, &t[i]);
+done:
+  for (int i = 0; i < 4; i++) gl_tensor_fini(&t[i]);
+  gl_free(order), gl_free(groups), gl_free(inv), gl_free(rank_of);
+  return st;
+}
+
+/* ---- GridSample (opset 16, 4-D) ---- */
+
+static gl_status_t infer_grid_sample(gl_graph_t *g, gl_node_t *n) {
+  GL_TRY(gl_need_in(g, n, 0));
+  GL_TRY(gl_need_in(g, n, 1));
+  const gl_value_t *x = in_v(g, n, 0), *gr = in_v(g, n, 1);
+  const char *mode = gl_attr_s(n, "mode", "bilinear"), *pad = gl_attr_s(n, "padding_mode", "zeros");
+  if (strcmp(mode, "bilinear") && strcmp(mode, "nearest"))
+    return gl_err(GL_EUNSUPPORTED, "%s: mode '%s' is not supported", LBL, mode);
+  if (strcmp(pad, "zeros") && strcmp(pad, "border") && strcmp(pad, "reflection"))
+    return gl_err(GL_EUNSUPPORTED, "%s: padding_mode '%s' is not supported", LBL, pad);
+  if (x->dtype != GL_DT_F32 || gr->dtype != GL_DT_F32)
+    return gl_err(GL_EUNSUPPORTED, "%s: only float data and grid are supported", LBL);
+  if (x->shape.rank != 4 || gr->shape.rank != 4 || gr->shape.d[3] != 2 || gr->shape.d[0] != x->shape.d[0])
+    return gl_err(GL_ESHAPE, "%s: needs X [N,C,H,W] and grid [N,Ho,Wo,2]", LBL);
+  gl_shape_t s = {4, {x->shape.d[0], x->shape.d[1], gr->shape.d[1], gr->shape.d[2]}};
+  gl_set_out(g, n, 0, x->dtype, &s);
+  return GL_OK;
+}
+
 const gl_op_schema_t gl_schemas_tensor[] = {
     {"Shape", 1, 1, 1, 1, infer_shape, 0},
     {"Size", 1, 1, 1, 1, infer_size, 0},
     {"Constant", 0, 0, 1, 1, infer_constant, 0},
     {"ConstantOfShape", 1, 1, 1, 1, infer_constant_of_shape, 0},
-    {"Reshape", 2, 2, 1, 1, infer_reshape, 5},
+    {"Reshape", 1, 2, 1, 1, infer_reshape, 0},
     {"Flatten", 1, 1, 1, 1, infer_flatten, 0},
     {"Squeeze", 1, 2, 1, 1, infer_squeeze, 0},
     {"Unsqueeze", 1, 2, 1, 1, infer_unsqueeze, 0},
     {"Transpose", 1, 1, 1, 1, infer_transpose, 0},
-    {"Concat", 1, -1, 1, 1, infer_concat, 4},
-    {"Split", 1, 2, 1, -1, infer_split, 2},
+    {"Concat", 1, -1, 1, 1, infer_concat, 0},
+    {"Split", 1, 2, 1, -1, infer_split, 0},
     {"Slice", 1, 5, 1, 1, infer_slice, 0},
     {"Gather", 2, 2, 1, 1, infer_gather, 0},
     {"GatherElements", 2, 2, 1, 1, infer_gather_elements, 0},
@@ -954,7 +1120,7 @@ const gl_op_schema_t gl_schemas_tensor[] = {
     {"Expand", 2, 2, 1, 1, infer_expand, 0},
     {"Tile", 2, 2, 1, 1, infer_tile, 6},
     {"Range", 3, 3, 1, 1, infer_range, 0},
-    {"Pad", 1, 4, 1, 1, infer_pad, 2},
+    {"Pad", 1, 4, 1, 1, infer_pad, 0},
     {"Resize", 1, 4, 1, 1, infer_resize_cubic_check, 10},
     {"Upsample", 1, 2, 1, 1, infer_resize_cubic_check, 7},
     {"DepthToSpace", 1, 1, 1, 1, infer_depth_to_space, 0},
@@ -965,5 +1131,7 @@ const gl_op_schema_t gl_schemas_tensor[] = {
     {"Compress", 2, 2, 1, 1, infer_compress, 9},
     {"NonZero", 1, 1, 1, 1, infer_nonzero, 9},
     {"ReverseSequence", 2, 2, 1, 1, infer_reverse_sequence, 10},
+    {"Unique", 1, 1, 1, 4, infer_unique, 11},
+    {"GridSample", 2, 2, 1, 1, infer_grid_sample, 16},
     {0},
 };

@@ -37,5 +37,9 @@ gl_status_t gl_onnx_write_tensor_buffer(const gl_tensor_t *t, const char *name, 
 gl_status_t gl_onnx_save_file(const gl_graph_t *g, const char *path, const char *producer) GL_MUST_USE;
 /* Same into a gl_malloc'd buffer (*out, *len). */
 gl_status_t gl_onnx_save_buffer(const gl_graph_t *g, const char *producer, void **out, size_t *len) GL_MUST_USE;
+/* Like gl_onnx_save_file, but initializers of at least min_bytes go to "<path>.data" next to the
+ * model as ONNX external data (64-byte aligned); needed past protobuf's 2 GiB message limit. */
+gl_status_t gl_onnx_save_file_external(const gl_graph_t *g, const char *path, const char *producer,
+                                       size_t min_bytes) GL_MUST_USE;
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,7 +43,7 @@ static const char *tname(const Onnx__TensorProto *tp) {
 static gl_status_t read_file(const char *path, size_t max, uint8_t **out, size_t *len) {
   *out = NULL;
   *len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return gl_err(errno == ENOENT ? GL_ENOTFOUND : GL_EIO, "cannot open '%s': %s", path, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
@@ -98,8 +99,11 @@ static int parse_u64(const char *s, uint64_t *out) {
   return 0;
 }
 
-/* Reads tensor tp's external data (bytes long) into dst. */
-static gl_status_t read_external(const rd_t *rd, const Onnx__TensorProto *tp, void *dst, size_t bytes) {
+/* Opens tensor tp's external data file and checks that it holds bytes at the given offset; all
+ * before the tensor is allocated, so a claimed size alone cannot make the reader allocate. */
+static gl_status_t open_external(const rd_t *rd, const Onnx__TensorProto *tp, size_t bytes, int *fd_out,
+                                 uint64_t *off_out) {
+  *fd_out = -1;
   const char *loc = NULL, *off_s = NULL, *len_s = NULL;
   for (size_t i = 0; i < tp->n_external_data; i++) {
     const Onnx__StringStringEntryProto *e = tp->external_data[i];
@@ -136,7 +140,7 @@ static gl_status_t read_external(const rd_t *rd, const Onnx__TensorProto *tp, vo
   bool inside = !strcmp(base_real, "/") ? real[0] == '/' : (!strncmp(real, base_real, bl) && real[bl] == '/');
   if (!inside)
     return gl_err(GL_EINVAL, "tensor '%s': external data location '%s' leaves the model's folder", tname(tp), loc);
-  int fd = open(real, O_RDONLY | O_CLOEXEC);
+  int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* no FIFO may block us */
   if (fd < 0) return gl_err(GL_EIO, "tensor '%s': cannot open external data '%s': %s", tname(tp), loc, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
@@ -148,17 +152,19 @@ static gl_status_t read_external(const rd_t *rd, const Onnx__TensorProto *tp, vo
     return gl_err(GL_ESHAPE, "tensor '%s': external data '%s' holds %lld bytes, too few for offset %llu + length %llu",
                   tname(tp), loc, (long long)st.st_size, (unsigned long long)off, (unsigned long long)len);
   }
+  *fd_out = fd;
+  *off_out = off;
+  return GL_OK;
+}
+
+static gl_status_t read_external(const Onnx__TensorProto *tp, int fd, uint64_t off, void *dst, size_t bytes) {
   size_t got = 0;
   while (got < bytes) {
     ssize_t r = pread(fd, (char *)dst + got, bytes - got, (off_t)(off + got));
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      close(fd);
-      return gl_err(GL_EIO, "tensor '%s': reading external data '%s' failed", tname(tp), loc);
-    }
+    if (r <= 0) return gl_err(GL_EIO, "tensor '%s': reading its external data failed", tname(tp));
     got += (size_t)r;
   }
-  close(fd);
   return GL_OK;
 }
 
@@ -196,9 +202,12 @@ static gl_status_t tensor_from_proto(const rd_t *rd, const Onnx__TensorProto *tp
     return gl_err(GL_ELIMIT, "tensor '%s' has too many elements", tname(tp));
   size_t n = (size_t)numel, bytes = n * es;
   bool external = tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+  int fd = -1;
+  uint64_t off = 0;
   if (external) {
     if (bytes > rd->max_file)
       return gl_err(GL_ELIMIT, "tensor '%s' is %zu bytes, more than the limit of %zu", tname(tp), bytes, rd->max_file);
+    GL_TRY(open_external(rd, tp, bytes, &fd, &off));
   } else if (tp->has_raw_data) {
     if (tp->raw_data.len != bytes)
       return gl_err(GL_ESHAPE, "tensor '%s': raw_data holds %zu bytes but its %s shape needs %zu", tname(tp),
@@ -219,10 +228,19 @@ static gl_status_t tensor_from_proto(const rd_t *rd, const Onnx__TensorProto *tp
       return gl_err(GL_ESHAPE, "tensor '%s': %s holds %zu elements but its shape needs %zu", tname(tp), field,
                     have, n);
   }
-  GL_TRY(gl_tensor_alloc(t, dt, &shape));
+  /* Every byte is written below, so skip gl_tensor_alloc's zeroing (it shows on big weights). */
   gl_status_t st = GL_OK;
+  t->data = gl_aligned_alloc(bytes ? bytes : 1);
+  if (!t->data) {
+    if (fd >= 0) close(fd);
+    return gl_err(GL_ENOMEM, "out of memory allocating tensor '%s' (%zu bytes)", tname(tp), bytes);
+  }
+  t->dtype = dt;
+  t->shape = shape;
+  t->owns = true;
   if (external) {
-    st = read_external(rd, tp, t->data, bytes);
+    st = read_external(tp, fd, off, t->data, bytes);
+    close(fd);
   } else if (tp->has_raw_data) {
     if (bytes) memcpy(t->data, tp->raw_data.data, bytes);
   } else {
@@ -487,6 +505,31 @@ static gl_status_t add_node(const rd_t *rd, gl_graph_t *g, const Onnx__NodeProto
   return st;
 }
 
+/* ONNX requires nodes in topological order, so this is usually just a linear check; only a
+ * graph out of order (or broken: a cycle, an undefined value) goes to gl_graph_toposort, which
+ * is quadratic and names what is wrong. */
+static gl_status_t sort_nodes(gl_graph_t *g) {
+  if (g->n_nodes == 0) { /* only constants and inputs */
+    gl_graph_recount(g);
+    return GL_OK;
+  }
+  char *defined = gl_calloc((size_t)g->n_values, 1);
+  if (!defined) return gl_err(GL_ENOMEM, "out of memory");
+  for (int v = 0; v < g->n_values; v++) defined[v] = g->values[v].kind != GL_VAL_INTERNAL || g->values[v].data;
+  bool sorted = true;
+  for (int i = 0; i < g->n_nodes && sorted; i++) {
+    const gl_node_t *n = &g->nodes[i];
+    for (int k = 0; k < n->n_inputs; k++)
+      if (n->inputs[k] >= 0 && !defined[n->inputs[k]]) sorted = false;
+    for (int k = 0; k < n->n_outputs; k++)
+      if (n->outputs[k] >= 0) defined[n->outputs[k]] = 1;
+  }
+  gl_free(defined);
+  if (!sorted) return gl_graph_toposort(g);
+  gl_graph_recount(g);
+  return GL_OK;
+}
+
 /* ---- the model ---- */
 
 static gl_status_t convert(const rd_t *rd, const Onnx__ModelProto *mp, gl_graph_t *g) {
@@ -546,11 +589,7 @@ static gl_status_t convert(const rd_t *rd, const Onnx__ModelProto *mp, gl_graph_
     if (v->kind == GL_VAL_INTERNAL) GL_TRY(apply_type(g, vi, info, "graph output", false));
     GL_TRY(gl_graph_add_output(g, vi));
   }
-  if (g->n_nodes == 0) { /* only constants and inputs */
-    gl_graph_recount(g);
-    return GL_OK;
-  }
-  return gl_graph_toposort(g);
+  return sort_nodes(g);
 }
 
 gl_status_t gl_onnx_load_buffer(const void *buf, size_t len, const char *base_dir, const gl_onnx_limits_t *lim,
@@ -581,13 +620,26 @@ gl_status_t gl_onnx_load_file(const char *path, const gl_onnx_limits_t *lim, gl_
   *out = NULL;
   rd_t rd;
   limits_of(lim, &rd);
-  uint8_t *buf;
-  size_t len;
-  GL_TRY(read_file(path, rd.max_file, &buf, &len));
+  /* Mapped rather than read: a model's weights are then copied twice (protobuf-c, tensor), not three times. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return gl_err(errno == ENOENT ? GL_ENOTFOUND : GL_EIO, "cannot open '%s': %s", path, strerror(errno));
+  struct stat sb;
+  if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+    close(fd);
+    return gl_err(GL_EIO, "'%s' is not a regular file", path);
+  }
+  if ((uint64_t)sb.st_size > rd.max_file) {
+    close(fd);
+    return gl_err(GL_ELIMIT, "'%s' is %lld bytes, more than the limit of %zu", path, (long long)sb.st_size, rd.max_file);
+  }
+  size_t len = (size_t)sb.st_size;
+  void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : NULL;
+  close(fd);
+  if (map == MAP_FAILED) return gl_err(GL_EIO, "cannot map '%s': %s", path, strerror(errno));
   char *dir = dir_of(path);
-  gl_status_t st = dir ? gl_onnx_load_buffer(buf, len, dir, lim, out) : gl_err(GL_ENOMEM, "out of memory");
+  gl_status_t st = dir ? gl_onnx_load_buffer(map, len, dir, lim, out) : gl_err(GL_ENOMEM, "out of memory");
   gl_free(dir);
-  gl_free(buf);
+  if (map) munmap(map, len);
   if (st) gl_err_wrap(st, "%s", path);
   return st;
 }

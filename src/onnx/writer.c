@@ -217,7 +217,50 @@ static gl_status_t attr_to_proto(pool_t *p, const gl_node_t *n, const gl_attr_t 
   return GL_OK;
 }
 
-static gl_status_t build_model(pool_t *p, const gl_graph_t *g, const char *producer, Onnx__ModelProto *mp) {
+/* Where initializers of at least min_bytes go instead of raw_data (NULL f: nowhere). */
+typedef struct {
+  FILE *f;
+  const char *location; /* the data file's name, relative to the model's folder */
+  size_t min_bytes;
+  uint64_t offset;
+} ext_t;
+
+static char *pool_printf(pool_t *p, unsigned long long v) {
+  char *s = pool_alloc(p, 24);
+  if (s) snprintf(s, 24, "%llu", v);
+  return s;
+}
+
+/* Moves tp's raw_data into the external file (64-byte aligned) and points tp at it. */
+static gl_status_t externalize(pool_t *p, ext_t *x, Onnx__TensorProto *tp) {
+  static const char zeros[64];
+  size_t pad = (size_t)((64 - x->offset % 64) % 64);
+  if ((pad && fwrite(zeros, 1, pad, x->f) != pad) ||
+      (tp->raw_data.len && fwrite(tp->raw_data.data, 1, tp->raw_data.len, x->f) != tp->raw_data.len))
+    return gl_err(GL_EIO, "writing external data '%s' failed", x->location);
+  x->offset += pad;
+  Onnx__StringStringEntryProto **e = pool_alloc(p, sizeof *e * 3);
+  if (!e) return gl_err(GL_ENOMEM, "out of memory");
+  for (int i = 0; i < 3; i++)
+    if (!(e[i] = POOL_NEW(p, Onnx__StringStringEntryProto, ONNX__STRING_STRING_ENTRY_PROTO__INIT)))
+      return gl_err(GL_ENOMEM, "out of memory");
+  e[0]->key = (char *)"location", e[0]->value = (char *)x->location;
+  e[1]->key = (char *)"offset", e[1]->value = pool_printf(p, x->offset);
+  e[2]->key = (char *)"length", e[2]->value = pool_printf(p, tp->raw_data.len);
+  if (!e[1]->value || !e[2]->value) return gl_err(GL_ENOMEM, "out of memory");
+  x->offset += tp->raw_data.len;
+  tp->has_raw_data = 0;
+  tp->raw_data.len = 0;
+  tp->raw_data.data = NULL;
+  tp->has_data_location = 1;
+  tp->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+  tp->n_external_data = 3;
+  tp->external_data = e;
+  return GL_OK;
+}
+
+static gl_status_t build_model(pool_t *p, const gl_graph_t *g, const char *producer, ext_t *x,
+                               Onnx__ModelProto *mp) {
 #define NEED(x) \
   if (!(x)) return gl_err(GL_ENOMEM, "out of memory")
   mp->has_ir_version = 1;
@@ -247,6 +290,7 @@ static gl_status_t build_model(pool_t *p, const gl_graph_t *g, const char *produ
     Onnx__TensorProto *tp;
     NEED(tp = POOL_NEW(p, Onnx__TensorProto, ONNX__TENSOR_PROTO__INIT));
     GL_TRY(tensor_to_proto(p, val->data, val->name, tp));
+    if (x && x->f && tp->raw_data.len >= x->min_bytes) GL_TRY(externalize(p, x, tp));
     gp->initializer[gp->n_initializer++] = tp;
   }
 
@@ -285,7 +329,7 @@ gl_status_t gl_onnx_save_buffer(const gl_graph_t *g, const char *producer, void 
   *len = 0;
   pool_t p = {0};
   Onnx__ModelProto mp = ONNX__MODEL_PROTO__INIT;
-  gl_status_t st = build_model(&p, g, producer, &mp);
+  gl_status_t st = build_model(&p, g, producer, NULL, &mp);
   if (!st) st = pack(&mp.base, out, len);
   pool_fini(&p);
   return st;
@@ -296,6 +340,31 @@ gl_status_t gl_onnx_save_file(const gl_graph_t *g, const char *path, const char 
   size_t len;
   GL_TRY(gl_onnx_save_buffer(g, producer, &buf, &len));
   gl_status_t st = write_all(path, buf, len);
+  gl_free(buf);
+  return st;
+}
+
+gl_status_t gl_onnx_save_file_external(const gl_graph_t *g, const char *path, const char *producer,
+                                       size_t min_bytes) {
+  char data_path[4096], tmp[4200];
+  if ((size_t)snprintf(data_path, sizeof data_path, "%s.data", path) >= sizeof data_path)
+    return gl_err(GL_EINVAL, "path '%s' is too long", path);
+  const char *slash = strrchr(data_path, '/');
+  ext_t x = {.location = slash ? slash + 1 : data_path, .min_bytes = min_bytes ? min_bytes : 1};
+  snprintf(tmp, sizeof tmp, "%s.tmp%ld", data_path, (long)getpid());
+  x.f = fopen(tmp, "wbx");
+  if (!x.f) return gl_err(GL_EIO, "cannot create '%s': %s", tmp, strerror(errno));
+  pool_t p = {0};
+  Onnx__ModelProto mp = ONNX__MODEL_PROTO__INIT;
+  void *buf = NULL;
+  size_t len = 0;
+  gl_status_t st = build_model(&p, g, producer, &x, &mp);
+  if (!st) st = pack(&mp.base, &buf, &len);
+  pool_fini(&p);
+  if (fclose(x.f) && !st) st = gl_err(GL_EIO, "writing '%s' failed", data_path);
+  if (!st && rename(tmp, data_path)) st = gl_err(GL_EIO, "cannot create '%s': %s", data_path, strerror(errno));
+  if (st) unlink(tmp);
+  if (!st) st = write_all(path, buf, len);
   gl_free(buf);
   return st;
 }

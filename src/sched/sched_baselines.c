@@ -10,8 +10,12 @@
 static int nexus_residual(const gl_sched_input_t *in, int m, double r, double *max_duty) {
   int total = in->prof->total_units, b = 0;
   double slo = in->models[m].slo_ms;
-  for (int x = 1; x <= in->max_batch; x++)
-    if ((x - 1) * 1000.0 / r + gl_sched_latency(in, m, x, total, 1) <= slo) b = x;
+  /* the largest b that meets the SLO after collecting b requests and whose duty cycle holds it
+   * (occupancy <= 1: l(b) <= min(L - l(b), b/r)) */
+  for (int x = 1; x <= in->max_batch; x++) {
+    double l = gl_sched_latency(in, m, x, total, 1);
+    if ((x - 1) * 1000.0 / r + l <= slo && l <= fmin(slo - l, 1000.0 * x / r)) b = x;
+  }
   if (!b) return 0;
   double l = gl_sched_latency(in, m, b, total, 1);
   *max_duty = fmin(slo - l, 1000.0 * b / r);
@@ -150,6 +154,7 @@ gl_status_t gl__policy_triton(const gl_sched_input_t *in, gl_plan_t *p) {
   }
   L.duty_ms = duty;
   L.occupancy = U;
+  if (mem > in->mem_room * in->prof->mem_mb) return gl__fail(p, "all models do not fit one device's memory"), GL_OK;
   for (int d = 0; d < N; d++) {
     p->dev[d].n_lets = 1;
     p->dev[d].lets[0] = L;
@@ -222,10 +227,12 @@ gl_status_t gl__policy_bound(const gl_sched_input_t *in, gl_plan_t *p) {
     gl_sched_sat_batch(in, m, total, 1, &T);
     if (T > best) best = T;
     need += in->models[m].rate / best;
-    mem += in->models[m].mem_mb + in->ctx_mb;
+    mem += in->models[m].mem_mb;
   }
   int n = (int)ceil(need - 1e-9);
-  int nm = (int)ceil(mem / (in->mem_room * in->prof->mem_mb) - 1e-9);
+  /* memory: every model loaded once, and each device holds at least one context */
+  double room = in->mem_room * in->prof->mem_mb - in->ctx_mb;
+  int nm = room > 0 ? (int)ceil(mem / room - 1e-9) : 1 << 30;
   p->devices_used = n > nm ? n : nm;
   if (p->devices_used < 1) p->devices_used = 1;
   if (p->devices_used > p->n_devices) gl__fail(p, "needs at least %d devices", p->devices_used);

@@ -55,7 +55,8 @@ static bool fit_device(const gl_sched_input_t *in, gl_plan_device_t *D) {
           x->lat_ms = gl_sched_latency(in, x->model, x->batch, L->units, a);
           L->duty_ms = x->lat_ms;
           L->occupancy = x->rate / x->tput;
-          if (it && (x->tput < x->rate * (1 - 1e-9) || 2 * x->lat_ms > slo)) return false;
+          bool lat_ok = 2 * x->lat_ms <= slo || (x->batch == 1 && x->lat_ms <= slo);
+          if (it && (x->tput < x->rate * (1 - 1e-9) || !lat_ok)) return false;
         } else if (L->n_members == 1) {
           double duty;
           int b = gl_sched_res_batch(in, x->model, L->units, x->rate, a, &duty);
@@ -95,7 +96,7 @@ static int cmp_units_desc(const void *a, const void *b) {
   return x->m[0].model - y->m[0].model;
 }
 
-gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
+static gl_status_t fine_plan(const gl_sched_input_t *in, gl_plan_t *p, double FINE_ALPHA) {
   const gl_profile_t *pr = in->prof;
   int total = pr->total_units, g = pr->granularity, n = in->n_models;
   int ns = 0, sizes[1024];
@@ -106,6 +107,8 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
   gl_plan_let_t *res = NULL; /* residual items to share */
   size_t nr = 0, rcap = 0;
   gl_status_t st = GL_OK;
+  int *free_units = NULL;
+  double *free_mem = NULL;
   for (int m = 0; m < n; m++) {
     double r = in->models[m].rate;
     if (r <= 0) continue;
@@ -114,16 +117,23 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
     int best = total;
     double best_eff = 0, best_t = 0;
     double mem_share = (in->ctx_mb + in->models[m].mem_mb) / (in->mem_room * pr->mem_mb);
-    for (int i = 0; i < ns; i++) {
-      double t;
-      int b = gl_sched_sat_batch(in, m, sizes[i], 1.05, &t);
-      if (2 * gl_sched_latency(in, m, b, sizes[i], 1.05) > in->models[m].slo_ms) continue;
-      double share = fmax((double)sizes[i] / total, mem_share);
-      if (t / share > best_eff * 1.02) best_eff = t / share, best = sizes[i], best_t = t;
-    }
+    /* a saturated gpu-let at batch 1 has no room to absorb a burst: prefer sizes with b >= 2 */
+    for (int minb = 2; minb >= 1 && best_t <= 0; minb--)
+      for (int i = 0; i < ns; i++) {
+        double t;
+        int b = gl_sched_sat_batch(in, m, sizes[i], FINE_ALPHA, &t);
+        if (b < minb || 2 * gl_sched_latency(in, m, b, sizes[i], FINE_ALPHA) > in->models[m].slo_ms) continue;
+        double share = fmax((double)sizes[i] / total, mem_share);
+        if (t / share > best_eff * 1.02) best_eff = t / share, best = sizes[i], best_t = t;
+      }
     if (best_t <= 0) {
-      gl__fail(p, "%s: no gpu-let size meets its SLO", in->models[m].name);
-      goto out;
+      /* no size gives 2L <= SLO: as the research, batch 1 on the whole device if L(1) <= SLO */
+      gl_sched_sat_batch(in, m, total, FINE_ALPHA, &best_t);
+      best = total;
+      if (gl_sched_latency(in, m, 1, total, FINE_ALPHA) > in->models[m].slo_ms) {
+        gl__fail(p, "%s: no gpu-let size meets its SLO", in->models[m].name);
+        goto out;
+      }
     }
     while (r > best_t * 0.999) {
       if (gl_grow((void **)&items, &cap, ni + 1, sizeof *items)) goto nomem;
@@ -134,6 +144,11 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
       r -= fmin(r, best_t);
     }
     if (r <= 1e-9) continue;
+    if (ni && r < 0.03 * best_t && items[ni - 1].m[0].model == m) {
+      /* a sliver: the saturated gpu-lets' slack (FINE_ALPHA) carries it */
+      items[ni - 1].m[0].rate += r;
+      continue;
+    }
     /* the remainder: the smallest size whose residual batch carries it */
     int u = -1;
     double md = 0;
@@ -175,7 +190,9 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
           E += gl_sched_latency(in, t.m[k].model, b < 1 ? 1 : b, u, 1);
           ok = ok && D + gl_sched_latency(in, t.m[k].model, b < 1 ? 1 : b, u, 1) <= in->models[t.m[k].model].slo_ms;
         }
-        if (ok && E <= D * FINE_OCC) {
+        double mem = in->ctx_mb;
+        for (int k = 0; k < t.n_members; k++) mem += in->models[t.m[k].model].mem_mb;
+        if (ok && E <= D * FINE_OCC && mem <= in->mem_room * pr->mem_mb) {
           t.units = u;
           t.duty_ms = D;
           res[i] = t;
@@ -193,19 +210,27 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
   qsort(items, ni, sizeof *items, cmp_units_desc);
   /* best-fit decreasing onto devices; a gpu-let that breaks a device's SLOs tries the next */
   int opened = 0;
+  free_units = gl_malloc((size_t)p->n_devices * sizeof *free_units);
+  free_mem = gl_malloc((size_t)p->n_devices * sizeof *free_mem);
+  if (!free_units || !free_mem) goto nomem;
+  for (int d = 0; d < p->n_devices; d++) free_units[d] = total, free_mem[d] = in->mem_room * pr->mem_mb;
   for (size_t i = 0; i < ni; i++) {
     gl_plan_let_t *it = &items[i];
+    double it_mem = 0;
+    for (int k = 0; k < it->n_members; k++) it_mem += in->models[it->m[k].model].mem_mb;
     bool placed = false;
     for (int grow = 0; grow < 4 && !placed; grow++) {
       for (int pass = 0; pass < 2 && !placed; pass++) {
         /* pass 0: used devices, tightest fit first; pass 1: a fresh device */
-        for (int tries = 0; tries < (pass ? 1 : opened) && !placed; tries++) {
+        /* a few tightest candidates, then a fresh device: keeps planning near-linear */
+        for (int tries = 0; tries < (pass ? 1 : 8) && !placed; tries++) {
           int bd = -1, bf = 1 << 30;
           if (pass) bd = opened < p->n_devices ? opened : -1;
           else
             for (int d = 0; d < opened; d++) {
-              int f = total - units_of(&p->dev[d]) - it->units;
-              if (f >= 0 && f < bf && p->dev[d].n_lets < GL_PLAN_MAX_LETS && p->dev[d].lets[0].occupancy >= -0.5)
+              int f = free_units[d] - it->units;
+              if (f >= 0 && f < bf && p->dev[d].n_lets < GL_PLAN_MAX_LETS && p->dev[d].lets[0].occupancy >= -0.5 &&
+                  free_mem[d] >= in->ctx_mb + it_mem)
                 bf = f, bd = d;
             }
           if (bd < 0) break;
@@ -213,6 +238,8 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
           p->dev[bd].lets[p->dev[bd].n_lets++] = *it;
           if (fit_device(in, &p->dev[bd])) {
             placed = true;
+            free_units[bd] -= it->units;
+            free_mem[bd] -= in->ctx_mb + it_mem;
             if (pass) opened++;
           } else {
             p->dev[bd] = saved;
@@ -223,7 +250,7 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
           if (p->dev[d].lets[0].occupancy < -0.5) fit_device(in, &p->dev[d]);
       }
       /* fits no device at this size: a bigger gpu-let suffers less from its neighbours */
-      if (!placed) it->units = it->units + g > total ? total : it->units + g;
+      if (!placed && grow < 3) it->units = it->units + g > total ? total : it->units + g;
     }
     if (!placed) {
       gl__fail(p, "%s: no device takes a %d-unit gpu-let (%d device(s))", in->models[it->m[0].model].name,
@@ -258,5 +285,28 @@ nomem:
 out:
   gl_free(items);
   gl_free(res);
+  gl_free(free_units);
+  gl_free(free_mem);
+  return st;
+}
+
+/* Sizing assumes a slowdown from neighbours not yet known: none (tight plans, may not pack) or
+ * 1.12 (packs, wastes a little). Both are planned; the feasible one on fewer devices wins, ties
+ * to the safer 1.12. */
+gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
+  gl_plan_t alt;
+  GL_TRY(gl__plan_init(&alt, in, "fine"));
+  gl_status_t st = fine_plan(in, p, 1.12);
+  if (st == GL_OK) st = fine_plan(in, &alt, 1.0);
+  if (st == GL_OK) {
+    gl__plan_tally(p);
+    gl__plan_tally(&alt);
+    if ((!p->feasible && alt.feasible) || (p->feasible && alt.feasible && alt.devices_used < p->devices_used)) {
+      gl_plan_t t = *p;
+      *p = alt;
+      alt = t;
+    }
+  }
+  gl_plan_fini(&alt);
   return st;
 }

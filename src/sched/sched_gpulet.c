@@ -13,11 +13,11 @@ typedef struct {
   int menu[16], n_menu;
   int *knee;
   double *knee_tput;
-  unsigned char *tried; /* [n_devices * GL_PLAN_MAX_LETS] scratch marks */
+  int *fu;              /* [n_devices * 2] units of each empty gpu-let (0: busy or absent), -1 whole */
+  int first_whole;      /* no whole empty device below this index */
 } ctx_t;
 
-#define TRIED(c, d, l) (c)->tried[(size_t)(d) * GL_PLAN_MAX_LETS + (size_t)(l)]
-static void untry(ctx_t *c) { memset(c->tried, 0, (size_t)c->p->n_devices * GL_PLAN_MAX_LETS); }
+
 
 typedef struct {
   int units;
@@ -79,14 +79,28 @@ static bool refresh_let(const ctx_t *c, int d, int l) {
   return ok;
 }
 
-static bool device_ok(const ctx_t *c, int d) {
+static void summarize(ctx_t *c, int d);
+static bool device_ok(ctx_t *c, int d) {
   bool ok = gl__device_mem(c->p, c->in, d) <= c->in->mem_room * c->in->prof->mem_mb;
   for (int l = 0; l < c->p->dev[d].n_lets; l++) ok &= refresh_let(c, d, l);
+  summarize(c, d);
   return ok;
 }
 
 static bool whole_empty(const gl_plan_device_t *D, int total) {
   return D->n_lets == 1 && D->lets[0].n_members == 0 && D->lets[0].units == total;
+}
+
+/* Refreshes the compact per-device summary the placement scans read. */
+static void summarize(ctx_t *c, int d) {
+  const gl_plan_device_t *D = &c->p->dev[d];
+  int *f = &c->fu[2 * d];
+  if (whole_empty(D, c->in->prof->total_units)) {
+    f[0] = f[1] = -1;
+    if (d < c->first_whole) c->first_whole = d;
+    return;
+  }
+  for (int l = 0; l < 2; l++) f[l] = l < D->n_lets && !D->lets[l].n_members ? D->lets[l].units : 0;
 }
 
 /* Splits a whole, empty device into `units` (let 0) and the rest (let 1). */
@@ -100,6 +114,7 @@ static void split(ctx_t *c, int d, int units) {
     D->n_lets = 2;
     D->lets[1].units = total - units;
   }
+  summarize(c, d);
 }
 
 static void merge_if_empty(ctx_t *c, int d) {
@@ -109,6 +124,7 @@ static void merge_if_empty(ctx_t *c, int d) {
   memset(D, 0, sizeof *D);
   D->n_lets = 1;
   D->lets[0].units = c->in->prof->total_units;
+  summarize(c, d);
 }
 
 /* Puts model m on the empty gpu-let (d,l) at `rate`: saturated or residual at the let's size,
@@ -155,7 +171,8 @@ static double place_est(ctx_t *c, int m, const est_t *e, double want) {
   gl_plan_t *p = c->p;
   int total = c->in->prof->total_units;
   double need = fmin(e->rate, want) * (1 - 1e-9), ask = e->sat ? want : fmin(e->rate, want), got;
-  for (int d = 0; d < p->n_devices; d++) {
+  while (c->first_whole < p->n_devices && !whole_empty(&p->dev[c->first_whole], total)) c->first_whole++;
+  for (int d = c->first_whole; d < p->n_devices; d++) {
     if (!whole_empty(&p->dev[d], total)) continue;
     split(c, d, e->units);
     if ((got = assign(c, d, 0, m, ask, e->sat)) >= need) return got;
@@ -163,38 +180,54 @@ static double place_est(ctx_t *c, int m, const est_t *e, double want) {
     merge_if_empty(c, d);
     break;
   }
-  untry(c);
-  for (;;) {
-    int bd = -1, bl = -1, bu = 1 << 30;
-    for (int d = 0; d < p->n_devices; d++) {
-      if (whole_empty(&p->dev[d], total)) continue;
-      for (int l = 0; l < p->dev[d].n_lets; l++) {
-        const gl_plan_let_t *L = &p->dev[d].lets[l];
-        if (L->n_members || L->units < e->units || L->units >= bu || TRIED(c, d, l)) continue;
-        bd = d, bl = l, bu = L->units;
+  /* smallest free gpu-let that fits: sizes ascending (the menu is small), devices in order */
+  for (int si = 0; si < c->n_menu; si++) {
+    int size = c->menu[si];
+    if (size < e->units) continue;
+    for (int d = 0; d < p->n_devices; d++)
+      for (int l = 0; l < 2; l++) {
+        if (c->fu[2 * d + l] != size) continue;
+        if ((got = assign(c, d, l, m, ask, e->sat)) >= need) return got;
+        if (got > 0) p->dev[d].lets[l].n_members = 0, device_ok(c, d);
       }
-    }
-    if (bd < 0) return 0;
-    if ((got = assign(c, bd, bl, m, ask, e->sat)) >= need) return got;
-    if (got > 0) p->dev[bd].lets[bl].n_members = 0, device_ok(c, bd);
-    TRIED(c, bd, bl) = 1;
   }
+  return 0;
+}
+
+typedef struct {
+  int d, l;
+  double key;
+} cand_t;
+
+static int cmp_cand(const void *a, const void *b) {
+  const cand_t *x = a, *y = b;
+  if (x->key != y->key) return x->key > y->key ? -1 : 1;
+  if (x->d != y->d) return x->d - y->d;
+  return x->l - y->l;
 }
 
 /* readjust: fill empty gpu-lets, largest first, splitting whole devices into knee + rest. */
 static double readjust(ctx_t *c, int m, double left) {
   gl_plan_t *p = c->p;
   int total = c->in->prof->total_units;
-  untry(c);
-  while (left > 1e-9) {
-    int bd = -1, bl = -1, bu = 0;
-    for (int d = 0; d < p->n_devices; d++)
-      for (int l = 0; l < p->dev[d].n_lets; l++) {
-        const gl_plan_let_t *L = &p->dev[d].lets[l];
-        if (L->n_members || TRIED(c, d, l) || L->units <= bu) continue;
-        bd = d, bl = l, bu = L->units;
+  cand_t *cs = gl_malloc((size_t)p->n_devices * GL_PLAN_MAX_LETS * sizeof *cs);
+  if (!cs) return left;
+  size_t n = 0;
+  bool whole_seen = false;
+  for (int d = 0; d < p->n_devices; d++)
+    for (int l = 0; l < p->dev[d].n_lets; l++) {
+      if (p->dev[d].lets[l].n_members) continue;
+      /* whole devices are all alike: one candidate stands for them */
+      if (whole_empty(&p->dev[d], total)) {
+        if (whole_seen) continue;
+        whole_seen = true;
       }
-    if (bd < 0) break;
+      cs[n++] = (cand_t){d, l, p->dev[d].lets[l].units};
+    }
+  qsort(cs, n, sizeof *cs, cmp_cand);
+  for (size_t i = 0; i < n && left > 1e-9; i++) {
+    int bd = cs[i].d, bl = cs[i].l;
+    if (p->dev[bd].lets[bl].n_members) continue;
     if (whole_empty(&p->dev[bd], total) && c->knee[m] < total) split(c, bd, c->knee[m]), bl = 0;
     int u = p->dev[bd].lets[bl].units;
     double tput;
@@ -203,11 +236,11 @@ static double readjust(ctx_t *c, int m, double left) {
     if (got <= 0 && left < tput) got = assign(c, bd, bl, m, left, true);
     if (got <= 0) {
       merge_if_empty(c, bd);
-      TRIED(c, bd, bl) = 1;
       continue;
     }
     left -= got;
   }
+  gl_free(cs);
   return left;
 }
 
@@ -253,33 +286,30 @@ out:
   return left;
 }
 
-/* allocateTimeShare: join a gpu-let with spare duty (PAPER.md §7.4). */
+/* allocateTimeShare: join a gpu-let with spare duty (PAPER.md §7.4), fullest candidates first. */
 static double timeshare(ctx_t *c, int m, double r) {
   gl_plan_t *p = c->p;
   const gl_sched_input_t *in = c->in;
   double slo = in->models[m].slo_ms;
-  untry(c);
-  for (;;) {
-    int bd = -1, bl = -1;
-    double bo = -1;
-    for (int d = 0; d < p->n_devices; d++)
-      for (int l = 0; l < p->dev[d].n_lets; l++) {
-        const gl_plan_let_t *L = &p->dev[d].lets[l];
-        if (!L->n_members || L->saturated || L->n_members >= in->max_members || L->occupancy >= 1 ||
-            L->occupancy <= bo || TRIED(c, d, l))
-          continue;
-        bool has = false;
-        for (int k = 0; k < L->n_members; k++) has |= L->m[k].model == m;
-        if (has) continue;
-        bd = d, bl = l, bo = L->occupancy;
-      }
-    if (bd < 0) break;
+  cand_t *cs = gl_malloc((size_t)p->n_devices * GL_PLAN_MAX_LETS * sizeof *cs);
+  if (!cs) return r;
+  size_t n = 0;
+  for (int d = 0; d < p->n_devices; d++)
+    for (int l = 0; l < p->dev[d].n_lets; l++) {
+      const gl_plan_let_t *L = &p->dev[d].lets[l];
+      if (!L->n_members || L->saturated || L->n_members >= in->max_members || L->occupancy >= 1) continue;
+      bool has = false;
+      for (int k = 0; k < L->n_members; k++) has |= L->m[k].model == m;
+      if (!has) cs[n++] = (cand_t){d, l, L->occupancy};
+    }
+  qsort(cs, n, sizeof *cs, cmp_cand);
+  for (size_t i = 0; i < n; i++) {
+    int bd = cs[i].d, bl = cs[i].l;
     gl_plan_let_t *L = &p->dev[bd].lets[bl];
     gl_plan_let_t saved = *L;
-    bool done = false;
     int bmax = (int)floor(L->duty_ms * r / 1000);
     if (bmax > in->max_batch) bmax = in->max_batch;
-    for (int b = bmax; b >= 1 && !done; b--) {
+    for (int b = bmax; b >= 1; b--) {
       double D = 1000.0 * b / r, lat = gl_sched_latency(in, m, b, L->units, 1);
       if (!(D + lat < slo && lat / D < 1 - L->occupancy)) continue;
       for (int k = 0; k < L->n_members; k++) {
@@ -290,15 +320,15 @@ static double timeshare(ctx_t *c, int m, double r) {
       L->n_members++;
       L->saturated = false;
       L->duty_ms = D;
-      if (device_ok(c, bd)) done = true;
-      else {
-        *L = saved;
-        device_ok(c, bd);
+      if (device_ok(c, bd)) {
+        gl_free(cs);
+        return 0;
       }
+      *L = saved;
+      device_ok(c, bd);
     }
-    if (done) return 0;
-    TRIED(c, bd, bl) = 1;
   }
+  gl_free(cs);
   return r;
 }
 
@@ -359,16 +389,16 @@ static int cmp_order(const void *a, const void *b) {
 }
 
 gl_status_t gl__policy_gpulet(const gl_sched_input_t *in, gl_plan_t *p, bool intf) {
-  ctx_t c = {in, p, intf, {0}, 0, NULL, NULL, NULL};
+  ctx_t c = {in, p, intf, {0}, 0, NULL, NULL, NULL, 0};
   c.n_menu = gl_sched_menu(in, !intf, c.menu);
   int n = in->n_models;
   c.knee = gl_calloc((size_t)n, sizeof *c.knee);
   c.knee_tput = gl_calloc((size_t)n, sizeof *c.knee_tput);
   int *order = gl_calloc((size_t)n, sizeof *order);
   double *need = gl_calloc((size_t)n, sizeof *need);
-  c.tried = gl_calloc((size_t)p->n_devices, GL_PLAN_MAX_LETS);
-  if (!c.knee || !c.knee_tput || !order || !need || !c.tried) {
-    gl_free(c.knee), gl_free(c.knee_tput), gl_free(order), gl_free(need), gl_free(c.tried);
+  c.fu = gl_calloc((size_t)p->n_devices * 2, sizeof *c.fu);
+  if (!c.knee || !c.knee_tput || !order || !need || !c.fu) {
+    gl_free(c.knee), gl_free(c.knee_tput), gl_free(order), gl_free(need), gl_free(c.fu);
     return gl_err(GL_ENOMEM, "gpulet: out of memory");
   }
   for (int d = 0; d < p->n_devices; d++) merge_if_empty(&c, d);
@@ -414,6 +444,18 @@ gl_status_t gl__policy_gpulet(const gl_sched_input_t *in, gl_plan_t *p, bool int
         if (need[i] > 0) gl__fail(p, "%s: interference leaves it below 85%% of its rate", in->models[i].name);
     }
   }
-  gl_free(c.knee), gl_free(c.knee_tput), gl_free(order), gl_free(need), gl_free(c.tried);
+  gl_free(c.knee), gl_free(c.knee_tput), gl_free(order), gl_free(need), gl_free(c.fu);
+  return GL_OK;
+}
+
+/* White-box entry for tests: mergeResidue on a prepared plan (no interference). */
+gl_status_t gl__gpulet_merge_residue(const gl_sched_input_t *in, gl_plan_t *p, int m, double left, double *left_out) {
+  ctx_t c = {in, p, false, {0}, 0, NULL, NULL, NULL, 0};
+  c.fu = gl_calloc((size_t)p->n_devices * 2, sizeof *c.fu);
+  if (!c.fu) return gl_err(GL_ENOMEM, "out of memory");
+  for (int d = 0; d < p->n_devices; d++) device_ok(&c, d);
+  *left_out = merge_residue(&c, m, left);
+  gl_free(c.fu);
+  gl__plan_tally(p);
   return GL_OK;
 }

@@ -245,6 +245,30 @@ static void test_conv(void **state) {
   assert_int_equal(gl_alloc_live_count(), live0);
 }
 
+/* A conv whose inputs are all constant is folded at compile time through the same kernel. */
+static void test_conv_folded(void **state) {
+  (void)state;
+  size_t live0 = gl_alloc_live_count();
+  conv_case_t c = {2, 1, 3, 4, 1, {5, 5}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, false, false, NULL};
+  float *x = rand_buf(75), *w = rand_buf(108), want[100], got[100], dummy[1] = {0}, sink[1];
+  ref_conv(&c, x, w, NULL, want);
+  gl_graph_t *g = gl_graph_create();
+  int in = add_input(g, "unused", (gl_shape_t){3, {1, 1, 1}});
+  int y = add_val(g, "y", UNK), z = add_val(g, "z", UNK);
+  int ni = node(g, "Conv", (int[]){add_const(g, (gl_shape_t){4, {1, 3, 5, 5}}, x),
+                                   add_const(g, (gl_shape_t){4, {4, 3, 3, 3}}, w)}, 2, y);
+  attr_ints(g, ni, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+  node(g, "MaxPool", &in, 1, z);
+  attr_ints(g, g->n_nodes - 1, "kernel_shape", (int64_t[]){1}, 1);
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  assert_int_equal(gl_graph_add_output(g, z), GL_OK);
+  int live = run_graph(g, true, (float *[]){dummy}, (float *[]){got, sink});
+  assert_int_equal(live, 1); /* the conv folded; only the pool on the input is left */
+  expect_close(got, want, 100, 1e-4f);
+  free(x), free(w);
+  assert_int_equal(gl_alloc_live_count(), live0);
+}
+
 /* ---------------------------------------------------------------- ConvTranspose */
 
 static void test_conv_transpose(void **state) {
@@ -323,6 +347,35 @@ static void check_gemm(int64_t M, int64_t K, int64_t N, bool ta, bool tb, float 
   run_graph(g, true, ins, &got);
   expect_close(got, want, M * N, 1e-4f);
   free(a), free(b), free(c), free(want), free(got);
+}
+
+/* A fused HardSigmoid on a Gemm whose runtime C needs beta's linear post-op (oneDNN 2.6 breaks two
+ * linear post-ops in one matmul; the kernel applies the activation itself then). */
+static void test_gemm_hard_sigmoid(void **state) {
+  (void)state;
+  size_t live0 = gl_alloc_live_count();
+  float *a = rand_buf(6), *b = rand_buf(6), *c = rand_buf(4), want[4], got[4];
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 2; j++) {
+      float v = 0;
+      for (int p = 0; p < 3; p++) v += a[i * 3 + p] * b[p * 2 + j];
+      v = 2.f * v + 0.5f * c[i * 2 + j];
+      v = 0.3f * v + 0.4f;
+      want[i * 2 + j] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+  gl_graph_t *g = gl_graph_create();
+  int in[3] = {add_input(g, "a", (gl_shape_t){2, {2, 3}}), add_const(g, (gl_shape_t){2, {3, 2}}, b),
+               add_input(g, "c", (gl_shape_t){2, {2, 2}})};
+  int y = add_val(g, "y", UNK);
+  int ni = node(g, "Gemm", in, 3, y);
+  attr_f(g, ni, "alpha", 2.f);
+  attr_f(g, ni, "beta", 0.5f);
+  g->nodes[ni].fuse = (gl_fusion_t){GL_ACT_HARD_SIGMOID, 0.3f, 0.4f, -1};
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  run_graph(g, true, (float *[]){a, c}, (float *[]){got});
+  expect_close(got, want, 4, 1e-4f);
+  free(a), free(b), free(c);
+  assert_int_equal(gl_alloc_live_count(), live0);
 }
 
 static void test_gemm(void **state) {
@@ -631,9 +684,108 @@ static void test_fuse_matmul_bias(void **state) {
   assert_int_equal(gl_alloc_live_count(), live0);
 }
 
+/* Sigmoid(Gemm(a, B^T) + bias) with no C: the bias becomes the fused addend (input 3, with input 2
+ * left absent) and the sigmoid a post-op. */
+static void test_fuse_gemm_bias(void **state) {
+  (void)state;
+  size_t live0 = gl_alloc_live_count();
+  float *a = rand_buf(12), *b = rand_buf(15), *bias = rand_buf(5), want[20], got[20];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 5; j++) {
+      float v = bias[j];
+      for (int p = 0; p < 3; p++) v += a[i * 3 + p] * b[j * 3 + p];
+      want[i * 5 + j] = 1.f / (1.f + expf(-v));
+    }
+  gl_graph_t *g = gl_graph_create();
+  gl_shape_t ys = {2, {4, 5}};
+  int ai = add_input(g, "a", (gl_shape_t){2, {4, 3}});
+  int m = add_val(g, "m", ys), s = add_val(g, "s", ys), y = add_val(g, "y", ys);
+  int ni = node(g, "Gemm", (int[]){ai, add_const(g, (gl_shape_t){2, {5, 3}}, b)}, 2, m);
+  attr_i(g, ni, "transB", 1);
+  node(g, "Add", (int[]){m, add_const(g, (gl_shape_t){2, {1, 5}}, bias)}, 2, s);
+  node(g, "Sigmoid", &s, 1, y);
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  assert_int_equal(run_graph(g, true, (float *[]){a}, (float *[]){got}), 1);
+  expect_close(got, want, 20, 1e-4f);
+  free(a), free(b), free(bias);
+  assert_int_equal(gl_alloc_live_count(), live0);
+}
+
+/* Gemm with a runtime C plus a fused runtime residual: two binary post-ops in one matmul. */
+static void test_fuse_gemm_c_residual(void **state) {
+  (void)state;
+  size_t live0 = gl_alloc_live_count();
+  float *a = rand_buf(6), *b = rand_buf(6), *c = rand_buf(2), *r = rand_buf(4), want[4], got[4];
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 2; j++) {
+      float v = 0;
+      for (int p = 0; p < 3; p++) v += a[i * 3 + p] * b[p * 2 + j];
+      want[i * 2 + j] = v + c[j] + r[i * 2 + j];
+    }
+  gl_graph_t *g = gl_graph_create();
+  gl_shape_t ys = {2, {2, 2}};
+  int ai = add_input(g, "a", (gl_shape_t){2, {2, 3}}), ci = add_input(g, "c", (gl_shape_t){1, {2}});
+  int ri = add_input(g, "r", ys);
+  int m = add_val(g, "m", ys), y = add_val(g, "y", ys);
+  node(g, "Gemm", (int[]){ai, add_const(g, (gl_shape_t){2, {3, 2}}, b), ci}, 3, m);
+  node(g, "Add", (int[]){m, ri}, 2, y);
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  assert_int_equal(run_graph(g, true, (float *[]){a, c, r}, (float *[]){got}), 1);
+  expect_close(got, want, 4, 1e-4f);
+  free(a), free(b), free(c), free(r);
+  assert_int_equal(gl_alloc_live_count(), live0);
+}
+
+/* BERT's dense + GELU: MatMul, Add(bias), x * 0.5 * (1 + erf(x / sqrt 2)) -> one MatMul. */
+static gl_graph_t *dense_gelu(const float *w, const float *bias, bool half_first) {
+  gl_graph_t *g = gl_graph_create();
+  gl_shape_t ys = {3, {2, 3, 5}};
+  float c_sqrt2 = 1.41421356f, c_one = 1.f, c_half = 0.5f;
+  int xi = add_input(g, "x", (gl_shape_t){3, {2, 3, 4}});
+  int m = add_val(g, "m", ys), h = add_val(g, "h", ys), d = add_val(g, "d", ys), e = add_val(g, "e", ys);
+  int a = add_val(g, "a", ys), p = add_val(g, "p", ys), y = add_val(g, "y", ys);
+  node(g, "MatMul", (int[]){xi, add_const(g, (gl_shape_t){2, {4, 5}}, w)}, 2, m);
+  node(g, "Add", (int[]){add_const(g, (gl_shape_t){1, {5}}, bias), m}, 2, h);
+  node(g, "Div", (int[]){h, add_const(g, SCALAR, &c_sqrt2)}, 2, d);
+  node(g, "Erf", &d, 1, e);
+  node(g, "Add", (int[]){e, add_const(g, SCALAR, &c_one)}, 2, a);
+  if (half_first) {
+    node(g, "Mul", (int[]){h, add_const(g, SCALAR, &c_half)}, 2, p);
+    node(g, "Mul", (int[]){p, a}, 2, y);
+  } else {
+    node(g, "Mul", (int[]){h, a}, 2, p);
+    node(g, "Mul", (int[]){add_const(g, SCALAR, &c_half), p}, 2, y);
+  }
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  return g;
+}
+
+static void test_fuse_gelu(void **state) {
+  (void)state;
+  size_t live0 = gl_alloc_live_count();
+  float *x = rand_buf(24), *w = rand_buf(20), *bias = rand_buf(5), want[30], got[30], unf[30];
+  for (int r = 0; r < 6; r++)
+    for (int j = 0; j < 5; j++) {
+      float v = bias[j];
+      for (int p = 0; p < 4; p++) v += x[r * 4 + p] * w[p * 5 + j];
+      want[r * 5 + j] = 0.5f * v * (1.f + erff(v / 1.41421356f));
+    }
+  for (int half_first = 0; half_first < 2; half_first++) {
+    assert_int_equal(run_graph(dense_gelu(w, bias, half_first), true, (float *[]){x}, (float *[]){got}), 1);
+    expect_close(got, want, 30, 1e-4f);
+    if (gl_cpu_op("Erf") && gl_cpu_op("Mul") && gl_op_schema("Erf")) {
+      assert_int_equal(run_graph(dense_gelu(w, bias, half_first), false, (float *[]){x}, (float *[]){unf}), 7);
+      expect_close(got, unf, 30, 1e-4f);
+    }
+  }
+  free(x), free(w), free(bias);
+  assert_int_equal(gl_alloc_live_count(), live0);
+}
+
 /* ---------------------------------------------------------------- timing (GL_BENCH=1 only) */
 
-static void bench_conv(int64_t batch, int64_t c, int64_t m, int64_t hw, int64_t k, int64_t s) {
+static void bench_conv(int64_t batch, int64_t c, int64_t m, int64_t hw, int64_t k, int64_t s,
+                       gl_act_t act) {
   int64_t pad = k / 2, o = (hw + 2 * pad - k) / s + 1;
   gl_shape_t xs = {4, {batch, c, hw, hw}};
   float *x = rand_buf(gl_shape_numel(&xs)), *w = rand_buf(m * c * k * k), *b = rand_buf(m);
@@ -645,6 +797,7 @@ static void bench_conv(int64_t batch, int64_t c, int64_t m, int64_t hw, int64_t 
                                    add_const(g, (gl_shape_t){1, {m}}, b)}, 3, yi);
   attr_ints(g, ni, "pads", (int64_t[]){pad, pad, pad, pad}, 4);
   attr_ints(g, ni, "strides", (int64_t[]){s, s}, 2);
+  g->nodes[ni].fuse.act = act;
   assert_int_equal(gl_graph_add_output(g, yi), GL_OK);
   g->opset = 17;
   assert_int_equal(gl_graph_toposort(g), GL_OK);
@@ -652,55 +805,117 @@ static void bench_conv(int64_t batch, int64_t c, int64_t m, int64_t hw, int64_t 
   gl_backend_t *be;
   gl_plan_t *p;
   assert_int_equal(gl_cpu_backend_create(&be), GL_OK);
-  assert_int_equal(gl_plan_create(be, g, &(gl_placement_t){.threads = 2}, &p), GL_OK);
+  const char *th = getenv("GL_BENCH_THREADS");
+  assert_int_equal(gl_plan_create(be, g, &(gl_placement_t){.threads = th ? atoi(th) : 2}, &p), GL_OK);
   gl_tensor_t in = {.dtype = GL_DT_F32, .shape = xs, .data = x},
               out = {.dtype = GL_DT_F32, .shape = g->values[yi].shape, .data = y};
   assert_int_equal(gl_plan_run(p, &in, &out), GL_OK);
-  int iters = 10; /* the minimum over runs: the dev box is shared, the mean is mostly noise */
+  /* The dev box is shared: report the minimum wall time and the process CPU time per run. */
+  int iters = 10;
   double ms = 1e30;
+  struct timespec c0, c1;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
   for (int i = 0; i < iters; i++) {
     int64_t t0 = gl_now_ns();
     assert_int_equal(gl_plan_run(p, &in, &out), GL_OK);
     double t = (double)(gl_now_ns() - t0) / 1e6;
     if (t < ms) ms = t;
   }
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+  double cpu_ms = ((double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6) / iters;
   double gflop = 2.0 * (double)(batch * m * o * o * c * k * k) / 1e9;
-  printf("conv b=%lld %lldx%lldx%lld -> %lld k%lld s%lld: %.3f ms, %.1f GFLOP/s\n", (long long)batch,
-         (long long)c, (long long)hw, (long long)hw, (long long)m, (long long)k, (long long)s, ms,
-         gflop / (ms / 1e3));
+  printf("conv%s b=%lld %lldx%lldx%lld -> %lld k%lld s%lld: min %.3f ms wall, %.1f GFLOP/s; %.3f ms cpu"
+         " per run, %.1f GFLOP/cpu-s\n", act ? "+relu" : "", (long long)batch, (long long)c, (long long)hw, (long long)hw,
+         (long long)m, (long long)k, (long long)s, ms, gflop / (ms / 1e3), cpu_ms,
+         gflop / (cpu_ms / 1e3));
   gl_plan_destroy(p);
   gl_backend_destroy(be);
   gl_graph_destroy(g);
   free(x), free(w), free(b), free(y);
 }
 
+static void bench_pool(const char *op, int64_t batch, int64_t c, int64_t hw) {
+  gl_shape_t xs = {4, {batch, c, hw, hw}};
+  float *x = rand_buf(gl_shape_numel(&xs));
+  float *y = malloc(sizeof(float) * (size_t)gl_shape_numel(&xs));
+  int ni;
+  gl_graph_t *g = one_node(op, xs, 1, &ni);
+  if (!strcmp(op, "MaxPool")) {
+    attr_ints(g, ni, "kernel_shape", (int64_t[]){3, 3}, 2);
+    attr_ints(g, ni, "strides", (int64_t[]){2, 2}, 2);
+    attr_ints(g, ni, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+  }
+  g->opset = 17;
+  assert_int_equal(gl_graph_toposort(g), GL_OK);
+  assert_int_equal(gl_graph_prepare(g, &(gl_prepare_opts_t){0}, gl_cpu_eval, NULL), GL_OK);
+  gl_backend_t *be;
+  gl_plan_t *p;
+  assert_int_equal(gl_cpu_backend_create(&be), GL_OK);
+  const char *th = getenv("GL_BENCH_THREADS");
+  assert_int_equal(gl_plan_create(be, g, &(gl_placement_t){.threads = th ? atoi(th) : 2}, &p), GL_OK);
+  gl_tensor_t in = {.dtype = GL_DT_F32, .shape = xs, .data = x},
+              out = {.dtype = GL_DT_F32, .shape = g->values[g->outputs[0]].shape, .data = y};
+  double ms = 1e30;
+  for (int i = 0; i < 10; i++) {
+    int64_t t0 = gl_now_ns();
+    assert_int_equal(gl_plan_run(p, &in, &out), GL_OK);
+    double t = (double)(gl_now_ns() - t0) / 1e6;
+    if (t < ms) ms = t;
+  }
+  printf("%s b=%lld %lldx%lldx%lld: min %.3f ms\n", op, (long long)batch, (long long)c, (long long)hw,
+         (long long)hw, ms);
+  gl_plan_destroy(p);
+  gl_backend_destroy(be);
+  gl_graph_destroy(g);
+  free(x), free(y);
+}
+
 static void test_bench(void **state) {
   (void)state;
-  size_t live0 = gl_alloc_live_count();
-  (void)live0;
   if (!getenv("GL_BENCH")) skip();
+  { /* the naive loop (ref_conv) on one ResNet shape, for scale */
+    conv_case_t c = {2, 1, 64, 64, 1, {56, 56}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true, false, NULL};
+    float *x = rand_buf(64 * 56 * 56), *w = rand_buf(64 * 64 * 9), *b = rand_buf(64);
+    float *y = malloc(sizeof(float) * 64 * 56 * 56);
+    int64_t t0 = gl_now_ns();
+    ref_conv(&c, x, w, b, y);
+    double ms = (double)(gl_now_ns() - t0) / 1e6;
+    printf("naive conv b=1 64x56x56 -> 64 k3 s1: %.1f ms, %.2f GFLOP/s\n", ms,
+           2.0 * 64 * 64 * 9 * 56 * 56 / 1e9 / (ms / 1e3));
+    free(x), free(w), free(b), free(y);
+  }
+  bench_pool("MaxPool", 1, 64, 112);
+  bench_pool("GlobalAveragePool", 1, 2048, 7);
   int64_t batches[2] = {1, 8};
   for (int i = 0; i < 2; i++) {
-    bench_conv(batches[i], 64, 64, 56, 3, 1);
-    bench_conv(batches[i], 64, 256, 56, 1, 1);
-    bench_conv(batches[i], 128, 128, 28, 3, 1);
-    bench_conv(batches[i], 256, 256, 14, 3, 1);
-    bench_conv(batches[i], 512, 512, 7, 3, 1);
-    bench_conv(batches[i], 256, 512, 56, 1, 2);
+    for (int a = 0; a < 2; a++) {
+      gl_act_t act = a ? GL_ACT_RELU : GL_ACT_NONE;
+      bench_conv(batches[i], 64, 64, 56, 3, 1, act);
+      bench_conv(batches[i], 64, 256, 56, 1, 1, act);
+      bench_conv(batches[i], 128, 128, 28, 3, 1, act);
+      bench_conv(batches[i], 256, 256, 14, 3, 1, act);
+      bench_conv(batches[i], 512, 512, 7, 3, 1, act);
+      bench_conv(batches[i], 256, 512, 56, 1, 2, act);
+    }
   }
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conv),
+      cmocka_unit_test(test_conv_folded),
       cmocka_unit_test(test_conv_transpose),
       cmocka_unit_test(test_gemm),
+      cmocka_unit_test(test_gemm_hard_sigmoid),
       cmocka_unit_test(test_matmul),
       cmocka_unit_test(test_pools),
       cmocka_unit_test(test_norms),
       cmocka_unit_test(test_fuse_resblock),
       cmocka_unit_test(test_fuse_two_branches),
       cmocka_unit_test(test_fuse_matmul_bias),
+      cmocka_unit_test(test_fuse_gemm_bias),
+      cmocka_unit_test(test_fuse_gemm_c_residual),
+      cmocka_unit_test(test_fuse_gelu),
       cmocka_unit_test(test_bench),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

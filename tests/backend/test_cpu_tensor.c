@@ -12,12 +12,6 @@
 #include "core/alloc.h"
 #include "engine/engine.h"
 
-/* The ONNX reader may not be linked into this test; engine.c only needs the symbol. */
-__attribute__((weak)) gl_status_t gl_onnx_load_file(const char *path, const gl_onnx_limits_t *lim,
-                                                    gl_graph_t **out) {
-  return gl_err(GL_EUNSUPPORTED, "no ONNX reader in this test");
-}
-
 /* ---- graph building ---- */
 
 static int val(gl_graph_t *g, const char *name, gl_dtype_t t, gl_shape_t s) {
@@ -58,6 +52,12 @@ static void attr_i(gl_graph_t *g, const char *name, int64_t v) {
   gl_attr_t *a = gl_node_add_attr(g, g->n_nodes - 1, name, GL_ATTR_INT);
   assert_non_null(a);
   a->i = v;
+}
+
+static void attr_f(gl_graph_t *g, const char *name, float v) {
+  gl_attr_t *a = gl_node_add_attr(g, g->n_nodes - 1, name, GL_ATTR_FLOAT);
+  assert_non_null(a);
+  a->f = v;
 }
 
 static void attr_s(gl_graph_t *g, const char *name, const char *s) {
@@ -293,6 +293,31 @@ static void test_resize_linear_and_nearest(void **state) {
   done(&r);
 }
 
+/* Linear over the first and last axes (sizes, align_corners), and tf_crop_and_resize nearest. */
+static void test_resize_outer_axis_and_crop(void **state) {
+  gl_graph_t *g = new_graph(13);
+  int x = input(g, "x", GL_DT_F32, (gl_shape_t){3, {2, 1, 2}});
+  int y = node(g, "Resize", "ac", (int[]){x, -1, -1, ci64(g, 3, (int64_t[]){3, 1, 3})}, 4);
+  attr_s(g, "mode", "linear");
+  attr_s(g, "coordinate_transformation_mode", "align_corners");
+  float roi[] = {0, 0, 0, 1, 1, 1.5f};
+  int z = node(g, "Resize", "crop",
+               (int[]){x, cnst(g, GL_DT_F32, (gl_shape_t){1, {6}}, roi), -1, ci64(g, 3, (int64_t[]){1, 1, 3})}, 4);
+  attr_s(g, "coordinate_transformation_mode", "tf_crop_and_resize");
+  attr_f(g, "extrapolation_value", -9);
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  assert_int_equal(gl_graph_add_output(g, z), GL_OK);
+  run_t r;
+  assert_int_equal(compile(&r, g, 0), GL_OK);
+  float xd[] = {1, 3, 5, 7};
+  assert_int_equal(run(&r, (void *[]){xd}), GL_OK);
+  expect_f32(&r.out[0], (float[]){1, 2, 3, 3, 4, 5, 5, 6, 7}, 9);
+  /* dim 0: one output at roi centre 0.5 -> 0.5 rounds (prefer floor) to 0; last dim over
+   * [0, 1.5] of a 2-long axis: coordinates 0, 0.75, 1.5 -> 0, 1, outside (extrapolated) */
+  expect_f32(&r.out[1], (float[]){1, 3, -9}, 3);
+  done(&r);
+}
+
 static void test_depth_space_roundtrip(void **state) {
   gl_graph_t *g = new_graph(13);
   int x = input(g, "x", GL_DT_F32, (gl_shape_t){4, {1, 8, 2, 3}});
@@ -440,12 +465,6 @@ static void test_misc_small_ops(void **state) {
   done(&r);
 }
 
-static void attr_f(gl_graph_t *g, const char *name, float v) {
-  gl_attr_t *a = gl_node_add_attr(g, g->n_nodes - 1, name, GL_ATTR_FLOAT);
-  assert_non_null(a);
-  a->f = v;
-}
-
 /* Opset 9: Slice, Pad, Unsqueeze and Split take attributes; Upsample takes a scales input. */
 static void test_old_opsets(void **state) {
   gl_graph_t *g = new_graph(9);
@@ -479,6 +498,30 @@ static void test_old_opsets(void **state) {
   done(&r);
 }
 
+/* Opset 3: Reshape's shape and Pad's paddings are attributes; Concat's axis defaults to 1. */
+static void test_legacy_opsets(void **state) {
+  gl_graph_t *g = new_graph(3);
+  int x = input(g, "x", GL_DT_F32, (gl_shape_t){2, {2, 3}});
+  int rs = node(g, "Reshape", "rs", &x, 1);
+  attr_ints(g, "shape", 2, (int64_t[]){3, -1});
+  int ct = node(g, "Concat", "ct", (int[]){x, x}, 2);
+  int pd = node(g, "Pad", "pd", &x, 1);
+  attr_ints(g, "paddings", 4, (int64_t[]){0, 0, 1, 0});
+  int outs[] = {rs, ct, pd};
+  for (int i = 0; i < 3; i++) assert_int_equal(gl_graph_add_output(g, outs[i]), GL_OK);
+  run_t r;
+  assert_int_equal(compile(&r, g, 0), GL_OK);
+  float xd[] = {0, 1, 2, 3, 4, 5};
+  assert_int_equal(run(&r, (void *[]){xd}), GL_OK);
+  gl_shape_t s32 = {2, {3, 2}}, s26 = {2, {2, 6}}, s33 = {2, {3, 3}};
+  assert_true(gl_shape_eq(&r.out[0].shape, &s32));
+  assert_true(gl_shape_eq(&r.out[1].shape, &s26));
+  expect_f32(&r.out[1], (float[]){0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5}, 12);
+  assert_true(gl_shape_eq(&r.out[2].shape, &s33));
+  expect_f32(&r.out[2], (float[]){0, 1, 2, 3, 4, 5, 0, 0, 0}, 9);
+  done(&r);
+}
+
 static void test_reverse_sequence(void **state) {
   gl_graph_t *g = new_graph(13);
   int x = input(g, "x", GL_DT_F32, (gl_shape_t){2, {3, 2}}); /* [time, batch] */
@@ -492,6 +535,116 @@ static void test_reverse_sequence(void **state) {
   expect_f32(&r.out[0], (float[]){1, 12, 0, 11, 2, 10}, 6);
   assert_int_equal(run(&r, (void *[]){xd, (int64_t[]){4, 3}}), GL_EINVAL);
   done(&r);
+}
+
+/* Shape (start/end), Size, Constant and ConstantOfShape all become constants at compile time. */
+static void test_constants_and_shape(void **state) {
+  gl_graph_t *g = new_graph(15);
+  int x = input(g, "x", GL_DT_F32, (gl_shape_t){4, {2, 3, 4, 5}});
+  int sh = node(g, "Shape", "sh", &x, 1);
+  attr_i(g, "start", 1);
+  attr_i(g, "end", -1);
+  int sz = node(g, "Size", "sz", &x, 1);
+  int c = node(g, "Constant", "c", NULL, 0);
+  attr_ints(g, "value_ints", 2, (int64_t[]){7, -7});
+  int cs = node(g, "ConstantOfShape", "cos", &sh, 1);
+  gl_attr_t *a = gl_node_add_attr(g, g->n_nodes - 1, "value", GL_ATTR_TENSOR);
+  a->t = gl_calloc(1, sizeof *a->t);
+  assert_int_equal(gl_tensor_alloc(a->t, GL_DT_I32, &(gl_shape_t){1, {1}}), GL_OK);
+  *(int32_t *)a->t->data = 9;
+  int outs[] = {sh, sz, c, cs};
+  for (int i = 0; i < 4; i++) assert_int_equal(gl_graph_add_output(g, outs[i]), GL_OK);
+  run_t r;
+  assert_int_equal(compile(&r, g, 0), GL_OK);
+  float xd[120] = {0};
+  assert_int_equal(run(&r, (void *[]){xd}), GL_OK);
+  expect_i64(&r.out[0], (int64_t[]){3, 4}, 2);
+  expect_i64(&r.out[1], (int64_t[]){120}, 1);
+  expect_i64(&r.out[2], (int64_t[]){7, -7}, 2);
+  assert_int_equal(r.out[3].dtype, GL_DT_I32);
+  gl_shape_t want = {2, {3, 4}};
+  assert_true(gl_shape_eq(&r.out[3].shape, &want));
+  for (int i = 0; i < 12; i++) assert_int_equal(((int32_t *)r.out[3].data)[i], 9);
+  done(&r);
+}
+
+/* Resize with its scales as a float graph input: compiling binds the input an error names (and
+ * only that one: x stays a run-time input); a run with other scales is refused. */
+static void test_bind_named_float_input(void **state) {
+  gl_graph_t *g = new_graph(13);
+  int x = input(g, "x", GL_DT_F32, (gl_shape_t){2, {1, 2}});
+  int sc = input(g, "scales", GL_DT_F32, (gl_shape_t){1, {2}});
+  int y = node(g, "Resize", "rz", (int[]){x, -1, sc}, 3);
+  assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+  assert_int_equal(gl_graph_toposort(g), GL_OK);
+  run_t r;
+  memset(&r, 0, sizeof r);
+  assert_int_equal(gl_cpu_backend_create(&r.be), GL_OK);
+  assert_int_equal(gl_model_from_graph(g, &r.m), GL_OK);
+  float xd[] = {1, 2}, sd[] = {1, 2}, other[] = {1, 3};
+  gl_tensor_t vals[2] = {{.dtype = GL_DT_F32, .shape = {2, {1, 2}}, .data = xd},
+                         {.dtype = GL_DT_F32, .shape = {1, {2}}, .data = sd}};
+  gl_compile_opts_t o = {0};
+  assert_int_equal(gl_model_compile(r.m, r.be, &o, &r.p), GL_EUNSUPPORTED);
+  assert_non_null(strstr(gl_errmsg(), "scales"));
+  o.input_values = vals;
+  assert_int_equal(gl_model_compile(r.m, r.be, &o, &r.p), GL_OK);
+  assert_int_equal(run(&r, (void *[]){xd, sd}), GL_OK);
+  expect_f32(&r.out[0], (float[]){1, 1, 2, 2}, 4);
+  float x2[] = {5, 6};
+  assert_int_equal(run(&r, (void *[]){x2, sd}), GL_OK); /* x was not bound */
+  expect_f32(&r.out[0], (float[]){5, 5, 6, 6}, 4);
+  assert_int_equal(run(&r, (void *[]){xd, other}), GL_EINVAL);
+  done(&r);
+}
+
+/* Unique of a constant (not sorted, no axis) and of an empty constant: all four outputs. */
+static void test_unique_constant(void **state) {
+  gl_graph_t *g = new_graph(13);
+  float xd[] = {2, 1, 1, 3, 4, 3};
+  int x = cnst(g, GL_DT_F32, (gl_shape_t){1, {6}}, xd);
+  int o[4];
+  for (int i = 0; i < 4; i++) o[i] = gl_graph_add_value(g, NULL);
+  assert_true(gl_graph_add_node(g, "Unique", "uq", &x, 1, o, 4) >= 0);
+  attr_i(g, "sorted", 0);
+  int e = cnst(g, GL_DT_I64, (gl_shape_t){1, {0}}, xd);
+  int eo = gl_graph_add_value(g, NULL);
+  assert_true(gl_graph_add_node(g, "Unique", "uq_empty", &e, 1, &eo, 1) >= 0);
+  for (int i = 0; i < 4; i++) assert_int_equal(gl_graph_add_output(g, o[i]), GL_OK);
+  assert_int_equal(gl_graph_add_output(g, eo), GL_OK);
+  run_t r;
+  assert_int_equal(compile(&r, g, 0), GL_OK);
+  assert_int_equal(run(&r, NULL), GL_OK);
+  expect_f32(&r.out[0], (float[]){2, 1, 3, 4}, 4);
+  expect_i64(&r.out[1], (int64_t[]){0, 1, 3, 4}, 4);
+  expect_i64(&r.out[2], (int64_t[]){0, 1, 1, 2, 3, 2}, 6);
+  expect_i64(&r.out[3], (int64_t[]){1, 2, 2, 1}, 4);
+  assert_int_equal(gl_shape_numel(&r.out[4].shape), 0);
+  done(&r);
+}
+
+/* GridSample: grid points at the corners (align_corners) read the corners; a point past the
+ * right edge reads 0 with zeros padding and the edge with border padding. */
+static void test_grid_sample(void **state) {
+  static const char *pads[] = {"zeros", "border"};
+  for (int m = 0; m < 2; m++) {
+    gl_graph_t *g = new_graph(16);
+    int x = input(g, "x", GL_DT_F32, (gl_shape_t){4, {1, 1, 2, 2}});
+    float gd[] = {-1, -1, 1, -1, -1, 1, 1, 1, 3, -1};
+    int gr = cnst(g, GL_DT_F32, (gl_shape_t){4, {1, 1, 5, 2}}, gd);
+    int y = node(g, "GridSample", "gs", (int[]){x, gr}, 2);
+    attr_i(g, "align_corners", 1);
+    attr_s(g, "padding_mode", pads[m]);
+    assert_int_equal(gl_graph_add_output(g, y), GL_OK);
+    run_t r;
+    assert_int_equal(compile(&r, g, 0), GL_OK);
+    float xd[] = {1, 2, 3, 4};
+    assert_int_equal(run(&r, (void *[]){xd}), GL_OK);
+    /* (3, -1) is x = 3 with align_corners on a 2-wide row: zeros blends in nothing past x = 1 */
+    float want[2][5] = {{1, 2, 3, 4, 0}, {1, 2, 3, 4, 2}};
+    expect_f32(&r.out[0], want[m], 5);
+    done(&r);
+  }
 }
 
 static void test_errors_name_the_node(void **state) {
@@ -532,6 +685,60 @@ static void test_errors_name_the_node(void **state) {
   done(&r);
 }
 
+/* Compiles a one-node graph over a [2,3] float input and returns the status. */
+typedef void (*build_fn)(gl_graph_t *g, int x);
+static gl_status_t compile_one(build_fn f, const char *name_in_msg) {
+  gl_graph_t *g = new_graph(13);
+  int x = input(g, "x", GL_DT_F32, (gl_shape_t){2, {2, 3}});
+  f(g, x);
+  assert_int_equal(gl_graph_add_output(g, g->nodes[g->n_nodes - 1].outputs[0]), GL_OK);
+  run_t r;
+  gl_status_t st = compile(&r, g, 0);
+  if (st != GL_OK) assert_non_null(strstr(gl_errmsg(), name_in_msg));
+  done(&r);
+  return st;
+}
+
+static void b_concat_axis(gl_graph_t *g, int x) {
+  node(g, "Concat", "cat", (int[]){x, x}, 2);
+  attr_i(g, "axis", 2);
+}
+static void b_slice_step0(gl_graph_t *g, int x) {
+  node(g, "Slice", "sl",
+       (int[]){x, ci64(g, 1, (int64_t[]){0}), ci64(g, 1, (int64_t[]){2}), ci64(g, 1, (int64_t[]){1}),
+               ci64(g, 1, (int64_t[]){0})},
+       5);
+}
+static void b_tile_len(gl_graph_t *g, int x) { node(g, "Tile", "ti", (int[]){x, ci64(g, 1, (int64_t[]){2})}, 2); }
+static void b_d2s(gl_graph_t *g, int x) {
+  node(g, "DepthToSpace", "d2s", &x, 1);
+  attr_i(g, "blocksize", 2);
+}
+static void b_gather_const(gl_graph_t *g, int x) {
+  node(g, "Gather", "ga", (int[]){x, ci64(g, 1, (int64_t[]){-3})}, 2);
+}
+static void b_cubic(gl_graph_t *g, int x) {
+  node(g, "Resize", "rz", (int[]){x, -1, cnst(g, GL_DT_F32, (gl_shape_t){1, {2}}, (float[]){2, 2})}, 3);
+  attr_s(g, "mode", "cubic");
+}
+static void b_expand(gl_graph_t *g, int x) { node(g, "Expand", "ex", (int[]){x, ci64(g, 2, (int64_t[]){2, 4})}, 2); }
+static void b_split_sum(gl_graph_t *g, int x) {
+  int o[2] = {gl_graph_add_value(g, NULL), gl_graph_add_value(g, NULL)};
+  assert_true(gl_graph_add_node(g, "Split", "spl", (int[]){x, ci64(g, 2, (int64_t[]){1, 1})}, 2, o, 2) >= 0);
+  attr_i(g, "axis", 1);
+}
+
+static void test_shape_errors(void **state) {
+  assert_int_equal(compile_one(b_concat_axis, "cat"), GL_EINVAL);
+  assert_int_equal(compile_one(b_slice_step0, "sl"), GL_EINVAL);
+  assert_int_equal(compile_one(b_tile_len, "ti"), GL_ESHAPE);
+  assert_int_equal(compile_one(b_d2s, "d2s"), GL_ESHAPE);
+  assert_int_equal(compile_one(b_gather_const, "ga"), GL_EINVAL);
+  assert_int_equal(compile_one(b_cubic, "cubic"), GL_EUNSUPPORTED);
+  assert_int_equal(compile_one(b_expand, "ex"), GL_ESHAPE);
+  assert_int_equal(compile_one(b_split_sum, "spl"), GL_ESHAPE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_transpose),
@@ -541,14 +748,21 @@ int main(void) {
       cmocka_unit_test(test_gather_negative_and_out_of_range),
       cmocka_unit_test(test_pad_modes),
       cmocka_unit_test(test_resize_linear_and_nearest),
+      cmocka_unit_test(test_resize_outer_axis_and_crop),
       cmocka_unit_test(test_depth_space_roundtrip),
       cmocka_unit_test(test_expand_tile_int64),
       cmocka_unit_test(test_scatter_gather_nd),
       cmocka_unit_test(test_shape_chain_folds),
       cmocka_unit_test(test_misc_small_ops),
       cmocka_unit_test(test_old_opsets),
+      cmocka_unit_test(test_legacy_opsets),
       cmocka_unit_test(test_reverse_sequence),
+      cmocka_unit_test(test_constants_and_shape),
+      cmocka_unit_test(test_bind_named_float_input),
+      cmocka_unit_test(test_unique_constant),
+      cmocka_unit_test(test_grid_sample),
       cmocka_unit_test(test_errors_name_the_node),
+      cmocka_unit_test(test_shape_errors),
   };
   size_t live = gl_alloc_live_bytes();
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

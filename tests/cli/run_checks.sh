@@ -30,6 +30,11 @@ check empty 1 'gpulet: .*empty.onnx: ' -- "$bin" run "$tmp/empty.onnx"
 check bad-batch 2 'bad value' -- "$bin" run "$model" --batch 0
 check wrong-input-count 1 'has 1 inputs but 2' -- "$bin" run "$model" --input "$data/node/test_relu/test_data_set_0/input_0.pb" --input "$data/node/test_relu/test_data_set_0/input_0.pb"
 check wrong-input-shape 1 'has rank 3, not 2' -- "$bin" run "$model" --input "$data/node/test_matmul_2d/test_data_set_0/input_0.pb"
+# Without a GPU (or without the CUDA module) --device cuda is a clear error, not a crash.
+if ! command -v nvidia-smi >/dev/null 2>&1; then
+  check no-gpu 1 'gpulet: cuda' -- "$bin" run "$model" --device cuda
+fi
+check bad-device 2 "unknown device 'tpu'" -- "$bin" run "$model" --device tpu
 # An op gpulet does not support is named with its node.
 unsupported=$data/node/test_stft/model.onnx
 [ -f "$unsupported" ] && check unsupported-op 1 "STFT" -- "$bin" run "$unsupported"

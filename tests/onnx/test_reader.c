@@ -594,6 +594,20 @@ static void test_external_data(void **state) {
   assert_int_equal(mb_load(&b, dir), GL_EPARSE);
   mb_external(&b, "w.bin", "16", NULL);
   assert_int_equal(mb_load(&b, dir), GL_OK); /* no length: its shape says how much */
+  /* A huge claimed shape is refused from the file's size, before anything is allocated. */
+  size_t peak = gl_alloc_peak_bytes();
+  mb_external(&b, "w.bin", NULL, NULL);
+  b.init_dims[0] = (int64_t)1 << 28;
+  assert_int_equal(mb_load(&b, dir), GL_ESHAPE);
+  assert_true(gl_alloc_peak_bytes() < peak + (1u << 20));
+
+  /* a FIFO inside the folder must not block the reader */
+  snprintf(path, sizeof path, "%s/fifo.bin", dir);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  mb_external(&b, "fifo.bin", NULL, NULL);
+  assert_int_equal(mb_load(&b, dir), GL_EIO);
+  assert_msg_has("not a regular file");
+  unlink(path);
 
   unlink(link);
   snprintf(path, sizeof path, "%s/w.bin", dir);
@@ -728,6 +742,19 @@ static void test_round_trip_built(void **state) {
   assert_int_equal(gl_onnx_load_file(path, NULL, &h), GL_OK);
   assert_same_graph(g, h);
   gl_graph_destroy(h);
+  unlink(path);
+  /* with W (32 bytes) in external data next to the model */
+  assert_int_equal(gl_onnx_save_file_external(g, path, "test", 16), GL_OK);
+  char data_path[64];
+  snprintf(data_path, sizeof data_path, "%s.data", path);
+  struct stat sb;
+  assert_int_equal(stat(data_path, &sb), 0);
+  assert_int_equal(sb.st_size, 32);
+  assert_int_equal(gl_onnx_load_file(path, NULL, &h), GL_OK);
+  assert_same_graph(g, h);
+  gl_graph_destroy(h);
+  unlink(data_path);
+  assert_int_equal(gl_onnx_load_file(path, NULL, &h), GL_ENOTFOUND); /* the data is really outside */
   unlink(path);
   gl_graph_destroy(g);
   free(buf);

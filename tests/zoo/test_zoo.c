@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "core/alloc.h"
+#include "onnx/onnx.h"
 #include "zoo/zoo.h"
 
 static gl_graph_t *build(const char *name, uint64_t seed, int64_t batch) {
@@ -154,6 +155,41 @@ static void test_bert_shapes(void **state) {
   gl_graph_destroy(g);
 }
 
+/* The written ONNX bytes are a function of the seed, and read back to the same graph. */
+static void test_onnx_bytes(void **state) {
+  (void)state;
+  void *a = NULL, *b = NULL, *c = NULL;
+  size_t la = 0, lb = 0, lc = 0;
+  gl_graph_t *g1 = build("googlenet", 5, 0), *g2 = build("googlenet", 5, 0), *g3 = build("googlenet", 6, 0);
+  assert_int_equal(gl_onnx_save_buffer(g1, "gpulet zoo", &a, &la), GL_OK);
+  assert_int_equal(gl_onnx_save_buffer(g2, "gpulet zoo", &b, &lb), GL_OK);
+  assert_int_equal(gl_onnx_save_buffer(g3, "gpulet zoo", &c, &lc), GL_OK);
+  assert_true(la > 4 * 6624904);
+  assert_int_equal(la, lb);
+  assert_memory_equal(a, b, la);
+  assert_int_equal(la, lc);
+  assert_true(memcmp(a, c, la) != 0);
+  gl_graph_t *r = NULL;
+  assert_int_equal(gl_onnx_load_buffer(a, la, NULL, NULL, &r), GL_OK);
+  gl_zoo_stats_t s1, sr;
+  gl_zoo_stats(g1, &s1);
+  gl_zoo_stats(r, &sr);
+  assert_int_equal(sr.params, s1.params);
+  assert_int_equal(sr.n_nodes, s1.n_nodes);
+  assert_int_equal(r->opset, 13);
+  const gl_value_t *in = &r->values[r->inputs[0]];
+  assert_non_null(in->dim_param[0]);
+  assert_string_equal(in->dim_param[0], "batch");
+  assert_int_equal(in->shape.d[2], 224);
+  gl_graph_destroy(r);
+  gl_free(a);
+  gl_free(b);
+  gl_free(c);
+  gl_graph_destroy(g1);
+  gl_graph_destroy(g2);
+  gl_graph_destroy(g3);
+}
+
 /* Every allocation failure while building is reported, leaks nothing and leaves *out NULL. */
 static void test_out_of_memory(void **state) {
   (void)state;
@@ -190,6 +226,7 @@ int main(void) {
       cmocka_unit_test(test_batch),                  cmocka_unit_test(test_deterministic),
       cmocka_unit_test(test_weights_sane),           cmocka_unit_test(test_unknown_and_bad),
       cmocka_unit_test(test_bert_shapes),            cmocka_unit_test(test_out_of_memory),
+      cmocka_unit_test(test_onnx_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

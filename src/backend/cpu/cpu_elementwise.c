@@ -1,6 +1,16 @@
-/* backend/cpu/cpu_elementwise.c - CPU kernels for the elementwise op family. */
+/* backend/cpu/cpu_elementwise.c - CPU kernels for the elementwise op family.
+ * One prepare for every op: it picks a kind of kernel and the row function for the dtype.
+ *  - f32 unary ops oneDNN has (relu, elu, tanh, logistic, gelu, clip...) and f32 binary ops whose
+ *    input 0 (or 1, when the op commutes) has the output's shape run as oneDNN primitives, unless
+ *    the tensor is small or oneDNN would only offer its reference implementation;
+ *  - everything else runs typed row functions (omp simd loops stamped out per dtype) over a
+ *    broadcast iteration laid out in prepare (dims merged so rows are long; each input's row
+ *    stride is 0 or 1), split across OpenMP threads for large tensors;
+ *  - f16/bf16 inputs are converted to f32 scratch (allocated in prepare), computed, converted back.
+ * Variadic ops fold one input at a time into the output; Mean then scales. */
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_int.h"
@@ -9,7 +19,9 @@
 /* The typed loops below are stamped out for signed and unsigned types alike; comparisons such as
  * x < 0 are always false for the unsigned ones, which is what we want. */
 #pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wsign-compare"
+/* Nothing here reads floating-point exception flags; without this GCC will not turn the selects in
+ * the loops (x > 0 ? x : 0...) into vector blends. */
+#pragma GCC optimize("no-trapping-math")
 
 #define EW_MAX_IN 64
 #define EW_PAR_MIN 32768  /* elements below which a kernel stays on one thread */
@@ -25,7 +37,7 @@ typedef enum {
   OP_TANH, OP_SOFTPLUS, OP_SOFTSIGN, OP_ERF, OP_GELU, OP_GELU_TANH, OP_SQRT, OP_EXP, OP_LOG,
   OP_NEG, OP_ABS, OP_RECIP, OP_FLOOR, OP_CEIL, OP_ROUND, OP_SIGN, OP_SIN, OP_COS, OP_TAN, OP_ASIN,
   OP_ACOS, OP_ATAN, OP_SINH, OP_COSH, OP_ASINH, OP_ACOSH, OP_ATANH, OP_SHRINK, OP_CLIP, OP_NOT,
-  OP_SCALE, OP_ISNAN, OP_ISINF,
+  OP_SCALE, OP_ISNAN, OP_ISINF, OP_SQUARE, OP_CUBE, OP_COPYF,
   /* binary */
   OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_POW, OP_MOD, OP_FMOD, OP_SHL, OP_SHR, OP_MIN, OP_MAX,
   OP_PRELU,
@@ -85,15 +97,16 @@ static bool is_uint(gl_dtype_t t) {
 #define MF(fn) fn##f
 #define MD(fn) fn
 
+#define SIMD _Pragma("omp simd")
 #define UN(EXPR)                                                                         \
-  for (int64_t i = 0; i < n; i++) {                                                      \
+  SIMD for (int64_t i = 0; i < n; i++) {                                                      \
     ET x = X[i];                                                                         \
     Y[i] = (EXPR);                                                                       \
   }                                                                                      \
   break
 
 /* Float unary ops for element type T with math functions M(name). */
-#define DEF_UNARY_F(NAME, T, M)                                                          \
+#define DEF_UNARY_F(NAME, T, M, ERF, EXP, SIGM, TANH)                                    \
   static void NAME(const ew_par_t *p, const void *const *in, const int64_t *st, void *out, \
                    int64_t n) {                                                          \
     typedef T ET;                                                                        \
@@ -107,19 +120,19 @@ static bool is_uint(gl_dtype_t t) {
       case OP_SELU: UN(x > Z ? G * x : G * (A * M(exp)(x) - A));                         \
       case OP_CELU: UN((x > Z ? x : Z) + M(fmin)(Z, A * (M(exp)(x / A) - O)));          \
       case OP_THRELU: UN(x > A ? x : Z);                                                 \
-      case OP_SIGMOID: UN(x >= Z ? O / (O + M(exp)(-x)) : M(exp)(x) / (O + M(exp)(x)));  \
+      case OP_SIGMOID: UN(SIGM(x));                                                      \
       case OP_HSIGMOID: UN(M(fmax)(Z, M(fmin)(O, A * x + B)));                           \
       case OP_HSWISH: UN(x * M(fmax)(Z, M(fmin)(O, x / (ET)6 + (ET)0.5)));              \
-      case OP_TANH: UN(M(tanh)(x));                                                      \
+      case OP_TANH: UN(TANH(x));                                                         \
       case OP_SOFTPLUS: UN(x > Z ? x + M(log1p)(M(exp)(-x)) : M(log1p)(M(exp)(x)));      \
       case OP_SOFTSIGN: UN(x / (O + M(fabs)(x)));                                        \
-      case OP_ERF: UN(M(erf)(x));                                                        \
+      case OP_ERF: UN(ERF(x));                                                           \
       case OP_GELU: UN((ET)0.5 * x * (O + M(erf)(x * (ET)0.70710678118654752)));         \
       case OP_GELU_TANH:                                                                 \
         UN((ET)0.5 * x *                                                                 \
            (O + M(tanh)((ET)0.79788456080286536 * (x + (ET)0.044715 * x * x * x))));     \
       case OP_SQRT: UN(M(sqrt)(x));                                                      \
-      case OP_EXP: UN(M(exp)(x));                                                        \
+      case OP_EXP: UN(EXP(x));                                                           \
       case OP_LOG: UN(M(log)(x));                                                        \
       case OP_NEG: UN(-x);                                                               \
       case OP_ABS: UN(M(fabs)(x));                                                       \
@@ -140,14 +153,82 @@ static bool is_uint(gl_dtype_t t) {
       case OP_ACOSH: UN(M(acosh)(x));                                                    \
       case OP_ATANH: UN(M(atanh)(x));                                                    \
       case OP_SHRINK: UN(x < -A ? x + B : (x > A ? x - B : Z));                          \
-      case OP_CLIP: UN(x < A ? A : (x > B ? B : x));                                     \
+      case OP_CLIP: UN(x < A ? (A > B ? B : A) : (x > B ? B : x));  \
       case OP_SCALE: UN(x * A);                                                          \
+      case OP_SQUARE: UN(x * x);                                                         \
+      case OP_CUBE: UN(x * x * x);                                                       \
+      case OP_COPYF: UN(x);                                                              \
       default: break;                                                                    \
     }                                                                                    \
   }
 
-DEF_UNARY_F(un_f32, float, MF)
-DEF_UNARY_F(un_f64, double, MD)
+/* e^x for floats without libm, so loops over it vectorise: x = k ln2 + r, |r| <= ln2/2, e^r by
+ * its Taylor series to r^7 (relative error about 2e-7), 2^k by building the exponent bits.
+ * Overflows to inf above 88.72, flushes to 0 below -86.5 (results under 3e-38), keeps NaN. */
+static inline float exp_vf(float x) {
+  float c = x > -86.5f ? x : -86.5f; /* also maps NaN to a finite value for the int conversion */
+  c = c < 88.7228394f ? c : 88.7228394f;
+  float k = rintf(c * 1.44269504088896341f);
+  float r = c - k * 0.693145751953125f - k * 1.428606765330187e-06f;
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t e = ((int32_t)k + 126) << 23; /* 2^(k-1): k reaches 128 near the top */
+  float s;
+  memcpy(&s, &e, 4);
+  float y = p * s * 2.0f;
+  y = x > 88.7228394f ? INFINITY : y;
+  y = x < -86.5f ? 0.0f : y;
+  return x != x ? x : y;
+}
+
+static inline float sigmoid_vf(float x) { return 1.0f / (1.0f + exp_vf(-x)); }
+
+/* tanh from e^-2|x| = t: (1 - t) / (1 + t), with the odd series below |x| = 1/16 where 1 - t
+ * would cancel. */
+static inline float tanh_vf(float x) {
+  float a = fabsf(x), x2 = x * x;
+  float t = exp_vf(-2.0f * a);
+  float big = copysignf((1.0f - t) / (1.0f + t), x);
+  float small = x * (1.0f + x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315))));
+  return a < 0.0625f ? small : big;
+}
+
+static inline double sigmoid_d(double x) {
+  return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
+}
+
+/* erf for floats: the Maclaurin series below |x| = 0.5, Abramowitz and Stegun 7.1.26 (absolute
+ * error under 1.5e-7) above; both computed and one selected so the loop vectorises. */
+static inline float erf_vf(float x) {
+  float a = fabsf(x), x2 = x * x;
+  float s = -1.0f / 75600;
+  s = s * x2 + 1.0f / 9360;
+  s = s * x2 - 1.0f / 1320;
+  s = s * x2 + 1.0f / 216;
+  s = s * x2 - 1.0f / 42;
+  s = s * x2 + 1.0f / 10;
+  s = s * x2 - 1.0f / 3;
+  s = s * x2 + 1.0f;
+  s = s * x * 1.12837916709551257f;
+  float t = 1.0f / (1.0f + 0.3275911f * a);
+  float q = 1.061405429f;
+  q = q * t - 1.453152027f;
+  q = q * t + 1.421413741f;
+  q = q * t - 0.284496736f;
+  q = q * t + 0.254829592f;
+  float l = 1.0f - q * t * exp_vf(-x2);
+  l = copysignf(l, x);
+  return a < 0.5f ? s : l;
+}
+
+DEF_UNARY_F(un_f32, float, MF, erf_vf, exp_vf, sigmoid_vf, tanh_vf)
+DEF_UNARY_F(un_f64, double, MD, erf, exp, sigmoid_d, tanh)
 
 /* Integer unary ops (also bool, as uint8). */
 #define DEF_UNARY_I(NAME, T, UT)                                                         \
@@ -162,7 +243,7 @@ DEF_UNARY_F(un_f64, double, MD)
       case OP_NEG: UN((ET)((UT)0 - (UT)x));                                              \
       case OP_ABS: UN(x < Z ? (ET)((UT)0 - (UT)x) : x);                                  \
       case OP_SIGN: UN((ET)((x > Z) - (x < Z)));                                         \
-      case OP_CLIP: UN(x < lo ? lo : (x > hi ? hi : x));                                 \
+      case OP_CLIP: UN(x < lo ? (lo > hi ? hi : lo) : (x > hi ? hi : x));       \
       case OP_NOT: UN((ET)!x);                                                           \
       default: break;                                                                    \
     }                                                                                    \
@@ -201,19 +282,19 @@ DEF_ISX(isx_f64, double)
  * ------------------------------------------------------------------------------------------- */
 #define BIN(EXPR)                                                                        \
   if (st[0] && st[1]) {                                                                  \
-    for (int64_t i = 0; i < n; i++) {                                                    \
+    SIMD for (int64_t i = 0; i < n; i++) {                                                    \
       ET a = A_[i], b = B_[i];                                                           \
       Y[i] = (OT)(EXPR);                                                                 \
     }                                                                                    \
   } else if (st[1]) {                                                                    \
     ET a = A_[0];                                                                        \
-    for (int64_t i = 0; i < n; i++) {                                                    \
+    SIMD for (int64_t i = 0; i < n; i++) {                                                    \
       ET b = B_[i];                                                                      \
       Y[i] = (OT)(EXPR);                                                                 \
     }                                                                                    \
   } else if (st[0]) {                                                                    \
     ET b = B_[0];                                                                        \
-    for (int64_t i = 0; i < n; i++) {                                                    \
+    SIMD for (int64_t i = 0; i < n; i++) {                                                    \
       ET a = A_[i];                                                                      \
       Y[i] = (OT)(EXPR);                                                                 \
     }                                                                                    \
@@ -373,14 +454,25 @@ static const row_fn cmp_tab[S_COUNT] = {
     [S_U32] = cmp_u32, [S_U64] = cmp_u64, [S_BOOL] = cmp_u8};
 
 /* Where: cond, x, y with their own strides; by element size. */
+#define WLOOP(A, B, C_)                                                                  \
+  SIMD for (int64_t i = 0; i < n; i++) O[i] = C[i * A] ? X[i * B] : Yv[i * C_];         \
+  break
 #define DEF_WHERE(NAME, T)                                                               \
   static void NAME(const ew_par_t *p, const void *const *in, const int64_t *st, void *out, \
                    int64_t n) {                                                          \
     const uint8_t *C = in[0];                                                            \
     const T *X = in[1], *Yv = in[2];                                                     \
     T *O = out;                                                                          \
-    const int64_t s0 = st[0], s1 = st[1], s2 = st[2];                                    \
-    for (int64_t i = 0; i < n; i++) O[i] = C[i * s0] ? X[i * s1] : Yv[i * s2];           \
+    switch (st[0] * 4 + st[1] * 2 + st[2]) { /* each stride is 0 or 1 */                 \
+      case 0: WLOOP(0, 0, 0);                                                            \
+      case 1: WLOOP(0, 0, 1);                                                            \
+      case 2: WLOOP(0, 1, 0);                                                            \
+      case 3: WLOOP(0, 1, 1);                                                            \
+      case 4: WLOOP(1, 0, 0);                                                            \
+      case 5: WLOOP(1, 0, 1);                                                            \
+      case 6: WLOOP(1, 1, 0);                                                            \
+      default: WLOOP(1, 1, 1);                                                           \
+    }                                                                                    \
   }
 DEF_WHERE(where_1, uint8_t)
 DEF_WHERE(where_2, uint16_t)
@@ -390,6 +482,20 @@ DEF_WHERE(where_8, uint64_t)
 /* ---------------------------------------------------------------------------------------------
  * Casts: every pair of slots, as a row function of one contiguous input
  * ------------------------------------------------------------------------------------------- */
+/* IEEE half through the compiler's _Float16 (F16C instructions, vectorised, where the target has
+ * them); rounds to nearest even like gl_f32_to_f16. */
+static inline float half_ld(uint16_t v) {
+  _Float16 h;
+  memcpy(&h, &v, 2);
+  return (float)h;
+}
+static inline uint16_t half_st(float f) {
+  _Float16 h = (_Float16)f;
+  uint16_t v;
+  memcpy(&v, &h, 2);
+  return v;
+}
+
 /* float -> bfloat16 by dropping the low 16 bits, as ONNX's reference Cast does (opsets <= 17 and
  * their test data); NaN stays NaN. */
 static inline uint16_t f32_to_bf16_trunc(float f) {
@@ -400,7 +506,7 @@ static inline uint16_t f32_to_bf16_trunc(float f) {
 
 #define LD_f32(v) (v)
 #define LD_f64(v) (v)
-#define LD_f16(v) gl_f16_to_f32(v)
+#define LD_f16(v) half_ld(v)
 #define LD_bf16(v) gl_bf16_to_f32(v)
 #define LD_i8(v) (v)
 #define LD_i16(v) (v)
@@ -413,7 +519,7 @@ static inline uint16_t f32_to_bf16_trunc(float f) {
 #define LD_b(v) (v)
 #define ST_f32(v) ((float)(v))
 #define ST_f64(v) ((double)(v))
-#define ST_f16(v) gl_f32_to_f16((float)(v))
+#define ST_f16(v) half_st((float)(v))
 #define ST_bf16(v) f32_to_bf16_trunc((float)(v))
 #define ST_i8(v) ((int8_t)(v))
 #define ST_i16(v) ((int16_t)(v))
@@ -441,7 +547,7 @@ static inline uint16_t f32_to_bf16_trunc(float f) {
                                void *out, int64_t n) {                                   \
     const ST *s = in[0];                                                                 \
     DT *d = out;                                                                         \
-    for (int64_t i = 0; i < n; i++) d[i] = ST_##DN(LD_##SN(s[i]));                       \
+    SIMD for (int64_t i = 0; i < n; i++) d[i] = ST_##DN(LD_##SN(s[i]));                       \
   }
 #define CAST_ROW(SN, ST) TYPES_A(CAST_DEF, SN, ST)
 TYPES_B(CAST_ROW)
@@ -606,6 +712,7 @@ typedef struct {
   /* Dropout with a non-constant training_mode */
   bool drop_rt;
   gl_dtype_t drop_ratio_t;
+  char label[96]; /* the node, for errors found at run */
   /* oneDNN */
   dnnl_primitive_t prim;
   dnnl_memory_t mem[3];
@@ -642,10 +749,10 @@ static gl_status_t ew_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void
     if (s->drop_rt && in[2] && *(const uint8_t *)in[2]) {
       double ratio = in[1] ? load_f64(s->drop_ratio_t, in[1]) : 0.5;
       if (ratio > 0)
-        return gl_err(GL_EUNSUPPORTED, "Dropout: training mode is not supported");
+        return gl_err(GL_EUNSUPPORTED, "%s: training mode is not supported", s->label);
     }
     if (s->nbytes && out[0] != in[0]) memcpy(out[0], in[0], s->nbytes);
-    if (s->kind == K_DROPOUT && out[1]) memset(out[1], 1, (size_t)s->n);
+    if (s->kind == K_DROPOUT && out[1] && s->n > 0) memset(out[1], 1, (size_t)s->n);
     return GL_OK;
   }
   if (s->n <= 0) return GL_OK;
@@ -1109,6 +1216,25 @@ static gl_status_t prepare_binary(const gl_cpu_exec_t *x, const gl_graph_t *g,
   }
   gl_dtype_t cdt = is_half(t) ? GL_DT_F32 : t;
   s->cdt = cdt;
+  if (d->cls == C_POW && is_flt(t)) { /* x^2 (LayerNorm's variance), x^0.5...: a unary loop */
+    const gl_value_t *e = gl_in(g, n, 1), *xv = gl_in(g, n, 0);
+    int uop = -1;
+    if (e->data && gl_shape_numel(&e->shape) == 1 &&
+        gl_shape_numel(&xv->shape) == s->n) {
+      double ev = gl_tensor_get_f64(e->data, 0);
+      uop = ev == 2 ? OP_SQUARE : ev == 3 ? OP_CUBE : ev == 0.5 ? OP_SQRT : ev == 1 ? OP_COPYF
+          : ev == -1 ? OP_RECIP : -1;
+    }
+    if (uop >= 0) {
+      p->op = uop;
+      GL_TRY(conv_in(s, g, n, 0, cdt));
+      GL_TRY(conv_output(s, n, t, cdt));
+      s->kind = K_UNARY;
+      s->fn = un_tab[dt_slot(cdt)];
+      s->isz = s->osz = gl_dtype_size(cdt);
+      return GL_OK;
+    }
+  }
   for (int i = 0; i < s->n_in; i++) GL_TRY(conv_in(s, g, n, i, cdt));
   bool cmp = d->cls == C_LOGIC || d->cls == C_EQ || d->cls == C_CMP;
   gl_dtype_t odt = gl_out(g, n, 0)->dtype;
@@ -1198,6 +1324,7 @@ static gl_status_t ew_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const
           return gl_err(GL_EUNSUPPORTED, "%s: training mode is not supported", gl_node_label(n));
       } else if (tm) {
         s->drop_rt = true;
+        snprintf(s->label, sizeof s->label, "%s", gl_node_label(n));
         s->drop_ratio_t = r ? r->dtype : GL_DT_F32;
       }
       return GL_OK;

@@ -1,14 +1,16 @@
 /* backend/cpu/cpu_nn.c - CPU kernels for the nn op family: Conv, ConvTranspose, Gemm and MatMul
  * on oneDNN primitives (created once in prepare, constant weights prepacked into the layout the
- * primitive prefers, fused activation / residual / bias as post-ops), norms and pools as loops.
+ * primitive prefers, fused activation / residual / bias as post-ops), float pools on oneDNN
+ * pooling, norms and the remaining pools (Indices, LpPool, int8, ONNX-only padding rules) as loops.
  *
- * Activation layout of Conv: the plan hands plain NCHW buffers. The conv is created with
- * format_tag_any for src/dst and reorders in/out inside the kernel when oneDNN picks another
- * layout (on the AVX-512 dev box it picks nhwc for brgconv). Measured with tests/backend's
- * GL_BENCH=1 (2 threads, min of 10 runs, ResNet-50 shapes 64x56x56 .. 512x7x7, 3x3 and 1x1):
- * batch 1: 130-240 GFLOP/s with oneDNN's layout + reorders vs 9-58 GFLOP/s forcing plain nchw
- * (gemm-based conv), 4-9x; batch 8 (noisy on the shared box): 21-86 vs 11-71 GFLOP/s.
- * GL_CONV_LAYOUT=plain forces plain layouts, for measuring. */
+ * Activation layout of Conv: the plan hands plain NCHW buffers. A conv with a spatial kernel
+ * is created with format_tag_any for src/dst and reorders in/out inside the kernel when oneDNN
+ * picks another layout (on the AVX-512 dev box: nhwc, brgconv); a 1x1 conv stays plain nchw.
+ * Measured with tests/backend's GL_BENCH=1 GL_BENCH_THREADS=1 (CPU time per run, so that the
+ * shared box's load counts less; ResNet-50 shapes), GFLOP per CPU-second, any+reorders vs plain:
+ *   3x3 64@56, 128@28, 256@14, 512@7: b1  84/70, 113/82, 112/90, 104/84;  b8  87/73, 98/81, 106/87, 102/91
+ *   1x1 64->256@56, 256->512@56 s2:   b1  54/85, 62/73;                    b8  31/66, 51/70
+ * GL_CONV_LAYOUT=plain|blocked forces one policy, for measuring. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -122,6 +124,10 @@ typedef struct {
   int src1_in[2];         /* the node input each comes from */
   int wei_in, bias_in;    /* >= 0: weights / bias are runtime inputs at this index */
   int sum_in;             /* >= 0: residual input to copy/reorder into dst (sum post-op) */
+  bool manual_post;       /* residual and activation applied by a loop after the primitive */
+  gl_act_t act;
+  float act_alpha, act_beta;
+  int64_t dst_numel;
   size_t dst_bytes;
   void *const_bias;       /* owned plain bias (scaled copy) when bias comes from a constant */
   void *const_c;          /* owned beta*C for a constant C added by a binary post-op */
@@ -153,6 +159,39 @@ static dnn_t *dnn_new(void) {
   return s;
 }
 
+/* y = act(y + r) in one parallel pass over cache-sized chunks (r may be NULL); ReLU and Clip
+ * (the common ones) as SIMD loops. */
+static void post_process(float *y, const float *r, int64_t n, gl_act_t act, float a, float b) {
+  const int64_t chunk = 8192;
+  int64_t nch = (n + chunk - 1) / chunk;
+  if (act == GL_ACT_RELU) a = 0.f, b = INFINITY;
+  bool clip = act == GL_ACT_RELU || act == GL_ACT_CLIP;
+#pragma omp parallel for if (nch > 1)
+  for (int64_t c = 0; c < nch; c++) {
+    int64_t lo = c * chunk, hi = lo + chunk < n ? lo + chunk : n;
+    if (clip && r) {
+#pragma omp simd
+      for (int64_t i = lo; i < hi; i++) {
+        float v = y[i] + r[i];
+        v = v < a ? a : v;
+        y[i] = v > b ? b : v;
+      }
+    } else if (clip) {
+#pragma omp simd
+      for (int64_t i = lo; i < hi; i++) {
+        float v = y[i] < a ? a : y[i];
+        y[i] = v > b ? b : v;
+      }
+    } else {
+      if (r) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) y[i] += r[i];
+      }
+      gl_cpu_apply_act(y + lo, hi - lo, act, a, b);
+    }
+  }
+}
+
 static gl_status_t dnn_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                            void *const *out) {
   const dnn_t *s = k->state;
@@ -175,7 +214,7 @@ static gl_status_t dnn_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, voi
   for (int i = 0; i < 2; i++)
     if (s->src1_in[i] >= 0) set_handle(s->src1[i], in[s->src1_in[i]], st);
   if (!s->dst.reorder) set_handle(s->dst.mem, out[0], st);
-  if (s->sum_in >= 0) {
+  if (s->sum_in >= 0 && !s->manual_post) {
     if (s->dst.reorder) {
       set_handle(s->sum.user, in[s->sum_in], st);
       GL_TRY(run_reorder(s->sum.reorder, s->sum.user, s->dst.mem, st));
@@ -188,6 +227,9 @@ static gl_status_t dnn_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, voi
     set_handle(s->dst.user, out[0], st);
     GL_TRY(run_reorder(s->dst.reorder, s->dst.mem, s->dst.user, st));
   }
+  if (s->manual_post)
+    post_process(out[0], s->sum_in >= 0 ? in[s->sum_in] : NULL, s->dst_numel, s->act,
+                 s->act_alpha, s->act_beta);
   return GL_OK;
 }
 
@@ -211,10 +253,16 @@ static gl_status_t make_pd(const void *desc, dnnl_post_ops_t po, const float *sc
  * Conv and ConvTranspose
  * ====================================================================================== */
 
-/* Whether the conv lets oneDNN choose its activation layout (see the file comment). */
-static bool conv_blocked(void) {
+/* Whether the conv lets oneDNN choose its activation layout (see the file comment): yes for
+ * spatial kernels, no for 1x1 (a plain GEMM over nchw, where the two reorders cost more than
+ * they gain). GL_CONV_LAYOUT=plain|blocked overrides, for measuring. */
+static bool conv_blocked(const gl_nn_geom_t *geo) {
   const char *e = getenv("GL_CONV_LAYOUT");
-  return !(e && !strcmp(e, "plain"));
+  if (e && !strcmp(e, "plain")) return false;
+  if (e && !strcmp(e, "blocked")) return true;
+  for (int i = 0; i < geo->nsp; i++)
+    if (geo->k[i] != 1) return true;
+  return false;
 }
 
 static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
@@ -277,7 +325,7 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   else w_any = w_plain;
   GL_TRY(plain_md(&x_plain, r, xs->d));
   GL_TRY(plain_md(&y_plain, r, yv->shape.d));
-  bool blocked = conv_blocked();
+  bool blocked = conv_blocked(&geo);
   if (blocked) {
     dnnl_dims_t xd, yd;
     for (int i = 0; i < r; i++) xd[i] = xs->d[i], yd[i] = yv->shape.d[i];
@@ -289,31 +337,47 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   }
   if (bv) GL_TRY(plain_md(&b_md, 1, &cout));
 
-  dnnl_post_ops_t po;
-  GL_DNNL(dnnl_post_ops_create(&po), "creating post-ops");
+  /* oneDNN's gemm-based convolution (plain layouts, 1x1) applies post-ops several times slower
+   * than the conv itself (ResNet's 64->256@56 1x1 + relu: 5.8 vs 1.1 ms): for it the fused
+   * residual and activation run as one pass over the output after the conv instead. */
   gl_status_t st = GL_OK;
-  if (n->fuse.sum_input >= 0)
-    st = gl_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), "appending a sum post-op");
-  if (!st) st = gl_cpu_post_ops_act(po, n->fuse.act, n->fuse.alpha, n->fuse.beta);
   dnnl_primitive_desc_t pd = NULL;
-  if (!st) {
-    dnnl_status_t ds;
-    if (transposed) {
-      dnnl_deconvolution_desc_t d;
-      ds = dnnl_dilated_deconvolution_forward_desc_init(&d, dnnl_forward_inference,
-                                                        dnnl_deconvolution_direct, &x_any, &w_any,
+  bool has_post = n->fuse.sum_input >= 0 || n->fuse.act != GL_ACT_NONE;
+  for (int attempt = 0; attempt < 2 && !st && !pd; attempt++) {
+    bool with_post = attempt == 0 && has_post;
+    if (attempt == 1 && !has_post) break;
+    dnnl_post_ops_t po;
+    GL_DNNL(dnnl_post_ops_create(&po), "creating post-ops");
+    if (with_post && n->fuse.sum_input >= 0)
+      st = gl_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), "appending a sum post-op");
+    if (with_post && !st) st = gl_cpu_post_ops_act(po, n->fuse.act, n->fuse.alpha, n->fuse.beta);
+    dnnl_status_t ds = dnnl_success;
+    if (!st) {
+      if (transposed) {
+        dnnl_deconvolution_desc_t d;
+        ds = dnnl_dilated_deconvolution_forward_desc_init(&d, dnnl_forward_inference,
+                                                          dnnl_deconvolution_direct, &x_any, &w_any,
+                                                          bv ? &b_md : NULL, &y_any, strides, dil, pl, pr);
+        if (ds == dnnl_success) st = make_pd(&d, po, NULL, x->engine, &pd);
+      } else {
+        dnnl_convolution_desc_t d;
+        ds = dnnl_dilated_convolution_forward_desc_init(&d, dnnl_forward_inference,
+                                                        dnnl_convolution_direct, &x_any, &w_any,
                                                         bv ? &b_md : NULL, &y_any, strides, dil, pl, pr);
-      if (ds == dnnl_success) st = make_pd(&d, po, NULL, x->engine, &pd);
-    } else {
-      dnnl_convolution_desc_t d;
-      ds = dnnl_dilated_convolution_forward_desc_init(&d, dnnl_forward_inference,
-                                                      dnnl_convolution_direct, &x_any, &w_any,
-                                                      bv ? &b_md : NULL, &y_any, strides, dil, pl, pr);
-      if (ds == dnnl_success) st = make_pd(&d, po, NULL, x->engine, &pd);
+        if (ds == dnnl_success) st = make_pd(&d, po, NULL, x->engine, &pd);
+      }
+      if (ds != dnnl_success) st = gl_dnnl_check(ds, "describing a convolution");
     }
-    if (ds != dnnl_success) st = gl_dnnl_check(ds, "describing a convolution");
+    dnnl_post_ops_destroy(po);
+    const char *impl = NULL;
+    if (!st && with_post &&
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+        strstr(impl, "gemm")) {
+      dnnl_primitive_desc_destroy(pd);
+      pd = NULL;
+    }
+    s->manual_post = !st && pd && has_post && !with_post;
   }
-  dnnl_post_ops_destroy(po);
   if (st) return gl_err_wrap(st, "%s", gl_node_label(n));
   const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
   const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
@@ -339,7 +403,7 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
       st = gl_err(GL_ESHAPE, "%s: the fused residual must have the output's shape", gl_node_label(n));
     } else {
       s->sum_in = n->fuse.sum_input;
-      if (s->dst.reorder) {
+      if (s->dst.reorder && !s->manual_post) {
         st = gl_dnnl_check(dnnl_memory_create(&s->sum.user, &y_plain, x->engine, DNNL_MEMORY_NONE),
                            "creating a memory");
         if (!st) st = make_reorder(x->engine, s->sum.user, s->dst.mem, &s->sum.reorder);
@@ -350,6 +414,10 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   dnnl_primitive_desc_destroy(pd);
   if (st) return st;
   s->dst_bytes = (size_t)gl_shape_numel(&yv->shape) * sizeof(float);
+  s->dst_numel = gl_shape_numel(&yv->shape);
+  s->act = n->fuse.act;
+  s->act_alpha = n->fuse.alpha;
+  s->act_beta = n->fuse.beta;
   add_arg(s, DNNL_ARG_SRC, s->src.mem);
   add_arg(s, DNNL_ARG_WEIGHTS, s->wei.mem);
   if (bv) add_arg(s, DNNL_ARG_BIAS, s->bias.mem);
@@ -560,7 +628,17 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
       st = gl_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_linear, mul, 0.f),
                          "appending a post-op"), n_po++;
   }
-  if (!st) st = gl_cpu_post_ops_act(po, n->fuse.act, n->fuse.alpha, n->fuse.beta);
+  /* HardSigmoid's post-op is a linear one too: after beta's linear it runs as a loop instead. */
+  bool linear_used = bins[0] && !bins[0]->data && beta != 1.f;
+  if (linear_used && n->fuse.act == GL_ACT_HARD_SIGMOID) {
+    s->manual_post = true;
+    s->act = n->fuse.act;
+    s->act_alpha = n->fuse.alpha;
+    s->act_beta = n->fuse.beta;
+    s->dst_numel = gl_shape_numel(&yv->shape);
+  } else if (!st) {
+    st = gl_cpu_post_ops_act(po, n->fuse.act, n->fuse.alpha, n->fuse.beta);
+  }
   dnnl_primitive_desc_t pd = NULL;
   if (!st) {
     dnnl_matmul_desc_t d;
@@ -846,79 +924,141 @@ typedef enum { POOL_MAX, POOL_AVG, POOL_LP } pool_kind_t;
 
 typedef struct {
   pool_kind_t kind;
+  gl_dtype_t dtype;
   int64_t planes;
   int64_t in[3], k[3], s[3], d[3], pb[3], pe[3], out[3]; /* padded to 3 dims (leading 1s) */
   bool count_pad, col_major, has_ind;
   float p;
 } pool_t;
 
+/* Window taps j (input index st + j*d) with lo_b <= index < hi_b: j in [*lo, *hi). */
+static void tap_range(int64_t st, int64_t d, int64_t k, int64_t lo_b, int64_t hi_b, int64_t *lo,
+                      int64_t *hi) {
+  int64_t a, b;
+  if (d == 1) { /* the common case, without divisions */
+    a = st >= lo_b ? 0 : lo_b - st;
+    b = st >= hi_b ? 0 : hi_b - st;
+  } else {
+    a = st >= lo_b ? 0 : (lo_b - st + d - 1) / d;
+    b = st >= hi_b ? 0 : (hi_b - st + d - 1) / d;
+  }
+  if (b > k) b = k;
+  if (a > b) a = b;
+  *lo = a;
+  *hi = b;
+}
+
+/* Element i of a pool input (float, or uint8/int8 for MaxPool); the dtype branch is uniform. */
+static inline float pool_ld(gl_dtype_t t, const void *x, int64_t i) {
+  if (t == GL_DT_F32) return ((const float *)x)[i];
+  if (t == GL_DT_U8) return ((const uint8_t *)x)[i];
+  return ((const int8_t *)x)[i];
+}
+
 static gl_status_t pool_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                             void *const *out) {
-  const pool_t *s = k->state;
-  const float *xs = in[0];
-  float *y = out[0];
-  int64_t *ind = s->has_ind ? out[1] : NULL;
-  int64_t isz = s->in[0] * s->in[1] * s->in[2], osz = s->out[0] * s->out[1] * s->out[2];
-#pragma omp parallel for if (s->planes * osz > 4096)
-  for (int64_t p = 0; p < s->planes; p++) {
-    const float *xp = xs + p * isz;
-    for (int64_t o0 = 0; o0 < s->out[0]; o0++)
-      for (int64_t o1 = 0; o1 < s->out[1]; o1++)
-        for (int64_t o2 = 0; o2 < s->out[2]; o2++) {
-          int64_t st0 = o0 * s->s[0] - s->pb[0], st1 = o1 * s->s[1] - s->pb[1];
-          int64_t st2 = o2 * s->s[2] - s->pb[2];
+  /* A local copy: stores through the int64 Indices output could otherwise alias the state. */
+  const pool_t S = *(const pool_t *)k->state;
+  const gl_dtype_t dt = S.dtype;
+  const size_t esz = gl_dtype_size(dt);
+  int64_t *ind = S.has_ind ? out[1] : NULL;
+  int64_t isz = S.in[0] * S.in[1] * S.in[2], osz = S.out[0] * S.out[1] * S.out[2];
+#pragma omp parallel for if (S.planes * osz > 4096)
+  for (int64_t p = 0; p < S.planes; p++) {
+    const char *xp = (const char *)in[0] + (size_t)(p * isz) * esz;
+    for (int64_t o0 = 0; o0 < S.out[0]; o0++)
+      for (int64_t o1 = 0; o1 < S.out[1]; o1++)
+        for (int64_t o2 = 0; o2 < S.out[2]; o2++) {
+          int64_t st[3] = {o0 * S.s[0] - S.pb[0], o1 * S.s[1] - S.pb[1], o2 * S.s[2] - S.pb[2]};
+          int64_t lo[3], hi[3], cntpad = 1;
+          for (int d = 0; d < 3; d++) {
+            int64_t plo, phi;
+            tap_range(st[d], S.d[d], S.k[d], -S.pb[d], S.in[d] + S.pe[d], &plo, &phi);
+            cntpad *= phi - plo;
+            tap_range(st[d], S.d[d], S.k[d], 0, S.in[d], &lo[d], &hi[d]);
+          }
           float best = -INFINITY, acc = 0;
-          int64_t arg = -1, cnt = 0, cntpad = 0;
-          for (int64_t j0 = 0; j0 < s->k[0]; j0++) {
-            int64_t i0 = st0 + j0 * s->d[0];
-            if (i0 < -s->pb[0] || i0 >= s->in[0] + s->pe[0]) continue;
-            bool v0 = i0 >= 0 && i0 < s->in[0];
-            for (int64_t j1 = 0; j1 < s->k[1]; j1++) {
-              int64_t i1 = st1 + j1 * s->d[1];
-              if (i1 < -s->pb[1] || i1 >= s->in[1] + s->pe[1]) continue;
-              bool v1 = v0 && i1 >= 0 && i1 < s->in[1];
-              for (int64_t j2 = 0; j2 < s->k[2]; j2++) {
-                int64_t i2 = st2 + j2 * s->d[2];
-                if (i2 < -s->pb[2] || i2 >= s->in[2] + s->pe[2]) continue;
-                cntpad++;
-                if (!v1 || i2 < 0 || i2 >= s->in[2]) continue;
-                int64_t off = (i0 * s->in[1] + i1) * s->in[2] + i2;
-                float v = xp[off];
-                cnt++;
-                if (s->kind == POOL_MAX) {
-                  if (v > best || arg < 0) {
-                    best = v;
-                    arg = off;
-                  }
-                } else if (s->kind == POOL_AVG) {
-                  acc += v;
-                } else {
-                  acc += powf(fabsf(v), s->p);
+          int64_t arg = -1, cnt = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]);
+          for (int64_t j0 = lo[0]; j0 < hi[0]; j0++) {
+            int64_t i0 = st[0] + j0 * S.d[0];
+            for (int64_t j1 = lo[1]; j1 < hi[1]; j1++) {
+              int64_t row = (i0 * S.in[1] + st[1] + j1 * S.d[1]) * S.in[2] + st[2];
+              if (S.kind == POOL_MAX) {
+                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++) {
+                  int64_t off = row + j2 * S.d[2];
+                  float v = pool_ld(dt, xp, off);
+                  if (v > best || arg < 0) best = v, arg = off;
                 }
+              } else if (S.kind == POOL_AVG) {
+                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++) acc += pool_ld(dt, xp, row + j2 * S.d[2]);
+              } else {
+                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++)
+                  acc += powf(fabsf(pool_ld(dt, xp, row + j2 * S.d[2])), S.p);
               }
             }
           }
-          int64_t oi = p * osz + (o0 * s->out[1] + o1) * s->out[2] + o2;
-          if (s->kind == POOL_MAX) {
-            y[oi] = best;
+          int64_t oi = p * osz + (o0 * S.out[1] + o1) * S.out[2] + o2;
+          if (S.kind == POOL_MAX) {
+            if (dt == GL_DT_F32) ((float *)out[0])[oi] = best;
+            else if (dt == GL_DT_U8) ((uint8_t *)out[0])[oi] = (uint8_t)best;
+            else ((int8_t *)out[0])[oi] = (int8_t)best;
             if (ind) {
-              if (s->col_major && arg >= 0) /* 2-D only: (h, w) -> w * H + h */
-                arg = (arg % s->in[2]) * s->in[1] + arg / s->in[2];
+              if (S.col_major && arg >= 0) /* 2-D only: (h, w) -> w * H + h */
+                arg = (arg % S.in[2]) * S.in[1] + arg / S.in[2];
               ind[oi] = p * isz + (arg < 0 ? 0 : arg);
             }
-          } else if (s->kind == POOL_AVG) {
-            int64_t div = s->count_pad ? cntpad : cnt;
-            y[oi] = div ? acc / (float)div : 0.f;
+          } else if (S.kind == POOL_AVG) {
+            int64_t div = S.count_pad ? cntpad : cnt;
+            ((float *)out[0])[oi] = div ? acc / (float)div : 0.f;
           } else {
-            y[oi] = powf(acc, 1.f / s->p);
+            ((float *)out[0])[oi] = powf(acc, 1.f / S.p);
           }
         }
   }
   return GL_OK;
 }
 
-static gl_status_t pool_prepare_kind(const gl_graph_t *g, const gl_node_t *n, gl_cpu_kernel_t *k,
-                                     pool_kind_t kind, bool global) {
+/* A float MaxPool/AveragePool (no Indices) as a oneDNN pooling over plain layouts; GL_EUNSUPPORTED
+ * when ONNX's semantics differ from oneDNN's (an average including the padding over a ceil_mode
+ * window that extends past the end padding), so the caller keeps the loop. */
+static gl_status_t pool_dnnl(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
+                             const pool_t *p, int nsp, dnn_t *s) {
+  int off = 3 - nsp;
+  dnnl_dims_t st, kk, dil, pl, pr;
+  for (int i = 0; i < nsp; i++) {
+    int j = off + i;
+    int64_t ek = (p->k[j] - 1) * p->d[j] + 1;
+    st[i] = p->s[j], kk[i] = p->k[j], dil[i] = p->d[j] - 1, pl[i] = p->pb[j];
+    pr[i] = (p->out[j] - 1) * p->s[j] + ek - p->in[j] - p->pb[j];
+    if (pr[i] < 0 || pl[i] >= ek || pr[i] >= ek) return GL_EUNSUPPORTED;
+    if (p->kind == POOL_AVG && p->count_pad && pr[i] > p->pe[j]) return GL_EUNSUPPORTED;
+  }
+  const gl_value_t *xv = gl_in(g, n, 0), *yv = gl_out(g, n, 0);
+  dnnl_memory_desc_t xmd, ymd;
+  GL_TRY(plain_md(&xmd, xv->shape.rank, xv->shape.d));
+  GL_TRY(plain_md(&ymd, yv->shape.rank, yv->shape.d));
+  dnnl_alg_kind_t alg = p->kind == POOL_MAX ? dnnl_pooling_max
+                        : p->count_pad       ? dnnl_pooling_avg_include_padding
+                                             : dnnl_pooling_avg_exclude_padding;
+  dnnl_pooling_v2_desc_t d;
+  if (dnnl_pooling_v2_forward_desc_init(&d, dnnl_forward_inference, alg, &xmd, &ymd, st, kk, dil,
+                                        pl, pr) != dnnl_success)
+    return GL_EUNSUPPORTED;
+  dnnl_primitive_desc_t pd;
+  if (dnnl_primitive_desc_create(&pd, &d, NULL, x->engine, NULL) != dnnl_success)
+    return GL_EUNSUPPORTED;
+  gl_status_t rc = dmem_init(&s->src, x->engine, &xmd, &xmd, false);
+  if (!rc) rc = dmem_init(&s->dst, x->engine, &ymd, &ymd, true);
+  if (!rc) rc = gl_dnnl_check(dnnl_primitive_create(&s->prim, pd), "creating a pooling");
+  dnnl_primitive_desc_destroy(pd);
+  if (rc) return rc == GL_EUNSUPPORTED ? GL_EBACKEND : rc;
+  add_arg(s, DNNL_ARG_SRC, s->src.mem);
+  add_arg(s, DNNL_ARG_DST, s->dst.mem);
+  return GL_OK;
+}
+
+static gl_status_t pool_prepare_kind(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
+                                     gl_cpu_kernel_t *k, pool_kind_t kind, bool global) {
   const gl_shape_t *xs = &gl_in(g, n, 0)->shape;
   int nsp = xs->rank - 2;
   if (nsp < 1 || nsp > 3)
@@ -926,6 +1066,7 @@ static gl_status_t pool_prepare_kind(const gl_graph_t *g, const gl_node_t *n, gl
   pool_t *s = gl_calloc(1, sizeof *s);
   if (!s) return gl_err(GL_ENOMEM, "out of memory");
   s->kind = kind;
+  s->dtype = gl_in(g, n, 0)->dtype;
   s->planes = xs->d[0] * xs->d[1];
   for (int i = 0; i < 3; i++) s->in[i] = s->k[i] = s->s[i] = s->d[i] = s->out[i] = 1;
   int off = 3 - nsp;
@@ -953,6 +1094,26 @@ static gl_status_t pool_prepare_kind(const gl_graph_t *g, const gl_node_t *n, gl
   s->has_ind = kind == POOL_MAX && n->n_outputs > 1 && n->outputs[1] >= 0;
   const gl_attr_t *pa = gl_attr(n, "p");
   s->p = pa ? (pa->type == GL_ATTR_FLOAT ? pa->f : (float)pa->i) : 2.f;
+  if (s->dtype == GL_DT_F32 && kind != POOL_LP && !s->has_ind && !getenv("GL_POOL_LOOP")) {
+    dnn_t *d = dnn_new();
+    if (!d) {
+      gl_free(s);
+      return gl_err(GL_ENOMEM, "out of memory");
+    }
+    gl_status_t st = pool_dnnl(x, g, n, s, nsp, d);
+    if (st == GL_OK) {
+      gl_free(s);
+      k->state = d;
+      k->destroy = dnn_destroy;
+      k->run = dnn_run;
+      return GL_OK;
+    }
+    dnn_destroy(d);
+    if (st != GL_EUNSUPPORTED) {
+      gl_free(s);
+      return st;
+    }
+  }
   k->state = s;
   k->run = pool_run;
   return GL_OK;
@@ -960,23 +1121,23 @@ static gl_status_t pool_prepare_kind(const gl_graph_t *g, const gl_node_t *n, gl
 
 static gl_status_t maxpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                    gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_MAX, false);
+  return pool_prepare_kind(x, g, n, k, POOL_MAX, false);
 }
 static gl_status_t avgpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                    gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_AVG, false);
+  return pool_prepare_kind(x, g, n, k, POOL_AVG, false);
 }
 static gl_status_t lppool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                   gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_LP, false);
+  return pool_prepare_kind(x, g, n, k, POOL_LP, false);
 }
 static gl_status_t gavgpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                     gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_AVG, true);
+  return pool_prepare_kind(x, g, n, k, POOL_AVG, true);
 }
 static gl_status_t gmaxpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                                     gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(g, n, k, POOL_MAX, true);
+  return pool_prepare_kind(x, g, n, k, POOL_MAX, true);
 }
 
 const gl_cpu_op_t gl_cpu_ops_nn[] = {

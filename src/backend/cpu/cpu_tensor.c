@@ -441,7 +441,8 @@ static gl_status_t prep_transpose(const gl_cpu_exec_t *x, const gl_graph_t *g, c
   if (a->dtype == GL_DT_F32 || a->dtype == GL_DT_I32) {
     xcopy_t sc = c;
     xcopy_simplify(&sc);
-    if (sc.rank > 1 && !getenv("GL_TRANSPOSE_LOOP")) {
+    /* when the innermost dim stays innermost the C loop copies whole rows: keep it */
+    if (sc.rank > 1 && sc.ss[sc.rank - 1] != 1 && !getenv("GL_TRANSPOSE_LOOP")) {
       gl_status_t st = reorder_kernel(x, &sc, a->dtype == GL_DT_F32 ? dnnl_f32 : dnnl_s32, k);
       if (st != GL_EUNSUPPORTED) return st;
     }
@@ -582,7 +583,8 @@ static gl_status_t prep_concat_split(const gl_cpu_exec_t *x, const gl_graph_t *g
   int parts = split ? n->n_outputs : n->n_inputs, axis;
   size_t es;
   GL_TRY(elem_size(n, whole->dtype, &es));
-  GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", 0), whole->shape.rank, &axis));
+  int64_t dflt = !split && g->opset < 4 ? 1 : 0; /* Concat-1..3 default to axis 1 */
+  GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", dflt), whole->shape.rank, &axis));
   cat_t *c = state_alloc(k, sizeof *c + sizeof(size_t) * (size_t)parts);
   if (!c) return GL_ENOMEM;
   c->n = parts;
@@ -1236,65 +1238,74 @@ typedef struct {
   double *w[GL_MAX_RANK];          /* weight of i1 */
 } resize_t;
 
-static double load_f(const void *p, gl_dtype_t t, int64_t i) {
-  return t == GL_DT_F32 ? ((const float *)p)[i] : ((const double *)p)[i];
-}
+/* One output row (all dims but the last fixed): the outer dims give up to 2^(rank-1) source rows
+ * with weights; the last dim blends two elements of each. */
+#define RESIZE_ROW(T)                                                                          \
+  {                                                                                            \
+    const T *src = in[0];                                                                      \
+    T *dst = (T *)o;                                                                           \
+    for (int64_t j = 0; j < s->olast; j++) {                                                   \
+      int64_t v0 = l0[j], v1 = l1[j];                                                          \
+      if (v0 < 0) {                                                                            \
+        dst[j] = (T)s->extrap;                                                                 \
+        continue;                                                                              \
+      }                                                                                        \
+      double w = lw[j], acc = 0;                                                               \
+      for (int c = 0; c < nc; c++)                                                             \
+        acc += cw[c] * ((1 - w) * (double)src[coff[c] + v0] + w * (double)src[coff[c] + v1]);  \
+      dst[j] = (T)acc;                                                                         \
+    }                                                                                          \
+  }
 
 static gl_status_t run_resize(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
                               void *const *out) {
   const resize_t *s = k->state;
-  int r = s->rank, last = r - 1;
+  int last = s->rank - 1;
   size_t es = s->es;
+  const int64_t *l0 = s->i0[last], *l1 = s->i1[last];
+  const double *lw = s->w[last];
   bool par = (size_t)(s->orows * s->olast) * es >= PAR_BYTES && s->orows > 1;
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t row = 0; row < s->orows; row++) {
-    int64_t idx[GL_MAX_RANK], q = row;
+    int64_t idx[GL_MAX_RANK], q = row, coff[1 << (GL_MAX_RANK - 1)];
+    double cw[1 << (GL_MAX_RANK - 1)];
     for (int d = last - 1; d >= 0; d--) idx[d] = q % s->odim[d], q /= s->odim[d];
     char *o = (char *)out[0] + (size_t)(row * s->olast) * es;
-    for (int64_t j = 0; j < s->olast; j++) {
-      idx[last] = j;
-      bool ext = false;
-      if (s->mode == GL_RESIZE_NEAREST) {
-        int64_t off = 0;
-        for (int d = 0; d < r; d++) {
-          int64_t v = s->i0[d][idx[d]];
-          if (v < 0) ext = true;
-          off += v * s->istride[d];
+    int nc = 1;
+    bool ext = false;
+    coff[0] = 0;
+    cw[0] = 1;
+    for (int d = 0; d < last; d++) {
+      int64_t v0 = s->i0[d][idx[d]], st = s->istride[d];
+      if (v0 < 0) ext = true;
+      if (s->mode == GL_RESIZE_LINEAR && s->interp[d]) {
+        int64_t v1 = s->i1[d][idx[d]];
+        double w = s->w[d][idx[d]];
+        for (int c = 0; c < nc; c++) {
+          coff[nc + c] = coff[c] + v1 * st;
+          cw[nc + c] = cw[c] * w;
+          coff[c] += v0 * st;
+          cw[c] *= 1 - w;
         }
-        if (ext) store_f64(o + (size_t)j * es, s->t, s->extrap);
-        else copy_elem(o + (size_t)j * es, (const char *)in[0] + (size_t)off * es, es);
-        continue;
+        nc *= 2;
+      } else {
+        for (int c = 0; c < nc; c++) coff[c] += v0 * st;
       }
-      int64_t base = 0, step[GL_MAX_RANK];
-      double wt[GL_MAX_RANK];
-      int m = 0, dims[GL_MAX_RANK];
-      for (int d = 0; d < r; d++) {
-        int64_t v = s->i0[d][idx[d]];
-        if (v < 0) ext = true;
-        base += v * s->istride[d];
-        if (s->interp[d]) {
-          dims[m] = d;
-          step[m] = (s->i1[d][idx[d]] - v) * s->istride[d];
-          wt[m] = s->w[d][idx[d]];
-          m++;
-        }
+    }
+    if (ext) {
+      for (int64_t j = 0; j < s->olast; j++) store_f64(o + (size_t)j * es, s->t, s->extrap);
+      continue;
+    }
+    if (s->mode == GL_RESIZE_NEAREST) {
+      const char *src = (const char *)in[0] + (size_t)coff[0] * es;
+      for (int64_t j = 0; j < s->olast; j++) {
+        if (l0[j] < 0) store_f64(o + (size_t)j * es, s->t, s->extrap);
+        else copy_elem(o + (size_t)j * es, src + (size_t)l0[j] * es, es);
       }
-      if (ext) {
-        store_f64(o + (size_t)j * es, s->t, s->extrap);
-        continue;
-      }
-      double acc = 0;
-      for (int c = 0; c < (1 << m); c++) {
-        double wc = 1;
-        int64_t off = base;
-        for (int b = 0; b < m; b++) {
-          if (c >> b & 1) wc *= wt[b], off += step[b];
-          else wc *= 1 - wt[b];
-        }
-        if (wc != 0) acc += wc * load_f(in[0], s->t, off);
-      }
-      (void)dims;
-      store_f64(o + (size_t)j * es, s->t, acc);
+    } else if (s->t == GL_DT_F32) {
+      RESIZE_ROW(float)
+    } else {
+      RESIZE_ROW(double)
     }
   }
   return GL_OK;
@@ -1412,6 +1423,91 @@ static gl_status_t prep_reverse_sequence(const gl_cpu_exec_t *x, const gl_graph_
   return GL_OK;
 }
 
+/* ---- GridSample ---- */
+
+typedef struct {
+  int64_t n, c, h, w, ho, wo;
+  bool nearest, align;
+  int pad; /* 0 zeros, 1 border, 2 reflection */
+} grid_t;
+
+/* Reflects x into the range the padding mode allows (PyTorch's and ONNX's rule), then clamps. */
+static double grid_reflect(double x, int64_t size, bool align) {
+  double lo = align ? 0 : -0.5, hi = align ? (double)(size - 1) : (double)size - 0.5;
+  double span = hi - lo;
+  if (span <= 0) return 0;
+  double d = fabs(x - lo), extra = fmod(d, span);
+  int64_t flips = (int64_t)floor(d / span);
+  x = flips % 2 == 0 ? lo + extra : hi - extra;
+  return x < 0 ? 0 : (x > (double)(size - 1) ? (double)(size - 1) : x);
+}
+
+static double grid_coord(const grid_t *s, double gcoord, int64_t size) {
+  double x = s->align ? (gcoord + 1) / 2 * (double)(size - 1) : ((gcoord + 1) * (double)size - 1) / 2;
+  if (s->pad == 1) x = x < 0 ? 0 : (x > (double)(size - 1) ? (double)(size - 1) : x);
+  else if (s->pad == 2) x = grid_reflect(x, size, s->align);
+  return x;
+}
+
+static gl_status_t run_grid_sample(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
+                                   void *const *out) {
+  const grid_t *s = k->state;
+  const float *X = in[0], *G = in[1];
+  float *Y = out[0];
+  int64_t plane = s->h * s->w, oplane = s->ho * s->wo;
+  bool par = s->n * s->c * oplane >= 16384 && s->n * s->ho > 1;
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t nh = 0; nh < s->n * s->ho; nh++) {
+    int64_t b = nh / s->ho, oh = nh % s->ho;
+    for (int64_t ow = 0; ow < s->wo; ow++) {
+      const float *gp = G + ((b * s->ho + oh) * s->wo + ow) * 2;
+      double fx = grid_coord(s, gp[0], s->w), fy = grid_coord(s, gp[1], s->h);
+      int64_t tx[4], ty[4];
+      double tw[4];
+      int nt;
+      if (s->nearest) {
+        tx[0] = (int64_t)nearbyint(fx), ty[0] = (int64_t)nearbyint(fy), tw[0] = 1, nt = 1;
+      } else {
+        int64_t x0 = (int64_t)floor(fx), y0 = (int64_t)floor(fy);
+        double ax = fx - (double)x0, ay = fy - (double)y0;
+        tx[0] = x0, ty[0] = y0, tw[0] = (1 - ax) * (1 - ay);
+        tx[1] = x0 + 1, ty[1] = y0, tw[1] = ax * (1 - ay);
+        tx[2] = x0, ty[2] = y0 + 1, tw[2] = (1 - ax) * ay;
+        tx[3] = x0 + 1, ty[3] = y0 + 1, tw[3] = ax * ay;
+        nt = 4;
+      }
+      int64_t off[4];
+      for (int t = 0; t < nt; t++) {
+        bool inside = tx[t] >= 0 && tx[t] < s->w && ty[t] >= 0 && ty[t] < s->h;
+        off[t] = inside ? ty[t] * s->w + tx[t] : -1; /* outside taps read as 0 */
+      }
+      for (int64_t c = 0; c < s->c; c++) {
+        const float *xp = X + (b * s->c + c) * plane;
+        double acc = 0;
+        for (int t = 0; t < nt; t++)
+          if (off[t] >= 0) acc += tw[t] * xp[off[t]];
+        Y[(b * s->c + c) * oplane + oh * s->wo + ow] = (float)acc;
+      }
+    }
+  }
+  return GL_OK;
+}
+
+static gl_status_t prep_grid_sample(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
+                                    gl_cpu_kernel_t *k) {
+  const gl_value_t *a = vin(g, n, 0), *o = vout(g, n, 0);
+  grid_t *s = state_alloc(k, sizeof *s);
+  if (!s) return GL_ENOMEM;
+  s->n = a->shape.d[0], s->c = a->shape.d[1], s->h = a->shape.d[2], s->w = a->shape.d[3];
+  s->ho = o->shape.d[2], s->wo = o->shape.d[3];
+  s->nearest = !strcmp(gl_attr_s(n, "mode", "bilinear"), "nearest");
+  s->align = gl_attr_i(n, "align_corners", 0) != 0;
+  const char *pad = gl_attr_s(n, "padding_mode", "zeros");
+  s->pad = !strcmp(pad, "border") ? 1 : !strcmp(pad, "reflection") ? 2 : 0;
+  k->run = run_grid_sample;
+  return GL_OK;
+}
+
 const gl_cpu_op_t gl_cpu_ops_tensor[] = {
     {"Shape", prep_shape},
     {"Size", prep_size},
@@ -1445,5 +1541,6 @@ const gl_cpu_op_t gl_cpu_ops_tensor[] = {
     {"Compress", prep_compress},
     {"NonZero", prep_nonzero},
     {"ReverseSequence", prep_reverse_sequence},
+    {"GridSample", prep_grid_sample},
     {0},
 };

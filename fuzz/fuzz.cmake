@@ -1,0 +1,10 @@
+# fuzz/fuzz.cmake - libFuzzer targets (GL_FUZZ=ON with clang; scripts/fuzz.sh builds and runs them).
+if(NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
+  message(WARNING "GL_FUZZ needs clang (CC=clang); no fuzz targets built")
+  return()
+endif()
+foreach(t fuzz_onnx)
+  add_executable(${t} ${CMAKE_SOURCE_DIR}/fuzz/${t}.c)
+  target_link_libraries(${t} PRIVATE gl)
+  target_link_options(${t} PRIVATE -fsanitize=fuzzer,address,undefined)
+endforeach()

@@ -1,0 +1,359 @@
+/* backend/cuda/cuda_plan.cu - the CUDA module's entry point, its backend table and CUDA plans:
+ * constants uploaded once per plan, every computed value in one device arena laid out by the
+ * memory plan, view ops as aliases, inputs and outputs staged through pinned host memory with
+ * async copies on the plan's stream, and the whole run captured once as a CUDA graph and replayed.
+ * Nothing on the run path allocates or synchronises besides plan_wait. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_int.h"
+#include "backend/cuda/cuda_module.h"
+
+extern "C" {
+#include "graph/memplan.h"
+}
+
+static const gl_host_api_t *host;
+
+/* Hands the module's last error message to the host (they are separate copies of core/). */
+static gl_status_t report(gl_status_t st) {
+  if (st < 0 && host) host->set_error(st, gl_errmsg()[0] ? gl_errmsg() : gl_status_str(st));
+  return st;
+}
+
+gl_status_t gl_cu_check(cudaError_t e, const char *what) {
+  if (e == cudaSuccess) return GL_OK;
+  return gl_err(e == cudaErrorMemoryAllocation ? GL_ENOMEM : GL_EDEVICE, "CUDA: %s: %s", what,
+                cudaGetErrorString(e));
+}
+
+gl_status_t gl_cudnn_check(cudnnStatus_t e, const char *what) {
+  if (e == CUDNN_STATUS_SUCCESS) return GL_OK;
+  return gl_err(e == CUDNN_STATUS_NOT_SUPPORTED ? GL_EUNSUPPORTED : GL_EDEVICE, "cuDNN: %s: %s",
+                what, cudnnGetErrorString(e));
+}
+
+gl_status_t gl_cublas_check(cublasStatus_t e, const char *what) {
+  if (e == CUBLAS_STATUS_SUCCESS) return GL_OK;
+  return gl_err(GL_EDEVICE, "cuBLAS: %s: status %d", what, (int)e);
+}
+
+#define PAD 8 /* absent optional inputs/outputs read as NULL this far past the last one */
+
+typedef struct {
+  gl_cu_step_t k;
+  int n_in, n_out;
+  int *in, *out;
+  int alias_src;
+} step_t;
+
+typedef struct {
+  gl_plan_t hdr;
+  gl_cu_ctx_t cx;
+  bool own_stream;
+  step_t *steps;
+  int n_steps;
+  void **vptr; /* device pointer per value */
+  int n_values;
+  void *arena, *workspace;
+  size_t ws_bytes;
+  void **consts; /* device copies of constants (owned) */
+  int n_consts;
+  int *in_vals, *out_vals;
+  void **in_dev, **in_host, **out_host; /* per input: device buffer, pinned staging; per output */
+  size_t *in_bytes, *out_bytes;
+  void **args;
+  int max_args;
+  cudaGraphExec_t graph;
+  bool graph_tried, use_graph;
+  gl_tensor_t *pending_out; /* outputs of the run in flight (copied out in plan_wait) */
+} cu_plan_t;
+
+static bool is_view_op(const gl_graph_t *g, const gl_node_t *n) {
+  static const char *views[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
+  if (n->n_outputs != 1 || n->n_inputs < 1 || n->inputs[0] < 0) return false;
+  const gl_value_t *a = gl_in(g, n, 0), *b = gl_out(g, n, 0);
+  if (!a || !b || a->dtype != b->dtype || gl_shape_numel(&a->shape) != gl_shape_numel(&b->shape))
+    return false;
+  for (size_t i = 0; i < sizeof views / sizeof views[0]; i++)
+    if (!strcmp(n->op_type, views[i])) return true;
+  return false;
+}
+
+static void plan_destroy(gl_plan_t *p) {
+  cu_plan_t *cp = (cu_plan_t *)p;
+  if (cp->cx.stream) cudaStreamSynchronize(cp->cx.stream);
+  for (int i = 0; i < cp->n_steps; i++) {
+    step_t *s = &cp->steps[i];
+    if (s->k.destroy) s->k.destroy(s->k.state);
+    else gl_free(s->k.state);
+    gl_free(s->in);
+    gl_free(s->out);
+  }
+  if (cp->graph) cudaGraphExecDestroy(cp->graph);
+  for (int i = 0; i < cp->n_consts; i++) cudaFree(cp->consts[i]);
+  for (int i = 0; cp->in_dev && i < cp->hdr.n_inputs; i++) cudaFree(cp->in_dev[i]);
+  for (int i = 0; cp->in_host && i < cp->hdr.n_inputs; i++) cudaFreeHost(cp->in_host[i]);
+  for (int i = 0; cp->out_host && i < cp->hdr.n_outputs; i++) cudaFreeHost(cp->out_host[i]);
+  cudaFree(cp->arena);
+  cudaFree(cp->workspace);
+  if (cp->cx.dnn) cudnnDestroy(cp->cx.dnn);
+  if (cp->cx.blas) cublasDestroy(cp->cx.blas);
+  if (cp->own_stream && cp->cx.stream) cudaStreamDestroy(cp->cx.stream);
+  gl_free(cp->steps), gl_free(cp->vptr), gl_free(cp->consts), gl_free(cp->in_vals);
+  gl_free(cp->out_vals), gl_free(cp->in_dev), gl_free(cp->in_host), gl_free(cp->out_host);
+  gl_free(cp->in_bytes), gl_free(cp->out_bytes), gl_free(cp->args);
+  gl_plan_header_fini(&cp->hdr);
+  gl_free(cp);
+}
+
+static gl_status_t upload_constants(cu_plan_t *cp, const gl_graph_t *g) {
+  cp->consts = (void **)gl_calloc((size_t)(g->n_values ? g->n_values : 1), sizeof(void *));
+  if (!cp->consts) return gl_err(GL_ENOMEM, "out of memory");
+  for (int v = 0; v < g->n_values; v++) {
+    const gl_value_t *val = &g->values[v];
+    if (!val->data || val->n_uses == 0) continue;
+    size_t bytes = gl_tensor_nbytes(val->data);
+    void *d = NULL;
+    GL_CU(cudaMalloc(&d, bytes ? bytes : 1), "allocating a constant");
+    cp->consts[cp->n_consts++] = d;
+    if (bytes) GL_CU(cudaMemcpy(d, val->data->data, bytes, cudaMemcpyHostToDevice), "uploading a constant");
+    cp->vptr[v] = d;
+  }
+  return GL_OK;
+}
+
+static gl_status_t build(cu_plan_t *cp, const gl_graph_t *g, int *alias) {
+  for (int i = 0; i < g->n_nodes; i++) {
+    const gl_node_t *n = &g->nodes[i];
+    if (n->dead) continue;
+    step_t *s = &cp->steps[cp->n_steps];
+    memset(s, 0, sizeof *s);
+    s->alias_src = -1;
+    s->n_in = n->n_inputs;
+    s->n_out = n->n_outputs;
+    s->in = (int *)gl_malloc(sizeof(int) * (size_t)(n->n_inputs + 1));
+    s->out = (int *)gl_malloc(sizeof(int) * (size_t)(n->n_outputs + 1));
+    if (!s->in || !s->out) {
+      gl_free(s->in), gl_free(s->out);
+      return gl_err(GL_ENOMEM, "out of memory");
+    }
+    memcpy(s->in, n->inputs, sizeof(int) * (size_t)n->n_inputs);
+    memcpy(s->out, n->outputs, sizeof(int) * (size_t)n->n_outputs);
+    cp->n_steps++;
+    if (s->n_in + s->n_out > cp->max_args) cp->max_args = s->n_in + s->n_out;
+    if (is_view_op(g, n)) {
+      s->alias_src = n->inputs[0];
+      const gl_value_t *src = &g->values[n->inputs[0]];
+      if (src->kind == GL_VAL_INTERNAL && !src->data) alias[n->outputs[0]] = n->inputs[0];
+      continue;
+    }
+    for (int k = 0; k < n->n_outputs; k++) {
+      const gl_value_t *o = gl_out(g, n, k);
+      if (o && o->dtype != GL_DT_F32 && strcmp(n->op_type, "Gather"))
+        return gl_err(GL_EUNSUPPORTED, "%s: the CUDA backend computes float tensors only, not %s",
+                      gl_node_label(n), gl_dtype_name(o->dtype));
+    }
+    gl_cu_prepare_fn prep = gl_cu_find_op(n->op_type);
+    if (!prep)
+      return gl_err(GL_EUNSUPPORTED, "%s: the CUDA backend has no kernel for op '%s'",
+                    gl_node_label(n), n->op_type);
+    gl_status_t st = prep(&cp->cx, g, n, &s->k);
+    if (st) return st;
+  }
+  return GL_OK;
+}
+
+static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const gl_placement_t *pl,
+                                    gl_plan_t **out) {
+  cu_plan_t *cp = (cu_plan_t *)gl_calloc(1, sizeof *cp);
+  if (!cp) return gl_err(GL_ENOMEM, "out of memory");
+  int *alias = NULL;
+  gl_memplan_t mp;
+  memset(&mp, 0, sizeof mp);
+  int nin = g->n_inputs, nout = g->n_outputs;
+  gl_status_t st = gl_plan_header_init(&cp->hdr, be, g);
+  cp->cx.device = *(int *)be->ctx;
+  if (!st) st = gl_cu_check(cudaSetDevice(cp->cx.device), "selecting the device");
+  if (!st) {
+    if (pl->stream) {
+      cp->cx.stream = (cudaStream_t)pl->stream;
+    } else {
+      st = gl_cu_check(cudaStreamCreateWithFlags(&cp->cx.stream, cudaStreamNonBlocking), "creating a stream");
+      cp->own_stream = true;
+    }
+  }
+  if (!st) st = gl_cudnn_check(cudnnCreate(&cp->cx.dnn), "creating a handle");
+  if (!st) st = gl_cudnn_check(cudnnSetStream(cp->cx.dnn, cp->cx.stream), "binding the stream");
+  if (!st) st = gl_cublas_check(cublasCreate(&cp->cx.blas), "creating a handle");
+  if (!st) st = gl_cublas_check(cublasSetStream(cp->cx.blas, cp->cx.stream), "binding the stream");
+  if (st) goto fail;
+  cp->n_values = g->n_values;
+  cp->vptr = (void **)gl_calloc((size_t)(g->n_values ? g->n_values : 1), sizeof(void *));
+  alias = (int *)gl_malloc(sizeof(int) * (size_t)(g->n_values ? g->n_values : 1));
+  cp->steps = (step_t *)gl_calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *cp->steps);
+  cp->in_vals = (int *)gl_calloc((size_t)nin + 1, sizeof(int));
+  cp->out_vals = (int *)gl_calloc((size_t)nout + 1, sizeof(int));
+  cp->in_dev = (void **)gl_calloc((size_t)nin + 1, sizeof(void *));
+  cp->in_host = (void **)gl_calloc((size_t)nin + 1, sizeof(void *));
+  cp->out_host = (void **)gl_calloc((size_t)nout + 1, sizeof(void *));
+  cp->in_bytes = (size_t *)gl_calloc((size_t)nin + 1, sizeof(size_t));
+  cp->out_bytes = (size_t *)gl_calloc((size_t)nout + 1, sizeof(size_t));
+  if (!cp->vptr || !alias || !cp->steps || !cp->in_vals || !cp->out_vals || !cp->in_dev ||
+      !cp->in_host || !cp->out_host || !cp->in_bytes || !cp->out_bytes) {
+    st = gl_err(GL_ENOMEM, "out of memory");
+    goto fail;
+  }
+  for (int v = 0; v < g->n_values; v++) alias[v] = -1;
+  st = build(cp, g, alias);
+  if (!st) st = gl_memplan_build(g, alias, &mp);
+  if (st) goto fail;
+  st = gl_cu_check(cudaMalloc(&cp->arena, mp.arena_bytes ? mp.arena_bytes : 64), "allocating the arena");
+  if (!st && cp->cx.workspace_need) {
+    cp->ws_bytes = cp->cx.workspace_need;
+    st = gl_cu_check(cudaMalloc(&cp->workspace, cp->ws_bytes), "allocating the workspace");
+  }
+  if (!st) st = gl_cublas_check(cublasSetWorkspace(cp->cx.blas, NULL, 0), "cuBLAS workspace");
+  if (!st) st = upload_constants(cp, g);
+  if (st) goto fail;
+  for (int v = 0; v < g->n_values; v++)
+    if (!g->values[v].data && mp.offset[v] >= 0) cp->vptr[v] = (char *)cp->arena + mp.offset[v];
+  for (int i = 0; i < nin && !st; i++) {
+    const gl_value_t *v = &g->values[g->inputs[i]];
+    cp->in_vals[i] = g->inputs[i];
+    cp->in_bytes[i] = (size_t)gl_shape_numel(&v->shape) * gl_dtype_size(v->dtype);
+    st = gl_cu_check(cudaMalloc(&cp->in_dev[i], cp->in_bytes[i] ? cp->in_bytes[i] : 1), "allocating an input");
+    if (!st) st = gl_cu_check(cudaHostAlloc(&cp->in_host[i], cp->in_bytes[i] ? cp->in_bytes[i] : 1, cudaHostAllocDefault), "pinning an input");
+    if (!st) cp->vptr[g->inputs[i]] = cp->in_dev[i];
+  }
+  for (int i = 0; i < nout && !st; i++) {
+    const gl_value_t *v = &g->values[g->outputs[i]];
+    cp->out_vals[i] = g->outputs[i];
+    cp->out_bytes[i] = (size_t)gl_shape_numel(&v->shape) * gl_dtype_size(v->dtype);
+    st = gl_cu_check(cudaHostAlloc(&cp->out_host[i], cp->out_bytes[i] ? cp->out_bytes[i] : 1, cudaHostAllocDefault), "pinning an output");
+  }
+  cp->args = (void **)gl_calloc((size_t)cp->max_args + 2 * PAD + 1, sizeof(void *));
+  if (!st && !cp->args) st = gl_err(GL_ENOMEM, "out of memory");
+  if (st) goto fail;
+  {
+    const char *e = getenv("GPULET_CUDA_GRAPHS");
+    cp->use_graph = !(e && !strcmp(e, "0"));
+  }
+  gl_memplan_fini(&mp);
+  gl_free(alias);
+  *out = &cp->hdr;
+  return GL_OK;
+fail:
+  gl_memplan_fini(&mp);
+  gl_free(alias);
+  plan_destroy(&cp->hdr);
+  return st;
+}
+
+/* Enqueues one whole run (copies in, every step, copies out) on the plan's stream. */
+static gl_status_t enqueue(cu_plan_t *cp) {
+  cudaStream_t s = cp->cx.stream;
+  for (int i = 0; i < cp->hdr.n_inputs; i++)
+    if (cp->in_bytes[i])
+      GL_CU(cudaMemcpyAsync(cp->in_dev[i], cp->in_host[i], cp->in_bytes[i], cudaMemcpyHostToDevice, s), "copying an input");
+  for (int i = 0; i < cp->n_steps; i++) {
+    step_t *st = &cp->steps[i];
+    if (st->alias_src >= 0) {
+      cp->vptr[st->out[0]] = cp->vptr[st->alias_src];
+      continue;
+    }
+    void **in = cp->args, **out = cp->args + st->n_in + PAD;
+    for (int k = 0; k < st->n_in + PAD; k++) in[k] = k < st->n_in && st->in[k] >= 0 ? cp->vptr[st->in[k]] : NULL;
+    for (int k = 0; k < st->n_out + PAD; k++) out[k] = k < st->n_out && st->out[k] >= 0 ? cp->vptr[st->out[k]] : NULL;
+    GL_TRY(st->k.run(&st->k, &cp->cx, cp->workspace, cp->ws_bytes, in, out));
+  }
+  for (int i = 0; i < cp->hdr.n_outputs; i++)
+    if (cp->out_bytes[i])
+      GL_CU(cudaMemcpyAsync(cp->out_host[i], cp->vptr[cp->out_vals[i]], cp->out_bytes[i], cudaMemcpyDeviceToHost, s), "copying an output");
+  return GL_OK;
+}
+
+/* Captures one run as a CUDA graph; on any failure the plan runs eagerly from then on. */
+static void try_capture(cu_plan_t *cp) {
+  cp->graph_tried = true;
+  cudaGraph_t graph = NULL;
+  if (cudaStreamBeginCapture(cp->cx.stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+    cudaGetLastError();
+    cp->use_graph = false;
+    return;
+  }
+  gl_status_t st = enqueue(cp);
+  cudaError_t e = cudaStreamEndCapture(cp->cx.stream, &graph);
+  if (st || e != cudaSuccess || cudaGraphInstantiate(&cp->graph, graph, 0) != cudaSuccess) {
+    cudaGetLastError();
+    cp->graph = NULL;
+    cp->use_graph = false;
+    if (host) host->log(1, "CUDA graph capture failed; this plan runs its kernels one by one");
+  }
+  if (graph) cudaGraphDestroy(graph);
+}
+
+static gl_status_t plan_run_impl(gl_plan_t *p, const gl_tensor_t *inputs, gl_tensor_t *outputs) {
+  cu_plan_t *cp = (cu_plan_t *)p;
+  GL_CU(cudaSetDevice(cp->cx.device), "selecting the device");
+  for (int i = 0; i < p->n_inputs; i++)
+    if (cp->in_bytes[i]) memcpy(cp->in_host[i], inputs[i].data, cp->in_bytes[i]);
+  if (cp->use_graph && !cp->graph_tried) try_capture(cp);
+  if (cp->graph) GL_CU(cudaGraphLaunch(cp->graph, cp->cx.stream), "launching the plan's graph");
+  else GL_TRY(enqueue(cp));
+  cp->pending_out = outputs;
+  return GL_OK;
+}
+
+static gl_status_t plan_wait_impl(gl_plan_t *p) {
+  cu_plan_t *cp = (cu_plan_t *)p;
+  GL_CU(cudaStreamSynchronize(cp->cx.stream), "running the plan");
+  for (int i = 0; cp->pending_out && i < p->n_outputs; i++)
+    if (cp->out_bytes[i]) memcpy(cp->pending_out[i].data, cp->out_host[i], cp->out_bytes[i]);
+  cp->pending_out = NULL;
+  return GL_OK;
+}
+
+static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_placement_t *pl, gl_plan_t **out) {
+  return report(plan_create_impl(be, g, pl, out));
+}
+static gl_status_t plan_run(gl_plan_t *p, const gl_tensor_t *in, gl_tensor_t *out) {
+  return report(plan_run_impl(p, in, out));
+}
+static gl_status_t plan_wait(gl_plan_t *p) { return report(plan_wait_impl(p)); }
+
+static void backend_destroy(gl_backend_t *be) {
+  gl_free(be->ctx);
+  gl_free(be);
+}
+
+static const struct gl_backend_i cuda_iface = {
+    GL_BACKEND_ABI, sizeof(struct gl_backend_i), "cuda", plan_create, plan_run, plan_wait,
+    plan_destroy, backend_destroy,
+};
+
+extern "C" __attribute__((visibility("default"))) int gl_cuda_module_init(const gl_host_api_t *h,
+                                                                          int device,
+                                                                          gl_backend_t **out) {
+  *out = NULL;
+  if (!h || h->abi_version != GL_CUDA_MODULE_ABI) return GL_EDEVICE;
+  host = h;
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess)
+    return report(gl_err(GL_EDEVICE, "no usable CUDA device: %s", cudaGetErrorString(e)));
+  if (device < 0 || device >= count)
+    return report(gl_err(GL_EDEVICE, "CUDA device %d does not exist (%d found)", device, count));
+  gl_backend_t *be = (gl_backend_t *)gl_calloc(1, sizeof *be);
+  int *dev = (int *)gl_malloc(sizeof(int));
+  if (!be || !dev) {
+    gl_free(be), gl_free(dev);
+    return report(gl_err(GL_ENOMEM, "out of memory"));
+  }
+  *dev = device;
+  be->i = &cuda_iface;
+  be->ctx = dev;
+  *out = be;
+  return GL_OK;
+}
