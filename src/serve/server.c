@@ -378,17 +378,15 @@ static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
   return send_error(c, 404, "unknown path");
 }
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                               const char *version, const char *upload, size_t *upload_size, void **con_cls) {
-  gl_server_t *s = cls;
+static enum MHD_Result handler(gl_server_t *s, bool metrics_only, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *upload, size_t *upload_size, void **con_cls) {
   conn_t *k = *con_cls;
   if (!k) {
     k = gl_calloc(1, sizeof *k);
     if (!k) return MHD_NO;
     k->s = s;
     k->c = c;
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
-    k->metrics_only = ci && ci->daemon == s->dm;
+    k->metrics_only = metrics_only;
     *con_cls = k;
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > s->lim.max_body) {
@@ -440,6 +438,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
   return route(k, url, method);
 }
 
+static enum MHD_Result handler_main(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                    const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+  return handler(cls, false, c, url, method, upload, upload_size, con_cls);
+}
+
+static enum MHD_Result handler_metrics(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                       const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+  return handler(cls, true, c, url, method, upload, upload_size, con_cls);
+}
+
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
   conn_t *k = *con_cls;
   if (!k) return;
@@ -461,14 +469,14 @@ static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_ctx, 
   else atomic_fetch_sub(&s->open_conns, 1);
 }
 
-static struct MHD_Daemon *start_daemon(gl_server_t *s, int port, int threads, int conns) {
+static struct MHD_Daemon *start_daemon(gl_server_t *s, int port, int threads, int conns, bool metrics) {
   struct sockaddr_in sa;
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
   sa.sin_port = htons((uint16_t)port);
   if (inet_pton(AF_INET, s->listen, &sa.sin_addr) != 1) return NULL;
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
-  return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, s,
+  return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, metrics ? handler_metrics : handler_main, s,
                           MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                           MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)conns,
@@ -537,11 +545,11 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
       fprintf(stderr, "gpulet serve: model %s ready (%.0f ms)\n", names[i], gl_ns_to_ms(gl_now_ns() - t0));
     }
   }
-  s->d = start_daemon(s, o->port, s->o.threads, s->o.max_connections + 16);
+  s->d = start_daemon(s, o->port, s->o.threads, s->o.max_connections + 16, false);
   if (!s->d) { st = gl_err(GL_EIO, "cannot listen on %s:%d", s->listen, o->port); goto fail; }
   s->port = daemon_port(s->d);
   if (o->metrics_port >= 0) {
-    s->dm = start_daemon(s, o->metrics_port, 1, 64);
+    s->dm = start_daemon(s, o->metrics_port, 1, 64, true);
     if (!s->dm) { st = gl_err(GL_EIO, "cannot listen on %s:%d (metrics)", s->listen, o->metrics_port); goto fail; }
     s->mport = daemon_port(s->dm);
   }
