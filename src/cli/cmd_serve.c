@@ -75,8 +75,12 @@ int gl_cmd_serve(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   gl_server_t *s = NULL;
   if (gl_server_start(&o, &s)) return gl_cli_fail("serve");
-  fprintf(stderr, "gpulet serve: listening on http://%s:%d (metrics on port %d)\n", o.listen, gl_server_port(s),
-          gl_server_metrics_port(s));
+  if (o.metrics_port >= 0)
+    fprintf(stderr, "gpulet serve: listening on http://%s:%d (metrics on port %d)\n", o.listen, gl_server_port(s),
+            gl_server_metrics_port(s));
+  else
+    fprintf(stderr, "gpulet serve: listening on http://%s:%d (no metrics port; /metrics is served there too)\n",
+            o.listen, gl_server_port(s));
   if (port_file) {
     FILE *f = fopen(port_file, "w");
     if (f) {

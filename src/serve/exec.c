@@ -227,7 +227,7 @@ static void *dispatch(void *arg) {
       }
       r->http_status = 200;
       m->st.success++;
-      m->st.ns_queue += r->start_ns - r->arrival_ns;
+      m->st.ns_queue += r->start_ns - r->enqueue_ns;
       m->st.ns_input += j.t1 - j.t0;
       m->st.ns_infer += j.t2 - j.t1;
       m->st.ns_output += j.t3 - j.t2;
@@ -407,6 +407,7 @@ int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r) {
     return reject(m, r, 503, "model '%s' is not accepting requests (unloading or shutting down)", m->name);
   }
   int64_t now = gl_now_ns();
+  r->enqueue_ns = now;
   gl_req_t q = {(int64_t)(intptr_t)r, r->arrival_ns, r->deadline_ns};
   /* serve_late: never refused for lateness (only for a full queue) */
   int64_t min_service = m->cfg.serve_late ? -(INT64_MAX / 4) : m->batcher.lat_ns[1];

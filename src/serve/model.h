@@ -52,7 +52,8 @@ typedef struct gl_sreq {
   gl_smodel_t *model;
   gl_kv_request_t kv;
   int64_t samples;            /* leading dim when batching, else 1 */
-  int64_t arrival_ns, deadline_ns, start_ns, end_ns;
+  int64_t arrival_ns, deadline_ns, start_ns, end_ns; /* arrival: body received */
+  int64_t enqueue_ns;         /* parsed, checked and queued */
   /* results */
   int http_status;            /* 200, or the error's code */
   char err[512];

@@ -1,6 +1,7 @@
 /* serve/server.c - the HTTP side of `gpulet serve`: libmicrohttpd daemons, routing of the KServe v2
  * paths, limits, suspended inference connections resumed by the executor, graceful stop. */
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -470,12 +471,19 @@ static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_ctx, 
 }
 
 static struct MHD_Daemon *start_daemon(gl_server_t *s, int port, int threads, int conns, bool metrics) {
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  if (inet_pton(AF_INET, s->listen, &sa.sin_addr) != 1) return NULL;
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+  struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+  char ps[16];
+  snprintf(ps, sizeof ps, "%d", port);
+  if (getaddrinfo(s->listen, ps, &hints, &ai) || !ai) {
+    gl_err(GL_EINVAL, "--listen %s: not an address this machine can bind", s->listen);
+    return NULL;
+  }
+  struct sockaddr_storage sa;
+  memcpy(&sa, ai->ai_addr, ai->ai_addrlen);
+  bool v6 = ai->ai_family == AF_INET6;
+  freeaddrinfo(ai);
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | (v6 ? MHD_USE_IPv6 : 0);
+  gl_err(GL_EIO, "cannot listen on %s port %d (in use?)", s->listen, port);
   return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, metrics ? handler_metrics : handler_main, s,
                           MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                           MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
@@ -484,7 +492,6 @@ static struct MHD_Daemon *start_daemon(gl_server_t *s, int port, int threads, in
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                           MHD_OPTION_NOTIFY_COMPLETED, completed, s,
                           MHD_OPTION_NOTIFY_CONNECTION, notify_conn, s,
-                          MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                           MHD_OPTION_END);
 }
 
@@ -546,11 +553,11 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
     }
   }
   s->d = start_daemon(s, o->port, s->o.threads, s->o.max_connections + 16, false);
-  if (!s->d) { st = gl_err(GL_EIO, "cannot listen on %s:%d", s->listen, o->port); goto fail; }
+  if (!s->d) { st = GL_EIO; goto fail; }
   s->port = daemon_port(s->d);
   if (o->metrics_port >= 0) {
     s->dm = start_daemon(s, o->metrics_port, 1, 64, true);
-    if (!s->dm) { st = gl_err(GL_EIO, "cannot listen on %s:%d (metrics)", s->listen, o->metrics_port); goto fail; }
+    if (!s->dm) { st = gl_err_wrap(GL_EIO, "metrics"); goto fail; }
     s->mport = daemon_port(s->dm);
   }
   *out = s;

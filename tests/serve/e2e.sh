@@ -199,6 +199,31 @@ req POST /v2/models/lenet/infer --data-binary @"$W/in.json"; expect 200 '"output
 req POST /v2/repository/models/nosuch/load; expect 404 'no model' "load unknown model"
 req POST /v2/repository/models/broken/load; expect 400 "colour" "load broken model names the problem"
 
+# the connection limit: a second server allowing 2 connections answers the third with 503
+mkdir -p "$W/repo2/lenet"; cp "$W/repo/lenet/"* "$W/repo2/lenet/"
+"$G" serve --model-repository "$W/repo2" --port 0 --metrics-port -1 --port-file "$W/ports2" --max-connections 2 --quiet 2>> "$W/server.log" &
+SP2=$!
+for i in $(seq 1 300); do [ -s "$W/ports2" ] && break; sleep 0.1; done
+python3 - "$(cut -d' ' -f1 "$W/ports2")" <<'PY' && ok "connection limit: 503 for the third connection" || fail "connection limit"
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+time.sleep(0.2)
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+s.settimeout(10)
+got = s.recv(4096).decode()
+assert got.startswith("HTTP/1.1 503") and "too many connections" in got, got
+for c in held: c.close()
+s.close()
+time.sleep(0.2)
+c = socket.create_connection(("127.0.0.1", port))
+c.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+c.settimeout(10)
+assert c.recv(4096).decode().startswith("HTTP/1.1 200")
+PY
+kill -TERM $SP2; wait $SP2 || fail "second server exit code"
+
 # graceful SIGTERM: requests in flight are answered, exit code 0
 tpids=""
 for i in 1 2 3; do
