@@ -26,6 +26,7 @@ typedef struct {
   bool serve_late;      /* run requests that will miss their SLO instead of rejecting them */
   int max_queue;        /* queued requests beyond which arrivals get 429 */
   int64_t collect_us;   /* > 0: wait up to this long after the head arrives for a fuller batch */
+  bool warm;            /* compile and time every batch size in the background after loading */
 } gl_smodel_cfg_t;
 
 typedef struct {
@@ -81,7 +82,8 @@ struct gl_smodel {
   gl_dqueue_t q;
   gl_batcher_t batcher;
   int64_t lat_ewma_ns[GL_BATCH_MAX + 1]; /* observed compute per plan size (0 = none yet) */
-  bool accepting, stopping, thread_started;
+  bool accepting, stopping, thread_started, warm_submitted;
+  atomic_bool warm_stop;
   int in_flight;                         /* queued + running */
   pthread_t thread;
   atomic_int refs;
