@@ -40,6 +40,7 @@ struct gl_server {
   int n_models;
   atomic_int open_conns;
   atomic_int suspended;
+  atomic_size_t body_bytes; /* request bodies buffered now */
   atomic_bool stopping;
   int64_t start_ns;
 };

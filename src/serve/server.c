@@ -21,7 +21,7 @@ typedef struct {
   bool metrics_only;
   char *body;
   size_t len, cap;
-  bool too_big, submitted, counted;
+  bool too_big, busy, submitted;
   gl_sreq_t req;
   /* the answer, filled by the handler or by the executor (done) */
   int status;
@@ -406,17 +406,26 @@ static enum MHD_Result handler(gl_server_t *s, bool metrics_only, struct MHD_Con
     if (!k->too_big) {
       if (k->len + *upload_size > s->lim.max_body) {
         k->too_big = true;
-      } else {
+      } else if (!k->busy) {
         if (k->len + *upload_size > k->cap) {
           size_t cap = k->cap ? k->cap : 4096;
           while (cap < k->len + *upload_size) cap *= 2;
-          char *p = gl_realloc(k->body, cap);
-          if (!p) return MHD_NO;
-          k->body = p;
-          k->cap = cap;
+          if (cap > s->lim.max_body) cap = s->lim.max_body;
+          size_t more = cap - k->cap;
+          if (atomic_fetch_add(&s->body_bytes, more) + more > s->o.max_inflight) {
+            atomic_fetch_sub(&s->body_bytes, more);
+            k->busy = true; /* answered 503 once the body is in */
+          } else {
+            char *p = gl_realloc(k->body, cap);
+            if (!p) { atomic_fetch_sub(&s->body_bytes, more); return MHD_NO; }
+            k->body = p;
+            k->cap = cap;
+          }
         }
-        memcpy(k->body + k->len, upload, *upload_size);
-        k->len += *upload_size;
+        if (!k->busy) {
+          memcpy(k->body + k->len, upload, *upload_size);
+          k->len += *upload_size;
+        }
       }
     }
     *upload_size = 0;
@@ -430,6 +439,11 @@ static enum MHD_Result handler(gl_server_t *s, bool metrics_only, struct MHD_Con
       return send_buf(c, 200, k->binary ? "application/octet-stream" : "application/json", k->out.p, k->out.len,
                       k->binary ? (long long)k->header_len : -1);
     return send_error(c, k->status ? k->status : 500, k->req.err);
+  }
+  if (k->busy) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "server busy: more than %zu bytes of request bodies in flight; retry", s->o.max_inflight);
+    return send_error(c, 503, msg);
   }
   if (k->too_big) {
     char msg[128];
@@ -459,6 +473,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
   }
   gl_sreq_fini(&k->req);
   gl_kv_buf_fini(&k->out);
+  atomic_fetch_sub(&k->s->body_bytes, k->cap);
   gl_free(k->body);
   gl_free(k);
   *con_cls = NULL;
@@ -512,6 +527,7 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
   s->start_ns = gl_now_ns();
   snprintf(s->listen, sizeof s->listen, "%s", o->listen ? o->listen : "127.0.0.1");
   if (!s->o.max_body) s->o.max_body = 64u << 20;
+  if (!s->o.max_inflight) s->o.max_inflight = (size_t)1 << 30;
   if (!s->o.max_elements) s->o.max_elements = 16 << 20;
   if (!s->o.max_connections) s->o.max_connections = 256;
   if (!s->o.max_header) s->o.max_header = 64 << 10;

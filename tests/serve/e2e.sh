@@ -201,7 +201,7 @@ req POST /v2/repository/models/broken/load; expect 400 "colour" "load broken mod
 
 # the connection limit: a second server allowing 2 connections answers the third with 503
 mkdir -p "$W/repo2/lenet"; cp "$W/repo/lenet/"* "$W/repo2/lenet/"
-"$G" serve --model-repository "$W/repo2" --port 0 --metrics-port -1 --port-file "$W/ports2" --max-connections 2 --quiet 2>> "$W/server.log" &
+"$G" serve --model-repository "$W/repo2" --port 0 --metrics-port -1 --port-file "$W/ports2" --max-connections 2 --max-inflight 200000 --quiet 2>> "$W/server.log" &
 SP2=$!
 for i in $(seq 1 300); do [ -s "$W/ports2" ] && break; sleep 0.1; done
 python3 - "$(cut -d' ' -f1 "$W/ports2")" <<'PY' && ok "connection limit: 503 for the third connection" || fail "connection limit"
@@ -222,6 +222,11 @@ c.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n
 c.settimeout(10)
 assert c.recv(4096).decode().startswith("HTTP/1.1 200")
 PY
+CODE=$(curl -s -m 30 -o "$W/busy.out" -w '%{http_code}' -H "Inference-Header-Content-Length: $(cat "$W/mnet.hlen")" \
+  --data-binary @"$W/mnet.body" "http://127.0.0.1:$(cut -d' ' -f1 "$W/ports2")/v2/models/lenet/infer")
+[ "$CODE" = 503 ] && grep -q 'server busy' "$W/busy.out" && ok "in-flight body bytes limit: 503" || fail "in-flight limit: $CODE $(cat "$W/busy.out")"
+CODE=$(curl -s -m 30 -o /dev/null -w '%{http_code}' --data-binary @"$W/in.json" "http://127.0.0.1:$(cut -d' ' -f1 "$W/ports2")/v2/models/lenet/infer")
+[ "$CODE" = 200 ] && ok "in-flight bytes released after the busy answer" || fail "after busy: $CODE"
 kill -TERM $SP2; wait $SP2 || fail "second server exit code"
 
 # graceful SIGTERM: requests in flight are answered, exit code 0
