@@ -67,5 +67,21 @@ for body, hd in [(jbody, {"Content-Type": "application/json"}),
     for conns in (1, 4):
         run(body, hd, conns)
 PY
+if command -v wrk >/dev/null; then
+  # wrk: the same JSON request over 1 and 4 keep-alive connections (one wrk thread)
+  python3 -c "
+import json
+x=[((i*7919)%257)/128.0-1.0 for i in range(784)]
+open('$W/body.json','w').write(json.dumps({'inputs':[{'name':'input','shape':[1,1,28,28],'datatype':'FP32','data':x}]}))"
+  cat > "$W/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("$W/body.json", "rb"); wrk.body = f:read("*all"); f:close()
+LUA
+  for c in 1 4; do
+    echo "# wrk -t1 -c$c -d${secs}s json" >> "$out"
+    wrk -t1 -c$c -d${secs}s --latency -s "$W/post.lua" "http://127.0.0.1:$P/v2/models/lenet/infer" >> "$out" 2>&1 || true
+  done
+fi
 cat "$out"
 echo "wrote $out"
