@@ -71,6 +71,8 @@ typedef struct {
   int64_t wake_t, finish_t, start_t;
   int rr, run_member, run_n;
   double run_alpha;
+  double alpha[GL_PLAN_MAX_MEMBERS]; /* the plan's, for matching an unchanged gpu-let */
+  int64_t collect_ns;
   uint32_t gen;
   gl_req_t run[GL_BATCH_MAX];
 } slet_t;
@@ -110,7 +112,10 @@ typedef struct {
   uint64_t rng;
   gl_sched_model_t *models; /* scratch copy for re-planning */
   bool feasible;
-  int replans;
+  int replans, replans_inc, replans_full;
+  long long lets_built, lets_kept;
+  gl_plan_t cur;            /* the installed plan (re-planning starts from it) */
+  bool have_cur;
   long long events;
   bool oom, track_rates;
   long trace_pos;
@@ -169,18 +174,50 @@ static void rebuild_model_lets(sim_t *S) {
   }
 }
 
+/* An active gpu-let of device d that runs P unchanged (units, models, batches, alpha, duty). */
+static int find_same(sim_t *S, int d, int n, const gl_plan_let_t *P, const bool *was) {
+  for (int i = 0; i < n; i++) {
+    int li = S->dev_lets[d][i];
+    slet_t *L = &S->lets[li];
+    if (!was[i] || L->active || L->units != P->units || L->n_members != P->n_members) continue;
+    if (L->collect_ns != (int64_t)(P->duty_ms * 1e6)) continue;
+    bool same = true;
+    for (int k = 0; k < P->n_members && same; k++)
+      same = L->model[k] == P->m[k].model && L->bat[k].max_batch == P->m[k].batch &&
+             fabs(L->alpha[k] - P->m[k].alpha) < 1e-9;
+    if (same) return li;
+  }
+  return -1;
+}
+
 static gl_status_t install_plan(sim_t *S, const gl_plan_t *plan) {
   const gl_sched_input_t *in = S->in;
-  for (size_t l = 0; l < S->n_lets; l++) S->lets[l].active = false;
+  bool *was = NULL;
+  size_t cap_was = 0;
   for (int d = 0; d < plan->n_devices && d < in->n_devices; d++) {
+    /* gpu-lets that the new plan runs unchanged stay as they are (queues, running batch) */
+    if (gl_grow((void **)&was, &cap_was, (size_t)S->dev_n[d] + 1, sizeof *was)) return gl_err(GL_ENOMEM, "simulator: out of memory");
+    for (int i = 0; i < S->dev_n[d]; i++) {
+      was[i] = S->lets[S->dev_lets[d][i]].active;
+      S->lets[S->dev_lets[d][i]].active = false;
+    }
+    int n_before = S->dev_n[d];
     for (int j = 0; j < plan->dev[d].n_lets; j++) {
       const gl_plan_let_t *P = &plan->dev[d].lets[j];
       if (!P->n_members) continue;
+      int same = find_same(S, d, n_before, P, was);
+      if (same >= 0) {
+        S->lets[same].active = true;
+        S->lets_kept++;
+        continue;
+      }
+      S->lets_built++;
       if (gl_grow((void **)&S->lets, &S->cap_lets, S->n_lets + 1, sizeof *S->lets))
         return gl_err(GL_ENOMEM, "simulator: out of memory");
       slet_t *L = &S->lets[S->n_lets];
       memset(L, 0, sizeof *L);
       L->dev = d, L->units = P->units, L->n_members = P->n_members, L->active = true;
+      L->collect_ns = (int64_t)(P->duty_ms * 1e6);
       L->bat = gl_calloc((size_t)P->n_members, sizeof *L->bat);
       L->tab = gl_calloc((size_t)P->n_members, sizeof *L->tab);
       if (!L->bat || !L->tab) return gl_err(GL_ENOMEM, "simulator: out of memory");
@@ -188,6 +225,7 @@ static gl_status_t install_plan(sim_t *S, const gl_plan_t *plan) {
         int m = P->m[k].model;
         gl_batcher_t *B = &L->bat[k];
         L->model[k] = m;
+        L->alpha[k] = P->m[k].alpha;
         B->mode = S->cfg->collect && P->n_members == 1 && !P->saturated ? GL_BATCH_COLLECT : GL_BATCH_EAGER;
         B->max_batch = P->m[k].batch < 1 ? 1 : P->m[k].batch > GL_BATCH_MAX ? GL_BATCH_MAX : P->m[k].batch;
         B->collect_ns = (int64_t)(P->duty_ms * 1e6);
@@ -215,6 +253,9 @@ static gl_status_t install_plan(sim_t *S, const gl_plan_t *plan) {
       S->n_lets++;
     }
   }
+  gl_free(was);
+  for (int d = plan->n_devices; d < in->n_devices; d++)
+    for (int i = 0; i < S->dev_n[d]; i++) S->lets[S->dev_lets[d][i]].active = false;
   /* drop idle retired lets from the device lists */
   for (int d = 0; d < in->n_devices; d++) {
     int w = 0;
@@ -344,33 +385,50 @@ static void on_finish(sim_t *S, int li) {
   /* work for idle co-members of other lets of these models is picked up on their next event */
 }
 
+/* Epoch (PAPER.md §9): models whose target moved past the triggers are re-planned, incrementally
+ * when they fit around the others' gpu-lets, else in full. */
 static void on_replan(sim_t *S) {
   double t_s = (double)S->now / 1e9;
   double *rates = gl_calloc((size_t)S->nm, sizeof *rates);
-  if (!rates) {
+  bool *changed = gl_calloc((size_t)S->nm, sizeof *changed);
+  if (!rates || !changed) {
     S->oom = true;
-    return;
+    goto out;
   }
   bool change = false;
   for (int i = 0; i < S->nm; i++) {
     rates[i] = gl_rate_max(&S->m[i].est, t_s);
-    if (gl_sched_replan_trigger(S->m[i].planned, target(S, rates[i]))) change = true;
+    changed[i] = gl_sched_replan_trigger(S->m[i].planned, target(S, rates[i])) != 0;
+    change |= changed[i];
   }
   if (change) {
+    gl_sched_input_t in = *S->in;
+    /* unchanged models keep their planned target (their gpu-lets stay) */
+    for (int i = 0; i < S->nm; i++) S->models[i].rate = changed[i] ? target(S, rates[i]) : S->m[i].planned;
+    in.models = S->models;
     gl_plan_t plan;
-    if (make_plan(S, rates, &plan) == GL_OK) {
+    bool inc = false;
+    if (gl_sched_replan(S->cfg->policy, &in, S->have_cur ? &S->cur : NULL, changed, &plan, &inc) == GL_OK) {
       if (plan.feasible) {
         if (install_plan(S, &plan) < 0) S->oom = true;
-        for (int i = 0; i < S->nm; i++) S->m[i].planned = target(S, rates[i]);
+        for (int i = 0; i < S->nm; i++) S->m[i].planned = S->models[i].rate;
         S->replans++;
+        if (inc) S->replans_inc++;
+        else S->replans_full++;
         for (size_t l = 0; l < S->n_lets; l++) try_start(S, (int)l);
+        if (S->have_cur) gl_plan_fini(&S->cur);
+        S->cur = plan;
+        S->have_cur = true;
+      } else {
+        gl_plan_fini(&plan);
       }
-      gl_plan_fini(&plan);
     }
   }
-  gl_free(rates);
   int64_t next = S->now + (int64_t)(S->cfg->replan_s * 1e9);
   if (next < S->end_ns && heap_push(&S->h, next, EV_REPLAN, 0, 0)) S->oom = true;
+out:
+  gl_free(rates);
+  gl_free(changed);
 }
 
 static void on_phase(sim_t *S, int m) {
@@ -401,6 +459,7 @@ static void sim_free(sim_t *S) {
   gl_free(S->m);
   gl_free(S->models);
   gl_free(S->h.a);
+  if (S->have_cur) gl_plan_fini(&S->cur);
 }
 
 void gl_sim_result_fini(gl_sim_result_t *r) {
@@ -474,7 +533,13 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
   gl_free(rates);
   S.feasible = plan->feasible;
   st = S.feasible || !cfg->skip_infeasible ? install_plan(&S, plan) : GL_OK;
-  if (plan == &own) gl_plan_fini(&own);
+  S.lets_built = S.lets_kept = 0;
+  if (plan == &own) {
+    S.cur = own;
+    S.have_cur = true;
+  } else if (st == GL_OK && (st = gl_plan_copy(plan, &S.cur)) == GL_OK) {
+    S.have_cur = true;
+  }
   if (st < 0) goto out;
   if (cfg->trace_n > 0 && (S.feasible || !cfg->skip_infeasible)) {
     for (long k = 0; k < cfg->trace_n; k++)
@@ -535,6 +600,10 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
   res->sim_s = (double)S.now / 1e9;
   res->plan_feasible = S.feasible;
   res->replans = S.replans;
+  res->replans_incremental = S.replans_inc;
+  res->replans_full = S.replans_full;
+  res->lets_built = S.lets_built;
+  res->lets_kept = S.lets_kept;
   res->min_attain = 1;
   res->ok = S.feasible;
   for (int i = 0; i < S.nm; i++) {

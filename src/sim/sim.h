@@ -48,7 +48,10 @@ typedef struct {
   long long events;
   double wall_s, sim_s;
   bool plan_feasible;
-  int replans;
+  int replans;                    /* re-plans installed: incremental + full */
+  int replans_incremental;        /* only the changed models re-placed (PAPER.md §9) */
+  int replans_full;               /* full repartitions (incremental did not fit) */
+  long long lets_built, lets_kept; /* gpu-lets created by re-plans / left running untouched */
   double min_attain;              /* the worst model's attainment */
   bool ok;                        /* plan feasible and every model meets its percentile */
 } gl_sim_result_t;
