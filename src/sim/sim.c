@@ -71,6 +71,7 @@ typedef struct {
   int64_t wake_t, finish_t, start_t;
   int rr, run_member, run_n;
   double run_alpha;
+  double run_self, run_other; /* interference terms of the running batch (PAPER.md §8) */
   double alpha[GL_PLAN_MAX_MEMBERS]; /* the plan's, for matching an unchanged gpu-let */
   int64_t collect_ns;
   uint32_t gen;
@@ -90,9 +91,11 @@ typedef struct {
   uint32_t arr_gen;
   int next_phase;
   double planned;           /* target rate of the current plan */
+  int n_ready;              /* gpu-lets serving it that are active and idle */
   long long sent, served, met, rejected, late;
-  float *lat;
+  float *lat;               /* exact latencies (ms) until the run stores too many */
   size_t n_lat, cap_lat;
+  uint32_t *hist;           /* then a log histogram of latency in ns (HIST_N buckets) */
   double sum_lat;
   gl_rate_est_t est;
 } smodel_t;
@@ -118,6 +121,11 @@ typedef struct {
   bool have_cur;
   long long events;
   bool oom, track_rates;
+  bool hist_mode;           /* latencies go to per-model histograms (long runs) */
+  uint8_t *ready;           /* [lets] active and not busy: dense, so arrivals skip busy lets
+                             * without touching them (thousands of gpu-lets per model) */
+  size_t cap_ready;
+  long long n_lat_total;
   long trace_pos;
 } sim_t;
 
@@ -265,7 +273,12 @@ static gl_status_t install_plan(sim_t *S, const gl_plan_t *plan) {
     }
     S->dev_n[d] = w;
   }
+  if (gl_grow((void **)&S->ready, &S->cap_ready, S->n_lets + 1, 1)) return gl_err(GL_ENOMEM, "simulator: out of memory");
+  for (size_t l = 0; l < S->n_lets; l++) S->ready[l] = S->lets[l].active && !S->lets[l].busy;
   rebuild_model_lets(S);
+  for (int i = 0; i < S->nm; i++) S->m[i].n_ready = 0;
+  for (size_t l = 0; l < S->n_lets; l++)
+    for (int k = 0; S->ready[l] && k < S->lets[l].n_members; k++) S->m[S->lets[l].model[k]].n_ready++;
   return S->oom ? gl_err(GL_ENOMEM, "simulator: out of memory") : GL_OK;
 }
 
@@ -285,17 +298,17 @@ static void start_batch(sim_t *S, int li, int k, int n) {
   int m = L->model[k];
   L->run_n = gl_dqueue_pop(&S->m[m].q, n, L->run);
   L->run_member = k;
-  double alpha = 1;
+  double alpha = 1, my_self = L->tab[k].self[L->run_n], my_other = L->tab[k].other[L->run_n];
+  L->run_self = my_self, L->run_other = my_other;
   int d = L->dev;
   for (int i = 0; i < S->dev_n[d]; i++) {
     int oi = S->dev_lets[d][i];
     slet_t *O = &S->lets[oi];
     if (oi == li || !O->busy) continue;
-    const mtab_t *me = &L->tab[k], *ot = &O->tab[O->run_member];
-    double a = me->self[L->run_n] + ot->other[O->run_n];
+    double a = my_self + O->run_other;
     if (a > alpha) alpha = a;
     /* the neighbour slows down too for the rest of its batch */
-    double b = ot->self[O->run_n] + me->other[L->run_n];
+    double b = O->run_self + my_other;
     if (b > O->run_alpha) {
       int64_t rem = O->finish_t - S->now;
       O->finish_t = S->now + (int64_t)((double)rem * b / O->run_alpha);
@@ -305,6 +318,9 @@ static void start_batch(sim_t *S, int li, int k, int n) {
     }
   }
   L->busy = true;
+  if (S->ready[li])
+    for (int j = 0; j < L->n_members; j++) S->m[L->model[j]].n_ready--;
+  S->ready[li] = 0;
   L->run_alpha = alpha;
   L->start_t = S->now;
   L->finish_t = S->now + device_ns(S, L, k, L->run_n, alpha);
@@ -357,9 +373,52 @@ static void on_arrival(sim_t *S, int m) {
   if (gl_dqueue_push(&M->q, r, S->now, M->min_service) != GL_ADMIT_OK) {
     if (counted) M->rejected++;
   } else {
-    for (int i = 0; i < M->n_lets && M->q.len; i++) try_start(S, M->lets[i]);
+    for (int i = 0; i < M->n_lets && M->q.len && M->n_ready > 0; i++)
+      if (S->ready[M->lets[i]]) try_start(S, M->lets[i]);
   }
   schedule_arrival(S, m);
+}
+
+/* Latency histogram: exact below 256 ns, then 256 buckets per power of two (< 0.4% wide), up
+ * to 2^44 ns. Long runs switch to it so that memory stays bounded (an hour on 1000 GPUs is ~1e11
+ * requests); percentiles then come from bucket midpoints. */
+#define LAT_EXACT_MAX 16000000LL
+#define HIST_N (256 + 36 * 256)
+static inline int hist_idx(int64_t v) {
+  if (v < 256) return v < 0 ? 0 : (int)v;
+  if (v >= (1LL << 44)) v = (1LL << 44) - 1;
+  int e = 63 - __builtin_clzll((unsigned long long)v);
+  return 256 + (e - 8) * 256 + (int)((v >> (e - 8)) & 255);
+}
+static double hist_mid_ms(int i) {
+  if (i < 256) return i / 1e6;
+  int e = (i - 256) / 256 + 8, sub = (i - 256) % 256;
+  double lo = (double)((256LL + sub) << (e - 8)), w = (double)(1LL << (e - 8));
+  return (lo + w / 2) / 1e6;
+}
+static double hist_pct(const uint32_t *h, long long n, double p) {
+  double rank = p / 100.0 * (double)(n - 1);
+  long long c = 0;
+  for (int i = 0; i < HIST_N; i++) {
+    c += h[i];
+    if ((double)c > rank) return hist_mid_ms(i);
+  }
+  return hist_mid_ms(HIST_N - 1);
+}
+static void to_hist_mode(sim_t *S) {
+  for (int i = 0; i < S->nm; i++) {
+    smodel_t *M = &S->m[i];
+    M->hist = gl_calloc(HIST_N, sizeof *M->hist);
+    if (!M->hist) {
+      S->oom = true;
+      return;
+    }
+    for (size_t k = 0; k < M->n_lat; k++) M->hist[hist_idx((int64_t)((double)M->lat[k] * 1e6))]++;
+    gl_free(M->lat);
+    M->lat = NULL;
+    M->cap_lat = 0;
+  }
+  S->hist_mode = true;
 }
 
 static void on_finish(sim_t *S, int li) {
@@ -373,13 +432,23 @@ static void on_finish(sim_t *S, int li) {
     if (S->now <= r->deadline_ns) M->met++;
     else M->late++;
     M->sum_lat += lat;
+    if (!S->hist_mode && S->n_lat_total >= (S->cfg->exact_latencies > 0 ? S->cfg->exact_latencies : LAT_EXACT_MAX))
+      to_hist_mode(S);
+    if (S->hist_mode) {
+      if (M->hist) M->hist[hist_idx(S->now - r->arrival_ns)]++;
+      continue;
+    }
     if (M->n_lat == M->cap_lat && gl_grow((void **)&M->lat, &M->cap_lat, M->n_lat + 1, sizeof(float))) {
       S->oom = true;
       continue;
     }
     M->lat[M->n_lat++] = (float)lat;
+    S->n_lat_total++;
   }
   L->busy = false;
+  S->ready[li] = L->active;
+  if (L->active)
+    for (int j = 0; j < L->n_members; j++) S->m[L->model[j]].n_ready++;
   L->run_n = 0;
   if (L->active) try_start(S, li);
   /* work for idle co-members of other lets of these models is picked up on their next event */
@@ -449,6 +518,7 @@ static void sim_free(sim_t *S) {
     gl_dqueue_fini(&S->m[i].q);
     gl_free(S->m[i].lets);
     gl_free(S->m[i].lat);
+    gl_free(S->m[i].hist);
   }
   for (size_t l = 0; l < S->n_lets; l++) gl_free(S->lets[l].bat), gl_free(S->lets[l].tab);
   for (int d = 0; S->dev_lets && d < S->in->n_devices; d++) gl_free(S->dev_lets[d]);
@@ -456,6 +526,7 @@ static void sim_free(sim_t *S) {
   gl_free(S->dev_n);
   gl_free(S->dev_cap);
   gl_free(S->lets);
+  gl_free(S->ready);
   gl_free(S->m);
   gl_free(S->models);
   gl_free(S->h.a);
@@ -613,7 +684,11 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
     o->sent = M->sent, o->served = M->served, o->met = M->met, o->rejected = M->rejected, o->late = M->late;
     o->attain = M->sent ? (double)M->met / (double)M->sent : 1;
     o->mean_ms = M->served ? M->sum_lat / (double)M->served : 0;
-    if (M->n_lat) {
+    if (S.hist_mode && M->hist && M->served) {
+      o->p50_ms = hist_pct(M->hist, M->served, 50);
+      o->p99_ms = hist_pct(M->hist, M->served, 99);
+      o->p999_ms = hist_pct(M->hist, M->served, 99.9);
+    } else if (M->n_lat) {
       double *v = gl_malloc(M->n_lat * sizeof *v);
       if (!v) {
         st = gl_err(GL_ENOMEM, "simulator: out of memory");

@@ -27,6 +27,8 @@ typedef struct {
   bool jitter;                    /* device time drawn between median and p99 (default on in the CLI) */
   bool collect;                   /* residual gpu-lets wait for a full batch (GL_BATCH_COLLECT) */
   int queue_cap;                  /* per-model queue bound (default 65536) */
+  long long exact_latencies;       /* latencies kept exactly up to this many (0: 16 M), then a
+                                   * histogram (< 0.4% wide buckets) keeps memory bounded */
   bool skip_infeasible;           /* do not simulate when the first plan is infeasible (find-max) */
   /* Trace arrivals instead of Poisson: n arrivals at t_s[i] (ascending) for model[i]; the
    * scenario's rates then only seed the first plan (re-planning follows observed rates). */
