@@ -107,6 +107,8 @@ gl_status_t gl_plan_copy(const gl_plan_t *src, gl_plan_t *out) {
   return GL_OK;
 }
 
+static bool same_let(const gl_plan_let_t *a, const gl_plan_let_t *b);
+
 /* Generic incremental form: the changed models planned alone by `policy` on the devices that no
  * kept gpu-let occupies, mapped back into a copy of the kept layout. */
 static gl_status_t replan_free_devices(const char *policy, const gl_sched_input_t *in, const bool *changed,
@@ -196,9 +198,19 @@ gl_status_t gl_sched_replan_incremental(const char *policy, const gl_sched_input
   } else {
     gl__fail(out, "incremental: policy %s re-plans in full only", policy);
   }
-  if (st < 0) gl_plan_fini(out);
-  else gl__plan_tally(out);
-  return st;
+  if (st < 0) {
+    gl_plan_fini(out);
+    return st;
+  }
+  gl__plan_tally(out);
+  /* re-placing everything (every model changed, or shares a gpu-let with one) is a full re-plan */
+  bool kept = false;
+  for (int d = 0; d < old->n_devices && !kept; d++)
+    for (int l = 0; l < old->dev[d].n_lets && !kept; l++)
+      for (int k = 0; k < out->dev[d].n_lets && !kept; k++)
+        kept = old->dev[d].lets[l].n_members && same_let(&old->dev[d].lets[l], &out->dev[d].lets[k]);
+  if (out->feasible && !kept) gl__fail(out, "incremental: no gpu-let kept, so a full re-plan");
+  return GL_OK;
 }
 
 gl_status_t gl_sched_replan(const char *policy, const gl_sched_input_t *in, const gl_plan_t *old, const bool *changed,
