@@ -1,8 +1,9 @@
 /* sched/sched.h - scheduling policies over latency profiles, and the plan they produce.
  * Owns: the policy interface gl_sched_plan() (gpulet, gpulet-int, sbp, triton, static, bound,
  * fine), the latency/duty-cycle model of PAPER.md §4-5, the interference model of §8 and its
- * least-squares fit, the plan (JSON, table, diff for the reorganizer), rate estimation and the
- * re-plan triggers of §9. Devices are identical, of the profile's kind (units, memory).
+ * least-squares fit, the plan (JSON, table, diff for the reorganizer, copy), rate estimation,
+ * the re-plan triggers and the incremental re-plan of §9. Devices are identical, of the
+ * profile's kind (units, memory).
  * Does not own: queues and batchers (batch/), threads, clocks, executors. */
 #ifndef GL_SCHED_SCHED_H
 #define GL_SCHED_SCHED_H
