@@ -115,7 +115,7 @@ typedef struct {
   uint64_t rng;
   gl_sched_model_t *models; /* scratch copy for re-planning */
   bool feasible;
-  int replans, replans_inc, replans_full;
+  int replans, replans_inc, replans_full, models_up, models_down;
   long long lets_built, lets_kept;
   gl_plan_t cur;            /* the installed plan (re-planning starts from it) */
   bool have_cur;
@@ -460,14 +460,16 @@ static void on_replan(sim_t *S) {
   double t_s = (double)S->now / 1e9;
   double *rates = gl_calloc((size_t)S->nm, sizeof *rates);
   bool *changed = gl_calloc((size_t)S->nm, sizeof *changed);
-  if (!rates || !changed) {
+  int *dir = gl_calloc((size_t)S->nm, sizeof *dir);
+  if (!rates || !changed || !dir) {
     S->oom = true;
     goto out;
   }
   bool change = false;
   for (int i = 0; i < S->nm; i++) {
     rates[i] = gl_rate_max(&S->m[i].est, t_s);
-    changed[i] = gl_sched_replan_trigger(S->m[i].planned, target(S, rates[i])) != 0;
+    dir[i] = gl_sched_replan_trigger(S->m[i].planned, target(S, rates[i]));
+    changed[i] = dir[i] != 0;
     change |= changed[i];
   }
   if (change) {
@@ -480,7 +482,11 @@ static void on_replan(sim_t *S) {
     if (gl_sched_replan(S->cfg->policy, &in, S->have_cur ? &S->cur : NULL, changed, &plan, &inc) == GL_OK) {
       if (plan.feasible) {
         if (install_plan(S, &plan) < 0) S->oom = true;
-        for (int i = 0; i < S->nm; i++) S->m[i].planned = S->models[i].rate;
+        for (int i = 0; i < S->nm; i++) {
+          S->m[i].planned = S->models[i].rate;
+          S->models_up += dir[i] > 0;
+          S->models_down += dir[i] < 0;
+        }
         S->replans++;
         if (inc) S->replans_inc++;
         else S->replans_full++;
@@ -498,6 +504,7 @@ static void on_replan(sim_t *S) {
 out:
   gl_free(rates);
   gl_free(changed);
+  gl_free(dir);
 }
 
 static void on_phase(sim_t *S, int m) {
@@ -675,6 +682,8 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
   res->replans_full = S.replans_full;
   res->lets_built = S.lets_built;
   res->lets_kept = S.lets_kept;
+  res->models_up = S.models_up;
+  res->models_down = S.models_down;
   res->min_attain = 1;
   res->ok = S.feasible;
   for (int i = 0; i < S.nm; i++) {

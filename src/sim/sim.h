@@ -54,6 +54,7 @@ typedef struct {
   int replans_incremental;        /* only the changed models re-placed (PAPER.md §9) */
   int replans_full;               /* full repartitions (incremental did not fit) */
   long long lets_built, lets_kept; /* gpu-lets created by re-plans / left running untouched */
+  int models_up, models_down;     /* models re-placed because their target rose / fell (downsizing) */
   double min_attain;              /* the worst model's attainment */
   bool ok;                        /* plan feasible and every model meets its percentile */
 } gl_sim_result_t;

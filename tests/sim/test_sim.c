@@ -324,6 +324,24 @@ static void test_latency_histogram(void **st) {
   gl_profile_destroy(p);
 }
 
+/* §9 downsizing: resnet50 falls from 400 to 100 req/s at 5 s; once the 30 s window no longer
+ * holds the high seconds (35 s) its target falls > 10% and it is re-placed smaller, incrementally. */
+static void test_replan_down(void **st) {
+  (void)st;
+  const char *text =
+      "{\"format\":\"gpulet-scenario\",\"name\":\"t\",\"duration_s\":45,\"models\":["
+      "{\"name\":\"googlenet\",\"slo_ms\":66,\"rate\":300},"
+      "{\"name\":\"resnet50\",\"slo_ms\":108,\"rate\":400,\"phases\":[{\"t_s\":5,\"rate\":100}]}]}";
+  gl_sim_result_t r;
+  sim_scenario(text, "gpulet", 4, 45, 5, false, &r, NULL);
+  fprintf(stderr, "down: %d incremental, %d full, up %d, down %d\n", r.replans_incremental, r.replans_full,
+          r.models_up, r.models_down);
+  assert_true(r.models_down >= 1);
+  assert_true(r.replans_incremental >= 1);
+  assert_true(r.ok);
+  gl_sim_result_fini(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_md1),
@@ -333,6 +351,7 @@ int main(void) {
       cmocka_unit_test(test_replan_incremental),
       cmocka_unit_test(test_find_max_not_monotone),
       cmocka_unit_test(test_latency_histogram),
+      cmocka_unit_test(test_replan_down),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
