@@ -15,11 +15,16 @@ static void usage(FILE *f) {
           "usage: gpulet simulate --profile P --scenario S --policy X [--devices N] [--duration s]\n"
           "                       [--seed n] [--scale K] [--find-max] [--steps n] [--headroom H]\n"
           "                       [--replan s] [--no-jitter] [--collect] [--warmup s] [--trace FILE]\n"
+          "                       [--aggregate[=R]] [--threads N] [--split-routing]\n"
           "  Poisson arrivals at the scenario's rates x K; device time from the profile with\n"
           "  interference between co-running gpu-lets. Plans for rate x H (default: x1.2, x1.5 below\n"
           "  125 req/s, PAPER.md §9); re-plans every --replan seconds (default 20, 0 = never).\n"
           "  --find-max bisects K for the throughput under SLO (every model >= its percentile).\n"
-          "  --trace FILE replays arrivals (\"<seconds> <model>\" per line) instead of Poisson.\n");
+          "  --trace FILE replays arrivals (\"<seconds> <model>\" per line) instead of Poisson.\n"
+          "  --aggregate simulates R (1) devices per class of identical devices and weights them by\n"
+          "  the class size, over --threads N; --split-routing simulates every device with the same\n"
+          "  routing (a queue per model and device, arrivals split by the plan's rate shares). Both\n"
+          "  keep the first plan (no re-planning); see docs/scheduler.md \"Aggregation\".\n");
 }
 
 static void report(const gl_sim_result_t *r, const gl_sched_input_t *in, double scale) {
@@ -50,6 +55,8 @@ int gl_cmd_simulate(int argc, char **argv) {
       {"replan", required_argument, 0, 'r'},  {"no-jitter", no_argument, 0, 'J'},
       {"collect", no_argument, 0, 'C'},       {"warmup", required_argument, 0, 'w'},
       {"trace", required_argument, 0, 'T'},
+      {"aggregate", optional_argument, 0, 'A'}, {"threads", required_argument, 0, 'j'},
+      {"split-routing", no_argument, 0, 'R'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *prof_path = NULL, *scen_path = NULL, *policy = "gpulet-int", *trace_path = NULL;
   long trace_n = 0;
@@ -59,8 +66,10 @@ int gl_cmd_simulate(int argc, char **argv) {
   double duration = -1, scale = 1, headroom = 0, replan = 20, warmup = -1;
   long long seed = -1;
   bool jitter = true, collect = false;
+  int agg_reps = 0, agg_threads = 1;
+  bool split = false;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "p:s:x:n:d:S:k:Ft:H:r:JCw:T:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "p:s:x:n:d:S:k:Ft:H:r:JCw:T:A::j:Rh", opts, NULL)) != -1) {
     switch (c) {
       case 'p': prof_path = optarg; break;
       case 's': scen_path = optarg; break;
@@ -77,9 +86,16 @@ int gl_cmd_simulate(int argc, char **argv) {
       case 'C': collect = true; break;
       case 'w': warmup = atof(optarg); break;
       case 'T': trace_path = optarg; break;
+      case 'A': agg_reps = optarg ? atoi(optarg) : 1; break;
+      case 'j': agg_threads = atoi(optarg); break;
+      case 'R': split = true; break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
+  }
+  if (agg_reps < 0 || agg_threads < 1 || agg_threads > 64 || ((agg_reps || split) && (find || trace_path))) {
+    usage(stderr);
+    return 2;
   }
   if (!prof_path || !scen_path || devices < 1 || devices > 1000000 || !(scale > 0) || steps < 0 || steps > 40) {
     usage(stderr);
@@ -124,6 +140,15 @@ int gl_cmd_simulate(int argc, char **argv) {
     for (int i = 0; i < in.n_models; i++) total += models[i].rate * best;
     printf("find-max: scale %.4f, throughput under SLO %.1f req/s\n", best, total);
     if (best > 0) report(&r, &in, best);
+  } else if (agg_reps || split) {
+    gl_sim_agg_opts_t ao = {.reps = agg_reps > 0 ? agg_reps : 1, .threads = agg_threads, .split_full = split};
+    gl_sim_agg_info_t ai;
+    if (gl_sim_run_aggregate(&cfg, &ao, &r, &ai) < 0) goto fail;
+    report(&r, &in, scale);
+    printf("%s: %d devices in use, %d classes (largest %d), %d run(s) on %d thread(s); %lld events stand for "
+           "%lld; fixed plan, split routing\n",
+           split ? "split routing, every device" : "aggregate", ai.n_devices_used, ai.n_classes, ai.largest_class,
+           ai.n_runs, split ? 1 : agg_threads, r.events, ai.events_represented);
   } else {
     if (gl_sim_run(&cfg, &r) < 0) goto fail;
     report(&r, &in, scale);

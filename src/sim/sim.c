@@ -383,7 +383,7 @@ static void on_arrival(sim_t *S, int m) {
  * to 2^44 ns. Long runs switch to it so that memory stays bounded (an hour on 1000 GPUs is ~1e11
  * requests); percentiles then come from bucket midpoints. */
 #define LAT_EXACT_MAX 16000000LL
-#define HIST_N (256 + 36 * 256)
+#define HIST_N GL_SIM_HIST_N
 static inline int hist_idx(int64_t v) {
   if (v < 256) return v < 0 ? 0 : (int)v;
   if (v >= (1LL << 44)) v = (1LL << 44) - 1;
@@ -405,6 +405,16 @@ static double hist_pct(const uint32_t *h, long long n, double p) {
   }
   return hist_mid_ms(HIST_N - 1);
 }
+double gl_sim_hist_pct(const uint64_t *h, long long n, double p) {
+  double rank = p / 100.0 * (double)(n - 1);
+  unsigned long long c = 0;
+  for (int i = 0; i < HIST_N; i++) {
+    c += h[i];
+    if ((double)c > rank) return hist_mid_ms(i);
+  }
+  return hist_mid_ms(HIST_N - 1);
+}
+
 static void to_hist_mode(sim_t *S) {
   for (int i = 0; i < S->nm; i++) {
     smodel_t *M = &S->m[i];
@@ -542,7 +552,11 @@ static void sim_free(sim_t *S) {
 
 void gl_sim_result_fini(gl_sim_result_t *r) {
   gl_free(r->m);
+  gl_free(r->hist);
+  gl_free(r->sum_lat_ms);
   r->m = NULL;
+  r->hist = NULL;
+  r->sum_lat_ms = NULL;
 }
 
 gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
@@ -686,6 +700,23 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
   res->models_down = S.models_down;
   res->min_attain = 1;
   res->ok = S.feasible;
+  if (cfg->want_hist) {
+    res->hist = gl_calloc((size_t)S.nm * HIST_N, sizeof *res->hist);
+    res->sum_lat_ms = gl_calloc((size_t)S.nm, sizeof *res->sum_lat_ms);
+    if (!res->hist || !res->sum_lat_ms) {
+      st = gl_err(GL_ENOMEM, "simulator: out of memory");
+      goto out;
+    }
+    for (int i = 0; i < S.nm; i++) {
+      smodel_t *M = &S.m[i];
+      uint64_t *h = res->hist + (size_t)i * HIST_N;
+      res->sum_lat_ms[i] = M->sum_lat;
+      if (S.hist_mode && M->hist)
+        for (int k = 0; k < HIST_N; k++) h[k] = M->hist[k];
+      else
+        for (size_t k = 0; k < M->n_lat; k++) h[hist_idx((int64_t)((double)M->lat[k] * 1e6))]++;
+    }
+  }
   for (int i = 0; i < S.nm; i++) {
     smodel_t *M = &S.m[i];
     gl_sim_model_stats_t *o = &res->m[i];

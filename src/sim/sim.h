@@ -35,7 +35,12 @@ typedef struct {
   long trace_n;
   const double *trace_t;
   const int *trace_model;
+  bool want_hist;                 /* fill res->hist (for merging runs: sim/sim_agg.c) */
 } gl_sim_config_t;
+
+/* Latency histogram over ns: exact below 256 ns, then 256 buckets per power of two (< 0.4%
+ * wide) up to 2^44 ns. */
+#define GL_SIM_HIST_N (256 + 36 * 256)
 
 typedef struct {
   char name[48];
@@ -57,6 +62,8 @@ typedef struct {
   int models_up, models_down;     /* models re-placed because their target rose / fell (downsizing) */
   double min_attain;              /* the worst model's attainment */
   bool ok;                        /* plan feasible and every model meets its percentile */
+  uint64_t *hist;                 /* [n_models * GL_SIM_HIST_N] latency counts when cfg->want_hist */
+  double *sum_lat_ms;             /* [n_models] sum of latencies when cfg->want_hist */
 } gl_sim_result_t;
 
 /* Reads a trace file: one arrival per line, "<seconds> <model name>" ascending in time, '#'
@@ -69,5 +76,31 @@ void gl_sim_result_fini(gl_sim_result_t *r);
 /* Bisects cfg->scale for the largest rate scale with res.ok (every model >= its percentile).
  * Returns the scale (0 when even the smallest probe fails); *res holds the run at that scale. */
 GL_MUST_USE gl_status_t gl_sim_find_max(const gl_sim_config_t *cfg, int steps, double *scale, gl_sim_result_t *res);
+
+/* Percentile p (0..100) of n counts in a GL_SIM_HIST_N histogram, ms (bucket midpoint). */
+double gl_sim_hist_pct(const uint64_t *h, long long n, double p);
+
+/* ---- device-class aggregation (sim/sim_agg.c; docs/scheduler.md "Aggregation") ----
+ * Arrivals of a model are split among its devices by the plan's rate shares, each device with
+ * its own queue per model (split routing), so that each device sees independent Poisson streams
+ * and devices with the same gpu-lets (sizes, models, batches, alpha, duty, rate shares) behave
+ * identically in distribution. One representative (or reps) per class is simulated for the whole
+ * duration and its counts and histograms are weighted by the class size. The plan is fixed (the
+ * first plan; no re-planning). split_full simulates every device in one event loop with split
+ * routing instead (the reference the aggregation must match). */
+typedef struct {
+  int reps;                       /* representatives per class (1) */
+  int threads;                    /* worker threads over the runs (1) */
+  bool split_full;                /* no aggregation: all devices, split routing, one event loop */
+} gl_sim_agg_opts_t;
+
+typedef struct {
+  int n_classes, n_runs, n_devices_used;
+  int largest_class;
+  long long events_represented;   /* sum over runs of events x weight */
+} gl_sim_agg_info_t;
+
+GL_MUST_USE gl_status_t gl_sim_run_aggregate(const gl_sim_config_t *cfg, const gl_sim_agg_opts_t *o, gl_sim_result_t *res,
+                                             gl_sim_agg_info_t *info);
 
 #endif
