@@ -9,8 +9,19 @@
 #include "core/clock.h"
 #include "sim/sim.h"
 
+#define MAX_ORD (GL_PLAN_MAX_LETS * GL_PLAN_MAX_MEMBERS)
+
+/* The models of one device in order of first appearance in its plan (the "ordinals"): two
+ * devices of a class run the same ordinals' gpu-lets, so ordinal k of the representative stands
+ * for ordinal k of every device of its class even where the models differ. */
+typedef struct {
+  int n;
+  int model[MAX_ORD];
+} ords_t;
+
 typedef struct {
   int cls, dev, weight;           /* the device simulated, how many devices it stands for */
+  int first, count;               /* its devices: A.stand[first .. first+count) */
   gl_status_t st;
   char why[200];
   long long events;
@@ -28,6 +39,8 @@ typedef struct {
   /* merged counts (integer adds: any order gives the same result) */
   long long *sent, *served, *met, *rejected, *late;
   uint64_t *hist;                 /* [nm * GL_SIM_HIST_N] */
+  const ords_t *ords;             /* [n_devices] */
+  int *stand;                     /* devices, grouped by the job that stands for them */
   pthread_mutex_t mu;
 } agg_t;
 
@@ -63,19 +76,43 @@ static void scale_scenario(gl_scen_model_t *m, double f) {
   for (int k = 0; k < m->n_phases; k++) m->phase_rate[k] *= f;
 }
 
-/* A device's configuration as text: devices with equal keys are one class. */
-static char *device_key(const gl_plan_device_t *D, const double *share_of_model_here) {
-  size_t cap = 64 + (size_t)D->n_lets * (64 + GL_PLAN_MAX_MEMBERS * 96);
+static void device_ords(const gl_plan_device_t *D, ords_t *o) {
+  o->n = 0;
+  for (int j = 0; j < D->n_lets; j++)
+    for (int m = 0; m < D->lets[j].n_members; m++) {
+      int k = 0, x = D->lets[j].m[m].model;
+      while (k < o->n && o->model[k] != x) k++;
+      if (k == o->n && o->n < MAX_ORD) o->model[o->n++] = x;
+    }
+}
+
+/* A device's configuration as text: devices with equal keys are one class. A model is named by
+ * what the simulator sees of it: its ordinal on the device, profile model, SLO, percentile and the
+ * rate this device receives over time (rate x share, every phase; 9 significant digits). */
+static char *device_key(const gl_plan_device_t *D, const ords_t *o, const gl_sched_input_t *in,
+                        const gl_scenario_t *base, const double *share_here) {
+  size_t cap = 64 + (size_t)D->n_lets * (64 + GL_PLAN_MAX_MEMBERS * 64) + (size_t)o->n * (96 + GL_SCEN_MAX_PHASES * 40);
   char *k = gl_malloc(cap);
   if (!k) return NULL;
-  size_t o = 0;
-  o += (size_t)snprintf(k + o, cap - o, "%d|", D->n_lets);
+  size_t w = 0;
+  w += (size_t)snprintf(k + w, cap - w, "%d|", D->n_lets);
   for (int j = 0; j < D->n_lets; j++) {
     const gl_plan_let_t *L = &D->lets[j];
-    o += (size_t)snprintf(k + o, cap - o, "u%d n%d s%d d%.9g:", L->units, L->n_members, L->saturated, L->duty_ms);
-    for (int m = 0; m < L->n_members; m++)
-      o += (size_t)snprintf(k + o, cap - o, "m%d b%d a%.9g f%.9g;", L->m[m].model, L->m[m].batch, L->m[m].alpha,
-                            share_of_model_here[L->m[m].model]);
+    w += (size_t)snprintf(k + w, cap - w, "u%d n%d s%d d%.9g:", L->units, L->n_members, L->saturated, L->duty_ms);
+    for (int m = 0; m < L->n_members; m++) {
+      int ord = 0;
+      while (ord < o->n && o->model[ord] != L->m[m].model) ord++;
+      w += (size_t)snprintf(k + w, cap - w, "o%d b%d a%.9g;", ord, L->m[m].batch, L->m[m].alpha);
+    }
+  }
+  for (int ord = 0; ord < o->n; ord++) {
+    int i = o->model[ord];
+    const gl_scen_model_t *sm = &base->models[i];
+    double f = share_here[i];
+    w += (size_t)snprintf(k + w, cap - w, "|o%d p%d s%.9g q%.9g r%.9g", ord, in->models[i].pm, in->models[i].slo_ms,
+                          in->models[i].pct, sm->rate * f);
+    for (int ph = 0; ph < sm->n_phases; ph++)
+      w += (size_t)snprintf(k + w, cap - w, " %.9g:%.9g", sm->phase_t[ph], sm->phase_rate[ph] * f);
   }
   return k;
 }
@@ -105,16 +142,20 @@ static void run_job(agg_t *A, job_t *J, int ji) {
     return;
   }
   J->events = r.events;
-  long long w = J->weight;
+  const ords_t *ro = &A->ords[J->dev];
   for (int i = 0; i < A->nm; i++) A->job_sum[(size_t)ji * A->nm + i] = r.sum_lat_ms[i];
   pthread_mutex_lock(&A->mu);
-  for (int i = 0; i < A->nm; i++) {
-    A->sent[i] += w * r.m[i].sent, A->served[i] += w * r.m[i].served, A->met[i] += w * r.m[i].met;
-    A->rejected[i] += w * r.m[i].rejected, A->late[i] += w * r.m[i].late;
-    const uint64_t *h = r.hist + (size_t)i * GL_SIM_HIST_N;
-    uint64_t *o = A->hist + (size_t)i * GL_SIM_HIST_N;
-    if (r.m[i].served)
-      for (int k = 0; k < GL_SIM_HIST_N; k++) o[k] += (uint64_t)w * h[k];
+  for (int c = 0; c < J->count; c++) {
+    const ords_t *dv = &A->ords[A->stand[J->first + c]];
+    for (int k = 0; k < ro->n && k < dv->n; k++) {
+      int i = ro->model[k], x = dv->model[k];
+      A->sent[x] += r.m[i].sent, A->served[x] += r.m[i].served, A->met[x] += r.m[i].met;
+      A->rejected[x] += r.m[i].rejected, A->late[x] += r.m[i].late;
+      const uint64_t *h = r.hist + (size_t)i * GL_SIM_HIST_N;
+      uint64_t *o = A->hist + (size_t)x * GL_SIM_HIST_N;
+      if (r.m[i].served)
+        for (int b = 0; b < GL_SIM_HIST_N; b++) o[b] += h[b];
+    }
   }
   pthread_mutex_unlock(&A->mu);
   gl_sim_result_fini(&r);
@@ -181,6 +222,13 @@ static gl_status_t run_split_full(const gl_sim_config_t *cfg, const gl_plan_t *p
         gl_plan_member_t *M = &p2.dev[d].lets[j].m[m];
         M->model = sub[(size_t)d * nm + M->model];
       }
+  /* served[] is per model: the sub-models' (unused by the simulator) */
+  gl_free(p2.served);
+  p2.served = gl_calloc((size_t)ns + 1, sizeof *p2.served);
+  if (!p2.served) {
+    st = gl_err(GL_ENOMEM, "simulate: out of memory");
+    goto out;
+  }
   p2.n_models = ns;
   gl_sched_input_t in2 = *in;
   in2.models = sm;
@@ -246,6 +294,7 @@ gl_status_t gl_sim_run_aggregate(const gl_sim_config_t *cfg, const gl_sim_agg_op
   memset(&A, 0, sizeof A);
   double *share = NULL, *tot = NULL;
   keyed_t *keys = NULL;
+  ords_t *ords = NULL;
   int nd = 0;
   GL_TRY(base_scenario(cfg, &base));
   if (!plan) {
@@ -305,11 +354,17 @@ gl_status_t gl_sim_run_aggregate(const gl_sim_config_t *cfg, const gl_sim_agg_op
     for (int d = 0; d < nd; d++)
       if (tot[i] > 0) share[(size_t)d * nm + i] /= tot[i];
   }
+  ords = gl_calloc((size_t)nd + 1, sizeof *ords);
+  if (!ords) {
+    st = gl_err(GL_ENOMEM, "simulate: out of memory");
+    goto out;
+  }
   int used = 0;
   for (int d = 0; d < nd; d++) {
-    if (!plan->dev[d].n_lets) continue;
+    device_ords(&plan->dev[d], &ords[d]);
+    if (!ords[d].n) continue;
     keys[used].dev = d;
-    keys[used].key = device_key(&plan->dev[d], share + (size_t)d * nm);
+    keys[used].key = device_key(&plan->dev[d], &ords[d], in, &base, share + (size_t)d * nm);
     if (!keys[used].key) {
       st = gl_err(GL_ENOMEM, "simulate: out of memory");
       goto out;
@@ -332,7 +387,9 @@ gl_status_t gl_sim_run_aggregate(const gl_sim_config_t *cfg, const gl_sim_agg_op
   A.scen = gl_calloc((size_t)nd, sizeof *A.scen);
   A.sent = gl_calloc((size_t)nm * 5, sizeof *A.sent);
   A.hist = gl_calloc((size_t)nm * GL_SIM_HIST_N, sizeof *A.hist);
-  if (!A.jobs || !A.scen || !A.sent || !A.hist) {
+  A.stand = gl_calloc((size_t)used + 1, sizeof *A.stand);
+  A.ords = ords;
+  if (!A.jobs || !A.scen || !A.sent || !A.hist || !A.stand) {
     st = gl_err(GL_ENOMEM, "simulate: out of memory");
     goto out;
   }
@@ -344,6 +401,10 @@ gl_status_t gl_sim_run_aggregate(const gl_sim_config_t *cfg, const gl_sim_agg_op
     for (int j = 0; j < r; j++) {
       job_t *J = &A.jobs[A.n_jobs++];
       J->cls = info->n_classes, J->dev = keys[a + j].dev, J->weight = n / r + (j < n % r);
+      /* rep j stands for the class's devices j, j + r, j + 2r, ... (a contiguous block of stand) */
+      J->first = a + j == a ? a : A.jobs[A.n_jobs - 2].first + A.jobs[A.n_jobs - 2].count;
+      J->count = 0;
+      for (int x = a + j; x < b; x += r) A.stand[J->first + J->count++] = keys[x].dev;
       gl_scenario_t *s = &A.scen[J->dev];
       *s = base;
       s->models = gl_malloc((size_t)nm * sizeof *s->models);
@@ -354,7 +415,6 @@ gl_status_t gl_sim_run_aggregate(const gl_sim_config_t *cfg, const gl_sim_agg_op
       memcpy(s->models, base.models, (size_t)nm * sizeof *s->models);
       for (int i = 0; i < nm; i++) scale_scenario(&s->models[i], share[(size_t)J->dev * nm + i]);
     }
-    if (getenv("GL_AGG_DEBUG")) fprintf(stderr, "%d %s\n", n, keys[a].key);
     if (n > info->largest_class) info->largest_class = n;
     info->n_classes++;
     a = b;
@@ -390,7 +450,11 @@ gl_status_t gl_sim_run_aggregate(const gl_sim_config_t *cfg, const gl_sim_agg_op
     }
     res->events += J->events;
     info->events_represented += J->events * J->weight;
-    for (int i = 0; i < nm; i++) res->sum_lat_ms[i] += (double)J->weight * A.job_sum[(size_t)j * nm + i];
+    const ords_t *ro = &ords[J->dev];
+    for (int c = 0; c < J->count; c++) {
+      const ords_t *dv = &ords[A.stand[J->first + c]];
+      for (int k = 0; k < ro->n && k < dv->n; k++) res->sum_lat_ms[dv->model[k]] += A.job_sum[(size_t)j * nm + ro->model[k]];
+    }
   }
   for (int i = 0; i < nm; i++) {
     gl_sim_model_stats_t *m = &res->m[i];
@@ -423,6 +487,8 @@ out:
   gl_free(A.job_sum);
   gl_free(A.sent);
   gl_free(A.hist);
+  gl_free(A.stand);
+  gl_free(ords);
   for (int k = 0; keys && k < nd; k++) gl_free((void *)keys[k].key);
   gl_free(keys);
   gl_free(share);

@@ -145,6 +145,42 @@ static void test_aggregate_deterministic(void **st) {
   teardown_case(&F);
 }
 
+/* Two instances of lenet (same profile model, SLO and per-device rate) on devices 0-3 and 4-7
+ * are one class: one run stands for both models' devices. */
+static void test_aggregate_across_models(void **st) {
+  (void)st;
+  fixture_t F;
+  setup_case(&F, 3000, 250, 1.1);
+  F.ms[1] = F.ms[0];
+  snprintf(F.ms[1].name, sizeof F.ms[1].name, "lenet-b");
+  for (int d = 4; d < 8; d++) {
+    F.plan.dev[d] = F.plan.dev[0];
+    for (int j = 0; j < F.plan.dev[d].n_lets; j++)
+      for (int m = 0; m < F.plan.dev[d].lets[j].n_members; m++) F.plan.dev[d].lets[j].m[m].model = 1;
+  }
+  gl_sim_config_t c = config(&F, 3);
+  c.duration_s = 10;
+  gl_sim_agg_opts_t full = {.split_full = true}, agg = {.reps = 1, .threads = 1};
+  gl_sim_result_t rf, ra;
+  gl_sim_agg_info_t fi, ai;
+  assert_int_equal(gl_sim_run_aggregate(&c, &full, &rf, &fi), GL_OK);
+  assert_int_equal(gl_sim_run_aggregate(&c, &agg, &ra, &ai), GL_OK);
+  assert_int_equal(ai.n_classes, 1);
+  assert_int_equal(ai.largest_class, 8);
+  for (int i = 0; i < 2; i++) {
+    const gl_sim_model_stats_t *f = &rf.m[i], *a = &ra.m[i];
+    assert_true(f->sent > 1000);
+    assert_true(fabs((double)a->sent - (double)f->sent) < 8 * sqrt((double)f->sent));
+    assert_true(fabs(a->attain - f->attain) * 100 < 0.5);
+    assert_true(fabs(a->p99_ms - f->p99_ms) / f->p99_ms < 0.05);
+  }
+  /* the one run's counts go to both models alike */
+  assert_int_equal(ra.m[0].sent, ra.m[1].sent);
+  assert_int_equal(ra.m[0].met, ra.m[1].met);
+  gl_sim_result_fini(&rf), gl_sim_result_fini(&ra);
+  teardown_case(&F);
+}
+
 static void test_aggregate_refuses(void **st) {
   (void)st;
   fixture_t F;
@@ -165,6 +201,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_aggregate_matches_full),
       cmocka_unit_test(test_aggregate_deterministic),
+      cmocka_unit_test(test_aggregate_across_models),
       cmocka_unit_test(test_aggregate_refuses),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
