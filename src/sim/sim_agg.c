@@ -133,6 +133,7 @@ static void run_job(agg_t *A, job_t *J, int ji) {
   c.policy = NULL;
   c.replan_s = 0;
   c.want_hist = true;
+  c.exact_latencies = 1; /* straight to the histogram: no per-request storage, no sort */
   c.trace_n = 0;
   c.seed = mix(A->cfg->seed, (uint64_t)J->dev);
   gl_sim_result_t r;
@@ -240,6 +241,7 @@ static gl_status_t run_split_full(const gl_sim_config_t *cfg, const gl_plan_t *p
   c.policy = NULL;
   c.replan_s = 0;
   c.want_hist = true;
+  c.exact_latencies = 1;
   c.trace_n = 0;
   if ((st = gl_sim_run(&c, &r)) < 0) goto out;
   res->events = r.events;
