@@ -77,7 +77,8 @@ typedef struct {
   char who[64], when[32], commit[48], started_load[64];
   int64_t t_start;
   long cells_total, cells_done;
-  double cells_s; /* seconds spent on measured cells */
+  double cells_s;          /* seconds spent on measured cells */
+  double work_total, work_done; /* the same in batch-samples, for the ETA (time grows with batch) */
 } prof_t;
 
 /* ---------- argument parsing ---------- */
@@ -872,7 +873,7 @@ static int measure_table(prof_t *P) {
   int ns = o->n_sizes, nb = o->n_batches;
   for (int mi = 0; mi < P->nm; mi++)
     for (int c = 0; c < nb * ns; c++)
-      if (isnan(P->ms[mi].med[c])) P->cells_total++;
+      if (isnan(P->ms[mi].med[c])) P->cells_total++, P->work_total += o->batches[c / ns] + 1;
   printf("profile: %ld cells to measure (%d models x %d sizes x %d batches%s)\n", P->cells_total, P->nm, ns, nb,
          o->resume ? ", minus those already in the file" : "");
   fflush(stdout);
@@ -903,9 +904,10 @@ static int measure_table(prof_t *P) {
         s->arena[b] = (double)j.arena;
         s->weights_bytes = (double)j.consts;
         P->cells_done++;
+        P->work_done += o->batches[b] + 1;
         P->cells_s += (double)(gl_now_ns() - t0) / 1e9;
         char eta[32];
-        eta_str(P->cells_s / P->cells_done * (double)(P->cells_total - P->cells_done), eta, sizeof eta);
+        eta_str(P->cells_s / P->work_done * (P->work_total - P->work_done), eta, sizeof eta);
         printf("[%ld/%ld] %-16s %2d cores batch %3d: median %9.3f ms  p99 %9.3f ms  (%d runs, ci +-%.1f%%, %.1f s)  ETA %s\n",
                P->cells_done, P->cells_total, s->name, gr.units, o->batches[b], j.med, j.p99, j.n,
                isfinite(j.ci) ? 100 * j.ci : 999.9, (double)(gl_now_ns() - t0) / 1e9, eta);
