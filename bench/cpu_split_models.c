@@ -1,6 +1,6 @@
 /* bench/cpu_split_models.c - two zoo models at their SLO batch sizes: each on its own 1-core
- * partition running concurrently (split, gpu-let style) against both time-sharing one 2-core
- * partition one batch after the other; throughput of each arrangement and the ratio.
+ * partition running concurrently (split, gpu-let style) against both time-sharing the whole 2-core
+ * CPU one batch after the other; throughput of each arrangement and the ratio.
  * Usage: gl_bench_cpu_split_models PROFILE.json SLO_SCALE SECONDS ROUNDS MODEL_A MODEL_B
  * (zoo names; the batch is the research rule, the largest b <= 32 with 2 L(b) <= SLO * SLO_SCALE,
  * L from PROFILE at 1 core; SLOs from PAPER.md §2). */
@@ -67,6 +67,18 @@ static void free_runner(runner_t *r) {
   gl_backend_destroy(be);
 }
 
+typedef struct {
+  bmodel_t *bm;
+  int threads;
+  runner_t *r;
+} make_t;
+
+/* Compiles on the partition's executor, the thread that will run the plan (as gl_part documents). */
+static gl_status_t job_make(gl_part_t *p, void *arg) {
+  make_t *m = arg;
+  return make_runner(m->bm, m->threads, m->r);
+}
+
 static gl_status_t run_once(runner_t *r) {
   GL_TRY(gl_plan_run(r->plan, r->ins, r->outs));
   return gl_plan_wait(r->plan);
@@ -129,7 +141,8 @@ int main(int argc, char **argv) {
   }
   bmodel_t bm[2] = {0};
   int rc = 1;
-  gl_part_dev_t *dev = NULL;
+  gl_part_dev_t *dev = NULL, *whole = NULL;
+  gl_part_t *parts[3] = {0};
   for (int k = 0; k < 2; k++) {
     bm[k].s = find_slo(argv[5 + k]);
     if (!bm[k].s) {
@@ -148,8 +161,7 @@ int main(int argc, char **argv) {
     bm[k].l1_prof = gl_profile_latency(prof, pm, bm[k].batch, 1, false);
     gl_zoo_opts_t zo = {.seed = 1, .batch = 0, .seq = 14};
     gl_graph_t *g;
-    if (gl_zoo_build(bm[k].s->zoo, &zo, &g) < 0 || gl_model_from_graph(g, &bm[k].m) < 0 ||
-        make_runner(&bm[k], 1, &bm[k].one) < 0 || make_runner(&bm[k], 2, &bm[k].two) < 0) {
+    if (gl_zoo_build(bm[k].s->zoo, &zo, &g) < 0 || gl_model_from_graph(g, &bm[k].m) < 0) {
       fprintf(stderr, "%s: %s\n", bm[k].s->zoo, gl_errmsg());
       goto out;
     }
@@ -164,31 +176,38 @@ int main(int argc, char **argv) {
     fprintf(stderr, "needs 2 cores, the CPU has %d\n", info.units_total);
     goto out;
   }
+  /* Partitions live for the whole run and each plan is compiled on the executor that runs it:
+   * split = two 1-core partitions, shared = one partition of the whole CPU (2 threads, unpinned). */
+  if (gl_part_dev_whole_create(&whole) < 0 || gl_part_create_units(dev, 1, NULL, &parts[0], NULL) < 0 ||
+      gl_part_create_units(dev, 1, NULL, &parts[1], NULL) < 0 || gl_part_create(whole, 1.0, NULL, &parts[2], NULL) < 0) {
+    fprintf(stderr, "partition: %s\n", gl_errmsg());
+    goto out;
+  }
+  for (int k = 0; k < 2; k++) {
+    make_t m1 = {&bm[k], 1, &bm[k].one}, m2 = {&bm[k], 2, &bm[k].two};
+    if (gl_part_run_sync(parts[k], job_make, &m1) < 0 || gl_part_run_sync(parts[2], job_make, &m2) < 0) {
+      fprintf(stderr, "%s: compile failed\n", bm[k].s->zoo);
+      goto out;
+    }
+  }
   printf("# profile %s; SLO scale x%g (PAPER.md SLOs are for an RTX 2080 Ti); %g s per arrangement, %d rounds\n",
          argv[1], scale, secs, rounds);
   for (int k = 0; k < 2; k++)
     printf("# %s: SLO %g ms x %g = %g ms; batch %d (largest b <= 32 with 2 L(b, 1 core) <= SLO; L = %.2f ms in the profile)\n",
            bm[k].s->research, bm[k].s->slo_ms, scale, bm[k].s->slo_ms * scale, bm[k].batch, bm[k].l1_prof);
   printf("# split = %s on core set A and %s on core set B (1 core each, concurrent, through part/);\n"
-         "# shared = one 2-core partition running a batch of %s then a batch of %s, repeatedly\n",
+         "# shared = the whole CPU (2 OpenMP threads, unpinned) running a batch of %s then a batch of %s, repeatedly\n",
          bm[0].s->research, bm[1].s->research, bm[0].s->research, bm[1].s->research);
   printf("%-6s %5s %8s %8s %10s %10s %10s %10s %11s\n", "arr", "round", "batchesA", "batchesB", "req/s A",
          "req/s B", "req/s sum", "ms/batch A", "ms/batch B");
   double sum_split = 0, sum_shared = 0, sa[2] = {0}, sh[2] = {0};
   for (int r = 0; r < rounds; r++) {
     for (int arr = 0; arr < 2; arr++) {
-      gl_part_t *p[2] = {0};
+      gl_part_t *p[2] = {arr == 0 ? parts[0] : parts[2], parts[1]};
       drv_t d[2];
       memset(d, 0, sizeof d);
       int np = arr == 0 ? 2 : 1;
       bool ok = true;
-      for (int i = 0; i < np && ok; i++)
-        ok = gl_part_create_units(dev, arr == 0 ? 1 : 2, NULL, &p[i], NULL) == GL_OK;
-      if (!ok) {
-        fprintf(stderr, "partition: %s\n", gl_errmsg());
-        for (int i = 0; i < np; i++) gl_part_destroy(p[i]);
-        goto out;
-      }
       if (arr == 0) {
         d[0] = (drv_t){.p = p[0], .j = {.a = &bm[0].one}};
         d[1] = (drv_t){.p = p[1], .j = {.a = &bm[1].one}};
@@ -208,10 +227,8 @@ int main(int argc, char **argv) {
       }
       for (int i = 0; i < np; i++) pthread_join(th[i], NULL);
       double el = (double)(gl_now_ns() - t0) / 1e9;
-      for (int i = 0; i < np; i++) {
+      for (int i = 0; i < np; i++)
         if (d[i].st < 0) ok = false;
-        gl_part_destroy(p[i]);
-      }
       if (!ok) {
         fprintf(stderr, "run failed: %s\n", gl_errmsg());
         goto out;
@@ -231,12 +248,14 @@ int main(int argc, char **argv) {
   printf("# ratio split/shared: total %.3f, A %.3f, B %.3f\n", sum_split / sum_shared, sa[0] / sh[0], sa[1] / sh[1]);
   rc = 0;
 out:
+  for (int i = 0; i < 3; i++) gl_part_destroy(parts[i]);
   for (int k = 0; k < 2; k++) {
     free_runner(&bm[k].one);
     free_runner(&bm[k].two);
     gl_model_destroy(bm[k].m);
   }
   gl_part_dev_destroy(dev);
+  gl_part_dev_destroy(whole);
   gl_profile_destroy(prof);
   return rc;
 }
