@@ -192,6 +192,13 @@ int main(int argc, char **argv) {
   }
   printf("# profile %s; SLO scale x%g (PAPER.md SLOs are for an RTX 2080 Ti); %g s per arrangement, %d rounds\n",
          argv[1], scale, secs, rounds);
+  double need = 0; /* the smallest scale at which batch 1 meets 2 L(1) <= SLO on one core */
+  for (int k = 0; k < 2; k++) {
+    double l1 = gl_profile_latency(prof, gl_profile_find(prof, bm[k].s->research), 1, 1, false);
+    if (2 * l1 / bm[k].s->slo_ms > need) need = 2 * l1 / bm[k].s->slo_ms;
+  }
+  printf("# SLO scale: batch 1 of both models meets 2 L(1) <= SLO on one core from x%.2f on (the research's\n"
+         "# rule, PAPER.md §5); x%g leaves room to batch, as the 2080 Ti does at x1\n", need, scale);
   for (int k = 0; k < 2; k++)
     printf("# %s: SLO %g ms x %g = %g ms; batch %d (largest b <= 32 with 2 L(b, 1 core) <= SLO; L = %.2f ms in the profile)\n",
            bm[k].s->research, bm[k].s->slo_ms, scale, bm[k].s->slo_ms * scale, bm[k].batch, bm[k].l1_prof);

@@ -769,7 +769,7 @@ static void provenance(prof_t *P) {
     char a[48] = "", b[16] = "";
     if (fgets(a, sizeof a, f)) {
       a[strcspn(a, "\n")] = 0;
-      if (fgets(b, sizeof b, f) && !strncmp(b, "dirty", 5)) snprintf(P->commit, sizeof P->commit, "%s-dirty", a);
+      if (fgets(b, sizeof b, f) && !strncmp(b, "dirty", 5)) snprintf(P->commit, sizeof P->commit, "%.40s-dirty", a);
       else if (a[0]) snprintf(P->commit, sizeof P->commit, "%s", a);
     }
     pclose(f);
@@ -799,7 +799,7 @@ static gl_status_t load_model(prof_t *P, const char *arg, mstate_t *s) {
     GL_TRY(gl_zoo_build(spec, &zo, &g));
     GL_TRY(gl_model_from_graph(g, &s->m));
     snprintf(s->name, sizeof s->name, "%s", alias ? alias : research_name(spec));
-    snprintf(s->source, sizeof s->source, "zoo:%s seed 1%s", spec, strncmp(spec, "bert", 4) ? "" : " (seq set by --seq)");
+    snprintf(s->source, sizeof s->source, "zoo:%.40s seed 1%s", spec, strncmp(spec, "bert", 4) ? "" : " (seq set by --seq)");
   } else {
     size_t L = strlen(spec);
     if (L < 6 || strcmp(spec + L - 5, ".onnx"))
@@ -809,7 +809,7 @@ static gl_status_t load_model(prof_t *P, const char *arg, mstate_t *s) {
     base = base ? base + 1 : spec;
     if (alias) snprintf(s->name, sizeof s->name, "%s", alias);
     else snprintf(s->name, sizeof s->name, "%.*s", (int)(strlen(base) - 5 < GL_PROFILE_NAME - 1 ? strlen(base) - 5 : GL_PROFILE_NAME - 1), base);
-    snprintf(s->source, sizeof s->source, "%s", spec);
+    snprintf(s->source, sizeof s->source, "%.159s", spec);
   }
   for (int i = 0; i < P->nm; i++)
     if (&P->ms[i] != s && !strcmp(P->ms[i].name, s->name))
