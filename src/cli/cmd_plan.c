@@ -81,7 +81,7 @@ int gl_cmd_plan(int argc, char **argv) {
   }
   if (needed) {
     int64_t t0 = gl_now_ns();
-    int n = gl_sched_devices_needed(policy, &in, 100000);
+    int n = gl_sched_devices_needed(policy, &in, 10000); /* plans hold ~10 KB per device */
     printf("%s: %s needs %d device(s) for %s x%.3g (%.1f ms)\n", prof->name, policy, n, scen->name, scale,
            gl_ns_to_ms(gl_now_ns() - t0));
     rc = 0;

@@ -14,11 +14,12 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: gpulet simulate --profile P --scenario S --policy X [--devices N] [--duration s]\n"
           "                       [--seed n] [--scale K] [--find-max] [--steps n] [--headroom H]\n"
-          "                       [--replan s] [--no-jitter] [--collect] [--warmup s]\n"
+          "                       [--replan s] [--no-jitter] [--collect] [--warmup s] [--trace FILE]\n"
           "  Poisson arrivals at the scenario's rates x K; device time from the profile with\n"
           "  interference between co-running gpu-lets. Plans for rate x H (default: x1.2, x1.5 below\n"
           "  125 req/s, PAPER.md §9); re-plans every --replan seconds (default 20, 0 = never).\n"
-          "  --find-max bisects K for the throughput under SLO (every model >= its percentile).\n");
+          "  --find-max bisects K for the throughput under SLO (every model >= its percentile).\n"
+          "  --trace FILE replays arrivals (\"<seconds> <model>\" per line) instead of Poisson.\n");
 }
 
 static void report(const gl_sim_result_t *r, const gl_sched_input_t *in, double scale) {
@@ -46,14 +47,18 @@ int gl_cmd_simulate(int argc, char **argv) {
       {"steps", required_argument, 0, 't'},   {"headroom", required_argument, 0, 'H'},
       {"replan", required_argument, 0, 'r'},  {"no-jitter", no_argument, 0, 'J'},
       {"collect", no_argument, 0, 'C'},       {"warmup", required_argument, 0, 'w'},
+      {"trace", required_argument, 0, 'T'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-  const char *prof_path = NULL, *scen_path = NULL, *policy = "gpulet-int";
+  const char *prof_path = NULL, *scen_path = NULL, *policy = "gpulet-int", *trace_path = NULL;
+  long trace_n = 0;
+  double *trace_t = NULL;
+  int *trace_m = NULL;
   int devices = 1, find = 0, steps = 8, c;
   double duration = -1, scale = 1, headroom = 0, replan = 20, warmup = -1;
   long long seed = -1;
   bool jitter = true, collect = false;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "p:s:x:n:d:S:k:Ft:H:r:JCw:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "p:s:x:n:d:S:k:Ft:H:r:JCw:T:h", opts, NULL)) != -1) {
     switch (c) {
       case 'p': prof_path = optarg; break;
       case 's': scen_path = optarg; break;
@@ -69,6 +74,7 @@ int gl_cmd_simulate(int argc, char **argv) {
       case 'J': jitter = false; break;
       case 'C': collect = true; break;
       case 'w': warmup = atof(optarg); break;
+      case 'T': trace_path = optarg; break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
@@ -102,6 +108,10 @@ int gl_cmd_simulate(int argc, char **argv) {
   cfg.replan_s = replan;
   cfg.jitter = jitter;
   cfg.collect = collect;
+  if (trace_path) {
+    if (gl_sim_trace_load(trace_path, scen, &trace_n, &trace_t, &trace_m) < 0) goto fail;
+    cfg.trace_n = trace_n, cfg.trace_t = trace_t, cfg.trace_model = trace_m;
+  }
   printf("simulate %s, policy %s, %d x %s (%s profile), seed %llu, %.1f s\n", scen->name, policy, devices, prof->name,
          prof->analytic ? "analytic" : "measured", (unsigned long long)cfg.seed, cfg.duration_s);
   gl_sim_result_t r;
@@ -122,6 +132,8 @@ int gl_cmd_simulate(int argc, char **argv) {
 fail:
   rc = gl_cli_fail("simulate");
 out:
+  gl_free(trace_t);
+  gl_free(trace_m);
   gl_free(models);
   gl_scenario_destroy(scen);
   gl_profile_destroy(prof);

@@ -13,12 +13,10 @@ typedef struct {
   int menu[16], n_menu;
   int *knee;
   double *knee_tput;
-  unsigned char *tried; /* [n_devices * GL_PLAN_MAX_LETS] scratch marks */
   int *fu;              /* [n_devices * 2] units of each empty gpu-let (0: busy or absent), -1 whole */
   int first_whole;      /* no whole empty device below this index */
 } ctx_t;
 
-#define TRIED(c, d, l) (c)->tried[(size_t)(d) * GL_PLAN_MAX_LETS + (size_t)(l)]
 
 
 typedef struct {
@@ -391,17 +389,16 @@ static int cmp_order(const void *a, const void *b) {
 }
 
 gl_status_t gl__policy_gpulet(const gl_sched_input_t *in, gl_plan_t *p, bool intf) {
-  ctx_t c = {in, p, intf, {0}, 0, NULL, NULL, NULL, NULL, 0};
+  ctx_t c = {in, p, intf, {0}, 0, NULL, NULL, NULL, 0};
   c.n_menu = gl_sched_menu(in, !intf, c.menu);
   int n = in->n_models;
   c.knee = gl_calloc((size_t)n, sizeof *c.knee);
   c.knee_tput = gl_calloc((size_t)n, sizeof *c.knee_tput);
   int *order = gl_calloc((size_t)n, sizeof *order);
   double *need = gl_calloc((size_t)n, sizeof *need);
-  c.tried = gl_calloc((size_t)p->n_devices, GL_PLAN_MAX_LETS);
   c.fu = gl_calloc((size_t)p->n_devices * 2, sizeof *c.fu);
-  if (!c.knee || !c.knee_tput || !order || !need || !c.tried || !c.fu) {
-    gl_free(c.knee), gl_free(c.knee_tput), gl_free(order), gl_free(need), gl_free(c.tried), gl_free(c.fu);
+  if (!c.knee || !c.knee_tput || !order || !need || !c.fu) {
+    gl_free(c.knee), gl_free(c.knee_tput), gl_free(order), gl_free(need), gl_free(c.fu);
     return gl_err(GL_ENOMEM, "gpulet: out of memory");
   }
   for (int d = 0; d < p->n_devices; d++) merge_if_empty(&c, d);
@@ -447,6 +444,18 @@ gl_status_t gl__policy_gpulet(const gl_sched_input_t *in, gl_plan_t *p, bool int
         if (need[i] > 0) gl__fail(p, "%s: interference leaves it below 85%% of its rate", in->models[i].name);
     }
   }
-  gl_free(c.knee), gl_free(c.knee_tput), gl_free(order), gl_free(need), gl_free(c.tried), gl_free(c.fu);
+  gl_free(c.knee), gl_free(c.knee_tput), gl_free(order), gl_free(need), gl_free(c.fu);
+  return GL_OK;
+}
+
+/* White-box entry for tests: mergeResidue on a prepared plan (no interference). */
+gl_status_t gl__gpulet_merge_residue(const gl_sched_input_t *in, gl_plan_t *p, int m, double left, double *left_out) {
+  ctx_t c = {in, p, false, {0}, 0, NULL, NULL, NULL, 0};
+  c.fu = gl_calloc((size_t)p->n_devices * 2, sizeof *c.fu);
+  if (!c.fu) return gl_err(GL_ENOMEM, "out of memory");
+  for (int d = 0; d < p->n_devices; d++) device_ok(&c, d);
+  *left_out = merge_residue(&c, m, left);
+  gl_free(c.fu);
+  gl__plan_tally(p);
   return GL_OK;
 }

@@ -16,5 +16,7 @@ gl_status_t gl__policy_triton(const gl_sched_input_t *in, gl_plan_t *p);
 gl_status_t gl__policy_static(const gl_sched_input_t *in, gl_plan_t *p);
 gl_status_t gl__policy_bound(const gl_sched_input_t *in, gl_plan_t *p);
 gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p);
+/* Tests only: gpulet's mergeResidue for model m with `left` req/s unplaced. */
+gl_status_t gl__gpulet_merge_residue(const gl_sched_input_t *in, gl_plan_t *p, int m, double left, double *left_out);
 
 #endif

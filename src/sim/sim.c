@@ -2,6 +2,7 @@
 #include "sim/sim.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "batch/batch.h"
@@ -9,7 +10,7 @@
 #include "core/clock.h"
 #include "core/stats.h"
 
-enum { EV_ARRIVAL = 0, EV_FINISH, EV_WAKE, EV_REPLAN, EV_PHASE };
+enum { EV_ARRIVAL = 0, EV_FINISH, EV_WAKE, EV_REPLAN, EV_PHASE, EV_TRACE };
 
 typedef struct {
   int64_t t;
@@ -112,6 +113,7 @@ typedef struct {
   int replans;
   long long events;
   bool oom, track_rates;
+  long trace_pos;
 } sim_t;
 
 static inline uint64_t splitmix(uint64_t *s) {
@@ -300,7 +302,7 @@ static void try_start(sim_t *S, int li) {
 
 static void schedule_arrival(sim_t *S, int m) {
   smodel_t *M = &S->m[m];
-  if (M->rate <= 0) return;
+  if (M->rate <= 0 || S->cfg->trace_n > 0) return;
   int64_t t = S->now + (int64_t)(-log(unif(&M->rng)) / M->rate * 1e9) + 1;
   if (t < S->end_ns && heap_push(&S->h, t, EV_ARRIVAL, m, M->arr_gen)) S->oom = true;
 }
@@ -474,7 +476,15 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
   st = S.feasible || !cfg->skip_infeasible ? install_plan(&S, plan) : GL_OK;
   if (plan == &own) gl_plan_fini(&own);
   if (st < 0) goto out;
-  for (int i = 0; i < S.nm && (S.feasible || !cfg->skip_infeasible); i++) {
+  if (cfg->trace_n > 0 && (S.feasible || !cfg->skip_infeasible)) {
+    for (long k = 0; k < cfg->trace_n; k++)
+      if (cfg->trace_model[k] < 0 || cfg->trace_model[k] >= S.nm) {
+        st = gl_err(GL_EINVAL, "simulate: trace entry %ld names model %d of %d", k, cfg->trace_model[k], S.nm);
+        goto out;
+      }
+    if (cfg->trace_t[0] * 1e9 < (double)S.end_ns) heap_push(&S.h, (int64_t)(cfg->trace_t[0] * 1e9), EV_TRACE, 0, 0);
+  }
+  for (int i = 0; i < S.nm && (S.feasible || !cfg->skip_infeasible) && cfg->trace_n <= 0; i++) {
     schedule_arrival(&S, i);
     const gl_scen_model_t *sm = cfg->scen ? &cfg->scen->models[i] : NULL;
     if (sm && S.m[i].next_phase < sm->n_phases)
@@ -503,6 +513,15 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
         break;
       case EV_REPLAN: on_replan(&S); break;
       case EV_PHASE: on_phase(&S, e.id); break;
+      case EV_TRACE: {
+        on_arrival(&S, cfg->trace_model[S.trace_pos++]);
+        if (S.trace_pos < cfg->trace_n) {
+          int64_t t = (int64_t)(cfg->trace_t[S.trace_pos] * 1e9);
+          if (t < S.now) t = S.now;
+          if (t < S.end_ns && heap_push(&S.h, t, EV_TRACE, 0, 0)) S.oom = true;
+        }
+        break;
+      }
     }
   }
   res->wall_s = (double)(gl_now_ns() - t0) / 1e9;
@@ -592,5 +611,51 @@ gl_status_t gl_sim_find_max(const gl_sim_config_t *cfg0, int steps, double *scal
     }
   }
   *scale = lo;
+  return GL_OK;
+}
+
+gl_status_t gl_sim_trace_load(const char *path, const gl_scenario_t *s, long *n, double **t, int **model) {
+  *n = 0, *t = NULL, *model = NULL;
+  FILE *f = fopen(path, "r");
+  if (!f) return gl_err(GL_EIO, "%s: cannot open", path);
+  size_t cap = 0, capm = 0, k = 0;
+  char line[512];
+  long ln = 0;
+  double last = 0;
+  gl_status_t st = GL_OK;
+  while (fgets(line, sizeof line, f)) {
+    ln++;
+    char name[64];
+    double ts;
+    char *h = strchr(line, '#');
+    if (h) *h = 0;
+    int got = sscanf(line, "%lf %63s", &ts, name);
+    if (got <= 0) continue;
+    if (got != 2 || !(ts >= last)) {
+      st = gl_err(GL_EPARSE, "%s:%ld: expected \"<seconds> <model>\" with time ascending", path, ln);
+      break;
+    }
+    int m = -1;
+    for (int i = 0; i < s->n_models; i++)
+      if (!strcmp(s->models[i].name, name)) m = i;
+    if (m < 0) {
+      st = gl_err(GL_EPARSE, "%s:%ld: model '%s' is not in scenario %s", path, ln, name, s->name);
+      break;
+    }
+    if (gl_grow((void **)t, &cap, k + 1, sizeof **t) || gl_grow((void **)model, &capm, k + 1, sizeof **model)) {
+      st = gl_err(GL_ENOMEM, "%s: out of memory", path);
+      break;
+    }
+    (*t)[k] = ts, (*model)[k] = m, last = ts;
+    k++;
+  }
+  fclose(f);
+  if (st == GL_OK && k == 0) st = gl_err(GL_EPARSE, "%s: no arrivals", path);
+  if (st < 0) {
+    gl_free(*t), gl_free(*model);
+    *t = NULL, *model = NULL;
+    return st;
+  }
+  *n = (long)k;
   return GL_OK;
 }

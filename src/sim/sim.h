@@ -28,6 +28,11 @@ typedef struct {
   bool collect;                   /* residual gpu-lets wait for a full batch (GL_BATCH_COLLECT) */
   int queue_cap;                  /* per-model queue bound (default 65536) */
   bool skip_infeasible;           /* do not simulate when the first plan is infeasible (find-max) */
+  /* Trace arrivals instead of Poisson: n arrivals at t_s[i] (ascending) for model[i]; the
+   * scenario's rates then only seed the first plan (re-planning follows observed rates). */
+  long trace_n;
+  const double *trace_t;
+  const int *trace_model;
 } gl_sim_config_t;
 
 typedef struct {
@@ -47,6 +52,10 @@ typedef struct {
   double min_attain;              /* the worst model's attainment */
   bool ok;                        /* plan feasible and every model meets its percentile */
 } gl_sim_result_t;
+
+/* Reads a trace file: one arrival per line, "<seconds> <model name>" ascending in time, '#'
+ * comments. Model names are the scenario's. Arrays are freed with gl_free. */
+GL_MUST_USE gl_status_t gl_sim_trace_load(const char *path, const gl_scenario_t *s, long *n, double **t, int **model);
 
 GL_MUST_USE gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res);
 void gl_sim_result_fini(gl_sim_result_t *r);

@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "sched/sched.h"
+#include "sched/sched_int.h"
 
 /* Toy device in MPS percent with latency b * s(u) ms, s per size below (T = 1000/s at b=32). */
 static gl_profile_t *toy(const double *s6) {
@@ -181,6 +182,51 @@ static void test_merge_residue(void **st) {
   gl_profile_destroy(p);
 }
 
+static gl_plan_let_t let1(int units, int m, int b, double rate, bool sat) {
+  gl_plan_let_t L = {.units = units, .n_members = 1, .saturated = sat};
+  L.m[0] = (gl_plan_member_t){m, b, rate, 0, 0, 1};
+  return L;
+}
+
+static void test_merge_residue_rule(void **st) {
+  (void)st;
+  gl_profile_t *p = toy(k_s);
+  gl_sched_model_t ms[3];
+  gl_sched_input_t in;
+  setup_in(&in, p, ms, 3, 1000, (double[]){0, 0, 0});
+  in.n_devices = 2;
+  for (double leftover = 100; leftover <= 300; leftover += 200) {
+    gl_plan_t plan;
+    assert_int_equal(gl__plan_init(&plan, &in, "gpulet"), GL_OK);
+    /* model 0 has residual gpu-lets of 40 (100 req/s) and 20 (50 req/s) next to saturated
+     * neighbours, and `leftover` req/s it could not place */
+    plan.dev[0].n_lets = 2;
+    plan.dev[0].lets[0] = let1(40, 0, 32, 100, false);
+    plan.dev[0].lets[1] = let1(60, 1, 32, 100, true);
+    plan.dev[1].n_lets = 2;
+    plan.dev[1].lets[0] = let1(20, 0, 32, 50, false);
+    plan.dev[1].lets[1] = let1(80, 2, 32, 100, true);
+    double left = -1;
+    assert_int_equal(gl__gpulet_merge_residue(&in, &plan, 0, leftover, &left), GL_OK);
+    if (leftover == 100) {
+      /* 250 req/s < T(40) = 400: one residual gpu-let of the largest size carries it all */
+      assert_true(left == 0);
+      assert_int_equal(plan.dev[0].lets[0].n_members, 1);
+      assert_true(fabs(plan.dev[0].lets[0].m[0].rate - 250) < 1e-9);
+      assert_int_equal(plan.dev[1].lets[0].n_members, 0);
+      assert_true(fabs(plan.served[0] - 250) < 1e-9);
+    } else {
+      /* 450 req/s > T(40): no merge, everything as it was */
+      assert_true(fabs(left - 300) < 1e-9);
+      assert_true(fabs(plan.dev[0].lets[0].m[0].rate - 100) < 1e-9);
+      assert_int_equal(plan.dev[1].lets[0].n_members, 1);
+      assert_true(fabs(plan.served[0] - 150) < 1e-9);
+    }
+    gl_plan_fini(&plan);
+  }
+  gl_profile_destroy(p);
+}
+
 static void test_sbp_merge(void **st) {
   (void)st;
   gl_profile_t *p = toy(k_s);
@@ -309,7 +355,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_batch_rules),     cmocka_unit_test(test_knee),
       cmocka_unit_test(test_placement_split), cmocka_unit_test(test_timeshare),
-      cmocka_unit_test(test_merge_residue),   cmocka_unit_test(test_sbp_merge),
+      cmocka_unit_test(test_merge_residue),   cmocka_unit_test(test_merge_residue_rule),
+      cmocka_unit_test(test_sbp_merge),
       cmocka_unit_test(test_bound),           cmocka_unit_test(test_interference_table),
       cmocka_unit_test(test_fit),             cmocka_unit_test(test_rates_and_diff),
   };

@@ -161,11 +161,48 @@ static void test_bad_scenarios(void **st) {
   gl_scenario_destroy(s);
 }
 
+static void test_trace(void **st) {
+  (void)st;
+  gl_profile_t *p = md1_profile(1.0);
+  gl_sched_model_t m = {.name = "x", .pm = 0, .slo_ms = 1e9, .pct = 99, .rate = 10};
+  gl_sched_input_t in;
+  gl_sched_input_defaults(&in, p);
+  in.models = &m;
+  in.n_models = 1;
+  in.max_batch = 1;
+  gl_plan_t plan;
+  assert_int_equal(gl_sched_plan("sbp", &in, &plan), GL_OK);
+  assert_true(plan.feasible);
+  m.slo_ms = 1.6;
+  /* service 1 ms, SLO 1.6 ms: the 2nd waits 0.5 ms (met), the 3rd would wait 1.5 ms (rejected) */
+  const double t[4] = {0.100, 0.1005, 0.1010, 0.300};
+  const int mod[4] = {0, 0, 0, 0};
+  gl_sim_config_t cfg = {0};
+  cfg.in = &in;
+  cfg.plan = &plan;
+  cfg.scale = 1;
+  cfg.duration_s = 1;
+  cfg.seed = 1;
+  cfg.headroom = 1;
+  cfg.trace_n = 4, cfg.trace_t = t, cfg.trace_model = mod;
+  gl_sim_result_t r;
+  assert_int_equal(gl_sim_run(&cfg, &r), GL_OK);
+  assert_int_equal(r.m[0].sent, 4);
+  assert_int_equal(r.m[0].served, 3);
+  assert_int_equal(r.m[0].rejected, 1);
+  assert_int_equal(r.m[0].met, 3);
+  assert_true(fabs(r.m[0].mean_ms - 3.5 / 3) < 1e-6);
+  gl_sim_result_fini(&r);
+  gl_plan_fini(&plan);
+  gl_profile_destroy(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_md1),
       cmocka_unit_test(test_determinism),
       cmocka_unit_test(test_bad_scenarios),
+      cmocka_unit_test(test_trace),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@ typedef struct {
   int n_in, n_out;
   int *in, *out; /* value ids (-1 absent) */
   int alias_src; /* >= 0: a view; out[0] points at this value's data, no kernel */
+  bool empty;    /* every output is empty: nothing to run */
 } step_t;
 
 typedef struct {
@@ -35,6 +36,32 @@ typedef struct {
   gl_tensor_t *consts; /* the plan's references to constant values (the graph is freed after compile) */
   int n_consts;
 } cpu_plan_t;
+
+/* True when every output of n has no elements (so n has nothing to compute). */
+static bool empty_outputs(const gl_graph_t *g, const gl_node_t *n) {
+  bool any = false;
+  for (int k = 0; k < n->n_outputs; k++) {
+    const gl_value_t *v = gl_out(g, n, k);
+    if (!v) continue;
+    if (gl_shape_numel(&v->shape) != 0) return false;
+    any = true;
+  }
+  return any;
+}
+
+/* Contractions (Conv, Gemm, MatMul) over an empty dimension: a non-empty output from an empty
+ * input, which oneDNN cannot take. */
+static bool empty_reduction(const gl_graph_t *g, const gl_node_t *n) {
+  static const char *ops[] = {"Conv", "ConvTranspose", "Gemm", "MatMul"};
+  bool contraction = false;
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) contraction |= !strcmp(n->op_type, ops[i]);
+  if (!contraction) return false;
+  for (int k = 0; k < n->n_inputs && k < 2; k++) {
+    const gl_value_t *v = gl_in(g, n, k);
+    if (v && gl_shape_numel(&v->shape) == 0) return true;
+  }
+  return false;
+}
 
 static bool is_view_op(const gl_graph_t *g, const gl_node_t *n) {
   static const char *views[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
@@ -122,6 +149,15 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
         alias[n->outputs[0]] = n->inputs[0];
       continue;
     }
+    if (empty_outputs(g, n)) {
+      s->empty = true; /* nothing to compute; oneDNN divides by zero on empty shapes */
+      continue;
+    }
+    if (empty_reduction(g, n)) {
+      st = gl_err(GL_EUNSUPPORTED, "%s: an empty input with a non-empty output is not supported",
+                  gl_node_label(n));
+      break;
+    }
     const gl_cpu_op_t *op = gl_cpu_op(n->op_type);
     if (!op) {
       st = gl_err(GL_EUNSUPPORTED, "%s: the CPU backend has no kernel for op '%s'", gl_node_label(n),
@@ -190,6 +226,7 @@ static gl_status_t plan_run(gl_plan_t *p, const gl_tensor_t *inputs, gl_tensor_t
       cp->vptr[s->out[0]] = cp->vptr[s->alias_src];
       continue;
     }
+    if (s->empty) continue;
     void **in = cp->args, **out = cp->args + s->n_in + GL_CPU_IN_PAD;
     for (int k = 0; k < s->n_in; k++) in[k] = s->in[k] >= 0 ? cp->vptr[s->in[k]] : NULL;
     for (int k = s->n_in; k < s->n_in + GL_CPU_IN_PAD; k++) in[k] = NULL;
