@@ -73,8 +73,9 @@ typedef struct {
   int nm;
   corun_t *co;
   int n_co, cap_co;
-  double mem_bw, llc_bytes, l2_bytes, dev_mem_mb;
+  double mem_bw, llc_bw, llc_bytes, l2_bytes, dev_mem_mb;
   char who[64], when[32], commit[48], started_load[64];
+  char resumed[160]; /* "resumed at WHEN on COMMIT" when --resume kept an earlier run's cells */
   int64_t t_start;
   long cells_total, cells_done;
   double cells_s;          /* seconds spent on measured cells */
@@ -437,15 +438,16 @@ static gl_profile_t *to_profile(const prof_t *P) {
     memcpy(pm->lat_med, s->med, sizeof(double) * (size_t)(nb * ns));
     memcpy(pm->lat_p99, s->p99, sizeof(double) * (size_t)(nb * ns));
     for (int b = 0; b < nb; b++) pm->batch_ms[b] = isnan(s->batch_ms[b]) ? 0 : s->batch_ms[b];
-    /* features (docs/profile-measure.md): LLC pressure = working set / LLC; memory traffic = the
-     * working set beyond the private cache, per run, over the median time at the largest size,
-     * as a share of the measured copy bandwidth */
+    /* features (docs/profile-measure.md), bytes moved per second over what the level delivers:
+     * cache = working set (weights + arena) per run over the median time at the largest size,
+     * against the LLC copy bandwidth; memory = the part of the working set the core's own cache
+     * cannot hold, at the same rate, against the DRAM copy bandwidth */
     for (int f = 0; f < p->n_feat; f++) {
       int b = idx_of(o->batches, nb, p->feat_batches[f]);
       double ws = s->weights_bytes + (isnan(s->arena[b]) ? 0 : s->arena[b]);
       double lat = NAN;
       for (int z = ns - 1; z >= 0 && isnan(lat); z--) lat = s->med[(size_t)b * ns + z];
-      double l2 = P->llc_bytes > 0 ? 100 * ws / P->llc_bytes : 0;
+      double l2 = (lat > 0 && P->llc_bw > 0) ? 100 * (ws / (lat / 1e3)) / P->llc_bw : 0;
       double beyond = ws - (P->l2_bytes > 0 ? P->l2_bytes : 0); /* what the core's own cache cannot hold */
       double dr = (lat > 0 && P->mem_bw > 0 && beyond > 0) ? 100 * (beyond / (lat / 1e3)) / P->mem_bw : 0;
       pm->l2_pct[f] = l2 > 100 ? 100 : l2;
@@ -552,9 +554,10 @@ static gl_status_t write_file(prof_t *P, bool final) {
   char notes[2048];
   snprintf(notes, sizeof notes,
            "%s%smeasured by gpulet profile on core-set partitions (executor pinned, OpenMP threads = cores); "
-           "OMP_WAIT_POLICY=%s; load average at start %s; %s. %s",
+           "OMP_WAIT_POLICY=%s; load average at start %s; %s%s. %s",
            o->note ? o->note : "", o->note ? " | " : "", getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(unset)",
            P->started_load, final ? "complete" : "INCOMPLETE (interrupted or still running; --resume continues it)",
+           P->resumed,
            "Cells stop when the median's 95% CI half-width is under the --ci target or at the time cap, so p99 from "
            "few runs is close to the maximum seen.");
   json_object_set_new(root, "notes", json_string(notes));
@@ -563,14 +566,16 @@ static gl_status_t write_file(prof_t *P, bool final) {
       json_pack("{s:s,s:i,s:i,s:i,s:f,s:f,s:i,s:f,s:f}", "device", o->device, "warmup", o->mo.warmup, "min_runs",
                 o->mo.iters_min, "max_runs", o->mo.iters_max, "time_cap_s", o->mo.cap_s, "ci_target", o->mo.ci,
                 "bert_seq", o->seq, "llc_bytes", P->llc_bytes, "mem_bw_gbs", P->mem_bw / 1e9));
+  json_object_set_new(json_object_get(root, "measure"), "llc_bw_gbs", json_real(P->llc_bw / 1e9));
   json_object_set_new(json_object_get(root, "measure"), "l2_bytes", json_real(P->l2_bytes));
   json_object_set_new(
       root, "features_are",
-      json_string("l2_pct = 100 * min(1, (weights + arena bytes at that batch) / LLC bytes): the share of the "
-                  "shared last-level cache the model's working set claims; dram_pct = 100 * min(1, (weights + "
-                  "arena bytes - private L2 bytes) / median latency at the largest size / the measured copy "
-                  "bandwidth of all cores): an estimate of the rate of traffic beyond the core's own cache (hardware counters are not available here: "
-                  "perf_event_open finds no PMU in this VM)"));
+      json_string("l2_pct = 100 * min(1, (weights + arena bytes at that batch) / median latency at the largest "
+                  "size / LLC copy bandwidth): the rate at which the model moves bytes through the shared cache; "
+                  "dram_pct = 100 * min(1, (weights + arena bytes - private L2 bytes) / the same latency / DRAM copy "
+                  "bandwidth): the rate of traffic the core's own cache cannot hold. Both bandwidths are measured "
+                  "at the start with all cores copying (llc_bw_gbs, mem_bw_gbs). Estimates, not counters: "
+                  "perf_event_open finds no hardware PMU in this VM"));
   json_object_set_new(root, "corun",
                       json_pack("{s:s,s:o}", "fit", fitmsg, "samples", samples));
   int rc = json_dump_file(root, tmp, JSON_INDENT(1) | JSON_COMPACT | JSON_REAL_PRECISION(8));
@@ -600,6 +605,15 @@ static gl_status_t resume_from(prof_t *P) {
     st = gl_err(GL_EINVAL, "%s: measured on another device (%s %s); not resuming into it", o->out, kind ? kind : "?",
                 dname ? dname : "?");
     goto done;
+  }
+  {
+    json_t *prov = json_object_get(root, "provenance");
+    const char *w = json_string_value(json_object_get(prov, "when")), *c = json_string_value(json_object_get(prov, "commit"));
+    if (w && c && strlen(w) < sizeof P->when && strlen(c) < sizeof P->commit) {
+      snprintf(P->resumed, sizeof P->resumed, "; resumed at %s on %s (provenance keeps the first run's)", P->when, P->commit);
+      snprintf(P->when, sizeof P->when, "%s", w);
+      snprintf(P->commit, sizeof P->commit, "%s", c);
+    }
   }
   if (!json_is_array(jsz) || !json_is_array(jb) || !json_is_array(models)) {
     st = gl_err(GL_EPARSE, "%s: sizes, batches or models missing; cannot resume", o->out);
@@ -679,21 +693,22 @@ done:
 
 /* ---------- device facts ---------- */
 
-/* Copy bandwidth with one thread per unit, each copying its own 64 MB, bytes/s (read + write). */
+/* Copy bandwidth with one thread per unit, each copying its own n bytes reps times, bytes/s
+ * (read + write): 64 MB buffers measure DRAM, buffers that fit the LLC together measure it. */
 typedef struct {
   char *src, *dst;
   size_t n;
+  int reps;
 } bw_arg_t;
 
 static void *bw_thread(void *a) {
   bw_arg_t *b = a;
-  for (int r = 0; r < 3; r++) memcpy(b->dst, b->src, b->n);
+  for (int r = 0; r < b->reps; r++) memcpy(b->dst, b->src, b->n);
   return NULL;
 }
 
-static double measure_bw(int threads) {
+static double measure_bw(int threads, size_t n, int reps) {
   if (threads > 16) threads = 16;
-  size_t n = 64u << 20;
   bw_arg_t args[16];
   pthread_t th[16];
   int ok = 0;
@@ -701,6 +716,7 @@ static double measure_bw(int threads) {
     args[i].src = gl_aligned_alloc(n);
     args[i].dst = gl_aligned_alloc(n);
     args[i].n = n;
+    args[i].reps = reps;
     if (!args[i].src || !args[i].dst) {
       gl_aligned_free(args[i].src), gl_aligned_free(args[i].dst);
       break;
@@ -709,7 +725,7 @@ static double measure_bw(int threads) {
     ok = i + 1;
   }
   double best = 0;
-  for (int rep = 0; rep < 2 && ok; rep++) {
+  for (int rep = 0; rep < 3 && ok; rep++) {
     int64_t t = gl_now_ns();
     int started = 0;
     for (int i = 0; i < ok; i++)
@@ -717,7 +733,7 @@ static double measure_bw(int threads) {
       else break;
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
     double s = (double)(gl_now_ns() - t) / 1e9;
-    double bw = 2.0 * 3 * (double)n * started / s;
+    double bw = 2.0 * reps * (double)n * started / s;
     if (bw > best) best = bw;
   }
   for (int i = 0; i < ok; i++) gl_aligned_free(args[i].src), gl_aligned_free(args[i].dst);
@@ -1169,9 +1185,17 @@ int gl_cmd_profile_measure(int argc, char **argv) {
   P->l2_bytes = cache_bytes(2);
   if (!(P->llc_bytes > 0)) P->llc_bytes = (double)sysconf(_SC_LEVEL3_CACHE_SIZE);
   if (!(P->l2_bytes > 0)) P->l2_bytes = (double)sysconf(_SC_LEVEL2_CACHE_SIZE);
-  P->mem_bw = measure_bw(P->info.units_total);
-  printf("profile: %s, %d %ss; LLC %.0f MB, copy bandwidth %.1f GB/s; writing %s\n", P->info.name,
-         P->info.units_total, P->info.unit_name, P->llc_bytes / 1048576, P->mem_bw / 1e9, o->out);
+  P->mem_bw = measure_bw(P->info.units_total, 64u << 20, 3);
+  {
+    int th = P->info.units_total > 16 ? 16 : P->info.units_total;
+    double per = (P->llc_bytes > 0 ? P->llc_bytes : 8 << 20) / (4.0 * th); /* src + dst of all threads: half the LLC */
+    if (per > (4 << 20)) per = 4 << 20;
+    if (per < 65536) per = 65536;
+    P->llc_bw = measure_bw(th, (size_t)per, (int)(512e6 / per) + 1);
+  }
+  printf("profile: %s, %d %ss; LLC %.0f MB; copy bandwidth %.1f GB/s in the LLC, %.1f GB/s from DRAM; writing %s\n",
+         P->info.name, P->info.units_total, P->info.unit_name, P->llc_bytes / 1048576, P->llc_bw / 1e9, P->mem_bw / 1e9,
+         o->out);
   if ((rc = measure_table(P)) != 0) goto done;
   if (o->corun && (rc = measure_coruns(P)) != 0) goto done;
   if (write_file(P, true) < 0) {
