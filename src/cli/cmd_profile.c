@@ -502,14 +502,17 @@ static gl_status_t write_file(prof_t *P, bool final) {
   if (nsamp >= 5) {
     double coef[5];
     if (gl_interference_fit((const double(*)[4])x, y, nsamp, coef) == GL_OK) {
-      double rss = 0;
+      double rss = 0, mean = 0, tss = 0;
+      for (int i = 0; i < nsamp; i++) mean += y[i] / nsamp;
       for (int i = 0; i < nsamp; i++) {
         double e = coef[0] * x[i][0] + coef[1] * x[i][1] + coef[2] * x[i][2] + coef[3] * x[i][3] + coef[4] - y[i];
         rss += e * e;
+        tss += (y[i] - mean) * (y[i] - mean);
       }
       memcpy(p->icoef, coef, sizeof coef);
-      snprintf(fitmsg, sizeof fitmsg, "gl_interference_fit over %d co-run samples, rms residual %.4f", nsamp,
-               sqrt(rss / nsamp));
+      snprintf(fitmsg, sizeof fitmsg,
+               "gl_interference_fit over %d co-run samples: rms residual %.4f, R^2 %.3f, mean slowdown %.3f", nsamp,
+               sqrt(rss / nsamp), tss > 0 ? 1 - rss / tss : 0, mean);
     } else {
       snprintf(fitmsg, sizeof fitmsg, "gl_interference_fit failed (%s); coefficients left at 0, const 1", gl_errmsg());
     }
