@@ -667,6 +667,9 @@ static gl_status_t resume_from(prof_t *P) {
       if (!strcmp(P->ms[i].name, nb)) b = i;
     }
     if (a < 0 || b < 0) continue;
+    double t[4] = {json_number_value(json_object_get(s0, "alone_ms")), json_number_value(json_object_get(s0, "corun_ms")),
+                   json_number_value(json_object_get(s1, "alone_ms")), json_number_value(json_object_get(s1, "corun_ms"))};
+    if (!(t[0] > 0 && t[1] > 0 && t[2] > 0 && t[3] > 0 && isfinite(t[0] + t[1] + t[2] + t[3]))) continue; /* not usable */
     if (P->n_co == P->cap_co) {
       int nc = P->cap_co ? 2 * P->cap_co : 64;
       corun_t *g = gl_realloc(P->co, sizeof *g * (size_t)nc);
@@ -1044,14 +1047,6 @@ static int measure_coruns(prof_t *P) {
   for (int k = 0; k < o->n_cb; k++) printf(" %d", o->cbatches[k]);
   printf(", %.1f s each\n", o->corun_s);
   fflush(stdout);
-  /* alone medians on each half, measured again before every co-run */
-  double(*alone)[MAXCB][2] = gl_malloc(sizeof *alone * (size_t)P->nm);
-  if (!alone) {
-    gl_part_destroy(pa), gl_part_destroy(pb);
-    return gl_cli_fail("co-runs");
-  }
-  for (int i = 0; i < P->nm; i++)
-    for (int k = 0; k < MAXCB; k++) alone[i][k][0] = alone[i][k][1] = NAN;
   meas_opts_t amo = {.iters_min = 3, .iters_max = 200, .warmup = 1, .cap_s = o->corun_s / 2, .ci = o->mo.ci};
   int rc = 0;
   int64_t t_start = gl_now_ns();
@@ -1086,9 +1081,8 @@ static int measure_coruns(prof_t *P) {
           rc = 1;
           break;
         }
-        alone[a][k][0] = ja.med, alone[b][k][1] = jb.med;
         corun_t c = {.a = a, .b = b, .ba = bat, .bb = bat, .ua = ga.units, .ub = gb.units,
-                     .alone_a = alone[a][k][0], .alone_b = alone[b][k][1]};
+                     .alone_a = ja.med, .alone_b = jb.med};
         if (!rc) rc = corun_pair(P, pa, &ra, pb, &rb, &c.co_a, &c.co_b, &c.na, &c.nb);
         runner_free(&rb);
         if (rc) break;
@@ -1116,7 +1110,6 @@ static int measure_coruns(prof_t *P) {
       runner_free(&ra);
     }
   }
-  gl_free(alone);
   gl_part_destroy(pa);
   gl_part_destroy(pb);
   return rc;
