@@ -272,3 +272,12 @@ gl_status_t gl_cpu_backend_create(gl_backend_t **out) {
   *out = be;
   return GL_OK;
 }
+
+bool gl_cpu_plan_memory(const gl_plan_t *p, size_t *arena, size_t *consts) {
+  *arena = *consts = 0;
+  if (!p || !p->be || p->be->i != &cpu_iface) return false;
+  const cpu_plan_t *cp = (const cpu_plan_t *)p;
+  *arena = cp->arena_bytes;
+  for (int i = 0; i < cp->n_consts; i++) *consts += gl_tensor_nbytes(&cp->consts[i]);
+  return true;
+}
