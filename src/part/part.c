@@ -240,6 +240,7 @@ void gl_part_info(const gl_part_t *p, gl_part_grant_t *grant) { *grant = p->gran
 void gl_part_placement(const gl_part_t *p, gl_placement_t *pl) {
   memset(pl, 0, sizeof *pl);
   pl->threads = p->grant.threads;
+  if (p->dev->i->placement) p->dev->i->placement(p, pl);
 }
 
 gl_status_t gl_part_resize(gl_part_t **pp, double share, gl_part_grant_t *grant) {

@@ -36,6 +36,10 @@ typedef struct {
   int unit_min;          /* smallest grant (green contexts: minSmPartitionSize) */
   int unit_align;        /* grant step (green contexts: smCoscheduledAlignment) */
   int units_free;        /* not held by any partition right now */
+  /* GPU kinds (appended): */
+  int64_t setup_ns;      /* green contexts: the one SM split at device creation */
+  int64_t destroy_ns;    /* green contexts: teardown time of the last partition destroyed */
+  int groups, group_units, rem_units; /* green contexts: the split (groups of group_units + rem) */
 } gl_part_dev_info_t;
 
 /* What a partition was granted; never silently different from what gl_part_info reports. */
@@ -47,6 +51,10 @@ typedef struct {
   int threads;            /* CPU threads its work uses (cores granted; 1 on virtual devices) */
   int n_cpus;             /* CPU kinds: OS CPU ids the executor and its OpenMP threads may use */
   int cpus[256];
+  /* GPU kinds (appended): */
+  int units_device;  /* SMs the driver says the green context holds (== units unless it disagrees) */
+  int64_t create_ns; /* time to make the partition's context and stream (green contexts) */
+  void *stream;      /* green contexts: the gpu-let's CUstream (gl_part_placement gives it too) */
 } gl_part_grant_t;
 
 /* Latency of one job on a virtual partition of `units` out of `units_total`, in ns; arg is the
@@ -65,6 +73,17 @@ typedef struct {
  * Each constructor's *out is freed with gl_part_dev_destroy, after all its partitions. */
 /* The CPU as physical cores (hwloc; without it, the CPUs in this process's affinity mask). */
 gl_status_t gl_part_dev_cpu_create(gl_part_dev_t **out) GL_MUST_USE;
+/* CUDA device `device` split with green contexts (docs GPU.md §1): its SMs split once into equal
+ * groups of the granularity the driver reports plus a remainder; unit = SM, grants are whole
+ * groups (the remainder goes only with the whole device). Each partition gets a green context
+ * and a non-blocking stream; its executor makes the context current, and gl_part_placement gives
+ * the stream. The driver is reached through libgpulet_green.so (dlopen; GPULET_GREEN_MODULE
+ * names it, else next to the gpulet binary, else the loader path). GL_EDEVICE with the reason
+ * when there is no module, driver or device; GL_EUNSUPPORTED for a driver older than 12.4. */
+gl_status_t gl_part_dev_cuda_green_create(int device, gl_part_dev_t **out) GL_MUST_USE;
+/* CUDA device `device` split with MPS (a worker process per partition). Not built yet: returns
+ * GL_EDEVICE when nvidia-cuda-mps-control is not on PATH, GL_EUNSUPPORTED otherwise. */
+gl_status_t gl_part_dev_cuda_mps_create(int device, gl_part_dev_t **out) GL_MUST_USE;
 /* The CPU as one undivided device: every partition gets all cores, unpinned. */
 gl_status_t gl_part_dev_whole_create(gl_part_dev_t **out) GL_MUST_USE;
 /* A virtual device (tests, simulator, server tests). cfg is copied. */

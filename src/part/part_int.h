@@ -25,6 +25,8 @@ struct gl_part_dev_i {
   void (*part_fini)(gl_part_dev_t *d, gl_part_t *p);
   /* Frees d->ctx. Optional. */
   void (*destroy)(gl_part_dev_t *d);
+  /* Fills what gl_part_placement gives beyond threads (green contexts: the stream). Optional. */
+  void (*placement)(const gl_part_t *p, gl_placement_t *pl);
 };
 
 struct gl_part_dev {
