@@ -12,8 +12,9 @@
  * (tests/part_green.cmake) the clear errors with no module, no driver, or the stub driver.
  *
  * Units are SMs numbered 0..total-1: group g is SMs [g*G, (g+1)*G) and the split's remainder the
- * SMs after the last group. part.c hands out free units lowest first; as every green size is a
- * whole number of groups (or the whole device), a partition's units are always whole groups. */
+ * SMs after the last group. part.c hands out free units lowest first and the remainder only to a
+ * whole-device partition (whole_only_from); as every other green size is a whole number of
+ * groups, a partition's units are always whole groups, also across gl_part_resize. */
 #include "part/cuda_green.h"
 
 #include <dlfcn.h>
@@ -186,6 +187,7 @@ gl_status_t gl__part_dev_green_create_api(const gl_cuda_green_api_t *api, int de
   d->info.groups = ci->n_groups;
   d->info.group_units = ci->group_sms;
   d->info.rem_units = ci->rem_sms;
+  if (ci->rem_sms > 0) d->whole_only_from = ci->group_sms * ci->n_groups;
   st = gl__part_dev_init(d);
   if (st < 0) {
     api->dev_close(g->dev);

@@ -37,6 +37,8 @@ struct gl_part_dev {
   pthread_mutex_t mu;
   unsigned char *refs;     /* per unit: partitions holding it (2 only during a resize) */
   int n_parts;
+  int whole_only_from;     /* > 0: units from here on go only to a whole-device partition (the
+                            * green split's remainder), so other grants stay whole groups */
 };
 
 typedef struct {

@@ -84,7 +84,11 @@ static int fail(int st, const char *fmt, ...) {
 static const char *cu_str(CUresult r) {
   const char *s = NULL;
   if (cu.error_string && cu.error_string(r, &s) == CUDA_SUCCESS && s) return s;
-  return "unknown CUDA error";
+  switch (r) { /* the stub library cannot name its own errors */
+    case CUDA_ERROR_STUB_LIBRARY: return "CUDA_ERROR_STUB_LIBRARY: this libcuda is the toolkit's stub, not a driver";
+    case CUDA_ERROR_NO_DEVICE: return "CUDA_ERROR_NO_DEVICE";
+    default: return "CUDA error";
+  }
 }
 
 #define CU_TRY(call, what)                                                                   \
