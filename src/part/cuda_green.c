@@ -105,6 +105,13 @@ static gl_status_t green_exec_enter(gl_part_t *p) {
   return st;
 }
 
+/* Each job starts inside the green context again: a library call in the previous job (e.g. the
+ * runtime's cudaSetDevice, which binds the primary context) must not move this one out of it. */
+static gl_status_t green_job_run(gl_part_t *p, gl_part_fn fn, void *arg) {
+  GL_TRY(green_exec_enter(p));
+  return fn(p, arg);
+}
+
 static void green_part_fini(gl_part_dev_t *d, gl_part_t *p) {
   gdev_t *g = d->ctx;
   gpart_t *gp = p->ctx;
@@ -135,6 +142,7 @@ static const struct gl_part_dev_i green_i = {
     .name = "cuda-green",
     .part_init = green_part_init,
     .exec_enter = green_exec_enter,
+    .job_run = green_job_run,
     .part_fini = green_part_fini,
     .destroy = green_destroy,
     .placement = green_placement,

@@ -160,6 +160,11 @@ static gl_status_t job(gl_part_t *p, void *arg) {
   return GL_OK;
 }
 
+static gl_status_t clobber(gl_part_t *p, void *arg) {
+  current = NULL;
+  return GL_OK;
+}
+
 /* 50% + 50%: groups 0-7 and 8-15, no remainder; each executor runs inside its own context, and
  * plans get its stream. A third partition finds only the remainder free: GL_EBUSY. */
 static void test_two_halves(void **state) {
@@ -186,8 +191,11 @@ static void test_two_halves(void **state) {
 
   job_t ja = {0}, jb = {0};
   assert_int_equal(gl_part_run_sync(a, job, &ja), GL_OK);
+  assert_int_equal(gl_part_run_sync(a, clobber, NULL), GL_OK); /* a job leaves another context current */
   assert_int_equal(gl_part_run_sync(b, job, &jb), GL_OK);
   assert_ptr_equal(ja.seen_current, fa);
+  assert_int_equal(gl_part_run_sync(a, job, &ja), GL_OK);
+  assert_ptr_equal(ja.seen_current, fa); /* each job starts inside the partition's context */
   assert_ptr_equal(jb.seen_current, fb);
   assert_ptr_equal(ja.seen_stream, &fa->stream_tag);
   assert_ptr_equal(jb.seen_stream, &fb->stream_tag);
