@@ -3,6 +3,7 @@
 #   1. configure and build with the CUDA module (cuDNN from the Python wheel if not in the toolkit);
 #   2. the GPU facts (gpulet doctor, nvidia-smi);
 #   3. the test suite, then every ONNX test case and every zoo model on the GPU against the CPU;
+#   (2b. green-context gpu-lets: gpulet gpulets, see below;)
 #   4. zoo model latency on the GPU at batch 1, 8, 32 (and, where PyTorch is present,
 #      bench/gpu_vs_torch when it exists).
 # Every result goes to OUT_DIR (the device tool's $OUT); commit them under bench/results/.
@@ -29,6 +30,16 @@ step build cmake --build build-gpu -j "$(nproc)"
 if [ -n "$cudnn_root" ]; then export LD_LIBRARY_PATH="$cudnn_root/lib:${LD_LIBRARY_PATH:-}"; fi
 bin=./build-gpu/gpulet
 step doctor $bin doctor
+# green-context gpu-lets (gpulet gpulets; raw CSVs in $out/gpulets_*): SM granularity, partition
+# build/teardown times, ResNet-50 latency on 10..100% of the SMs at batch 1/8/32, two models on a
+# 50%+50% split alone/together and against one after the other on the whole GPU (goal >= 1.5x)
+mkdir -p .zoo
+for m in resnet50 bert-base mobilenetv2; do [ -f ".zoo/$m.onnx" ] || $bin zoo "$m" -o ".zoo/$m.onnx" >/dev/null 2>&1; done
+step gpulets_resnet50_bert timeout 1200 $bin gpulets "$out/gpulets_resnet50_bert" --model-a .zoo/resnet50.onnx \
+  --model-b .zoo/bert-base.onnx --batch-a 32 --batch-b 8
+step gpulets_resnet50_mobilenet timeout 600 $bin gpulets "$out/gpulets_resnet50_mobilenet" --quick --reps 2 \
+  --model-a .zoo/resnet50.onnx --model-b .zoo/mobilenetv2.onnx --batch-a 32 --batch-b 32
+grep -h "^pair" "$out"/gpulets_*.txt 2>/dev/null | tee -a "$out/checklist.log"
 step ctest bash -c "cd build-gpu && ctest -j 8 --output-on-failure -LE reference"
 data=/usr/share/libonnx-testdata/data
 if [ -d "$data" ]; then

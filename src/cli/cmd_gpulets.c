@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "backend/cpu/cpu.h"
 #include "backend/gpu.h"
 #include "cli/cli.h"
 #include "core/alloc.h"
@@ -375,10 +376,12 @@ int gl_cmd_gpulets(int argc, char **argv) {
       {"batch-b", required_argument, 0, 'y'}, {"iters", required_argument, 0, 'k'},
       {"warmup", required_argument, 0, 'w'},  {"seconds", required_argument, 0, 's'},
       {"reps", required_argument, 0, 'r'},    {"quick", no_argument, 0, 'q'},
+      {"smoke-cpu", no_argument, 0, 'S'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   bench_t b = {.batch_a = 32, .batch_b = 32, .iters = 50, .warmup = 5, .reps = 5, .seconds = 3.0};
   const char *path_a = NULL, *path_b = NULL;
   long device = 0;
+  bool smoke = false; /* the harness on a virtual H100-shaped device with the CPU backend (tests) */
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -394,6 +397,7 @@ int gl_cmd_gpulets(int argc, char **argv) {
       case 's': b.seconds = strtod(optarg, &end); if (*end || !(b.seconds > 0 && b.seconds <= 600)) goto bad; break;
       case 'r': b.reps = strtol(optarg, &end, 10); if (*end || b.reps < 1 || b.reps > 1000) goto bad; break;
       case 'q': b.quick = true; break;
+      case 'S': smoke = true; break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
@@ -412,12 +416,18 @@ int gl_cmd_gpulets(int argc, char **argv) {
   b.name_b = strrchr(path_b, '/') ? strrchr(path_b, '/') + 1 : path_b;
   int rc = 1;
   FILE *f = NULL;
-  if (gl_part_dev_cuda_green_create((int)device, &b.dev)) {
-    gl_cli_fail("gpulets");
-    if ((f = open_out(b.out, "device.txt"))) fprintf(f, "no green-context device: %s\n", gl_errmsg()), fclose(f);
-    return 1;
+  if (smoke) {
+    gl_part_virtual_cfg_t cfg = {.units = 132, .unit_min = 8, .unit_align = 8, .name = "virtual 132-SM (CPU smoke test)"};
+    if (gl_part_dev_virtual_create(&cfg, &b.dev)) return gl_cli_fail("gpulets");
+    if (gl_cpu_backend_create(&b.be)) { rc = gl_cli_fail("cpu backend"); goto done; }
+  } else {
+    if (gl_part_dev_cuda_green_create((int)device, &b.dev)) {
+      gl_cli_fail("gpulets");
+      if ((f = open_out(b.out, "device.txt"))) fprintf(f, "no green-context device: %s\n", gl_errmsg()), fclose(f);
+      return 1;
+    }
+    if (gl_cuda_backend_open((int)device, &b.be)) { rc = gl_cli_fail("CUDA backend"); goto done; }
   }
-  if (gl_cuda_backend_open((int)device, &b.be)) { rc = gl_cli_fail("CUDA backend"); goto done; }
   if (gl_model_load(path_a, &b.ma)) { rc = gl_cli_fail(path_a); goto done; }
   if (gl_model_load(path_b, &b.mb)) { rc = gl_cli_fail(path_b); goto done; }
   if (!(f = open_out(b.out, "device.txt"))) goto done;
