@@ -122,8 +122,9 @@ static gl_status_t take_units(gl_part_dev_t *d, int n, const gl_part_t *old, int
     for (int k = 0; k < old->grant.units && got < n; k++)
       if (old->units[k] < limit) units[got++] = old->units[k];
   if (got < n)
-    return gl_err(GL_EBUSY, "partition of %d %s(s) asked for, only %d of %d free", n,
-                  d->info.unit_name, got, d->info.units_total);
+    return gl_err(GL_EBUSY, "partition of %d %s(s) asked for, only %d of %d free%s", n,
+                  d->info.unit_name, got, d->info.units_total,
+                  limit < d->info.units_total ? " (the split's remainder goes only to a whole-device partition)" : "");
   /* Sorted, so core sets read naturally. */
   for (int a = 1; a < n; a++)
     for (int b = a; b > 0 && units[b - 1] > units[b]; b--) {

@@ -3,8 +3,8 @@
  * partitions on them (gl_part_t) with the grant rule (a requested share becomes the nearest size
  * the hardware allows, and the grant is reported), and each partition's executor thread with its
  * bounded job queue. Does not own: compiling or running models (backend/), choosing sizes (sched/).
- * GPU kinds (CUDA green contexts, MPS) have their place in gl_part_kind_t and the vtable below
- * (part_int.h) but are not built yet: there is no constructor for them. */
+ * GPU kinds: CUDA green contexts (part/cuda_green.c, driver calls in the dlopen'd
+ * libgpulet_green.so); MPS has a constructor that only reports what is missing (not built). */
 #ifndef GL_PART_PART_H
 #define GL_PART_PART_H
 
@@ -21,7 +21,7 @@ typedef enum {
   GL_PART_CPU_CORES = 0, /* disjoint sets of physical cores, executor pinned, OpenMP sized */
   GL_PART_CPU_WHOLE,     /* the whole CPU, no split (every partition is all of it) */
   GL_PART_VIRTUAL,       /* abstract units; run time from a caller's latency function */
-  GL_PART_CUDA_GREEN,    /* not built: CUDA green contexts (SM groups, driver >= 12.4) */
+  GL_PART_CUDA_GREEN,    /* CUDA green contexts (SM groups, driver >= 12.4) */
   GL_PART_CUDA_MPS,      /* not built: MPS active-thread percentage, a worker process each */
 } gl_part_kind_t;
 
