@@ -10,3 +10,8 @@ if(TARGET part_test_green_module AND GL_CUDA AND CUDAToolkit_FOUND)
 endif()
 add_test(NAME cli_gpulets_nogpu COMMAND ${GL_TEST_SCRIPTS}/part/gpulets_nogpu.sh ${GL_BIN})
 set_tests_properties(cli_gpulets_nogpu PROPERTIES LABELS "unit;cli" TIMEOUT 120)
+# MPS partitions: real `gpulet mps-worker` processes on the CPU backend.
+if(TARGET part_test_mps)
+  target_compile_definitions(part_test_mps PRIVATE GL_GPULET_BIN="$<TARGET_FILE:gpulet>")
+  add_dependencies(part_test_mps gpulet)
+endif()

@@ -5,6 +5,7 @@
  * bench/gpu/checklist.sh, `gpulet gpulets`): that the green context made current on the executor
  * and the green stream given to plans really keep a plan's kernels (cuDNN, cuBLAS, our own) on the
  * gpu-let's SMs, and every number the driver gives (granularity, split, SMs held, times).
+ * (The MPS kind is in part/cuda_mps.c.)
  * What the CPU tests verify (tests/part/test_green.c, with a fake driver table): the unit = SM
  * accounting, the grant rule at the driver's granularity (H100-like 132 SMs, groups of 8), which
  * groups each partition hands the driver, the executor entering the context before jobs, the
@@ -271,41 +272,4 @@ gl_status_t gl_part_dev_cuda_green_create(int device, gl_part_dev_t **out) {
   const gl_cuda_green_api_t *api;
   GL_TRY(open_module(&api));
   return gl__part_dev_green_create_api(api, device, out);
-}
-
-/* ---- MPS ----
- * Design (not built): a gpu-let is a worker process started with
- * CUDA_MPS_ACTIVE_THREAD_PERCENTAGE = its share (units: percent, min and step 1... as the
- * scheduler plans them). The worker is gpulet itself (`gpulet mps-worker FD`) and compiles its
- * models through the CUDA module. Requests travel through a memfd shared region: a ring of
- * fixed slots (model id, batch, input/output offsets in the same region), head/tail counters as
- * C11 atomics, and futex wait/wake on them (or an eventfd each way). job_run copies the job's
- * inputs into a slot, wakes the worker and waits for its completion word. gpulet starts
- * `nvidia-cuda-mps-control -d` (with its own CUDA_MPS_PIPE_DIRECTORY / LOG_DIRECTORY under
- * $XDG_RUNTIME_DIR) only when no daemon answers, and sends `quit` at exit only if it started it.
- * Resizing = a new worker (the percentage is fixed for a client's life), loaded before the switch.
- * A worker that dies fails its pending jobs with GL_EDEVICE and its partition must be remade. */
-static bool on_path(const char *prog) {
-  const char *path = getenv("PATH");
-  if (!path) return false;
-  char file[PATH_MAX];
-  while (*path) {
-    size_t n = strcspn(path, ":");
-    if (n > 0 && n < PATH_MAX - 64) {
-      snprintf(file, sizeof file, "%.*s/%s", (int)n, path, prog);
-      if (access(file, X_OK) == 0) return true;
-    }
-    path += n;
-    if (*path == ':') path++;
-  }
-  return false;
-}
-
-gl_status_t gl_part_dev_cuda_mps_create(int device, gl_part_dev_t **out) {
-  *out = NULL;
-  if (!on_path("nvidia-cuda-mps-control"))
-    return gl_err(GL_EDEVICE, "MPS partitions of CUDA device %d: nvidia-cuda-mps-control is not on PATH "
-                              "(no MPS on this machine; green contexts are the GPU partition kind)", device);
-  return gl_err(GL_EUNSUPPORTED, "MPS partitions of CUDA device %d: not built in this version "
-                                 "(use green contexts, driver >= 12.4)", device);
 }

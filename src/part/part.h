@@ -4,7 +4,7 @@
  * the hardware allows, and the grant is reported), and each partition's executor thread with its
  * bounded job queue. Does not own: compiling or running models (backend/), choosing sizes (sched/).
  * GPU kinds: CUDA green contexts (part/cuda_green.c, driver calls in the dlopen'd
- * libgpulet_green.so); MPS has a constructor that only reports what is missing (not built). */
+ * libgpulet_green.so); MPS (part/cuda_mps.c, a worker process per partition). */
 #ifndef GL_PART_PART_H
 #define GL_PART_PART_H
 
@@ -22,7 +22,7 @@ typedef enum {
   GL_PART_CPU_WHOLE,     /* the whole CPU, no split (every partition is all of it) */
   GL_PART_VIRTUAL,       /* abstract units; run time from a caller's latency function */
   GL_PART_CUDA_GREEN,    /* CUDA green contexts (SM groups, driver >= 12.4) */
-  GL_PART_CUDA_MPS,      /* not built: MPS active-thread percentage, a worker process each */
+  GL_PART_CUDA_MPS,      /* MPS active-thread percentage, a worker process each */
 } gl_part_kind_t;
 
 const char *gl_part_kind_name(gl_part_kind_t k);
@@ -81,9 +81,20 @@ gl_status_t gl_part_dev_cpu_create(gl_part_dev_t **out) GL_MUST_USE;
  * names it, else next to the gpulet binary, else the loader path). GL_EDEVICE with the reason
  * when there is no module, driver or device; GL_EUNSUPPORTED for a driver older than 12.4. */
 gl_status_t gl_part_dev_cuda_green_create(int device, gl_part_dev_t **out) GL_MUST_USE;
-/* CUDA device `device` split with MPS (a worker process per partition). Not built yet: returns
- * GL_EDEVICE when nvidia-cuda-mps-control is not on PATH, GL_EUNSUPPORTED otherwise. */
+/* CUDA device `device` split with MPS (docs GPU.md §2): unit = 1% of the GPU's threads; each
+ * partition is a worker process (`gpulet mps-worker`, GPULET_MPS_WORKER names another binary)
+ * started with CUDA_MPS_ACTIVE_THREAD_PERCENTAGE = its units. Starts the MPS control daemon when
+ * none answers and stops it when the device is destroyed. GL_EDEVICE when
+ * nvidia-cuda-mps-control is not on PATH. Work goes to the worker with gl_part_mps_load/run
+ * (a gl_part_fn job runs in this process, outside the MPS share). */
 gl_status_t gl_part_dev_cuda_mps_create(int device, gl_part_dev_t **out) GL_MUST_USE;
+/* MPS partitions only: loads and compiles the model at model_path for `batch` in p's worker
+ * (*model_id names it there), and runs it on n_in inputs; outputs are allocated into
+ * out[0..*n_out) (at most 16; free each with gl_tensor_fini). Callable from any thread (one
+ * request at a time per partition). GL_EDEVICE when the worker has died. */
+gl_status_t gl_part_mps_load(gl_part_t *p, const char *model_path, int64_t batch, int *model_id) GL_MUST_USE;
+gl_status_t gl_part_mps_run(gl_part_t *p, int model_id, const gl_tensor_t *in, int n_in,
+                            gl_tensor_t *out, int *n_out) GL_MUST_USE;
 /* The CPU as one undivided device: every partition gets all cores, unpinned. */
 gl_status_t gl_part_dev_whole_create(gl_part_dev_t **out) GL_MUST_USE;
 /* A virtual device (tests, simulator, server tests). cfg is copied. */
