@@ -4,8 +4,9 @@
 #   2. the GPU facts (gpulet doctor, nvidia-smi);
 #   3. the test suite, then every ONNX test case and every zoo model on the GPU against the CPU;
 #   (2b. green-context gpu-lets: gpulet gpulets, see below;)
-#   4. zoo model latency on the GPU at batch 1, 8, 32 (and, where PyTorch is present,
-#      bench/gpu_vs_torch when it exists).
+#   4. zoo model latency on the GPU at batch 1, 8, 32 in fp32 and tf32, with the conv algorithm
+#      cache cold then warm (compile times), and bench/gpu_vs_torch.py (PyTorch fp16 eager, CUDA
+#      graphs and torch.compile against gpulet fp32/tf32/fp16 on the same weights).
 # Every result goes to OUT_DIR (the device tool's $OUT); commit them under bench/results/.
 # Steps that fail are recorded and the script goes on, so one run gives the whole picture.
 set -u
@@ -41,6 +42,34 @@ step gpulets_resnet50_mobilenet timeout 600 $bin gpulets "$out/gpulets_resnet50_
   --model-a .zoo/resnet50.onnx --model-b .zoo/mobilenetv2.onnx --batch-a 32 --batch-b 32
 grep -h "^pair" "$out"/gpulets_*.txt 2>/dev/null | tee -a "$out/checklist.log"
 step ctest bash -c "cd build-gpu && ctest -j 8 --output-on-failure -LE reference"
+# the CUDA kernels' coverage of the zoo and their CPU bodies (also in ctest; listed for the record)
+step cuda_coverage ./build-gpu/tests/backend_test_cuda_coverage
+# compute-sanitizer over small runs (eager and graph-replayed): out-of-bounds, races, reads of
+# uninitialised device memory in gpulet's own kernels
+mkdir -p .zoo
+for m in lenet mobilenetv2 bert-base; do
+  [ -f ".zoo/$m.onnx" ] || $bin zoo "$m" -o ".zoo/$m.onnx" >/dev/null 2>&1
+done
+if command -v compute-sanitizer >/dev/null; then
+  for m in lenet mobilenetv2 bert-base; do
+    step "memcheck_$m" env GPULET_CUDA_GRAPHS=0 compute-sanitizer --tool memcheck --error-exitcode 9 \
+      $bin run ".zoo/$m.onnx" --device cuda --batch 2 --iters 1 --warmup 0
+    step "initcheck_$m" env GPULET_CUDA_GRAPHS=0 compute-sanitizer --tool initcheck --error-exitcode 9 \
+      $bin run ".zoo/$m.onnx" --device cuda --batch 2 --iters 1 --warmup 0
+  done
+  step racecheck_bert env GPULET_CUDA_GRAPHS=0 compute-sanitizer --tool racecheck --error-exitcode 9 \
+    $bin run .zoo/bert-base.onnx --device cuda --batch 1 --iters 1 --warmup 0
+  step memcheck_lenet_graph compute-sanitizer --tool memcheck --error-exitcode 9 \
+    $bin run .zoo/lenet.onnx --device cuda --batch 2 --iters 3 --warmup 1
+fi
+# conv algorithm cache: a cold compile measures every convolution, a warm one reads the file
+export GPULET_CACHE="$out/gpulet_cache"
+rm -rf "$GPULET_CACHE"
+mkdir -p .zoo
+[ -f .zoo/resnet50.onnx ] || $bin zoo resnet50 -o .zoo/resnet50.onnx >/dev/null 2>&1
+step algo_cache_cold $bin run .zoo/resnet50.onnx --device cuda --batch 8 --iters 5 --warmup 1
+step algo_cache_warm $bin run .zoo/resnet50.onnx --device cuda --batch 8 --iters 5 --warmup 1
+grep -h "compile" "$out/algo_cache_cold.txt" "$out/algo_cache_warm.txt" | tee -a "$out/checklist.log"
 data=/usr/share/libonnx-testdata/data
 if [ -d "$data" ]; then
   for suite in node pytorch-converted pytorch-operator simple; do
@@ -53,8 +82,11 @@ for m in lenet mobilenetv2 mnasnet googlenet resnet50 ssd-mobilenet densenet161 
   for b in 1 8 32; do
     [ "$m" = bert-base ] && [ "$b" = 32 ] && continue
     step "run_${m}_b${b}_cuda" $bin run ".zoo/$m.onnx" --device cuda --batch $b --iters 50 --warmup 5
+    step "run_${m}_b${b}_cuda_tf32" $bin run ".zoo/$m.onnx" --device cuda --batch $b --iters 50 --warmup 5 --precision tf32
     step "run_${m}_b${b}_cpu_check" $bin run ".zoo/$m.onnx" --batch $b --iters 1 --warmup 0
   done
 done
-if [ -x bench/gpu_vs_torch ]; then step gpu_vs_torch bench/gpu_vs_torch "$out"; fi
+# PyTorch comparison (needs python3 with torch, onnx; onnxruntime optional): budget in seconds
+# after which torch.compile is skipped; split with --models a,b if one device call is too short.
+step gpu_vs_torch python3 bench/gpu_vs_torch.py "$out" --gpulet $bin --budget ${GPU_VS_TORCH_BUDGET:-1500}
 log "done"
