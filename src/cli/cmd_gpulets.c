@@ -239,6 +239,44 @@ static gl_status_t bench_setup(bench_t *b) {
     }
   }
   fclose(f);
+  if (st < 0) return st;
+  /* One smallest gpu-let made and destroyed many times: p50/p99 of the green context + stream
+   * creation (grant.create_ns), its teardown (destroy_ns), and the whole partition with its
+   * executor thread (GPU.md section 7 asks for these; they are unpublished). */
+  if (!(f = open_out(b->out, "green_ctx_times.csv"))) return gl_err(GL_EIO, "cannot write green_ctx_times.csv");
+  long n = b->reps * 40;
+  double *t = gl_malloc(sizeof(double) * 4 * (size_t)n);
+  if (!t) {
+    fclose(f);
+    return gl_err(GL_ENOMEM, "out of memory");
+  }
+  long k = 0;
+  for (; k < n && st == GL_OK; k++) {
+    gl_part_t *p;
+    gl_part_grant_t g;
+    int64_t t0 = gl_now_ns();
+    if ((st = gl_part_create_units(b->dev, info.unit_min, NULL, &p, &g)) < 0) break;
+    int64_t t1 = gl_now_ns();
+    gl_part_destroy(p);
+    int64_t t2 = gl_now_ns();
+    gl_part_dev_info_t di;
+    gl_part_dev_info(b->dev, &di);
+    t[k] = gl_ns_to_ms(g.create_ns), t[n + k] = gl_ns_to_ms(di.destroy_ns);
+    t[2 * n + k] = gl_ns_to_ms(t1 - t0), t[3 * n + k] = gl_ns_to_ms(t2 - t1);
+  }
+  fprintf(f, "what,sms,n,p50_ms,p99_ms,max_ms\n");
+  static const char *what[4] = {"green_ctx_and_stream_create", "green_ctx_and_stream_destroy",
+                                "partition_create_with_executor", "partition_destroy_with_executor"};
+  for (int w = 0; w < 4 && k > 0; w++) {
+    double *v = t + (size_t)w * (size_t)n;
+    gl_sort_doubles(v, (size_t)k);
+    fprintf(f, "%s,%d,%ld,%.4f,%.4f,%.4f\n", what[w], info.unit_min, k, gl_percentile_sorted(v, (size_t)k, 50),
+            gl_percentile_sorted(v, (size_t)k, 99), v[k - 1]);
+    printf("%s (%d SMs, %ld times): p50 %.4f ms, p99 %.4f ms\n", what[w], info.unit_min, k,
+           gl_percentile_sorted(v, (size_t)k, 50), gl_percentile_sorted(v, (size_t)k, 99));
+  }
+  gl_free(t);
+  fclose(f);
   return st;
 }
 
@@ -363,7 +401,8 @@ static void usage(FILE *f) {
           "                      [--batch-a N] [--batch-b N] [--iters K] [--warmup W]\n"
           "                      [--seconds S] [--reps R] [--quick]\n"
           "  GPU partition benchmark on green-context gpu-lets (CUDA >= 12.4): SM granularity and the\n"
-          "  smallest gpu-let (device.txt), partition build/teardown times (setup.csv), A's latency\n"
+          "  smallest gpu-let (device.txt), partition build/teardown times (setup.csv; p50/p99 of one\n"
+          "  green context's creation in green_ctx_times.csv), A's latency\n"
           "  at batch 1, 8, 32 on 10..100%% of the SMs (latency.csv), A and B on a 50%%+50%% split\n"
           "  alone and together vs one after the other on the whole GPU at batches --batch-a/-b\n"
           "  (pair.csv; goal >= 1.5x). B defaults to A. Fails with the reason without a GPU.\n");

@@ -38,5 +38,6 @@ grep -q '^lenet.onnx,0.10,16,32,' "$tmp/smoke/latency.csv" || fail "10% of 132 S
 grep -q '^# split 50%+50% vs one after the other' "$tmp/smoke/pair.csv" || fail "pair.csv summary"
 grep -q '^smallest,0,16,8,' "$tmp/smoke/setup.csv" || fail "setup.csv: 16 gpu-lets of 8 SMs"
 if grep -q "Sanitizer\|runtime error" "$tmp/smoke.out"; then cat "$tmp/smoke.out"; fail "smoke: sanitizer"; fi
+grep -q '^green_ctx_and_stream_create,8,40,' "$tmp/smoke/green_ctx_times.csv" || fail "green_ctx_times.csv"
 echo "ok: smoke"
 echo "all ok"
