@@ -20,6 +20,7 @@
  * module loads on machines without a driver and says why it cannot start. */
 #include <cuda.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,7 +100,9 @@ static const char *cu_str(CUresult r) {
   } while (0)
 
 /* Loads the driver once; GL_EDEVICE with dlerror's reason when it is missing or too old. */
-static int load_driver(void) {
+static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int load_driver_locked(void) {
   if (cu.lib) return GL_OK;
   const char *name = getenv("GPULET_LIBCUDA") && getenv("GPULET_LIBCUDA")[0] ? getenv("GPULET_LIBCUDA")
                                                                              : "libcuda.so.1";
@@ -139,6 +142,12 @@ static int load_driver(void) {
   }
   cu.lib = h; /* stays loaded for the process: the driver does not like being unloaded */
   return GL_OK;
+}
+static int load_driver(void) {
+  pthread_mutex_lock(&load_mu);
+  int st = load_driver_locked();
+  pthread_mutex_unlock(&load_mu);
+  return st;
 }
 
 /* Group size of the one split: at least minSmPartitionSize, a multiple of the alignment. */
