@@ -56,10 +56,13 @@ static struct {
   CUresult (*stream_sync)(CUstream);
   CUresult (*stream_destroy)(CUstream);
   CUresult (*ctx_set_current)(CUcontext);
+  CUresult (*primary_retain)(CUcontext *, CUdevice);
+  CUresult (*primary_release)(CUdevice);
 } cu;
 
 typedef struct {
   CUdevice dev;
+  CUcontext primary; /* retained while the device is open (see dev_open) */
   gl_cuda_green_dev_info_t info;
   CUdevResource *groups; /* n_groups of them, from the one split */
   CUdevResource rem;     /* the split's remainder (rem_sms may be 0) */
@@ -129,6 +132,8 @@ static int load_driver_locked(void) {
       {(void **)&cu.stream_sync, "cuStreamSynchronize"},
       {(void **)&cu.stream_destroy, "cuStreamDestroy_v2"},
       {(void **)&cu.ctx_set_current, "cuCtxSetCurrent"},
+      {(void **)&cu.primary_retain, "cuDevicePrimaryCtxRetain"},
+      {(void **)&cu.primary_release, "cuDevicePrimaryCtxRelease_v2"},
   };
   for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
     *syms[i].slot = dlsym(h, syms[i].sym);
@@ -183,17 +188,27 @@ static int dev_open(int device, void **out, gl_cuda_green_dev_info_t *info) {
     gl_free(d);
     return fail(GL_EDEVICE, "green contexts: cuDeviceGetDevResource: %s", cu_str(r));
   }
+  /* Every green context retains the primary context; holding it here keeps each gpu-let's
+   * creation from paying the primary context's set-up and teardown (the driver docs advise it).
+   * Green contexts share the primary context's memory. */
+  r = cu.primary_retain(&d->primary, d->dev);
+  if (r != CUDA_SUCCESS) {
+    gl_free(d);
+    return fail(GL_EDEVICE, "green contexts: retaining the primary context: %s", cu_str(r));
+  }
   info->sm_count = (int)all.sm.smCount;
   info->min_sm = (int)all.sm.minSmPartitionSize;
   info->sm_align = (int)all.sm.smCoscheduledAlignment;
   unsigned g = group_size(all.sm.minSmPartitionSize, all.sm.smCoscheduledAlignment);
   unsigned n = g ? all.sm.smCount / g : 0;
   if (n < 1) {
+    cu.primary_release(d->dev);
     gl_free(d);
     return fail(GL_EUNSUPPORTED, "green contexts: %u SMs cannot make one group of %u", all.sm.smCount, g);
   }
   d->groups = gl_calloc(n, sizeof *d->groups);
   if (!d->groups) {
+    cu.primary_release(d->dev);
     gl_free(d);
     return fail(GL_ENOMEM, "green contexts: out of memory");
   }
@@ -202,6 +217,7 @@ static int dev_open(int device, void **out, gl_cuda_green_dev_info_t *info) {
   r = cu.split(d->groups, &n, &all, &d->rem, 0, g);
   info->split_ns = gl_now_ns() - t0;
   if (r != CUDA_SUCCESS || n < 1) {
+    cu.primary_release(d->dev);
     gl_free(d->groups);
     gl_free(d);
     return fail(GL_EDEVICE, "green contexts: splitting %d SMs into groups of %u: %s", info->sm_count, g,
@@ -212,6 +228,7 @@ static int dev_open(int device, void **out, gl_cuda_green_dev_info_t *info) {
     if ((int)d->groups[i].sm.smCount != info->group_sms) {
       int st = fail(GL_EDEVICE, "green contexts: the split made unequal groups (%u and %u SMs)",
                     d->groups[0].sm.smCount, d->groups[i].sm.smCount);
+      cu.primary_release(d->dev);
       gl_free(d->groups);
       gl_free(d);
       return st;
@@ -295,6 +312,7 @@ static void part_destroy(void *pp) {
 static void dev_close(void *dp) {
   green_dev_t *d = dp;
   if (!d) return;
+  cu.primary_release(d->dev);
   gl_free(d->groups);
   gl_free(d);
 }
