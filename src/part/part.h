@@ -79,7 +79,9 @@ gl_status_t gl_part_dev_cpu_create(gl_part_dev_t **out) GL_MUST_USE;
  * and a non-blocking stream; its executor makes the context current, and gl_part_placement gives
  * the stream. The driver is reached through libgpulet_green.so (dlopen; GPULET_GREEN_MODULE
  * names it, else next to the gpulet binary, else the loader path). GL_EDEVICE with the reason
- * when there is no module, driver or device; GL_EUNSUPPORTED for a driver older than 12.4. */
+ * when there is no module, driver or device; GL_EUNSUPPORTED for a driver older than 12.4.
+ * Plans compiled for a partition use its stream: compile, run and destroy them in its jobs, and
+ * destroy them before the partition (after gl_part_resize, compile again for the new one). */
 gl_status_t gl_part_dev_cuda_green_create(int device, gl_part_dev_t **out) GL_MUST_USE;
 /* CUDA device `device` split with MPS (docs GPU.md §2): unit = 1% of the GPU's threads; each
  * partition is a worker process (`gpulet mps-worker`, GPULET_MPS_WORKER names another binary)
