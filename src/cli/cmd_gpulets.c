@@ -291,6 +291,8 @@ static gl_status_t bench_sweep(bench_t *b) {
   fprintf(f, "model,share_asked,sms,batch,compile_ms,p50_ms,p99_ms,mean_ms,items_per_s,runs\n");
   static const int batches[] = {1, 8, 32};
   int last_units = -1;
+  double p50_first = 0, p50_last = 0; /* batch 32 on the smallest and the largest gpu-let */
+  int sms_first = 0, sms_last = 0;
   gl_status_t st = GL_OK;
   for (int pct = 10; pct <= 100 && st == GL_OK; pct += b->quick ? 30 : 10) {
     gl_part_t *p;
@@ -314,12 +316,25 @@ static gl_status_t bench_sweep(bench_t *b) {
                 batches[k], gl_ns_to_ms(r.compile_ns), s.p50, s.p99, s.mean, s.items_per_s, l.n);
         printf("sweep %s: %3d SMs batch %2d p50 %.3f ms, %.0f items/s\n", b->name_a, g.units, batches[k],
                s.p50, s.items_per_s);
+        if (batches[k] == 32) {
+          if (!sms_first) sms_first = g.units, p50_first = s.p50;
+          sms_last = g.units, p50_last = s.p50;
+        }
         fflush(f);
       }
       free_on(p, &r);
       loop_fini(&l);
     }
     gl_part_destroy(p);
+  }
+  /* The check that the plans really ran inside their gpu-lets: batch 32 on 1/8 of the SMs must be
+   * clearly slower than on all of them. */
+  if (st == GL_OK && sms_first && sms_last >= 4 * sms_first) {
+    bool scales = p50_first >= 1.5 * p50_last;
+    fprintf(f, "# batch 32: %.3f ms on %d SMs vs %.3f ms on %d: %s\n", p50_first, sms_first, p50_last, sms_last,
+            scales ? "latency follows the SM count" : "WARNING: latency does not follow the SM count "
+                                                      "(is the plan running outside its green context?)");
+    printf("sweep check: %s\n", scales ? "latency follows the SM count" : "WARNING: latency does not follow the SM count");
   }
   fclose(f);
   return st;
