@@ -192,6 +192,12 @@ static gl_status_t mps_part_init(gl_part_dev_t *d, gl_part_t *p) {
       kill(m->pid, SIGKILL);
       waitpid(m->pid, NULL, 0);
     }
+    /* Some posix_spawn implementations report a failed exec only as the child's exit 127. */
+    if (st < 0) {
+      char why[512];
+      snprintf(why, sizeof why, "%s", gl_errmsg()); /* gl_err writes the buffer it would read */
+      st = gl_err(st, "MPS partition: %s mps-worker did not start: %s", md->worker, why);
+    }
   }
   if (st < 0) {
     pthread_mutex_destroy(&m->mu);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +96,10 @@ static void test_load_run(void **state) {
     assert_int_equal(out[0].shape.rank, 2);
     assert_int_equal(out[0].shape.d[0], 2);
     assert_int_equal(out[0].shape.d[1], 10);
-    assert_memory_equal(out[0].data, ref.data, 20 * sizeof(float));
+    /* Same model, same input; a tolerance as the two processes may pick different kernels (e.g. one
+     * under valgrind). */
+    const float *got = out[0].data, *want = ref.data;
+    for (int i = 0; i < 20; i++) assert_true(fabsf(got[i] - want[i]) <= 1e-4f * (1.0f + fabsf(want[i])));
     gl_tensor_fini(&out[0]);
   }
 
@@ -140,7 +144,7 @@ static void test_bad_worker(void **state) {
   gl_part_t *p;
   assert_int_equal(gl_part_create(d, 0.5, NULL, &p, NULL), GL_EDEVICE);
   assert_null(p);
-  assert_non_null(strstr(gl_errmsg(), "mps-worker"));
+  assert_non_null(strstr(gl_errmsg(), "mps-worker")); /* spawn error, or the child exiting 127 */
   gl_part_dev_info_t info;
   gl_part_dev_info(d, &info);
   assert_int_equal(info.units_free, 100);
