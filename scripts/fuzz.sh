@@ -25,5 +25,6 @@ if [ -d "$data" ]; then
   done
 fi
 if [ -d "$root/tests/onnx/corpus" ]; then cp "$root"/tests/onnx/corpus/* "$corpus"/ 2>/dev/null || true; fi
+if [ "$target" = fuzz_kserve ]; then cp "$root"/tests/serve/corpus/* "$corpus"/ 2>/dev/null || true; fi
 exec "$build/$target" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -malloc_limit_mb=512 \
   -artifact_prefix="$build/crashes/" -print_final_stats=1 "$@" "$corpus"

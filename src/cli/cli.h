@@ -11,6 +11,7 @@ int gl_cmd_zoo(int argc, char **argv);
 int gl_cmd_plan(int argc, char **argv);
 int gl_cmd_simulate(int argc, char **argv);
 int gl_cmd_profile_analytic(int argc, char **argv);
+int gl_cmd_profile_measure(int argc, char **argv); /* cmd_profile.c; profile_analytic hands over to it */
 int gl_cmd_serve(int argc, char **argv);
 int gl_cmd_gpulets(int argc, char **argv);
 int gl_cmd_mps_worker(int argc, char **argv);

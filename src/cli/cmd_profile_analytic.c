@@ -1,5 +1,6 @@
 /* cli/cmd_profile_analytic.c - `gpulet profile --analytic h100|rtx2080ti -o FILE`. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +12,10 @@ int gl_cmd_profile_analytic(int argc, char **argv) {
       {"analytic", required_argument, 0, 'a'}, {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   const char *dev = NULL, *outp = NULL;
   int c;
+  /* without --analytic this is a measurement (cmd_profile.c) */
+  bool analytic = false;
+  for (int i = 1; i < argc; i++) analytic |= !strcmp(argv[i], "--analytic") || !strncmp(argv[i], "--analytic=", 11) || !strcmp(argv[i], "-a");
+  if (!analytic) return gl_cmd_profile_measure(argc, argv);
   optind = 1;
   while ((c = getopt_long(argc, argv, "a:o:h", opts, NULL)) != -1) {
     if (c == 'a') dev = optarg;

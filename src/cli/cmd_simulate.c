@@ -32,8 +32,10 @@ static void report(const gl_sim_result_t *r, const gl_sched_input_t *in, double 
     printf("%-16s %9lld %9lld %8.3f %8lld %8.2f %8.2f %8.2f %8.1f\n", m->name, m->sent, m->served, 100 * m->attain,
            m->rejected, m->p50_ms, m->p99_ms, m->p999_ms, in->models[i].rate * scale);
   }
-  printf("plan %s, %d re-plan(s), worst SLO attainment %.3f%%, %s\n", r->plan_feasible ? "feasible" : "INFEASIBLE",
-         r->replans, 100 * r->min_attain, r->ok ? "OK" : "FAILS SLO");
+  printf("plan %s, %d re-plan(s) (%d incremental, %d full; models up %d, down %d; gpu-lets built %lld, kept %lld), "
+         "worst SLO attainment %.3f%%, %s\n",
+         r->plan_feasible ? "feasible" : "INFEASIBLE", r->replans, r->replans_incremental, r->replans_full,
+         r->models_up, r->models_down, r->lets_built, r->lets_kept, 100 * r->min_attain, r->ok ? "OK" : "FAILS SLO");
   printf("total offered rate %.1f req/s; %lld events in %.3f s (%.2f M events/s), %.1f s simulated\n", total,
          r->events, r->wall_s, r->wall_s > 0 ? (double)r->events / r->wall_s / 1e6 : 0, r->sim_s);
 }

@@ -27,6 +27,8 @@ typedef struct {
   bool jitter;                    /* device time drawn between median and p99 (default on in the CLI) */
   bool collect;                   /* residual gpu-lets wait for a full batch (GL_BATCH_COLLECT) */
   int queue_cap;                  /* per-model queue bound (default 65536) */
+  long long exact_latencies;       /* latencies kept exactly up to this many (0: 16 M), then a
+                                   * histogram (< 0.4% wide buckets) keeps memory bounded */
   bool skip_infeasible;           /* do not simulate when the first plan is infeasible (find-max) */
   /* Trace arrivals instead of Poisson: n arrivals at t_s[i] (ascending) for model[i]; the
    * scenario's rates then only seed the first plan (re-planning follows observed rates). */
@@ -48,7 +50,11 @@ typedef struct {
   long long events;
   double wall_s, sim_s;
   bool plan_feasible;
-  int replans;
+  int replans;                    /* re-plans installed: incremental + full */
+  int replans_incremental;        /* only the changed models re-placed (PAPER.md §9) */
+  int replans_full;               /* full repartitions (incremental did not fit) */
+  long long lets_built, lets_kept; /* gpu-lets created by re-plans / left running untouched */
+  int models_up, models_down;     /* models re-placed because their target rose / fell (downsizing) */
   double min_attain;              /* the worst model's attainment */
   bool ok;                        /* plan feasible and every model meets its percentile */
 } gl_sim_result_t;

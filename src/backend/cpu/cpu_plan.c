@@ -1,6 +1,7 @@
 /* backend/cpu/cpu_plan.c - CPU plans: one prepared kernel per live node, every computed value in
  * one arena laid out by the memory plan, view ops (Reshape and friends) as pointer aliases. */
 #include <omp.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
@@ -35,6 +36,7 @@ typedef struct {
   int max_args;
   gl_tensor_t *consts; /* the plan's references to constant values (the graph is freed after compile) */
   int n_consts;
+  pthread_t owner; /* the thread that compiled the plan, the only one that may run it */
 } cpu_plan_t;
 
 /* True when every output of n has no elements (so n has nothing to compute). */
@@ -111,6 +113,7 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
     goto fail;
   }
   cp->x.threads = pl->threads > 0 ? pl->threads : omp_get_max_threads();
+  cp->owner = pthread_self();
   st = gl_dnnl_check(dnnl_stream_create(&cp->x.stream, cp->x.engine, dnnl_stream_default_flags),
                      "creating a stream");
   if (st) goto fail;
@@ -218,6 +221,12 @@ fail:
 
 static gl_status_t plan_run(gl_plan_t *p, const gl_tensor_t *inputs, gl_tensor_t *outputs) {
   cpu_plan_t *cp = (cpu_plan_t *)p;
+  /* oneDNN 2.6 as Debian builds it shares one library-managed scratchpad per thread among the
+   * primitives that thread created; run from another thread, some (the gemm-based convs) write
+   * through a pointer they do not own and crash. Until the kernels pass user-managed scratchpads,
+   * a plan runs only on the thread that compiled it (executors compile their own plans). */
+  if (!pthread_equal(cp->owner, pthread_self()))
+    return gl_err(GL_ESTATE, "a CPU plan must run on the thread that compiled it");
   if (omp_get_max_threads() != cp->x.threads) omp_set_num_threads(cp->x.threads);
   for (int i = 0; i < p->n_inputs; i++) cp->vptr[cp->in_vals[i]] = inputs[i].data;
   for (int i = 0; i < cp->n_steps; i++) {
@@ -262,4 +271,13 @@ gl_status_t gl_cpu_backend_create(gl_backend_t **out) {
   be->i = &cpu_iface;
   *out = be;
   return GL_OK;
+}
+
+bool gl_cpu_plan_memory(const gl_plan_t *p, size_t *arena, size_t *consts) {
+  *arena = *consts = 0;
+  if (!p || !p->be || p->be->i != &cpu_iface) return false;
+  const cpu_plan_t *cp = (const cpu_plan_t *)p;
+  *arena = cp->arena_bytes;
+  for (int i = 0; i < cp->n_consts; i++) *consts += gl_tensor_nbytes(&cp->consts[i]);
+  return true;
 }
