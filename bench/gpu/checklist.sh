@@ -41,6 +41,12 @@ step gpulets_resnet50_bert timeout 1200 $bin gpulets "$out/gpulets_resnet50_bert
 step gpulets_resnet50_mobilenet timeout 600 $bin gpulets "$out/gpulets_resnet50_mobilenet" --quick --reps 2 \
   --model-a .zoo/resnet50.onnx --model-b .zoo/mobilenetv2.onnx --batch-a 32 --batch-b 32
 grep -h "^pair" "$out"/gpulets_*.txt 2>/dev/null | tee -a "$out/checklist.log"
+# The measured H100 profile the scheduler needs most: the zoo on green-context gpu-lets (every
+# grantable size from the smallest up, batches 1..32), with co-runs for the interference fit.
+# Resumable: a later run with --resume adds what this one had no time for.
+step profile_h100 timeout 1500 $bin profile --device cuda --resume \
+  --models lenet,mobilenetv2,mnasnet,googlenet,resnet50,ssd-mobilenet,densenet161,vgg16,bert-base \
+  --batches 1,2,4,8,16,32 --corun -o "$out/profile-h100.json"
 step ctest bash -c "cd build-gpu && ctest -j 8 --output-on-failure -LE reference"
 # the CUDA kernels' coverage of the zoo and their CPU bodies (also in ctest; listed for the record)
 step cuda_coverage ./build-gpu/tests/backend_test_cuda_coverage
