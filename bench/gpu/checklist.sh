@@ -3,6 +3,7 @@
 #   1. configure and build with the CUDA module (cuDNN from the Python wheel if not in the toolkit);
 #   2. the GPU facts (gpulet doctor, nvidia-smi);
 #   3. the test suite, then every ONNX test case and every zoo model on the GPU against the CPU;
+#   (2b. green-context gpu-lets: gpulet gpulets, see below;)
 #   4. zoo model latency on the GPU at batch 1, 8, 32 in fp32 and tf32, with the conv algorithm
 #      cache cold then warm (compile times), and bench/gpu_vs_torch.py (PyTorch fp16 eager, CUDA
 #      graphs and torch.compile against gpulet fp32/tf32/fp16 on the same weights).
@@ -30,6 +31,22 @@ step build cmake --build build-gpu -j "$(nproc)"
 if [ -n "$cudnn_root" ]; then export LD_LIBRARY_PATH="$cudnn_root/lib:${LD_LIBRARY_PATH:-}"; fi
 bin=./build-gpu/gpulet
 step doctor $bin doctor
+# green-context gpu-lets (gpulet gpulets; raw CSVs in $out/gpulets_*): SM granularity, partition
+# build/teardown times, ResNet-50 latency on 10..100% of the SMs at batch 1/8/32, two models on a
+# 50%+50% split alone/together and against one after the other on the whole GPU (goal >= 1.5x)
+mkdir -p .zoo
+for m in resnet50 bert-base mobilenetv2; do [ -f ".zoo/$m.onnx" ] || $bin zoo "$m" -o ".zoo/$m.onnx" >/dev/null 2>&1; done
+step gpulets_resnet50_bert timeout 1200 $bin gpulets "$out/gpulets_resnet50_bert" --model-a .zoo/resnet50.onnx \
+  --model-b .zoo/bert-base.onnx --batch-a 32 --batch-b 8
+step gpulets_resnet50_mobilenet timeout 600 $bin gpulets "$out/gpulets_resnet50_mobilenet" --quick --reps 2 \
+  --model-a .zoo/resnet50.onnx --model-b .zoo/mobilenetv2.onnx --batch-a 32 --batch-b 32
+grep -h "^pair" "$out"/gpulets_*.txt 2>/dev/null | tee -a "$out/checklist.log"
+# The measured H100 profile the scheduler needs most: the zoo on green-context gpu-lets (every
+# grantable size from the smallest up, batches 1..32), with co-runs for the interference fit.
+# Resumable: a later run with --resume adds what this one had no time for.
+step profile_h100 timeout 1500 $bin profile --device cuda --resume \
+  --models lenet,mobilenetv2,mnasnet,googlenet,resnet50,ssd-mobilenet,densenet161,vgg16,bert-base \
+  --batches 1,2,4,8,16,32 --corun -o "$out/profile-h100.json"
 step ctest bash -c "cd build-gpu && ctest -j 8 --output-on-failure -LE reference"
 # the CUDA kernels' coverage of the zoo and their CPU bodies (also in ctest; listed for the record)
 step cuda_coverage ./build-gpu/tests/backend_test_cuda_coverage

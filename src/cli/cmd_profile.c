@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend/gpu.h"
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -74,6 +75,7 @@ typedef struct {
   corun_t *co;
   int n_co, cap_co;
   double mem_bw, llc_bw, llc_bytes, l2_bytes, dev_mem_mb;
+  bool gpu; /* a CUDA device (green-context partitions) */
   char who[64], when[32], commit[48], started_load[64];
   char resumed[160]; /* "resumed at WHEN on COMMIT" when --resume kept an earlier run's cells */
   int64_t t_start;
@@ -1128,14 +1130,17 @@ static int open_device(prof_t *P) {
     gl_part_dev_info(P->dev, &P->info);
     return 0;
   }
-  if (!strncmp(P->o.device, "cuda", 4)) {
-    fprintf(stderr,
-            "gpulet profile: measuring '%s' needs CUDA green-context partitions (GL_PART_CUDA_GREEN in part/), "
-            "which are not built yet; use --device cpu, or --analytic h100 for an estimate\n",
-            P->o.device);
-    return 1;
+  if (!strncmp(P->o.device, "cuda", 4) && (P->o.device[4] == 0 || P->o.device[4] == ':')) {
+    /* Green-context gpu-lets: each cell's partition gives its plans the gpu-let's stream
+     * (gl_part_placement); nothing below depends on the device kind. Not yet run on a GPU. */
+    int dev = P->o.device[4] == ':' ? atoi(P->o.device + 5) : 0;
+    if (gl_part_dev_cuda_green_create(dev, &P->dev) < 0) return gl_cli_fail("cuda green-context partitions");
+    if (gl_cuda_backend_open(dev, &P->be) < 0) return gl_cli_fail("cuda backend");
+    gl_part_dev_info(P->dev, &P->info);
+    P->gpu = true;
+    return 0;
   }
-  fprintf(stderr, "gpulet profile: unknown device '%s' (cpu; cuda once green contexts land)\n", P->o.device);
+  fprintf(stderr, "gpulet profile: unknown device '%s' (cpu, cuda, cuda:N)\n", P->o.device);
   return 2;
 }
 
@@ -1177,6 +1182,8 @@ int gl_cmd_profile_measure(int argc, char **argv) {
     rc = gl_cli_fail("profile --resume");
     goto done;
   }
+  if (P->gpu) goto measured_bw; /* the CPU's cache and DRAM bandwidths say nothing of a GPU:
+                                 * its interference features stay 0 until Nsight metrics are read */
   P->llc_bytes = cache_bytes(3);
   P->l2_bytes = cache_bytes(2);
   if (!(P->llc_bytes > 0)) P->llc_bytes = (double)sysconf(_SC_LEVEL3_CACHE_SIZE);
@@ -1189,6 +1196,7 @@ int gl_cmd_profile_measure(int argc, char **argv) {
     if (per < 65536) per = 65536;
     P->llc_bw = measure_bw(th, (size_t)per, (int)(512e6 / per) + 1);
   }
+measured_bw:
   printf("profile: %s, %d %ss; LLC %.0f MB; copy bandwidth %.1f GB/s in the LLC, %.1f GB/s from DRAM; writing %s\n",
          P->info.name, P->info.units_total, P->info.unit_name, P->llc_bytes / 1048576, P->llc_bw / 1e9, P->mem_bw / 1e9,
          o->out);

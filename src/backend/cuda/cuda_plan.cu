@@ -289,7 +289,7 @@ static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const
   int nin = g->n_inputs, nout = g->n_outputs;
   gl_status_t st = gl_plan_header_init(&cp->hdr, be, g);
   cp->cx.device = *(int *)be->ctx;
-  if (!st) st = gl_cu_check(cudaSetDevice(cp->cx.device), "selecting the device");
+  if (!st && !pl->stream) st = gl_cu_check(cudaSetDevice(cp->cx.device), "selecting the device");
   cp->cx.precision = pl->precision;
   {
     const char *e = getenv("GPULET_CUDA_PRECISION");
@@ -439,7 +439,7 @@ static void try_capture(cu_plan_t *cp) {
 
 static gl_status_t plan_run_impl(gl_plan_t *p, const gl_tensor_t *inputs, gl_tensor_t *outputs) {
   cu_plan_t *cp = (cu_plan_t *)p;
-  GL_CU(cudaSetDevice(cp->cx.device), "selecting the device");
+  if (cp->own_stream) GL_CU(cudaSetDevice(cp->cx.device), "selecting the device");
   for (int i = 0; i < p->n_inputs; i++)
     if (cp->in_bytes[i]) memcpy(cp->in_host[i], inputs[i].data, cp->in_bytes[i]);
   if (cp->use_graph && !cp->graph_tried) try_capture(cp);
