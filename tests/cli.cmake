@@ -12,3 +12,9 @@ if(VALGRIND AND NOT GL_SANITIZE AND NOT GL_TSAN)
   set_tests_properties(cli_run_valgrind PROPERTIES LABELS "unit;cli;valgrind" TIMEOUT 600
     ENVIRONMENT "OMP_NUM_THREADS=2")
 endif()
+
+# Models the fuzzer found breaking inference, preparation or a run: a result or a clear error.
+add_test(NAME engine_fuzz_corpus COMMAND ${GL_TEST_SCRIPTS}/engine/corpus.sh $<TARGET_FILE:gpulet>
+         ${GL_TEST_SCRIPTS}/engine/corpus)
+set_tests_properties(engine_fuzz_corpus PROPERTIES LABELS "unit;cli" TIMEOUT 300
+  ENVIRONMENT "UBSAN_OPTIONS=halt_on_error=1;ASAN_OPTIONS=allocator_may_return_null=1")

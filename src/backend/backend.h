@@ -22,7 +22,13 @@ typedef struct {
   int device;       /* device index within the backend */
   int threads;      /* CPU: OpenMP threads each run uses (0 = as many as the process has) */
   void *stream;     /* CUDA: the gpu-let's stream (CUstream); NULL = a plain stream of its own */
+  int precision;    /* CUDA: a gl_precision_t (0 = fp32); the CPU backend ignores it */
 } gl_placement_t;
+
+/* Arithmetic of a CUDA plan's convolutions and matrix products (tensors stay f32 in memory):
+ * FP32 plain FMA; TF32 tensor cores with TF32 inputs; FP16 tensor cores with inputs
+ * down-converted to half by cuDNN/cuBLAS (fp32 accumulate). GPULET_CUDA_PRECISION overrides. */
+typedef enum { GL_PREC_FP32 = 0, GL_PREC_TF32 = 1, GL_PREC_FP16 = 2 } gl_precision_t;
 
 /* The header every backend's plan begins with; read it through gl_plan_*(). */
 struct gl_plan {

@@ -242,7 +242,7 @@ static void cuda_report(void) {
   }
   if (green)
     line("green", "supported (driver >= 12.4, green-context entry points present) -> gpulet's "
-                  "GPU partition kind (not built yet in this version)");
+                  "GPU partition kind (gpulet gpulets measures it)");
   else
     line("green", "not available (%s) -> %s", ver < 12040 ? "driver older than 12.4" : "entry points missing",
          mps ? "MPS would be the fallback" : "whole-GPU only");

@@ -15,12 +15,14 @@ int gl_cli_load_profile(const char *arg, gl_profile_t **out);
 static void usage(FILE *f) {
   fprintf(f,
           "usage: gpulet plan --profile P --scenario S --policy X [--devices N] [--scale K] [--json]\n"
-          "                   [--needed] [--compare OTHER_POLICY] [--fill N] [--quiet]\n"
+          "                   [--needed] [--compare OTHER_POLICY] [--fill N] [--quiet] [--step MODEL=F]\n"
           "  P: a profile file or analytic:h100 / analytic:rtx2080ti. S: a scenario file.\n"
           "  X: gpulet, gpulet-int, sbp, triton, static, bound, fine. Rates are the scenario's peak\n"
           "  rates times K (default 1). --needed prints the fewest devices the policy needs;\n"
           "  --compare prints the build/retire diff from OTHER_POLICY's plan to this one.\n"
-          "  --fill N scales the rates so the lower bound is 80%% of N devices; --quiet prints one line.\n");
+          "  --fill N scales the rates so the lower bound is 80%% of N devices; --quiet prints one line.\n"
+          "  --step MODEL=F then multiplies MODEL's rate by F and re-plans as an epoch does (PAPER.md\n"
+          "  §9: incremental first, full when that fails), printing the diff and both plan times.\n");
 }
 
 int gl_cmd_plan(int argc, char **argv) {
@@ -29,13 +31,14 @@ int gl_cmd_plan(int argc, char **argv) {
                                        {"scale", required_argument, 0, 'k'},   {"json", no_argument, 0, 'j'},
                                        {"needed", no_argument, 0, 'N'},        {"compare", required_argument, 0, 'c'},
                                        {"fill", required_argument, 0, 'f'},    {"quiet", no_argument, 0, 'q'},
+                                       {"step", required_argument, 0, 'S'},
                                        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-  const char *prof_path = NULL, *scen_path = NULL, *policy = "gpulet-int", *compare = NULL;
+  const char *prof_path = NULL, *scen_path = NULL, *policy = "gpulet-int", *compare = NULL, *step = NULL;
   int devices = 1, json = 0, needed = 0, quiet = 0, c;
   double fill = 0;
   double scale = 1;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "p:s:x:n:k:jNc:f:qh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "p:s:x:n:k:jNc:f:qS:h", opts, NULL)) != -1) {
     switch (c) {
       case 'p': prof_path = optarg; break;
       case 's': scen_path = optarg; break;
@@ -47,6 +50,7 @@ int gl_cmd_plan(int argc, char **argv) {
       case 'c': compare = optarg; break;
       case 'f': fill = atof(optarg); break;
       case 'q': quiet = 1; break;
+      case 'S': step = optarg; break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
@@ -81,7 +85,7 @@ int gl_cmd_plan(int argc, char **argv) {
   }
   if (needed) {
     int64_t t0 = gl_now_ns();
-    int n = gl_sched_devices_needed(policy, &in, 100000);
+    int n = gl_sched_devices_needed(policy, &in, 10000); /* plans hold ~10 KB per device */
     printf("%s: %s needs %d device(s) for %s x%.3g (%.1f ms)\n", prof->name, policy, n, scen->name, scale,
            gl_ns_to_ms(gl_now_ns() - t0));
     rc = 0;
@@ -114,6 +118,46 @@ int gl_cmd_plan(int argc, char **argv) {
     gl_plan_fini(&old);
   }
   rc = plan.feasible ? 0 : 3;
+  if (step && plan.feasible) {
+    const char *eq = strchr(step, '=');
+    int m = -1;
+    for (int i = 0; eq && i < in.n_models; i++)
+      if (strlen(models[i].name) == (size_t)(eq - step) && !strncmp(models[i].name, step, (size_t)(eq - step))) m = i;
+    double f = eq ? atof(eq + 1) : -1;
+    bool *changed = gl_calloc((size_t)in.n_models, sizeof *changed);
+    if (m < 0 || !(f >= 0) || !changed) {
+      gl_free(changed);
+      gl_plan_fini(&plan);
+      fprintf(stderr, "gpulet plan: --step wants MODEL=FACTOR with a model of the scenario\n");
+      rc = 2;
+      goto out;
+    }
+    changed[m] = true;
+    models[m].rate *= f;
+    gl_plan_t nw, full;
+    bool inc = false;
+    t0 = gl_now_ns();
+    gl_status_t st = gl_sched_replan(policy, &in, &plan, changed, &nw, &inc);
+    double ms_re = gl_ns_to_ms(gl_now_ns() - t0);
+    gl_free(changed);
+    if (st < 0) {
+      gl_plan_fini(&plan);
+      goto fail;
+    }
+    t0 = gl_now_ns();
+    st = gl_sched_plan(policy, &in, &full);
+    double ms_full = gl_ns_to_ms(gl_now_ns() - t0);
+    if (st < 0) {
+      gl_plan_fini(&nw), gl_plan_fini(&plan);
+      goto fail;
+    }
+    int n = gl_plan_diff(&plan, &nw, &in, quiet ? NULL : stdout);
+    printf("re-plan after %s x%g: %s, %s, %d change(s), %.2f ms (a full plan: %.2f ms, %d change(s))\n",
+           models[m].name, f, inc ? "incremental" : "full", nw.feasible ? "feasible" : "INFEASIBLE", n, ms_re,
+           ms_full, gl_plan_diff(&plan, &full, &in, NULL));
+    rc = nw.feasible ? 0 : 3;
+    gl_plan_fini(&nw), gl_plan_fini(&full);
+  }
   gl_plan_fini(&plan);
   goto out;
 fail:

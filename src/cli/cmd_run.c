@@ -16,6 +16,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: gpulet run MODEL.onnx [--batch N] [--iters K] [--warmup W] [--threads T]\n"
           "                 [--input FILE.pb]... [--seed S] [--no-fuse] [--device cpu|cuda[:N]]\n"
+          "                 [--precision fp32|tf32|fp16]   (CUDA convolutions and matrix products)\n"
           "  Loads MODEL, compiles it for batch N (default 1) on the CPU, feeds seeded random\n"
           "  inputs (or the TensorProto files given with --input, in input order), runs it K\n"
           "  times (default 10) after W warm-up runs (default 2), and prints each output's\n"
@@ -54,7 +55,9 @@ int gl_cmd_run(int argc, char **argv) {
       {"input", required_argument, 0, 'i'}, {"seed", required_argument, 0, 's'},
       {"no-fuse", no_argument, 0, 'F'},     {"help", no_argument, 0, 'h'},
       {"device", required_argument, 0, 'd'},
+      {"precision", required_argument, 0, 'P'},
       {0, 0, 0, 0}};
+  int precision = GL_PREC_FP32;
   long batch = 1, iters = 10, warmup = 2, threads = 0, seed = 1;
   bool no_fuse = false;
   const char *device = "cpu";
@@ -76,6 +79,12 @@ int gl_cmd_run(int argc, char **argv) {
         break;
       case 'F': no_fuse = true; break;
       case 'd': device = optarg; break;
+      case 'P':
+        if (!strcmp(optarg, "fp32")) precision = GL_PREC_FP32;
+        else if (!strcmp(optarg, "tf32")) precision = GL_PREC_TF32;
+        else if (!strcmp(optarg, "fp16")) precision = GL_PREC_FP16;
+        else goto bad;
+        break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
@@ -110,7 +119,7 @@ int gl_cmd_run(int argc, char **argv) {
   if ((rc = gl_cli_backend("run", device, &be)) != 0) goto done;
   rc = 1;
   gl_compile_opts_t co = {.batch = batch, .input_shapes = n_input_files ? shapes : NULL,
-                          .placement = {.threads = (int)threads}, .no_fuse = no_fuse};
+                          .placement = {.threads = (int)threads, .precision = precision}, .no_fuse = no_fuse};
   if (gl_model_compile(m, be, &co, &plan)) { rc = gl_cli_fail(path); goto done; }
   int64_t t_compile = gl_now_ns();
   for (int i = n_input_files; i < plan->n_inputs; i++) {

@@ -14,7 +14,8 @@ static void usage(FILE *f) {
           "usage: gpulet serve [--model-repository DIR] [--models a,b] [--listen ADDR] [--port N]\n"
           "                    [--metrics-port N|-1] [--port-file FILE] [--cache-dir DIR]\n"
           "                    [--max-body BYTES] [--max-elements N] [--max-connections N]\n"
-          "                    [--max-header BYTES] [--http-threads N] [--cores-per-model N] [--whole] [--quiet]\n"
+          "                    [--max-header BYTES] [--max-inflight BYTES] [--http-threads N]\n"
+          "                    [--cores-per-model N] [--whole] [--quiet]\n"
           "  Serves the models of DIR (one folder per model with model.onnx and config.json) over\n"
           "  HTTP with the KServe v2 protocol on ADDR:N (default 127.0.0.1:8000) and Prometheus\n"
           "  metrics on port 8002. Without a repository it serves a default set of zoo models\n"
@@ -33,15 +34,16 @@ int gl_cmd_serve(int argc, char **argv) {
       {"max-header", required_argument, 0, 'H'},       {"http-threads", required_argument, 0, 'T'},
       {"cores-per-model", required_argument, 0, 'k'},  {"whole", no_argument, 0, 'W'},
       {"quiet", no_argument, 0, 'q'},                  {"help", no_argument, 0, 'h'},
+      {"max-inflight", required_argument, 0, 'I'},
       {0, 0, 0, 0}};
   gl_serve_opts_t o = {.listen = "127.0.0.1", .port = 8000, .metrics_port = 8002};
   const char *port_file = NULL;
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "r:M:l:p:m:P:c:B:E:C:H:T:k:Wqh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "r:M:l:p:m:P:c:B:E:C:H:T:k:I:Wqh", opts, NULL)) != -1) {
     char *end = NULL;
     long long v = 0;
-    if (optarg && strchr("pmBECHTk", c)) {
+    if (optarg && strchr("pmBECHTkI", c)) {
       v = strtoll(optarg, &end, 10);
       if (*end || end == optarg) goto bad;
     }
@@ -59,6 +61,7 @@ int gl_cmd_serve(int argc, char **argv) {
       case 'H': if (v < 1024 || v > (1 << 24)) goto bad; o.max_header = (size_t)v; break;
       case 'T': if (v < 1 || v > 256) goto bad; o.threads = (int)v; break;
       case 'k': if (v < 1 || v > 4096) goto bad; o.cores_per_model = (int)v; break;
+      case 'I': if (v < 4096) goto bad; o.max_inflight = (size_t)v; break;
       case 'W': o.whole = true; break;
       case 'q': o.quiet = true; break;
       case 'h': usage(stdout); return 0;
@@ -75,8 +78,12 @@ int gl_cmd_serve(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   gl_server_t *s = NULL;
   if (gl_server_start(&o, &s)) return gl_cli_fail("serve");
-  fprintf(stderr, "gpulet serve: listening on http://%s:%d (metrics on port %d)\n", o.listen, gl_server_port(s),
-          gl_server_metrics_port(s));
+  if (o.metrics_port >= 0)
+    fprintf(stderr, "gpulet serve: listening on http://%s:%d (metrics on port %d)\n", o.listen, gl_server_port(s),
+            gl_server_metrics_port(s));
+  else
+    fprintf(stderr, "gpulet serve: listening on http://%s:%d (no metrics port; /metrics is served there too)\n",
+            o.listen, gl_server_port(s));
   if (port_file) {
     FILE *f = fopen(port_file, "w");
     if (f) {

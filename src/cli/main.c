@@ -18,6 +18,8 @@ static const struct {
     {"simulate", gl_cmd_simulate, "simulate a scenario under a policy on a virtual clock"},
     {"profile", gl_cmd_profile_analytic, "write an analytic latency profile (--analytic h100|rtx2080ti)"},
     {"serve", gl_cmd_serve, "serve models over HTTP (KServe v2 / Open Inference Protocol)"},
+    {"gpulets", gl_cmd_gpulets, "GPU partition benchmark on green-context gpu-lets (for the GPU checklist)"},
+    {"mps-worker", gl_cmd_mps_worker, "an MPS gpu-let's worker process (started by gpulet itself)"},
 };
 
 int gl_cli_fail(const char *what) {

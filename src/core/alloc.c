@@ -76,10 +76,13 @@ char *gl_strndup(const char *s, size_t n) {
   return d;
 }
 
+/* Tensor data is read by vectorised kernels (oneDNN's JIT code among them) that may load a whole
+ * vector past the last element; every aligned block is rounded up to whole cache lines plus one
+ * spare line so such loads stay inside the block. */
 void *gl_aligned_alloc(size_t n) {
-  if (n > SIZE_MAX - AHDR || should_fail()) return NULL;
+  if (n > SIZE_MAX - 3 * AHDR || should_fail()) return NULL;
   void *p = NULL;
-  if (posix_memalign(&p, 64, n + AHDR) != 0) return NULL;
+  if (posix_memalign(&p, 64, AHDR + ((n + 63) & ~(size_t)63) + 64) != 0) return NULL;
   memcpy(p, &n, sizeof n);
   account((ptrdiff_t)n, 1);
   return (unsigned char *)p + AHDR;

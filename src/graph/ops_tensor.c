@@ -200,8 +200,8 @@ static gl_status_t infer_reshape(gl_graph_t *g, gl_node_t *n) {
     }
     if (s.d[d] < 0 || s.d[d] > DIM_MAX)
       return gl_err(GL_ESHAPE, "%s: invalid dimension %lld", LBL, (long long)s.d[d]);
+    if (s.d[d] && known > DIM_MAX / s.d[d]) return gl_err(GL_ELIMIT, "%s: shape is too large", LBL);
     known *= s.d[d];
-    if (known > DIM_MAX) return gl_err(GL_ELIMIT, "%s: shape is too large", LBL);
   }
   int64_t total = gl_shape_numel(&x->shape);
   char b1[96], b2[96];

@@ -115,13 +115,16 @@ static void *executor_main(void *argp) {
 /* Takes n units for a new partition (free ones first, then those of `old`); dev->mu held. */
 static gl_status_t take_units(gl_part_dev_t *d, int n, const gl_part_t *old, int *units) {
   int got = 0;
-  for (int u = 0; u < d->info.units_total && got < n; u++)
+  int limit = d->whole_only_from > 0 && n < d->info.units_total ? d->whole_only_from : d->info.units_total;
+  for (int u = 0; u < limit && got < n; u++)
     if (d->refs[u] == 0) units[got++] = u;
   if (old)
-    for (int k = 0; k < old->grant.units && got < n; k++) units[got++] = old->units[k];
+    for (int k = 0; k < old->grant.units && got < n; k++)
+      if (old->units[k] < limit) units[got++] = old->units[k];
   if (got < n)
-    return gl_err(GL_EBUSY, "partition of %d %s(s) asked for, only %d of %d free", n,
-                  d->info.unit_name, got, d->info.units_total);
+    return gl_err(GL_EBUSY, "partition of %d %s(s) asked for, only %d of %d free%s", n,
+                  d->info.unit_name, got, d->info.units_total,
+                  limit < d->info.units_total ? " (the split's remainder goes only to a whole-device partition)" : "");
   /* Sorted, so core sets read naturally. */
   for (int a = 1; a < n; a++)
     for (int b = a; b > 0 && units[b - 1] > units[b]; b--) {
@@ -240,6 +243,7 @@ void gl_part_info(const gl_part_t *p, gl_part_grant_t *grant) { *grant = p->gran
 void gl_part_placement(const gl_part_t *p, gl_placement_t *pl) {
   memset(pl, 0, sizeof *pl);
   pl->threads = p->grant.threads;
+  if (p->dev->i->placement) p->dev->i->placement(p, pl);
 }
 
 gl_status_t gl_part_resize(gl_part_t **pp, double share, gl_part_grant_t *grant) {

@@ -3,8 +3,8 @@
  * partitions on them (gl_part_t) with the grant rule (a requested share becomes the nearest size
  * the hardware allows, and the grant is reported), and each partition's executor thread with its
  * bounded job queue. Does not own: compiling or running models (backend/), choosing sizes (sched/).
- * GPU kinds (CUDA green contexts, MPS) have their place in gl_part_kind_t and the vtable below
- * (part_int.h) but are not built yet: there is no constructor for them. */
+ * GPU kinds: CUDA green contexts (part/cuda_green.c, driver calls in the dlopen'd
+ * libgpulet_green.so); MPS (part/cuda_mps.c, a worker process per partition). */
 #ifndef GL_PART_PART_H
 #define GL_PART_PART_H
 
@@ -21,8 +21,8 @@ typedef enum {
   GL_PART_CPU_CORES = 0, /* disjoint sets of physical cores, executor pinned, OpenMP sized */
   GL_PART_CPU_WHOLE,     /* the whole CPU, no split (every partition is all of it) */
   GL_PART_VIRTUAL,       /* abstract units; run time from a caller's latency function */
-  GL_PART_CUDA_GREEN,    /* not built: CUDA green contexts (SM groups, driver >= 12.4) */
-  GL_PART_CUDA_MPS,      /* not built: MPS active-thread percentage, a worker process each */
+  GL_PART_CUDA_GREEN,    /* CUDA green contexts (SM groups, driver >= 12.4) */
+  GL_PART_CUDA_MPS,      /* MPS active-thread percentage, a worker process each */
 } gl_part_kind_t;
 
 const char *gl_part_kind_name(gl_part_kind_t k);
@@ -36,6 +36,10 @@ typedef struct {
   int unit_min;          /* smallest grant (green contexts: minSmPartitionSize) */
   int unit_align;        /* grant step (green contexts: smCoscheduledAlignment) */
   int units_free;        /* not held by any partition right now */
+  /* GPU kinds (appended): */
+  int64_t setup_ns;      /* green contexts: the one SM split at device creation */
+  int64_t destroy_ns;    /* green contexts: teardown time of the last partition destroyed */
+  int groups, group_units, rem_units; /* green contexts: the split (groups of group_units + rem) */
 } gl_part_dev_info_t;
 
 /* What a partition was granted; never silently different from what gl_part_info reports. */
@@ -47,6 +51,10 @@ typedef struct {
   int threads;            /* CPU threads its work uses (cores granted; 1 on virtual devices) */
   int n_cpus;             /* CPU kinds: OS CPU ids the executor and its OpenMP threads may use */
   int cpus[256];
+  /* GPU kinds (appended): */
+  int units_device;  /* SMs the driver says the green context holds (== units unless it disagrees) */
+  int64_t create_ns; /* time to make the partition's context and stream (green contexts) */
+  void *stream;      /* green contexts: the gpu-let's CUstream (gl_part_placement gives it too) */
 } gl_part_grant_t;
 
 /* Latency of one job on a virtual partition of `units` out of `units_total`, in ns; arg is the
@@ -65,6 +73,30 @@ typedef struct {
  * Each constructor's *out is freed with gl_part_dev_destroy, after all its partitions. */
 /* The CPU as physical cores (hwloc; without it, the CPUs in this process's affinity mask). */
 gl_status_t gl_part_dev_cpu_create(gl_part_dev_t **out) GL_MUST_USE;
+/* CUDA device `device` split with green contexts (docs GPU.md §1): its SMs split once into equal
+ * groups of the granularity the driver reports plus a remainder; unit = SM, grants are whole
+ * groups (the remainder goes only with the whole device). Each partition gets a green context
+ * and a non-blocking stream; its executor makes the context current, and gl_part_placement gives
+ * the stream. The driver is reached through libgpulet_green.so (dlopen; GPULET_GREEN_MODULE
+ * names it, else next to the gpulet binary, else the loader path). GL_EDEVICE with the reason
+ * when there is no module, driver or device; GL_EUNSUPPORTED for a driver older than 12.4.
+ * Plans compiled for a partition use its stream: compile, run and destroy them in its jobs, and
+ * destroy them before the partition (after gl_part_resize, compile again for the new one). */
+gl_status_t gl_part_dev_cuda_green_create(int device, gl_part_dev_t **out) GL_MUST_USE;
+/* CUDA device `device` split with MPS (docs GPU.md §2): unit = 1% of the GPU's threads; each
+ * partition is a worker process (`gpulet mps-worker`, GPULET_MPS_WORKER names another binary)
+ * started with CUDA_MPS_ACTIVE_THREAD_PERCENTAGE = its units. Starts the MPS control daemon when
+ * none answers and stops it when the device is destroyed. GL_EDEVICE when
+ * nvidia-cuda-mps-control is not on PATH. Work goes to the worker with gl_part_mps_load/run
+ * (a gl_part_fn job runs in this process, outside the MPS share). */
+gl_status_t gl_part_dev_cuda_mps_create(int device, gl_part_dev_t **out) GL_MUST_USE;
+/* MPS partitions only: loads and compiles the model at model_path for `batch` in p's worker
+ * (*model_id names it there), and runs it on n_in inputs; outputs are allocated into
+ * out[0..*n_out) (at most 16; free each with gl_tensor_fini). Callable from any thread (one
+ * request at a time per partition). GL_EDEVICE when the worker has died. */
+gl_status_t gl_part_mps_load(gl_part_t *p, const char *model_path, int64_t batch, int *model_id) GL_MUST_USE;
+gl_status_t gl_part_mps_run(gl_part_t *p, int model_id, const gl_tensor_t *in, int n_in,
+                            gl_tensor_t *out, int *n_out) GL_MUST_USE;
 /* The CPU as one undivided device: every partition gets all cores, unpinned. */
 gl_status_t gl_part_dev_whole_create(gl_part_dev_t **out) GL_MUST_USE;
 /* A virtual device (tests, simulator, server tests). cfg is copied. */

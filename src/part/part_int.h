@@ -25,6 +25,8 @@ struct gl_part_dev_i {
   void (*part_fini)(gl_part_dev_t *d, gl_part_t *p);
   /* Frees d->ctx. Optional. */
   void (*destroy)(gl_part_dev_t *d);
+  /* Fills what gl_part_placement gives beyond threads (green contexts: the stream). Optional. */
+  void (*placement)(const gl_part_t *p, gl_placement_t *pl);
 };
 
 struct gl_part_dev {
@@ -35,6 +37,8 @@ struct gl_part_dev {
   pthread_mutex_t mu;
   unsigned char *refs;     /* per unit: partitions holding it (2 only during a resize) */
   int n_parts;
+  int whole_only_from;     /* > 0: units from here on go only to a whole-device partition (the
+                            * green split's remainder), so other grants stay whole groups */
 };
 
 typedef struct {
@@ -69,7 +73,8 @@ struct gl_part {
  *   a vtable entry `placement`, appended at the end of this struct).
  * - GL_PART_CUDA_MPS: units are active-thread percent steps; part_init starts (or takes a standby)
  *   worker process with CUDA_MPS_ACTIVE_THREAD_PERCENTAGE; job_run forwards the job to it.
- * Neither exists yet: there is no constructor, so no caller can get one by mistake. */
+ * GL_PART_CUDA_GREEN is built this way in part/cuda_green.c (the placement entry is the vtable's
+ * `placement`); GL_PART_CUDA_MPS's constructor only reports what is missing (design there). */
 
 /* Fills a device's common fields (mu, refs) once info.units_total is set. */
 gl_status_t gl__part_dev_init(gl_part_dev_t *d) GL_MUST_USE;

@@ -111,7 +111,12 @@ const gl_model_spec_t *gl_profile_model_specs(int *n);
  * roofline's memory share. */
 GL_MUST_USE gl_status_t gl_profile_analytic_build(const gl_device_spec_t *dev, const gl_model_spec_t *ms,
                                                   int n, gl_profile_t **out);
-/* Analytic profile of a built-in device ("h100" or "rtx2080ti") for the 9 research models. */
+/* Roofline spec of a CPU: `cores` cores (units), gflops_core FP32 peak per core (0: 220, AVX-512:
+ * 2 FMA x 16 lanes x 2 x ~3.4 GHz), mem_bw_gbs DRAM bandwidth (0: 20 GB/s), mem_mb (0: 16384).
+ * Dispatch ~3 us per op, half efficiency at 20 us of work per core, at most 70 % of peak. */
+void gl_profile_cpu_spec(int cores, double gflops_core, double mem_bw_gbs, double mem_mb, gl_device_spec_t *out);
+/* Analytic profile of a built-in device ("h100" or "rtx2080ti"; "cpu" = gl_profile_cpu_spec with
+ * the online cores and the defaults) for the 9 research models. */
 GL_MUST_USE gl_status_t gl_profile_analytic(const char *device, gl_profile_t **out);
 
 #endif

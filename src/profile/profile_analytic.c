@@ -1,9 +1,10 @@
-/* profile/profile_analytic.c - roofline profiles for devices we cannot measure (h100, rtx2080ti). */
+/* profile/profile_analytic.c - roofline profiles for devices we cannot measure (h100, rtx2080ti) and a CPU model. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "profile/profile.h"
@@ -171,9 +172,34 @@ gl_status_t gl_profile_analytic_build(const gl_device_spec_t *d, const gl_model_
   return GL_OK;
 }
 
+void gl_profile_cpu_spec(int cores, double gflops_core, double mem_bw_gbs, double mem_mb, gl_device_spec_t *d) {
+  memset(d, 0, sizeof *d);
+  if (cores < 1) cores = 1;
+  if (cores > GL_PROFILE_MAX_SIZES) cores = GL_PROFILE_MAX_SIZES;
+  d->name = "cpu", d->kind = "cpu", d->unit = "core";
+  d->total_units = cores, d->granularity = 1, d->min_units = 1;
+  d->n_sizes = cores;
+  for (int i = 0; i < cores; i++) d->sizes[i] = i + 1;
+  d->sms = cores;
+  d->peak_flops = cores * (gflops_core > 0 ? gflops_core : 220) * 1e9;
+  d->mem_bw = (mem_bw_gbs > 0 ? mem_bw_gbs : 20) * 1e9;
+  d->launch_us = 3.0;   /* primitive dispatch + OpenMP fork/join per op */
+  d->t_half_us = 20.0;
+  d->eff_max = 0.7;
+  d->dtype_bytes = 4;
+  d->mem_mb = mem_mb > 0 ? mem_mb : 16384;
+  d->copy_bw = 5e9;     /* assembling a batch is a memcpy */
+}
+
 gl_status_t gl_profile_analytic(const char *device, gl_profile_t **out) {
+  gl_device_spec_t cpu;
   const gl_device_spec_t *d = gl_profile_device_spec(device);
-  if (!d) return gl_err(GL_ENOTFOUND, "no analytic device '%s' (known: h100, rtx2080ti)", device);
+  if (!d && !strcmp(device, "cpu")) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    gl_profile_cpu_spec(n > 0 ? (int)n : 1, 0, 0, 0, &cpu);
+    d = &cpu;
+  }
+  if (!d) return gl_err(GL_ENOTFOUND, "no analytic device '%s' (known: h100, rtx2080ti, cpu)", device);
   int n;
   const gl_model_spec_t *ms = gl_profile_model_specs(&n);
   return gl_profile_analytic_build(d, ms, n, out);

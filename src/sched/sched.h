@@ -1,8 +1,9 @@
 /* sched/sched.h - scheduling policies over latency profiles, and the plan they produce.
  * Owns: the policy interface gl_sched_plan() (gpulet, gpulet-int, sbp, triton, static, bound,
  * fine), the latency/duty-cycle model of PAPER.md §4-5, the interference model of §8 and its
- * least-squares fit, the plan (JSON, table, diff for the reorganizer), rate estimation and the
- * re-plan triggers of §9. Devices are identical, of the profile's kind (units, memory).
+ * least-squares fit, the plan (JSON, table, diff for the reorganizer, copy), rate estimation,
+ * the re-plan triggers and the incremental re-plan of §9. Devices are identical, of the
+ * profile's kind (units, memory).
  * Does not own: queues and batchers (batch/), threads, clocks, executors. */
 #ifndef GL_SCHED_SCHED_H
 #define GL_SCHED_SCHED_H
@@ -85,6 +86,24 @@ void gl_plan_fini(gl_plan_t *p);
 double gl_sched_bound_work(const gl_sched_input_t *in);
 /* Smallest device count (1..max) for which the policy finds a feasible plan; -1 if none. */
 int gl_sched_devices_needed(const char *policy, const gl_sched_input_t *in, int max);
+
+/* Deep copy (out is initialised here; free with gl_plan_fini). */
+GL_MUST_USE gl_status_t gl_plan_copy(const gl_plan_t *src, gl_plan_t *out);
+
+/* ---- re-planning (PAPER.md §9) ---- */
+/* Incremental re-plan: keeps every gpu-let of `old` that serves only unchanged models (changed[i]
+ * false) exactly as it is, takes the changed models out, and places them at in->models[].rate in
+ * the free space without repartitioning a device that still holds a kept gpu-let. gpulet and
+ * gpulet-int use their own placement (free gpu-lets of occupied devices too, then whole free
+ * devices); the other packing policies (sbp, fine, static) plan the changed models alone onto the
+ * devices left wholly free; triton and bound have no incremental form. out->feasible is false
+ * (with why) when the changed models do not fit that way. old must have in->n_devices devices. */
+GL_MUST_USE gl_status_t gl_sched_replan_incremental(const char *policy, const gl_sched_input_t *in, const gl_plan_t *old,
+                                                    const bool *changed, gl_plan_t *out);
+/* The epoch's re-plan: incremental first, the full plan (gl_sched_plan) when that fails.
+ * *incremental tells which one out holds. */
+GL_MUST_USE gl_status_t gl_sched_replan(const char *policy, const gl_sched_input_t *in, const gl_plan_t *old,
+                                        const bool *changed, gl_plan_t *out, bool *incremental);
 
 /* ---- the latency and duty-cycle model (PAPER.md §4-5) ---- */
 /* L(m,b,units) = (T_prof*alpha + T_batch) * latency_ratio, ms; m indexes in->models. */

@@ -154,6 +154,7 @@ gl_status_t gl__policy_triton(const gl_sched_input_t *in, gl_plan_t *p) {
   }
   L.duty_ms = duty;
   L.occupancy = U;
+  if (mem > in->mem_room * in->prof->mem_mb) return gl__fail(p, "all models do not fit one device's memory"), GL_OK;
   for (int d = 0; d < N; d++) {
     p->dev[d].n_lets = 1;
     p->dev[d].lets[0] = L;

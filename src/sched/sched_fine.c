@@ -10,7 +10,6 @@
 
 #define FINE_MAX_SHARE 6 /* models per shared gpu-let */
 #define FINE_OCC 0.75     /* most a residual or shared gpu-let is planned busy */
-#define FINE_ALPHA 1.12   /* slowdown assumed when sizing saturated gpu-lets (neighbours unknown yet) */
 
 /* Nexus-style residual at `units`: batch and the longest duty cycle that keeps the SLO. */
 static int residual_at(const gl_sched_input_t *in, int m, int units, double r, double *max_duty) {
@@ -56,7 +55,8 @@ static bool fit_device(const gl_sched_input_t *in, gl_plan_device_t *D) {
           x->lat_ms = gl_sched_latency(in, x->model, x->batch, L->units, a);
           L->duty_ms = x->lat_ms;
           L->occupancy = x->rate / x->tput;
-          if (it && (x->tput < x->rate * (1 - 1e-9) || 2 * x->lat_ms > slo)) return false;
+          bool lat_ok = 2 * x->lat_ms <= slo || (x->batch == 1 && x->lat_ms <= slo);
+          if (it && (x->tput < x->rate * (1 - 1e-9) || !lat_ok)) return false;
         } else if (L->n_members == 1) {
           double duty;
           int b = gl_sched_res_batch(in, x->model, L->units, x->rate, a, &duty);
@@ -96,7 +96,7 @@ static int cmp_units_desc(const void *a, const void *b) {
   return x->m[0].model - y->m[0].model;
 }
 
-gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
+static gl_status_t fine_plan(const gl_sched_input_t *in, gl_plan_t *p, double FINE_ALPHA) {
   const gl_profile_t *pr = in->prof;
   int total = pr->total_units, g = pr->granularity, n = in->n_models;
   int ns = 0, sizes[1024];
@@ -117,16 +117,23 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
     int best = total;
     double best_eff = 0, best_t = 0;
     double mem_share = (in->ctx_mb + in->models[m].mem_mb) / (in->mem_room * pr->mem_mb);
-    for (int i = 0; i < ns; i++) {
-      double t;
-      int b = gl_sched_sat_batch(in, m, sizes[i], FINE_ALPHA, &t);
-      if (2 * gl_sched_latency(in, m, b, sizes[i], FINE_ALPHA) > in->models[m].slo_ms) continue;
-      double share = fmax((double)sizes[i] / total, mem_share);
-      if (t / share > best_eff * 1.02) best_eff = t / share, best = sizes[i], best_t = t;
-    }
+    /* a saturated gpu-let at batch 1 has no room to absorb a burst: prefer sizes with b >= 2 */
+    for (int minb = 2; minb >= 1 && best_t <= 0; minb--)
+      for (int i = 0; i < ns; i++) {
+        double t;
+        int b = gl_sched_sat_batch(in, m, sizes[i], FINE_ALPHA, &t);
+        if (b < minb || 2 * gl_sched_latency(in, m, b, sizes[i], FINE_ALPHA) > in->models[m].slo_ms) continue;
+        double share = fmax((double)sizes[i] / total, mem_share);
+        if (t / share > best_eff * 1.02) best_eff = t / share, best = sizes[i], best_t = t;
+      }
     if (best_t <= 0) {
-      gl__fail(p, "%s: no gpu-let size meets its SLO", in->models[m].name);
-      goto out;
+      /* no size gives 2L <= SLO: as the research, batch 1 on the whole device if L(1) <= SLO */
+      gl_sched_sat_batch(in, m, total, FINE_ALPHA, &best_t);
+      best = total;
+      if (gl_sched_latency(in, m, 1, total, FINE_ALPHA) > in->models[m].slo_ms) {
+        gl__fail(p, "%s: no gpu-let size meets its SLO", in->models[m].name);
+        goto out;
+      }
     }
     while (r > best_t * 0.999) {
       if (gl_grow((void **)&items, &cap, ni + 1, sizeof *items)) goto nomem;
@@ -183,7 +190,9 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
           E += gl_sched_latency(in, t.m[k].model, b < 1 ? 1 : b, u, 1);
           ok = ok && D + gl_sched_latency(in, t.m[k].model, b < 1 ? 1 : b, u, 1) <= in->models[t.m[k].model].slo_ms;
         }
-        if (ok && E <= D * FINE_OCC) {
+        double mem = in->ctx_mb;
+        for (int k = 0; k < t.n_members; k++) mem += in->models[t.m[k].model].mem_mb;
+        if (ok && E <= D * FINE_OCC && mem <= in->mem_room * pr->mem_mb) {
           t.units = u;
           t.duty_ms = D;
           res[i] = t;
@@ -278,5 +287,26 @@ out:
   gl_free(res);
   gl_free(free_units);
   gl_free(free_mem);
+  return st;
+}
+
+/* Sizing assumes a slowdown from neighbours not yet known: none (tight plans, may not pack) or
+ * 1.12 (packs, wastes a little). Both are planned; the feasible one on fewer devices wins, ties
+ * to the safer 1.12. */
+gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
+  gl_plan_t alt;
+  GL_TRY(gl__plan_init(&alt, in, "fine"));
+  gl_status_t st = fine_plan(in, p, 1.12);
+  if (st == GL_OK) st = fine_plan(in, &alt, 1.0);
+  if (st == GL_OK) {
+    gl__plan_tally(p);
+    gl__plan_tally(&alt);
+    if ((!p->feasible && alt.feasible) || (p->feasible && alt.feasible && alt.devices_used < p->devices_used)) {
+      gl_plan_t t = *p;
+      *p = alt;
+      alt = t;
+    }
+  }
+  gl_plan_fini(&alt);
   return st;
 }

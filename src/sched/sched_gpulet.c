@@ -13,12 +13,11 @@ typedef struct {
   int menu[16], n_menu;
   int *knee;
   double *knee_tput;
-  unsigned char *tried; /* [n_devices * GL_PLAN_MAX_LETS] scratch marks */
   int *fu;              /* [n_devices * 2] units of each empty gpu-let (0: busy or absent), -1 whole */
   int first_whole;      /* no whole empty device below this index */
+  gl_plan_device_t save; /* device_ok's undo copy */
 } ctx_t;
 
-#define TRIED(c, d, l) (c)->tried[(size_t)(d) * GL_PLAN_MAX_LETS + (size_t)(l)]
 
 
 typedef struct {
@@ -44,8 +43,11 @@ static double member_alpha(const ctx_t *c, int d, int l, int k) {
   return a;
 }
 
-/* Recomputes alpha, latency, duty and throughput of a gpu-let; true when its SLOs still hold. */
-static bool refresh_let(const ctx_t *c, int d, int l) {
+/* Recomputes alpha, latency, duty and throughput of a gpu-let; true when its SLOs still hold.
+ * With `adjust` (interference on), a single-model gpu-let whose SLO the new alpha breaks gets a
+ * smaller batch instead, as the research's adjustSatNode/adjustResNode do; it then serves less and
+ * the shortfall is scheduled again by the retry (run_passes). */
+static bool refresh_let(const ctx_t *c, int d, int l, bool adjust) {
   const gl_sched_input_t *in = c->in;
   gl_plan_let_t *L = &c->p->dev[d].lets[l];
   if (!L->n_members) return true;
@@ -55,6 +57,16 @@ static bool refresh_let(const ctx_t *c, int d, int l) {
     m->alpha = member_alpha(c, d, l, k);
     m->lat_ms = gl_sched_latency(in, m->model, m->batch, L->units, m->alpha);
     sum += m->lat_ms;
+  }
+  if (adjust && L->n_members == 1) {
+    gl_plan_member_t *m = &L->m[0];
+    double slo = in->models[m->model].slo_ms;
+    for (;;) {
+      double collect = L->saturated ? m->lat_ms : 1000.0 * m->batch / m->rate;
+      if (m->batch <= 1 || m->lat_ms + fmax(collect, m->lat_ms) <= slo) break;
+      m->batch--;
+      m->lat_ms = gl_sched_latency(in, m->model, m->batch, L->units, m->alpha);
+    }
   }
   if (L->saturated) {
     gl_plan_member_t *m = &L->m[0];
@@ -84,7 +96,18 @@ static bool refresh_let(const ctx_t *c, int d, int l) {
 static void summarize(ctx_t *c, int d);
 static bool device_ok(ctx_t *c, int d) {
   bool ok = gl__device_mem(c->p, c->in, d) <= c->in->mem_room * c->in->prof->mem_mb;
-  for (int l = 0; l < c->p->dev[d].n_lets; l++) ok &= refresh_let(c, d, l);
+  /* with interference: re-batch first (a smaller batch also slows the neighbours less), then
+   * check; a device that fails is left as it was before the re-batching */
+  gl_plan_device_t *D = &c->p->dev[d];
+  if (c->intf) {
+    c->save = *D;
+    for (int l = 0; l < D->n_lets; l++) refresh_let(c, d, l, true);
+  }
+  for (int l = 0; l < D->n_lets; l++) ok &= refresh_let(c, d, l, false);
+  if (c->intf && !ok) {
+    *D = c->save;
+    for (int l = 0; l < D->n_lets; l++) refresh_let(c, d, l, false);
+  }
   summarize(c, d);
   return ok;
 }
@@ -390,45 +413,33 @@ static int cmp_order(const void *a, const void *b) {
   return j - i; /* ties: higher id first */
 }
 
-gl_status_t gl__policy_gpulet(const gl_sched_input_t *in, gl_plan_t *p, bool intf) {
-  ctx_t c = {in, p, intf, {0}, 0, NULL, NULL, NULL, NULL, 0};
-  c.n_menu = gl_sched_menu(in, !intf, c.menu);
+/* Schedules need[] (req/s per model, 0 = leave alone) onto c->p in the research's order, then
+ * (with interference) re-schedules once what any model lacks of goal[] (§7.7). The plan may
+ * already hold gpu-lets. */
+static void run_passes(ctx_t *c, double *need, const double *goal) {
+  const gl_sched_input_t *in = c->in;
+  gl_plan_t *p = c->p;
   int n = in->n_models;
-  c.knee = gl_calloc((size_t)n, sizeof *c.knee);
-  c.knee_tput = gl_calloc((size_t)n, sizeof *c.knee_tput);
   int *order = gl_calloc((size_t)n, sizeof *order);
-  double *need = gl_calloc((size_t)n, sizeof *need);
-  c.tried = gl_calloc((size_t)p->n_devices, GL_PLAN_MAX_LETS);
-  c.fu = gl_calloc((size_t)p->n_devices * 2, sizeof *c.fu);
-  if (!c.knee || !c.knee_tput || !order || !need || !c.tried || !c.fu) {
-    gl_free(c.knee), gl_free(c.knee_tput), gl_free(order), gl_free(need), gl_free(c.tried), gl_free(c.fu);
-    return gl_err(GL_ENOMEM, "gpulet: out of memory");
+  if (!order) {
+    gl__fail(p, "gpulet: out of memory");
+    goto out;
   }
-  for (int d = 0; d < p->n_devices; d++) merge_if_empty(&c, d);
-  for (int i = 0; i < n; i++) {
-    order[i] = i;
-    c.knee[i] = gl_sched_knee(in, i, c.menu, c.n_menu);
-    gl_sched_sat_batch(in, i, c.knee[i], 1, &c.knee_tput[i]);
-    need[i] = in->models[i].rate;
-  }
+  for (int i = 0; i < n; i++) order[i] = i;
   g_sort_in = in;
   qsort(order, (size_t)n, sizeof *order, cmp_order);
-  for (int pass = 0; pass < 2 && p->feasible; pass++) {
-    for (int oi = 0; oi < n; oi++) {
-      int m = order[oi];
-      if (need[m] <= 0) continue;
-      if (!schedule_model(&c, m, need[m])) {
-        gl__fail(p, "%s: no room for %.1f req/s on %d device(s)%s", in->models[m].name, need[m], p->n_devices,
-                 pass ? " (interference retry)" : "");
-        break;
-      }
+  for (int oi = 0; oi < n; oi++) {
+    int m = order[oi];
+    if (need[m] > 0 && !schedule_model(c, m, need[m])) {
+      gl__fail(p, "%s: no room for %.1f req/s on %d device(s)", in->models[m].name, need[m], p->n_devices);
+      goto out;
     }
-    if (!intf || !p->feasible) break;
-    /* interference retry (§7.7): predicted slowdowns lower saturated throughput; a model left
-     * below 85% of its rate is scheduled once more for its shortfall */
-    gl__plan_tally(p);
-    bool again = false;
-    for (int i = 0; i < n; i++) need[i] = 0;
+  }
+  if (!c->intf) goto out;
+  /* interference retry (§7.7): predicted slowdowns lower the throughput of re-batched gpu-lets; a
+   * model left short of its goal is scheduled once more for the shortfall (placing less than all
+   * of it is no failure), and the round fails only when one stays below 85% */
+  for (int pass = 0; pass < 2; pass++) {
     for (int d = 0; d < p->n_devices; d++)
       for (int l = 0; l < p->dev[d].n_lets; l++)
         for (int k = 0; k < p->dev[d].lets[l].n_members; k++) {
@@ -436,17 +447,127 @@ gl_status_t gl__policy_gpulet(const gl_sched_input_t *in, gl_plan_t *p, bool int
           if (x->rate > x->tput) x->rate = x->tput;
         }
     gl__plan_tally(p);
-    for (int i = 0; i < n; i++)
-      if (p->served[i] < 0.85 * in->models[i].rate) {
-        need[i] = in->models[i].rate - p->served[i];
-        again = true;
-      }
-    if (!again) break;
-    if (pass == 1) {
-      for (int i = 0; i < n; i++)
-        if (need[i] > 0) gl__fail(p, "%s: interference leaves it below 85%% of its rate", in->models[i].name);
+    if (pass == 1) break;
+    for (int oi = 0; oi < n; oi++) {
+      int m = order[oi];
+      if (goal[m] > 0 && p->served[m] < goal[m] * (1 - 1e-6)) schedule_model(c, m, goal[m] - p->served[m]);
     }
   }
-  gl_free(c.knee), gl_free(c.knee_tput), gl_free(order), gl_free(need), gl_free(c.tried), gl_free(c.fu);
+  for (int i = 0; i < n; i++)
+    if (goal[i] > 0 && p->served[i] < 0.85 * goal[i]) {
+      gl__fail(p, "%s: interference leaves it at %.0f%% of its rate", in->models[i].name, 100 * p->served[i] / goal[i]);
+      break;
+    }
+out:
+  gl_free(order);
+}
+
+static bool ctx_init(ctx_t *c, const gl_sched_input_t *in, gl_plan_t *p, bool intf) {
+  memset(c, 0, sizeof *c);
+  c->in = in, c->p = p, c->intf = intf;
+  c->n_menu = gl_sched_menu(in, !intf, c->menu);
+  int n = in->n_models;
+  c->knee = gl_calloc((size_t)n, sizeof *c->knee);
+  c->knee_tput = gl_calloc((size_t)n, sizeof *c->knee_tput);
+  c->fu = gl_calloc((size_t)p->n_devices * 2, sizeof *c->fu);
+  if (!c->knee || !c->knee_tput || !c->fu) return false;
+  for (int i = 0; i < n; i++) {
+    c->knee[i] = gl_sched_knee(in, i, c->menu, c->n_menu);
+    gl_sched_sat_batch(in, i, c->knee[i], 1, &c->knee_tput[i]);
+  }
+  return true;
+}
+
+static void ctx_fini(ctx_t *c) { gl_free(c->knee), gl_free(c->knee_tput), gl_free(c->fu); }
+
+gl_status_t gl__policy_gpulet(const gl_sched_input_t *in, gl_plan_t *p, bool intf) {
+  ctx_t c;
+  double *need = gl_calloc((size_t)in->n_models * 2, sizeof *need);
+  if (!ctx_init(&c, in, p, intf) || !need) {
+    ctx_fini(&c), gl_free(need);
+    return gl_err(GL_ENOMEM, "gpulet: out of memory");
+  }
+  for (int d = 0; d < p->n_devices; d++) merge_if_empty(&c, d);
+  for (int i = 0; i < in->n_models; i++) need[i] = need[in->n_models + i] = in->models[i].rate;
+  run_passes(&c, need, need + in->n_models);
+  ctx_fini(&c), gl_free(need);
   return GL_OK;
+}
+
+gl_status_t gl__gpulet_incremental(const gl_sched_input_t *in, const gl_plan_t *old, const bool *changed, gl_plan_t *p,
+                                   bool intf) {
+  int total = in->prof->total_units;
+  for (int d = 0; d < old->n_devices && d < p->n_devices; d++) {
+    const gl_plan_device_t *D = &old->dev[d];
+    int sum = 0;
+    for (int l = 0; l < D->n_lets; l++) sum += D->lets[l].units;
+    /* only the shapes gpulet makes: one whole gpu-let, or a split into two */
+    if (D->n_lets > 2 || (D->n_lets && sum != total))
+      return gl__fail(p, "incremental: device %d is not a gpulet layout", d), GL_OK;
+  }
+  ctx_t c;
+  int n = in->n_models;
+  double *need = gl_calloc((size_t)n * 2, sizeof *need), *goal = need + n;
+  if (!ctx_init(&c, in, p, intf) || !need) {
+    ctx_fini(&c), gl_free(need);
+    return gl_err(GL_ENOMEM, "gpulet: out of memory");
+  }
+  /* keep the old layout; take the changed models out of it */
+  for (int d = 0; d < p->n_devices; d++) {
+    gl_plan_device_t *D = &p->dev[d];
+    if (d < old->n_devices) *D = old->dev[d];
+    for (int l = 0; l < D->n_lets; l++) {
+      gl_plan_let_t *L = &D->lets[l];
+      int w = 0;
+      for (int k = 0; k < L->n_members; k++)
+        if (!changed[L->m[k].model]) L->m[w++] = L->m[k];
+      if (w == L->n_members) continue;
+      L->n_members = w;
+      if (!w) {
+        L->saturated = false, L->duty_ms = 0, L->occupancy = 0;
+      } else if (w == 1 && !L->saturated) {
+        /* a time-shared gpu-let left with one member runs it as a residual at its rate */
+        double duty;
+        int b = gl_sched_res_batch(in, L->m[0].model, L->units, L->m[0].rate, L->m[0].alpha, &duty);
+        if (b) L->m[0].batch = b;
+      }
+    }
+    merge_if_empty(&c, d);
+    device_ok(&c, d); /* refreshes alpha without the removed neighbours */
+  }
+  /* the changed models get their new rate; the kept ones must not lose what they keep to the
+   * interference of the newcomers (their shortfall is placed again) */
+  gl__plan_tally(p);
+  for (int i = 0; i < n; i++) need[i] = goal[i] = changed[i] ? in->models[i].rate : 0;
+  for (int i = 0; i < n; i++)
+    if (!changed[i]) goal[i] = p->served[i];
+  run_passes(&c, need, goal);
+  ctx_fini(&c), gl_free(need);
+  return GL_OK;
+}
+
+/* White-box entry for tests: mergeResidue on a prepared plan (no interference). */
+gl_status_t gl__gpulet_merge_residue(const gl_sched_input_t *in, gl_plan_t *p, int m, double left, double *left_out) {
+  ctx_t c;
+  memset(&c, 0, sizeof c);
+  c.in = in, c.p = p;
+  c.fu = gl_calloc((size_t)p->n_devices * 2, sizeof *c.fu);
+  if (!c.fu) return gl_err(GL_ENOMEM, "out of memory");
+  for (int d = 0; d < p->n_devices; d++) device_ok(&c, d);
+  *left_out = merge_residue(&c, m, left);
+  gl_free(c.fu);
+  gl__plan_tally(p);
+  return GL_OK;
+}
+
+/* White-box entry for tests: the placement check of device d on a prepared plan. */
+bool gl__gpulet_device_ok(const gl_sched_input_t *in, gl_plan_t *p, int d, bool interference) {
+  ctx_t c;
+  memset(&c, 0, sizeof c);
+  c.in = in, c.p = p, c.intf = interference;
+  c.fu = gl_calloc((size_t)p->n_devices * 2, sizeof *c.fu);
+  if (!c.fu) return false;
+  bool ok = device_ok(&c, d);
+  gl_free(c.fu);
+  return ok;
 }

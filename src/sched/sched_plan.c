@@ -93,6 +93,140 @@ gl_status_t gl_sched_plan(const char *policy, const gl_sched_input_t *in, gl_pla
   return st;
 }
 
+gl_status_t gl_plan_copy(const gl_plan_t *src, gl_plan_t *out) {
+  memset(out, 0, sizeof *out);
+  *out = *src;
+  out->dev = gl_calloc((size_t)(src->n_devices ? src->n_devices : 1), sizeof *out->dev);
+  out->served = gl_calloc((size_t)(src->n_models ? src->n_models : 1), sizeof *out->served);
+  if (!out->dev || !out->served) {
+    gl_plan_fini(out);
+    return gl_err(GL_ENOMEM, "plan copy: out of memory");
+  }
+  memcpy(out->dev, src->dev, (size_t)src->n_devices * sizeof *out->dev);
+  memcpy(out->served, src->served, (size_t)src->n_models * sizeof *out->served);
+  return GL_OK;
+}
+
+static bool same_let(const gl_plan_let_t *a, const gl_plan_let_t *b);
+
+/* Generic incremental form: the changed models planned alone by `policy` on the devices that no
+ * kept gpu-let occupies, mapped back into a copy of the kept layout. */
+static gl_status_t replan_free_devices(const char *policy, const gl_sched_input_t *in, const bool *changed,
+                                       gl_plan_t *p) {
+  int n = in->n_models, nc = 0, nf = 0;
+  int *map = gl_calloc((size_t)n, sizeof *map), *fdev = gl_calloc((size_t)p->n_devices, sizeof *fdev);
+  gl_sched_model_t *sub = gl_calloc((size_t)n, sizeof *sub);
+  gl_status_t st = GL_OK;
+  if (!map || !fdev || !sub) {
+    st = gl_err(GL_ENOMEM, "re-plan: out of memory");
+    goto out;
+  }
+  for (int i = 0; i < n; i++)
+    if (changed[i] && in->models[i].rate > 0) map[nc] = i, sub[nc++] = in->models[i];
+  for (int d = 0; d < p->n_devices; d++) {
+    bool busy = false;
+    for (int l = 0; l < p->dev[d].n_lets; l++) busy |= p->dev[d].lets[l].n_members > 0;
+    if (!busy) fdev[nf++] = d;
+  }
+  if (!nc) goto out;
+  if (!nf) {
+    gl__fail(p, "incremental: no free device for the changed models");
+    goto out;
+  }
+  gl_sched_input_t si = *in;
+  si.models = sub, si.n_models = nc, si.n_devices = nf;
+  gl_plan_t q;
+  if ((st = gl_sched_plan(policy, &si, &q)) < 0) goto out;
+  if (!q.feasible) {
+    gl__fail(p, "incremental: %s", q.why);
+  } else {
+    for (int j = 0; j < nf; j++) {
+      gl_plan_device_t *D = &p->dev[fdev[j]];
+      *D = q.dev[j];
+      for (int l = 0; l < D->n_lets; l++)
+        for (int k = 0; k < D->lets[l].n_members; k++) D->lets[l].m[k].model = map[D->lets[l].m[k].model];
+    }
+  }
+  gl_plan_fini(&q);
+out:
+  gl_free(map), gl_free(fdev), gl_free(sub);
+  return st;
+}
+
+gl_status_t gl_sched_replan_incremental(const char *policy, const gl_sched_input_t *in, const gl_plan_t *old,
+                                        const bool *changed, gl_plan_t *out) {
+  memset(out, 0, sizeof *out);
+  if (!old || old->n_devices != in->n_devices || old->n_models != in->n_models)
+    return gl_err(GL_EINVAL, "incremental re-plan: the old plan has %d devices and %d models, the input %d and %d",
+                  old ? old->n_devices : 0, old ? old->n_models : 0, in->n_devices, in->n_models);
+  GL_TRY(gl__plan_init(out, in, policy));
+  gl_status_t st = GL_OK;
+  if (!strcmp(policy, "gpulet") || !strcmp(policy, "gpulet-int")) {
+    st = gl__gpulet_incremental(in, old, changed, out, !strcmp(policy, "gpulet-int"));
+  } else if (!strcmp(policy, "sbp") || !strcmp(policy, "fine") || !strcmp(policy, "static")) {
+    /* keep the gpu-lets that serve only unchanged models; a shared one with a changed member is
+     * dropped whole and its unchanged members are re-placed with the changed models */
+    bool *ch = gl_calloc((size_t)in->n_models, sizeof *ch);
+    if (!ch) {
+      gl_plan_fini(out);
+      return gl_err(GL_ENOMEM, "re-plan: out of memory");
+    }
+    memcpy(ch, changed, (size_t)in->n_models * sizeof *ch);
+    for (bool grew = true; grew;) { /* closure: sharing a gpu-let with a re-placed model */
+      grew = false;
+      for (int d = 0; d < old->n_devices; d++)
+        for (int l = 0; l < old->dev[d].n_lets; l++) {
+          const gl_plan_let_t *L = &old->dev[d].lets[l];
+          bool any = false;
+          for (int k = 0; k < L->n_members; k++) any |= ch[L->m[k].model];
+          for (int k = 0; any && k < L->n_members; k++)
+            if (!ch[L->m[k].model]) ch[L->m[k].model] = grew = true;
+        }
+    }
+    for (int d = 0; d < old->n_devices; d++) {
+      gl_plan_device_t *D = &out->dev[d];
+      D->n_lets = 0;
+      for (int l = 0; l < old->dev[d].n_lets; l++) {
+        const gl_plan_let_t *L = &old->dev[d].lets[l];
+        bool keep = L->n_members > 0;
+        for (int k = 0; k < L->n_members; k++) keep &= !ch[L->m[k].model];
+        if (keep) D->lets[D->n_lets++] = *L;
+      }
+    }
+    st = replan_free_devices(policy, in, ch, out);
+    gl_free(ch);
+  } else {
+    gl__fail(out, "incremental: policy %s re-plans in full only", policy);
+  }
+  if (st < 0) {
+    gl_plan_fini(out);
+    return st;
+  }
+  gl__plan_tally(out);
+  /* re-placing everything (every model changed, or shares a gpu-let with one) is a full re-plan */
+  bool kept = false;
+  for (int d = 0; d < old->n_devices && !kept; d++)
+    for (int l = 0; l < old->dev[d].n_lets && !kept; l++)
+      for (int k = 0; k < out->dev[d].n_lets && !kept; k++)
+        kept = old->dev[d].lets[l].n_members && same_let(&old->dev[d].lets[l], &out->dev[d].lets[k]);
+  if (out->feasible && !kept) gl__fail(out, "incremental: no gpu-let kept, so a full re-plan");
+  return GL_OK;
+}
+
+gl_status_t gl_sched_replan(const char *policy, const gl_sched_input_t *in, const gl_plan_t *old, const bool *changed,
+                            gl_plan_t *out, bool *incremental) {
+  *incremental = false;
+  if (old && old->feasible) {
+    GL_TRY(gl_sched_replan_incremental(policy, in, old, changed, out));
+    if (out->feasible) {
+      *incremental = true;
+      return GL_OK;
+    }
+    gl_plan_fini(out);
+  }
+  return gl_sched_plan(policy, in, out);
+}
+
 int gl_sched_devices_needed(const char *policy, const gl_sched_input_t *in0, int max) {
   gl_sched_input_t in = *in0;
   if (!strcmp(policy, "bound")) {

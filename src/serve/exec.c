@@ -60,7 +60,9 @@ gl_status_t gl_smodel_ensure_plan(gl_smodel_t *m, int size) {
       if (batched) m->outputs[o].shape.d[0] = -1;
     }
   }
+  pthread_mutex_lock(&m->mu);
   m->plans[size] = p;
+  pthread_mutex_unlock(&m->mu);
   return GL_OK;
 fail:
   for (int i = 0; i < GL_SMODEL_MAX_IO; i++) gl_tensor_fini(&m->bin[size][i]);
@@ -227,7 +229,7 @@ static void *dispatch(void *arg) {
       }
       r->http_status = 200;
       m->st.success++;
-      m->st.ns_queue += r->start_ns - r->arrival_ns;
+      m->st.ns_queue += r->start_ns - r->enqueue_ns;
       m->st.ns_input += j.t1 - j.t0;
       m->st.ns_infer += j.t2 - j.t1;
       m->st.ns_output += j.t3 - j.t2;
@@ -267,6 +269,31 @@ static gl_status_t warm_job(gl_part_t *part, void *arg) {
   return st;
 }
 
+/* Background job: compiles and times every other batch size, so the first big batch does not
+ * pay for compiling and the batcher predicts with measured latencies. */
+static gl_status_t warm_rest_job(gl_part_t *part, void *arg) {
+  gl_smodel_t *m = arg;
+  int mb = m->cfg.max_batch;
+  for (int s = 2; s <= mb && !atomic_load(&m->warm_stop); s = s == mb ? mb + 1 : (s * 2 < mb ? s * 2 : mb)) {
+    if (gl_smodel_ensure_plan(m, s)) {
+      fprintf(stderr, "gpulet serve: model %s: batch %d not compiled: %s\n", m->name, s, gl_errmsg());
+      return GL_OK; /* the batcher stays with smaller batches' estimates; a real batch retries */
+    }
+    int64_t lat = INT64_MAX;
+    for (int k = 0; k < 2; k++) { /* the first run is cold; keep the faster */
+      int64_t t0 = gl_now_ns();
+      if (gl_plan_run(m->plans[s], m->bin[s], m->bout[s]) || gl_plan_wait(m->plans[s])) return GL_OK;
+      if (gl_now_ns() - t0 < lat) lat = gl_now_ns() - t0;
+    }
+    pthread_mutex_lock(&m->mu);
+    if (!m->lat_ewma_ns[s]) m->lat_ewma_ns[s] = lat;
+    pthread_mutex_unlock(&m->mu);
+  }
+  return GL_OK;
+}
+
+static gl_status_t noop_job(gl_part_t *part, void *arg) { return GL_OK; }
+
 gl_status_t gl_smodel_exec_start(gl_smodel_t *m) {
   warm_t w = {.m = m};
   gl_status_t st = gl_part_run_sync(m->part, warm_job, &w);
@@ -289,6 +316,7 @@ gl_status_t gl_smodel_exec_start(gl_smodel_t *m) {
     return gl_err(GL_ENOMEM, "cannot start the dispatcher thread");
   }
   m->thread_started = true;
+  if (m->cfg.warm && m->cfg.max_batch > 1) m->warm_submitted = gl_part_submit(m->part, warm_rest_job, m) == GL_OK;
   return GL_OK;
 }
 
@@ -302,6 +330,11 @@ void gl_smodel_drain(gl_smodel_t *m) {
 /* Stops the dispatcher and frees everything, m included. */
 void gl_smodel_exec_stop(gl_smodel_t *m) {
   if (!m) return;
+  if (m->warm_submitted) {
+    /* the partition runs jobs in order: once a no-op has run, the warm job is over */
+    atomic_store(&m->warm_stop, true);
+    if (gl_part_run_sync(m->part, noop_job, NULL)) { /* stopping anyway */ }
+  }
   if (m->thread_started) {
     pthread_mutex_lock(&m->mu);
     m->stopping = true;
@@ -309,7 +342,6 @@ void gl_smodel_exec_stop(gl_smodel_t *m) {
     pthread_mutex_unlock(&m->mu);
     pthread_join(m->thread, NULL);
   }
-  gl_part_destroy(m->part);
   for (int s = 0; s <= GL_BATCH_MAX; s++) {
     for (int i = 0; i < GL_SMODEL_MAX_IO; i++) {
       gl_tensor_fini(&m->bin[s][i]);
@@ -408,8 +440,10 @@ int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r) {
     return reject(m, r, 503, "model '%s' is not accepting requests (unloading or shutting down)", m->name);
   }
   int64_t now = gl_now_ns();
+  r->enqueue_ns = now;
   gl_req_t q = {(int64_t)(intptr_t)r, r->arrival_ns, r->deadline_ns};
-  int64_t min_service = m->cfg.serve_late ? 0 : m->batcher.lat_ns[1];
+  /* serve_late: never refused for lateness (only for a full queue) */
+  int64_t min_service = m->cfg.serve_late ? -(INT64_MAX / 4) : m->batcher.lat_ns[1];
   gl_admit_t a = gl_dqueue_push(&m->q, q, now, min_service);
   if (a == GL_ADMIT_OK) {
     m->in_flight++;

@@ -72,6 +72,7 @@ gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *
   cfg->serve_late = false;
   cfg->max_queue = 256;
   cfg->collect_us = 0;
+  cfg->warm = true;
   char *text = NULL;
   size_t len = 0;
   gl_status_t st = read_small(dirfd, "config.json", &text, &len, 1 << 20);
@@ -109,6 +110,9 @@ gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *
     } else if (!strcmp(k, "max_queue_delay_us")) {
       if ((st = cfg_int(v, k, 0, 10000000, &x))) break;
       cfg->collect_us = x;
+    } else if (!strcmp(k, "warm")) {
+      if (!json_is_boolean(v)) { st = gl_err(GL_EINVAL, "config.json: 'warm' must be a bool"); break; }
+      cfg->warm = json_is_true(v);
     } else if (!strcmp(k, "inputs") || !strcmp(k, "outputs")) {
       /* checked against the model in apply_io */
       if (!json_is_array(v)) { st = gl_err(GL_EINVAL, "config.json: '%s' must be an array", k); break; }
@@ -199,12 +203,9 @@ static gl_status_t read_io(gl_smodel_t *m) {
 gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
                            gl_smodel_t **out) {
   *out = NULL;
-  if (!gl_smodel_name_ok(name)) {
-    gl_part_destroy(part);
-    return gl_err(GL_EINVAL, "'%s' is not a valid model name", name);
-  }
+  if (!gl_smodel_name_ok(name)) return gl_err(GL_EINVAL, "'%s' is not a valid model name", name);
   gl_smodel_t *m = gl_calloc(1, sizeof *m);
-  if (!m) { gl_part_destroy(part); return gl_err(GL_ENOMEM, "out of memory"); }
+  if (!m) return gl_err(GL_ENOMEM, "out of memory");
   snprintf(m->name, sizeof m->name, "%s", name);
   snprintf(m->dir, sizeof m->dir, "%s/%s", repo_path, name);
   m->part = part;

@@ -26,6 +26,7 @@ typedef struct {
   bool serve_late;      /* run requests that will miss their SLO instead of rejecting them */
   int max_queue;        /* queued requests beyond which arrivals get 429 */
   int64_t collect_us;   /* > 0: wait up to this long after the head arrives for a fuller batch */
+  bool warm;            /* compile and time every batch size in the background after loading */
 } gl_smodel_cfg_t;
 
 typedef struct {
@@ -52,7 +53,8 @@ typedef struct gl_sreq {
   gl_smodel_t *model;
   gl_kv_request_t kv;
   int64_t samples;            /* leading dim when batching, else 1 */
-  int64_t arrival_ns, deadline_ns, start_ns, end_ns;
+  int64_t arrival_ns, deadline_ns, start_ns, end_ns; /* arrival: body received */
+  int64_t enqueue_ns;         /* parsed, checked and queued */
   /* results */
   int http_status;            /* 200, or the error's code */
   char err[512];
@@ -80,7 +82,8 @@ struct gl_smodel {
   gl_dqueue_t q;
   gl_batcher_t batcher;
   int64_t lat_ewma_ns[GL_BATCH_MAX + 1]; /* observed compute per plan size (0 = none yet) */
-  bool accepting, stopping, thread_started;
+  bool accepting, stopping, thread_started, warm_submitted;
+  atomic_bool warm_stop;
   int in_flight;                         /* queued + running */
   pthread_t thread;
   atomic_int refs;
@@ -90,8 +93,8 @@ struct gl_smodel {
 /* Reads DIR/config.json (optional) into cfg; names any bad field. */
 gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *cfg) GL_MUST_USE;
 /* Loads model `name` from the repository opened as repo_fd: the folder name/ (no symlinks)
- * with model.onnx and config.json; compiles batch 1 on `part` (ownership of part moves to the
- * model, also on error), warms it and starts the dispatcher. refs = 1. */
+ * with model.onnx and config.json; compiles batch 1 on `part` (the caller's; several models may
+ * share one, and it must outlive the model), warms it and starts the dispatcher. refs = 1. */
 gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
                            gl_smodel_t **out) GL_MUST_USE;
 void gl_smodel_ref(gl_smodel_t *m);

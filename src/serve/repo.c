@@ -113,6 +113,7 @@ static gl_sentry_t *entry(gl_server_t *s, const char *name, bool create) {
   if (!create || s->n_models == GL_SERVE_MAX_MODELS) return NULL;
   gl_sentry_t *e = &s->models[s->n_models++];
   memset(e, 0, sizeof *e);
+  e->part = -1;
   snprintf(e->name, sizeof e->name, "%s", name);
   e->state = "UNAVAILABLE";
   return e;
@@ -127,11 +128,30 @@ gl_smodel_t *gl_serve_get(gl_server_t *s, const char *name) {
   return m;
 }
 
-/* A partition for one model: its own cores when free, else the whole CPU (shared). */
-static gl_status_t make_part(gl_server_t *s, gl_part_t **out) {
-  gl_part_grant_t g;
-  if (s->dev && gl_part_create_units(s->dev, s->cores_per_model, NULL, out, &g) == GL_OK) return GL_OK;
-  return gl_part_create(s->whole, 1.0, NULL, out, &g);
+/* A partition for one model (caller holds load_mu): an unused one, else new cores while free,
+ * else the least shared existing one (models then take turns on its executor). */
+static gl_status_t pick_part(gl_server_t *s, int *idx) {
+  for (int i = 0; i < s->n_parts; i++)
+    if (s->part_users[i] == 0) { *idx = i; return GL_OK; }
+  if (s->n_parts < GL_SERVE_MAX_MODELS) {
+    gl_part_grant_t g;
+    gl_part_t *p = NULL;
+    gl_status_t st = GL_EBUSY;
+    if (s->dev) st = gl_part_create_units(s->dev, s->cores_per_model, NULL, &p, &g);
+    if (st && s->n_parts == 0) st = gl_part_create(s->whole, 1.0, NULL, &p, &g);
+    if (!st) {
+      s->parts[s->n_parts] = p;
+      s->part_users[s->n_parts] = 0;
+      *idx = s->n_parts++;
+      return GL_OK;
+    }
+  }
+  if (s->n_parts == 0) return gl_err(GL_EBUSY, "no CPU partition can be made");
+  int best = 0;
+  for (int i = 1; i < s->n_parts; i++)
+    if (s->part_users[i] < s->part_users[best]) best = i;
+  *idx = best;
+  return GL_OK;
 }
 
 static gl_status_t unload_locked(gl_server_t *s, const char *name) {
@@ -149,6 +169,8 @@ static gl_status_t unload_locked(gl_server_t *s, const char *name) {
   pthread_mutex_lock(&s->mu);
   e->state = "UNAVAILABLE";
   snprintf(e->reason, sizeof e->reason, "unloaded");
+  if (e->part >= 0) s->part_users[e->part]--; /* drained: it submits no more jobs there */
+  e->part = -1;
   pthread_mutex_unlock(&s->mu);
   return GL_OK;
 }
@@ -181,10 +203,10 @@ gl_status_t gl_serve_load(gl_server_t *s, const char *name) {
     pthread_mutex_unlock(&s->load_mu);
     return gl_err(GL_ELIMIT, "more than %d models", GL_SERVE_MAX_MODELS);
   }
-  gl_part_t *part = NULL;
+  int pi = -1;
   gl_smodel_t *m = NULL;
-  gl_status_t st = make_part(s, &part);
-  if (!st) st = gl_smodel_load(s->repo_fd, s->repo_path, name, part, &m);
+  gl_status_t st = pick_part(s, &pi);
+  if (!st) st = gl_smodel_load(s->repo_fd, s->repo_path, name, s->parts[pi], &m);
   pthread_mutex_lock(&s->mu);
   if (st) {
     e->state = "UNAVAILABLE";
@@ -193,6 +215,8 @@ gl_status_t gl_serve_load(gl_server_t *s, const char *name) {
     e->state = "READY";
     e->reason[0] = 0;
     e->m = m;
+    e->part = pi;
+    s->part_users[pi]++;
   }
   pthread_mutex_unlock(&s->mu);
   pthread_mutex_unlock(&s->load_mu);

@@ -22,6 +22,7 @@ typedef struct {
   const char *cache_dir;     /* NULL = $XDG_CACHE_HOME/gpulet/models or ~/.cache/gpulet/models */
   const char *models;        /* comma list: load only these (NULL: every folder; default set) */
   size_t max_body;           /* bytes (default 64 MiB) */
+  size_t max_inflight;       /* request body bytes buffered over all connections (default 1 GiB) */
   int64_t max_elements;      /* per tensor (default 16 Mi) */
   int max_connections;       /* default 256 */
   size_t max_header;         /* per-connection memory for the request line and headers (64 KiB) */

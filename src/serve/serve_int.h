@@ -18,6 +18,7 @@ typedef struct {
   const char *state; /* "READY", "LOADING", "UNLOADING", "UNAVAILABLE" */
   char reason[256];
   gl_smodel_t *m;    /* non-NULL when READY */
+  int part;          /* index in the server's parts while loaded, else -1 */
 } gl_sentry_t;
 
 struct gl_server {
@@ -30,12 +31,16 @@ struct gl_server {
   gl_kv_limits_t lim;
   gl_part_dev_t *dev, *whole;
   int cores_per_model;
+  gl_part_t *parts[GL_SERVE_MAX_MODELS]; /* partitions made so far (kept until stop) */
+  int part_users[GL_SERVE_MAX_MODELS];   /* models on each; guarded by load_mu */
+  int n_parts;
   pthread_mutex_t mu;      /* the table */
   pthread_mutex_t load_mu; /* one load/unload at a time */
   gl_sentry_t models[GL_SERVE_MAX_MODELS];
   int n_models;
   atomic_int open_conns;
   atomic_int suspended;
+  atomic_size_t body_bytes; /* request bodies buffered now */
   atomic_bool stopping;
   int64_t start_ns;
 };

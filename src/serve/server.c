@@ -1,6 +1,7 @@
 /* serve/server.c - the HTTP side of `gpulet serve`: libmicrohttpd daemons, routing of the KServe v2
  * paths, limits, suspended inference connections resumed by the executor, graceful stop. */
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -20,7 +21,7 @@ typedef struct {
   bool metrics_only;
   char *body;
   size_t len, cap;
-  bool too_big, submitted, counted;
+  bool too_big, busy, submitted;
   gl_sreq_t req;
   /* the answer, filled by the handler or by the executor (done) */
   int status;
@@ -378,17 +379,15 @@ static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
   return send_error(c, 404, "unknown path");
 }
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                               const char *version, const char *upload, size_t *upload_size, void **con_cls) {
-  gl_server_t *s = cls;
+static enum MHD_Result handler(gl_server_t *s, bool metrics_only, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *upload, size_t *upload_size, void **con_cls) {
   conn_t *k = *con_cls;
   if (!k) {
     k = gl_calloc(1, sizeof *k);
     if (!k) return MHD_NO;
     k->s = s;
     k->c = c;
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
-    k->metrics_only = ci && ci->daemon == s->dm;
+    k->metrics_only = metrics_only;
     *con_cls = k;
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > s->lim.max_body) {
@@ -407,17 +406,26 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (!k->too_big) {
       if (k->len + *upload_size > s->lim.max_body) {
         k->too_big = true;
-      } else {
+      } else if (!k->busy) {
         if (k->len + *upload_size > k->cap) {
           size_t cap = k->cap ? k->cap : 4096;
           while (cap < k->len + *upload_size) cap *= 2;
-          char *p = gl_realloc(k->body, cap);
-          if (!p) return MHD_NO;
-          k->body = p;
-          k->cap = cap;
+          if (cap > s->lim.max_body) cap = s->lim.max_body;
+          size_t more = cap - k->cap;
+          if (atomic_fetch_add(&s->body_bytes, more) + more > s->o.max_inflight) {
+            atomic_fetch_sub(&s->body_bytes, more);
+            k->busy = true; /* answered 503 once the body is in */
+          } else {
+            char *p = gl_realloc(k->body, cap);
+            if (!p) { atomic_fetch_sub(&s->body_bytes, more); return MHD_NO; }
+            k->body = p;
+            k->cap = cap;
+          }
         }
-        memcpy(k->body + k->len, upload, *upload_size);
-        k->len += *upload_size;
+        if (!k->busy) {
+          memcpy(k->body + k->len, upload, *upload_size);
+          k->len += *upload_size;
+        }
       }
     }
     *upload_size = 0;
@@ -432,12 +440,27 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                       k->binary ? (long long)k->header_len : -1);
     return send_error(c, k->status ? k->status : 500, k->req.err);
   }
+  if (k->busy) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "server busy: more than %zu bytes of request bodies in flight; retry", s->o.max_inflight);
+    return send_error(c, 503, msg);
+  }
   if (k->too_big) {
     char msg[128];
     snprintf(msg, sizeof msg, "the body is over the limit of %zu bytes", s->lim.max_body);
     return send_error(c, 413, msg);
   }
   return route(k, url, method);
+}
+
+static enum MHD_Result handler_main(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                    const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+  return handler(cls, false, c, url, method, upload, upload_size, con_cls);
+}
+
+static enum MHD_Result handler_metrics(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                       const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+  return handler(cls, true, c, url, method, upload, upload_size, con_cls);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
@@ -450,6 +473,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
   }
   gl_sreq_fini(&k->req);
   gl_kv_buf_fini(&k->out);
+  atomic_fetch_sub(&k->s->body_bytes, k->cap);
   gl_free(k->body);
   gl_free(k);
   *con_cls = NULL;
@@ -461,14 +485,21 @@ static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_ctx, 
   else atomic_fetch_sub(&s->open_conns, 1);
 }
 
-static struct MHD_Daemon *start_daemon(gl_server_t *s, int port, int threads, int conns) {
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  if (inet_pton(AF_INET, s->listen, &sa.sin_addr) != 1) return NULL;
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
-  return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, s,
+static struct MHD_Daemon *start_daemon(gl_server_t *s, int port, int threads, int conns, bool metrics) {
+  struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+  char ps[16];
+  snprintf(ps, sizeof ps, "%d", port);
+  if (getaddrinfo(s->listen, ps, &hints, &ai) || !ai) {
+    gl_err(GL_EINVAL, "--listen %s: not an address this machine can bind", s->listen);
+    return NULL;
+  }
+  struct sockaddr_storage sa;
+  memcpy(&sa, ai->ai_addr, ai->ai_addrlen);
+  bool v6 = ai->ai_family == AF_INET6;
+  freeaddrinfo(ai);
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | (v6 ? MHD_USE_IPv6 : 0);
+  gl_err(GL_EIO, "cannot listen on %s port %d (in use?)", s->listen, port);
+  return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, metrics ? handler_metrics : handler_main, s,
                           MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                           MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)conns,
@@ -476,7 +507,6 @@ static struct MHD_Daemon *start_daemon(gl_server_t *s, int port, int threads, in
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                           MHD_OPTION_NOTIFY_COMPLETED, completed, s,
                           MHD_OPTION_NOTIFY_CONNECTION, notify_conn, s,
-                          MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                           MHD_OPTION_END);
 }
 
@@ -497,6 +527,7 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
   s->start_ns = gl_now_ns();
   snprintf(s->listen, sizeof s->listen, "%s", o->listen ? o->listen : "127.0.0.1");
   if (!s->o.max_body) s->o.max_body = 64u << 20;
+  if (!s->o.max_inflight) s->o.max_inflight = (size_t)1 << 30;
   if (!s->o.max_elements) s->o.max_elements = 16 << 20;
   if (!s->o.max_connections) s->o.max_connections = 256;
   if (!s->o.max_header) s->o.max_header = 64 << 10;
@@ -537,12 +568,12 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
       fprintf(stderr, "gpulet serve: model %s ready (%.0f ms)\n", names[i], gl_ns_to_ms(gl_now_ns() - t0));
     }
   }
-  s->d = start_daemon(s, o->port, s->o.threads, s->o.max_connections + 16);
-  if (!s->d) { st = gl_err(GL_EIO, "cannot listen on %s:%d", s->listen, o->port); goto fail; }
+  s->d = start_daemon(s, o->port, s->o.threads, s->o.max_connections + 16, false);
+  if (!s->d) { st = GL_EIO; goto fail; }
   s->port = daemon_port(s->d);
   if (o->metrics_port >= 0) {
-    s->dm = start_daemon(s, o->metrics_port, 1, 64);
-    if (!s->dm) { st = gl_err(GL_EIO, "cannot listen on %s:%d (metrics)", s->listen, o->metrics_port); goto fail; }
+    s->dm = start_daemon(s, o->metrics_port, 1, 64, true);
+    if (!s->dm) { st = gl_err_wrap(GL_EIO, "metrics"); goto fail; }
     s->mport = daemon_port(s->dm);
   }
   *out = s;
@@ -575,6 +606,7 @@ void gl_server_stop(gl_server_t *s) {
     gl_smodel_unref(s->models[i].m);
     s->models[i].m = NULL;
   }
+  for (int i = 0; i < s->n_parts; i++) gl_part_destroy(s->parts[i]);
   gl_part_dev_destroy(s->dev);
   gl_part_dev_destroy(s->whole);
   if (s->repo_fd >= 0) close(s->repo_fd);

@@ -2,6 +2,7 @@
 #include "sim/sim.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "batch/batch.h"
@@ -9,7 +10,7 @@
 #include "core/clock.h"
 #include "core/stats.h"
 
-enum { EV_ARRIVAL = 0, EV_FINISH, EV_WAKE, EV_REPLAN, EV_PHASE };
+enum { EV_ARRIVAL = 0, EV_FINISH, EV_WAKE, EV_REPLAN, EV_PHASE, EV_TRACE };
 
 typedef struct {
   int64_t t;
@@ -70,6 +71,9 @@ typedef struct {
   int64_t wake_t, finish_t, start_t;
   int rr, run_member, run_n;
   double run_alpha;
+  double run_self, run_other; /* interference terms of the running batch (PAPER.md §8) */
+  double alpha[GL_PLAN_MAX_MEMBERS]; /* the plan's, for matching an unchanged gpu-let */
+  int64_t collect_ns;
   uint32_t gen;
   gl_req_t run[GL_BATCH_MAX];
 } slet_t;
@@ -87,9 +91,11 @@ typedef struct {
   uint32_t arr_gen;
   int next_phase;
   double planned;           /* target rate of the current plan */
+  int n_ready;              /* gpu-lets serving it that are active and idle */
   long long sent, served, met, rejected, late;
-  float *lat;
+  float *lat;               /* exact latencies (ms) until the run stores too many */
   size_t n_lat, cap_lat;
+  uint32_t *hist;           /* then a log histogram of latency in ns (HIST_N buckets) */
   double sum_lat;
   gl_rate_est_t est;
 } smodel_t;
@@ -109,9 +115,18 @@ typedef struct {
   uint64_t rng;
   gl_sched_model_t *models; /* scratch copy for re-planning */
   bool feasible;
-  int replans;
+  int replans, replans_inc, replans_full, models_up, models_down;
+  long long lets_built, lets_kept;
+  gl_plan_t cur;            /* the installed plan (re-planning starts from it) */
+  bool have_cur;
   long long events;
   bool oom, track_rates;
+  bool hist_mode;           /* latencies go to per-model histograms (long runs) */
+  uint8_t *ready;           /* [lets] active and not busy: dense, so arrivals skip busy lets
+                             * without touching them (thousands of gpu-lets per model) */
+  size_t cap_ready;
+  long long n_lat_total;
+  long trace_pos;
 } sim_t;
 
 static inline uint64_t splitmix(uint64_t *s) {
@@ -167,18 +182,50 @@ static void rebuild_model_lets(sim_t *S) {
   }
 }
 
+/* An active gpu-let of device d that runs P unchanged (units, models, batches, alpha, duty). */
+static int find_same(sim_t *S, int d, int n, const gl_plan_let_t *P, const bool *was) {
+  for (int i = 0; i < n; i++) {
+    int li = S->dev_lets[d][i];
+    slet_t *L = &S->lets[li];
+    if (!was[i] || L->active || L->units != P->units || L->n_members != P->n_members) continue;
+    if (L->collect_ns != (int64_t)(P->duty_ms * 1e6)) continue;
+    bool same = true;
+    for (int k = 0; k < P->n_members && same; k++)
+      same = L->model[k] == P->m[k].model && L->bat[k].max_batch == P->m[k].batch &&
+             fabs(L->alpha[k] - P->m[k].alpha) < 1e-9;
+    if (same) return li;
+  }
+  return -1;
+}
+
 static gl_status_t install_plan(sim_t *S, const gl_plan_t *plan) {
   const gl_sched_input_t *in = S->in;
-  for (size_t l = 0; l < S->n_lets; l++) S->lets[l].active = false;
+  bool *was = NULL;
+  size_t cap_was = 0;
   for (int d = 0; d < plan->n_devices && d < in->n_devices; d++) {
+    /* gpu-lets that the new plan runs unchanged stay as they are (queues, running batch) */
+    if (gl_grow((void **)&was, &cap_was, (size_t)S->dev_n[d] + 1, sizeof *was)) return gl_err(GL_ENOMEM, "simulator: out of memory");
+    for (int i = 0; i < S->dev_n[d]; i++) {
+      was[i] = S->lets[S->dev_lets[d][i]].active;
+      S->lets[S->dev_lets[d][i]].active = false;
+    }
+    int n_before = S->dev_n[d];
     for (int j = 0; j < plan->dev[d].n_lets; j++) {
       const gl_plan_let_t *P = &plan->dev[d].lets[j];
       if (!P->n_members) continue;
+      int same = find_same(S, d, n_before, P, was);
+      if (same >= 0) {
+        S->lets[same].active = true;
+        S->lets_kept++;
+        continue;
+      }
+      S->lets_built++;
       if (gl_grow((void **)&S->lets, &S->cap_lets, S->n_lets + 1, sizeof *S->lets))
         return gl_err(GL_ENOMEM, "simulator: out of memory");
       slet_t *L = &S->lets[S->n_lets];
       memset(L, 0, sizeof *L);
       L->dev = d, L->units = P->units, L->n_members = P->n_members, L->active = true;
+      L->collect_ns = (int64_t)(P->duty_ms * 1e6);
       L->bat = gl_calloc((size_t)P->n_members, sizeof *L->bat);
       L->tab = gl_calloc((size_t)P->n_members, sizeof *L->tab);
       if (!L->bat || !L->tab) return gl_err(GL_ENOMEM, "simulator: out of memory");
@@ -186,6 +233,7 @@ static gl_status_t install_plan(sim_t *S, const gl_plan_t *plan) {
         int m = P->m[k].model;
         gl_batcher_t *B = &L->bat[k];
         L->model[k] = m;
+        L->alpha[k] = P->m[k].alpha;
         B->mode = S->cfg->collect && P->n_members == 1 && !P->saturated ? GL_BATCH_COLLECT : GL_BATCH_EAGER;
         B->max_batch = P->m[k].batch < 1 ? 1 : P->m[k].batch > GL_BATCH_MAX ? GL_BATCH_MAX : P->m[k].batch;
         B->collect_ns = (int64_t)(P->duty_ms * 1e6);
@@ -213,6 +261,9 @@ static gl_status_t install_plan(sim_t *S, const gl_plan_t *plan) {
       S->n_lets++;
     }
   }
+  gl_free(was);
+  for (int d = plan->n_devices; d < in->n_devices; d++)
+    for (int i = 0; i < S->dev_n[d]; i++) S->lets[S->dev_lets[d][i]].active = false;
   /* drop idle retired lets from the device lists */
   for (int d = 0; d < in->n_devices; d++) {
     int w = 0;
@@ -222,7 +273,12 @@ static gl_status_t install_plan(sim_t *S, const gl_plan_t *plan) {
     }
     S->dev_n[d] = w;
   }
+  if (gl_grow((void **)&S->ready, &S->cap_ready, S->n_lets + 1, 1)) return gl_err(GL_ENOMEM, "simulator: out of memory");
+  for (size_t l = 0; l < S->n_lets; l++) S->ready[l] = S->lets[l].active && !S->lets[l].busy;
   rebuild_model_lets(S);
+  for (int i = 0; i < S->nm; i++) S->m[i].n_ready = 0;
+  for (size_t l = 0; l < S->n_lets; l++)
+    for (int k = 0; S->ready[l] && k < S->lets[l].n_members; k++) S->m[S->lets[l].model[k]].n_ready++;
   return S->oom ? gl_err(GL_ENOMEM, "simulator: out of memory") : GL_OK;
 }
 
@@ -242,17 +298,17 @@ static void start_batch(sim_t *S, int li, int k, int n) {
   int m = L->model[k];
   L->run_n = gl_dqueue_pop(&S->m[m].q, n, L->run);
   L->run_member = k;
-  double alpha = 1;
+  double alpha = 1, my_self = L->tab[k].self[L->run_n], my_other = L->tab[k].other[L->run_n];
+  L->run_self = my_self, L->run_other = my_other;
   int d = L->dev;
   for (int i = 0; i < S->dev_n[d]; i++) {
     int oi = S->dev_lets[d][i];
     slet_t *O = &S->lets[oi];
     if (oi == li || !O->busy) continue;
-    const mtab_t *me = &L->tab[k], *ot = &O->tab[O->run_member];
-    double a = me->self[L->run_n] + ot->other[O->run_n];
+    double a = my_self + O->run_other;
     if (a > alpha) alpha = a;
     /* the neighbour slows down too for the rest of its batch */
-    double b = ot->self[O->run_n] + me->other[L->run_n];
+    double b = O->run_self + my_other;
     if (b > O->run_alpha) {
       int64_t rem = O->finish_t - S->now;
       O->finish_t = S->now + (int64_t)((double)rem * b / O->run_alpha);
@@ -262,6 +318,9 @@ static void start_batch(sim_t *S, int li, int k, int n) {
     }
   }
   L->busy = true;
+  if (S->ready[li])
+    for (int j = 0; j < L->n_members; j++) S->m[L->model[j]].n_ready--;
+  S->ready[li] = 0;
   L->run_alpha = alpha;
   L->start_t = S->now;
   L->finish_t = S->now + device_ns(S, L, k, L->run_n, alpha);
@@ -300,7 +359,7 @@ static void try_start(sim_t *S, int li) {
 
 static void schedule_arrival(sim_t *S, int m) {
   smodel_t *M = &S->m[m];
-  if (M->rate <= 0) return;
+  if (M->rate <= 0 || S->cfg->trace_n > 0) return;
   int64_t t = S->now + (int64_t)(-log(unif(&M->rng)) / M->rate * 1e9) + 1;
   if (t < S->end_ns && heap_push(&S->h, t, EV_ARRIVAL, m, M->arr_gen)) S->oom = true;
 }
@@ -314,9 +373,62 @@ static void on_arrival(sim_t *S, int m) {
   if (gl_dqueue_push(&M->q, r, S->now, M->min_service) != GL_ADMIT_OK) {
     if (counted) M->rejected++;
   } else {
-    for (int i = 0; i < M->n_lets && M->q.len; i++) try_start(S, M->lets[i]);
+    for (int i = 0; i < M->n_lets && M->q.len && M->n_ready > 0; i++)
+      if (S->ready[M->lets[i]]) try_start(S, M->lets[i]);
   }
   schedule_arrival(S, m);
+}
+
+/* Latency histogram: exact below 256 ns, then 256 buckets per power of two (< 0.4% wide), up
+ * to 2^44 ns. Long runs switch to it so that memory stays bounded (an hour on 1000 GPUs is ~1e11
+ * requests); percentiles then come from bucket midpoints. */
+#define LAT_EXACT_MAX 16000000LL
+#define HIST_N GL_SIM_HIST_N
+static inline int hist_idx(int64_t v) {
+  if (v < 256) return v < 0 ? 0 : (int)v;
+  if (v >= (1LL << 44)) v = (1LL << 44) - 1;
+  int e = 63 - __builtin_clzll((unsigned long long)v);
+  return 256 + (e - 8) * 256 + (int)((v >> (e - 8)) & 255);
+}
+static double hist_mid_ms(int i) {
+  if (i < 256) return i / 1e6;
+  int e = (i - 256) / 256 + 8, sub = (i - 256) % 256;
+  double lo = (double)((256LL + sub) << (e - 8)), w = (double)(1LL << (e - 8));
+  return (lo + w / 2) / 1e6;
+}
+static double hist_pct(const uint32_t *h, long long n, double p) {
+  double rank = p / 100.0 * (double)(n - 1);
+  long long c = 0;
+  for (int i = 0; i < HIST_N; i++) {
+    c += h[i];
+    if ((double)c > rank) return hist_mid_ms(i);
+  }
+  return hist_mid_ms(HIST_N - 1);
+}
+double gl_sim_hist_pct(const uint64_t *h, long long n, double p) {
+  double rank = p / 100.0 * (double)(n - 1);
+  unsigned long long c = 0;
+  for (int i = 0; i < HIST_N; i++) {
+    c += h[i];
+    if ((double)c > rank) return hist_mid_ms(i);
+  }
+  return hist_mid_ms(HIST_N - 1);
+}
+
+static void to_hist_mode(sim_t *S) {
+  for (int i = 0; i < S->nm; i++) {
+    smodel_t *M = &S->m[i];
+    M->hist = gl_calloc(HIST_N, sizeof *M->hist);
+    if (!M->hist) {
+      S->oom = true;
+      return;
+    }
+    for (size_t k = 0; k < M->n_lat; k++) M->hist[hist_idx((int64_t)((double)M->lat[k] * 1e6))]++;
+    gl_free(M->lat);
+    M->lat = NULL;
+    M->cap_lat = 0;
+  }
+  S->hist_mode = true;
 }
 
 static void on_finish(sim_t *S, int li) {
@@ -330,45 +442,79 @@ static void on_finish(sim_t *S, int li) {
     if (S->now <= r->deadline_ns) M->met++;
     else M->late++;
     M->sum_lat += lat;
+    if (!S->hist_mode && S->n_lat_total >= (S->cfg->exact_latencies > 0 ? S->cfg->exact_latencies : LAT_EXACT_MAX))
+      to_hist_mode(S);
+    if (S->hist_mode) {
+      if (M->hist) M->hist[hist_idx(S->now - r->arrival_ns)]++;
+      continue;
+    }
     if (M->n_lat == M->cap_lat && gl_grow((void **)&M->lat, &M->cap_lat, M->n_lat + 1, sizeof(float))) {
       S->oom = true;
       continue;
     }
     M->lat[M->n_lat++] = (float)lat;
+    S->n_lat_total++;
   }
   L->busy = false;
+  S->ready[li] = L->active;
+  if (L->active)
+    for (int j = 0; j < L->n_members; j++) S->m[L->model[j]].n_ready++;
   L->run_n = 0;
   if (L->active) try_start(S, li);
   /* work for idle co-members of other lets of these models is picked up on their next event */
 }
 
+/* Epoch (PAPER.md §9): models whose target moved past the triggers are re-planned, incrementally
+ * when they fit around the others' gpu-lets, else in full. */
 static void on_replan(sim_t *S) {
   double t_s = (double)S->now / 1e9;
   double *rates = gl_calloc((size_t)S->nm, sizeof *rates);
-  if (!rates) {
+  bool *changed = gl_calloc((size_t)S->nm, sizeof *changed);
+  int *dir = gl_calloc((size_t)S->nm, sizeof *dir);
+  if (!rates || !changed || !dir) {
     S->oom = true;
-    return;
+    goto out;
   }
   bool change = false;
   for (int i = 0; i < S->nm; i++) {
     rates[i] = gl_rate_max(&S->m[i].est, t_s);
-    if (gl_sched_replan_trigger(S->m[i].planned, target(S, rates[i]))) change = true;
+    dir[i] = gl_sched_replan_trigger(S->m[i].planned, target(S, rates[i]));
+    changed[i] = dir[i] != 0;
+    change |= changed[i];
   }
   if (change) {
+    gl_sched_input_t in = *S->in;
+    /* unchanged models keep their planned target (their gpu-lets stay) */
+    for (int i = 0; i < S->nm; i++) S->models[i].rate = changed[i] ? target(S, rates[i]) : S->m[i].planned;
+    in.models = S->models;
     gl_plan_t plan;
-    if (make_plan(S, rates, &plan) == GL_OK) {
+    bool inc = false;
+    if (gl_sched_replan(S->cfg->policy, &in, S->have_cur ? &S->cur : NULL, changed, &plan, &inc) == GL_OK) {
       if (plan.feasible) {
         if (install_plan(S, &plan) < 0) S->oom = true;
-        for (int i = 0; i < S->nm; i++) S->m[i].planned = target(S, rates[i]);
+        for (int i = 0; i < S->nm; i++) {
+          S->m[i].planned = S->models[i].rate;
+          S->models_up += dir[i] > 0;
+          S->models_down += dir[i] < 0;
+        }
         S->replans++;
+        if (inc) S->replans_inc++;
+        else S->replans_full++;
         for (size_t l = 0; l < S->n_lets; l++) try_start(S, (int)l);
+        if (S->have_cur) gl_plan_fini(&S->cur);
+        S->cur = plan;
+        S->have_cur = true;
+      } else {
+        gl_plan_fini(&plan);
       }
-      gl_plan_fini(&plan);
     }
   }
-  gl_free(rates);
   int64_t next = S->now + (int64_t)(S->cfg->replan_s * 1e9);
   if (next < S->end_ns && heap_push(&S->h, next, EV_REPLAN, 0, 0)) S->oom = true;
+out:
+  gl_free(rates);
+  gl_free(changed);
+  gl_free(dir);
 }
 
 static void on_phase(sim_t *S, int m) {
@@ -389,6 +535,7 @@ static void sim_free(sim_t *S) {
     gl_dqueue_fini(&S->m[i].q);
     gl_free(S->m[i].lets);
     gl_free(S->m[i].lat);
+    gl_free(S->m[i].hist);
   }
   for (size_t l = 0; l < S->n_lets; l++) gl_free(S->lets[l].bat), gl_free(S->lets[l].tab);
   for (int d = 0; S->dev_lets && d < S->in->n_devices; d++) gl_free(S->dev_lets[d]);
@@ -396,14 +543,20 @@ static void sim_free(sim_t *S) {
   gl_free(S->dev_n);
   gl_free(S->dev_cap);
   gl_free(S->lets);
+  gl_free(S->ready);
   gl_free(S->m);
   gl_free(S->models);
   gl_free(S->h.a);
+  if (S->have_cur) gl_plan_fini(&S->cur);
 }
 
 void gl_sim_result_fini(gl_sim_result_t *r) {
   gl_free(r->m);
+  gl_free(r->hist);
+  gl_free(r->sum_lat_ms);
   r->m = NULL;
+  r->hist = NULL;
+  r->sum_lat_ms = NULL;
 }
 
 gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
@@ -472,9 +625,23 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
   gl_free(rates);
   S.feasible = plan->feasible;
   st = S.feasible || !cfg->skip_infeasible ? install_plan(&S, plan) : GL_OK;
-  if (plan == &own) gl_plan_fini(&own);
+  S.lets_built = S.lets_kept = 0;
+  if (plan == &own) {
+    S.cur = own;
+    S.have_cur = true;
+  } else if (st == GL_OK && (st = gl_plan_copy(plan, &S.cur)) == GL_OK) {
+    S.have_cur = true;
+  }
   if (st < 0) goto out;
-  for (int i = 0; i < S.nm && (S.feasible || !cfg->skip_infeasible); i++) {
+  if (cfg->trace_n > 0 && (S.feasible || !cfg->skip_infeasible)) {
+    for (long k = 0; k < cfg->trace_n; k++)
+      if (cfg->trace_model[k] < 0 || cfg->trace_model[k] >= S.nm) {
+        st = gl_err(GL_EINVAL, "simulate: trace entry %ld names model %d of %d", k, cfg->trace_model[k], S.nm);
+        goto out;
+      }
+    if (cfg->trace_t[0] * 1e9 < (double)S.end_ns) heap_push(&S.h, (int64_t)(cfg->trace_t[0] * 1e9), EV_TRACE, 0, 0);
+  }
+  for (int i = 0; i < S.nm && (S.feasible || !cfg->skip_infeasible) && cfg->trace_n <= 0; i++) {
     schedule_arrival(&S, i);
     const gl_scen_model_t *sm = cfg->scen ? &cfg->scen->models[i] : NULL;
     if (sm && S.m[i].next_phase < sm->n_phases)
@@ -503,6 +670,15 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
         break;
       case EV_REPLAN: on_replan(&S); break;
       case EV_PHASE: on_phase(&S, e.id); break;
+      case EV_TRACE: {
+        on_arrival(&S, cfg->trace_model[S.trace_pos++]);
+        if (S.trace_pos < cfg->trace_n) {
+          int64_t t = (int64_t)(cfg->trace_t[S.trace_pos] * 1e9);
+          if (t < S.now) t = S.now;
+          if (t < S.end_ns && heap_push(&S.h, t, EV_TRACE, 0, 0)) S.oom = true;
+        }
+        break;
+      }
     }
   }
   res->wall_s = (double)(gl_now_ns() - t0) / 1e9;
@@ -516,8 +692,31 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
   res->sim_s = (double)S.now / 1e9;
   res->plan_feasible = S.feasible;
   res->replans = S.replans;
+  res->replans_incremental = S.replans_inc;
+  res->replans_full = S.replans_full;
+  res->lets_built = S.lets_built;
+  res->lets_kept = S.lets_kept;
+  res->models_up = S.models_up;
+  res->models_down = S.models_down;
   res->min_attain = 1;
   res->ok = S.feasible;
+  if (cfg->want_hist) {
+    res->hist = gl_calloc((size_t)S.nm * HIST_N, sizeof *res->hist);
+    res->sum_lat_ms = gl_calloc((size_t)S.nm, sizeof *res->sum_lat_ms);
+    if (!res->hist || !res->sum_lat_ms) {
+      st = gl_err(GL_ENOMEM, "simulator: out of memory");
+      goto out;
+    }
+    for (int i = 0; i < S.nm; i++) {
+      smodel_t *M = &S.m[i];
+      uint64_t *h = res->hist + (size_t)i * HIST_N;
+      res->sum_lat_ms[i] = M->sum_lat;
+      if (S.hist_mode && M->hist)
+        for (int k = 0; k < HIST_N; k++) h[k] = M->hist[k];
+      else
+        for (size_t k = 0; k < M->n_lat; k++) h[hist_idx((int64_t)((double)M->lat[k] * 1e6))]++;
+    }
+  }
   for (int i = 0; i < S.nm; i++) {
     smodel_t *M = &S.m[i];
     gl_sim_model_stats_t *o = &res->m[i];
@@ -525,7 +724,11 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
     o->sent = M->sent, o->served = M->served, o->met = M->met, o->rejected = M->rejected, o->late = M->late;
     o->attain = M->sent ? (double)M->met / (double)M->sent : 1;
     o->mean_ms = M->served ? M->sum_lat / (double)M->served : 0;
-    if (M->n_lat) {
+    if (S.hist_mode && M->hist && M->served) {
+      o->p50_ms = hist_pct(M->hist, M->served, 50);
+      o->p99_ms = hist_pct(M->hist, M->served, 99);
+      o->p999_ms = hist_pct(M->hist, M->served, 99.9);
+    } else if (M->n_lat) {
       double *v = gl_malloc(M->n_lat * sizeof *v);
       if (!v) {
         st = gl_err(GL_ENOMEM, "simulator: out of memory");
@@ -551,10 +754,14 @@ gl_status_t gl_sim_find_max(const gl_sim_config_t *cfg0, int steps, double *scal
   gl_sim_config_t cfg = *cfg0;
   cfg.skip_infeasible = true;
   memset(best, 0, sizeof *best);
-  double lo = 0, hi = 0, s = cfg0->scale > 0 ? cfg0->scale : 1;
+  double lo = 0, hi = 0, s0 = cfg0->scale > 0 ? cfg0->scale : 1, s = s0;
   bool have = false;
-  /* bracket: double until a failure, or halve until a success */
-  for (int i = 0; i < 24; i++) {
+  /* bracket upwards: double while the plan stays feasible, even past a failing scale, because
+   * attainment is not monotone in the rate (a model alone on one gpu-let at low rate can fail
+   * where at twice the rate it shares a queue among several and passes: sbp on scen1b); stop
+   * after 3 failures in a row. lo = the largest passing probe, hi = the next probe above it. */
+  int fails = 0;
+  for (int i = 0; i < 24 && fails < 3; i++, s *= 2) {
     gl_sim_result_t r;
     cfg.scale = s;
     GL_TRY(gl_sim_run(&cfg, &r));
@@ -562,15 +769,26 @@ gl_status_t gl_sim_find_max(const gl_sim_config_t *cfg0, int steps, double *scal
       gl_sim_result_fini(best);
       *best = r;
       have = true;
-      lo = s;
-      if (hi > 0) break;
-      s *= 2;
+      lo = s, hi = 0, fails = 0;
+      continue;
+    }
+    bool infeasible = !r.plan_feasible;
+    gl_sim_result_fini(&r);
+    if (hi == 0) hi = s;
+    fails++;
+    if (infeasible) break;
+  }
+  /* nothing passed at or above the start: halve until a success */
+  for (s = s0 / 2; !have && s >= 1e-4; s /= 2) {
+    gl_sim_result_t r;
+    cfg.scale = s;
+    GL_TRY(gl_sim_run(&cfg, &r));
+    if (r.ok) {
+      *best = r;
+      have = true;
+      lo = s, hi = 2 * s;
     } else {
       gl_sim_result_fini(&r);
-      hi = s;
-      if (have) break;
-      s /= 2;
-      if (s < 1e-4) break;
     }
   }
   if (!have || hi == 0) {
@@ -592,5 +810,51 @@ gl_status_t gl_sim_find_max(const gl_sim_config_t *cfg0, int steps, double *scal
     }
   }
   *scale = lo;
+  return GL_OK;
+}
+
+gl_status_t gl_sim_trace_load(const char *path, const gl_scenario_t *s, long *n, double **t, int **model) {
+  *n = 0, *t = NULL, *model = NULL;
+  FILE *f = fopen(path, "r");
+  if (!f) return gl_err(GL_EIO, "%s: cannot open", path);
+  size_t cap = 0, capm = 0, k = 0;
+  char line[512];
+  long ln = 0;
+  double last = 0;
+  gl_status_t st = GL_OK;
+  while (fgets(line, sizeof line, f)) {
+    ln++;
+    char name[64];
+    double ts;
+    char *h = strchr(line, '#');
+    if (h) *h = 0;
+    int got = sscanf(line, "%lf %63s", &ts, name);
+    if (got <= 0) continue;
+    if (got != 2 || !(ts >= last)) {
+      st = gl_err(GL_EPARSE, "%s:%ld: expected \"<seconds> <model>\" with time ascending", path, ln);
+      break;
+    }
+    int m = -1;
+    for (int i = 0; i < s->n_models; i++)
+      if (!strcmp(s->models[i].name, name)) m = i;
+    if (m < 0) {
+      st = gl_err(GL_EPARSE, "%s:%ld: model '%s' is not in scenario %s", path, ln, name, s->name);
+      break;
+    }
+    if (gl_grow((void **)t, &cap, k + 1, sizeof **t) || gl_grow((void **)model, &capm, k + 1, sizeof **model)) {
+      st = gl_err(GL_ENOMEM, "%s: out of memory", path);
+      break;
+    }
+    (*t)[k] = ts, (*model)[k] = m, last = ts;
+    k++;
+  }
+  fclose(f);
+  if (st == GL_OK && k == 0) st = gl_err(GL_EPARSE, "%s: no arrivals", path);
+  if (st < 0) {
+    gl_free(*t), gl_free(*model);
+    *t = NULL, *model = NULL;
+    return st;
+  }
+  *n = (long)k;
   return GL_OK;
 }

@@ -120,10 +120,12 @@ gl_status_t gl_shape_broadcast(const gl_shape_t *a, const gl_shape_t *b, gl_shap
 }
 
 void gl_shape_strides(const gl_shape_t *s, int64_t *st) {
+  /* Saturates instead of overflowing: only an empty tensor (a 0 dim) can have a product of its
+   * other dims past int64, and its strides are never used to address anything. */
   int64_t acc = 1;
   for (int i = s->rank - 1; i >= 0; i--) {
     st[i] = acc;
-    acc *= s->d[i];
+    acc = (s->d[i] > 0 && acc > INT64_MAX / s->d[i]) ? INT64_MAX : acc * s->d[i];
   }
 }
 

@@ -7,10 +7,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda_support.h"
 #include "core/alloc.h"
 #include "engine/engine.h"
 
@@ -29,18 +31,19 @@ static void fill(float *x, int64_t n) {
 typedef struct {
   const char *op;
   int n_in;
-  gl_dtype_t dt[4];
-  gl_shape_t shape[4];
-  const void *data[4];
+  gl_dtype_t dt[5];
+  gl_shape_t shape[5];
+  const void *data[5];
   unsigned const_mask;
   void (*attrs)(gl_graph_t *g, int ni);
+  gl_dtype_t out_dt; /* 0: f32 */
 } onenode_t;
 
-static void run_cpu(const onenode_t *o, float *y, int64_t ny) {
+static void run_cpu(const onenode_t *o, void *y, int64_t ny) {
   gl_graph_t *g = gl_graph_create();
   g->opset = 17;
-  int ins[4], out = gl_graph_add_value(g, "y");
-  gl_tensor_t feed[4];
+  int ins[5], out = gl_graph_add_value(g, "y");
+  gl_tensor_t feed[5];
   int nfeed = 0;
   for (int i = 0; i < o->n_in; i++) {
     char name[8] = {'x', (char)('0' + i), 0};
@@ -69,7 +72,9 @@ static void run_cpu(const onenode_t *o, float *y, int64_t ny) {
   gl_compile_opts_t co = {.no_fuse = true};
   assert_int_equal(gl_model_compile(m, be, &co, &p), GL_OK);
   assert_int_equal(gl_shape_numel(&p->outputs[0].shape), ny);
-  gl_tensor_t yt = {.dtype = GL_DT_F32, .shape = p->outputs[0].shape, .data = y};
+  gl_dtype_t odt = o->out_dt ? o->out_dt : GL_DT_F32;
+  assert_int_equal(p->outputs[0].dtype, odt);
+  gl_tensor_t yt = {.dtype = odt, .shape = p->outputs[0].shape, .data = y};
   assert_int_equal(gl_plan_run(p, feed, &yt), GL_OK);
   gl_plan_destroy(p);
   gl_backend_destroy(be);
@@ -100,7 +105,7 @@ static void test_unary(void **state) {
   fill(x, N);
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     g_alpha = cases[c].a;
-    onenode_t o = {cases[c].op, 1, {GL_DT_F32}, {{1, {N}}}, {x}, 0, cases[c].a ? attr_alpha : NULL};
+    onenode_t o = {cases[c].op, 1, {GL_DT_F32}, {{1, {N}}}, {x}, 0, cases[c].a ? attr_alpha : NULL, 0};
     run_cpu(&o, ref, N);
     for (int64_t i = 0; i < N; i++) got[i] = gl_k_unary(cases[c].code, x[i], cases[c].a, cases[c].b);
     near(got, ref, N, 1e-5f);
@@ -124,7 +129,7 @@ static void test_binary_broadcast(void **state) {
   memcpy(bc.st[0], sta, sizeof sta);
   memcpy(bc.st[1], stb, sizeof stb);
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-    onenode_t o = {cases[c].op, 2, {GL_DT_F32, GL_DT_F32}, {sa, sb}, {a, b}, 0, NULL};
+    onenode_t o = {cases[c].op, 2, {GL_DT_F32, GL_DT_F32}, {sa, sb}, {a, b}, 0, NULL, 0};
     run_cpu(&o, ref, 120);
     for (int64_t i = 0; i < 120; i++) gl_k_binary_at(&bc, cases[c].code, a, b, got, i);
     near(got, ref, 120, 1e-6f);
@@ -152,7 +157,7 @@ static void test_transpose(void **state) {
   float x[120], ref[120], got[120];
   fill(x, 120);
   gl_shape_t sx = {4, {2, 3, 4, 5}};
-  onenode_t o = {"Transpose", 1, {GL_DT_F32}, {sx}, {x}, 0, NULL};
+  onenode_t o = {"Transpose", 1, {GL_DT_F32}, {sx}, {x}, 0, NULL, 0};
   static const int64_t perm[4] = {2, 0, 3, 1};
   o.attrs = attr_perm;
   run_cpu(&o, ref, 120);
@@ -181,7 +186,7 @@ static void test_gather_bodies(void **state) {
   fill(x, 60);
   int64_t idx[4] = {4, -1, 0, 2};
   gl_shape_t sx = {3, {3, 5, 4}}, si = {1, {4}};
-  onenode_t o = {"Gather", 2, {GL_DT_F32, GL_DT_I64}, {sx, si}, {x, idx}, 0x2, attr_axis1};
+  onenode_t o = {"Gather", 2, {GL_DT_F32, GL_DT_I64}, {sx, si}, {x, idx}, 0x2, attr_axis1, 0};
   run_cpu(&o, ref, 48);
   for (int64_t i = 0; i < 48; i++) {
     int64_t off = gl_k_gather_offset(idx, 4, 5, 4, i);
@@ -198,7 +203,7 @@ static void test_concat(void **state) {
   float a[24], b[12], ref[36], got[36];
   fill(a, 24), fill(b, 12);
   gl_shape_t sa = {3, {2, 4, 3}}, sb = {3, {2, 2, 3}};
-  onenode_t o = {"Concat", 2, {GL_DT_F32, GL_DT_F32}, {sa, sb}, {a, b}, 0, attr_axis1};
+  onenode_t o = {"Concat", 2, {GL_DT_F32, GL_DT_F32}, {sa, sb}, {a, b}, 0, attr_axis1, 0};
   run_cpu(&o, ref, 36);
   /* rows = 2, row_len = 18; input a has 12 columns at 0, b 6 columns at 12 */
   for (int64_t i = 0; i < 24; i++) got[gl_k_concat_dst(12, 0, 18, i)] = a[i];
@@ -212,7 +217,7 @@ static void test_softmax_layernorm(void **state) {
   float x[R * L], ref[R * L], got[R * L], sc[L], bi[L];
   fill(x, R * L), fill(sc, L), fill(bi, L);
   gl_shape_t sx = {2, {R, L}}, sl = {1, {L}};
-  onenode_t sm = {"Softmax", 1, {GL_DT_F32}, {sx}, {x}, 0, NULL};
+  onenode_t sm = {"Softmax", 1, {GL_DT_F32}, {sx}, {x}, 0, NULL, 0};
   run_cpu(&sm, ref, R * L);
   for (int r = 0; r < R; r++) {
     const float *xr = x + r * L;
@@ -222,16 +227,237 @@ static void test_softmax_layernorm(void **state) {
     for (int j = 0; j < L; j++) got[r * L + j] = gl_k_softmax_at(xr[j], m, s, 0);
   }
   near(got, ref, R * L, 1e-5f);
-  onenode_t ln = {"LayerNormalization", 3, {GL_DT_F32, GL_DT_F32, GL_DT_F32}, {sx, sl, sl}, {x, sc, bi}, 0x6, NULL};
+  onenode_t ln = {"LayerNormalization", 3, {GL_DT_F32, GL_DT_F32, GL_DT_F32}, {sx, sl, sl}, {x, sc, bi}, 0x6, NULL, 0};
   run_cpu(&ln, ref, R * L);
   for (int r = 0; r < R; r++) {
     const float *xr = x + r * L;
     float s = 0, q = 0;
-    for (int j = 0; j < L; j++) s += xr[j], q += xr[j] * xr[j];
-    float mean = s / L, inv = 1.f / sqrtf(fmaxf(q / L - mean * mean, 0.f) + 1e-5f);
+    for (int j = 0; j < L; j++) s += xr[j];
+    float mean = s / L;
+    for (int j = 0; j < L; j++) q += (xr[j] - mean) * (xr[j] - mean);
+    float inv = 1.f / sqrtf(q / L + 1e-5f); /* two passes, as k_layernorm */
     for (int j = 0; j < L; j++) got[r * L + j] = gl_k_layernorm_at(xr[j], mean, inv, sc, bi, j);
   }
   near(got, ref, R * L, 1e-4f);
+}
+
+/* Slice with negative steps through the strided-copy body (start and steps folded as prep_slice
+ * does). */
+static void test_slice_body(void **state) {
+  (void)state;
+  float x[60], ref[8], got[8];
+  fill(x, 60);
+  int64_t starts[3] = {1, 0, 4}, ends[3] = {3, 4, -10}, axes[3] = {0, 1, 2}, steps[3] = {1, 2, -2};
+  gl_shape_t sx = {3, {3, 4, 5}}, s3 = {1, {3}};
+  onenode_t o = {"Slice", 5, {GL_DT_F32, GL_DT_I64, GL_DT_I64, GL_DT_I64, GL_DT_I64}, {sx, s3, s3, s3, s3},
+                 {x, starts, ends, axes, steps}, 0x1e, NULL, 0};
+  /* [1:3, 0:4:2, 4::-2] -> [2, 2, 3] */
+  enum { NY = 12 };
+  float ref2[NY], got2[NY];
+  (void)ref, (void)got;
+  run_cpu(&o, ref2, NY);
+  int64_t st[3] = {20, 5, 1}, start[3] = {1, 0, 4}, step[3] = {1, 2, -2}, dims[3] = {2, 2, 3};
+  gl_k_perm_t p = {.rank = 3};
+  int64_t off = 0;
+  for (int d = 0; d < 3; d++) p.dims[d] = dims[d], p.in_st[d] = st[d] * step[d], off += start[d] * st[d];
+  for (int64_t i = 0; i < NY; i++) got2[i] = x[gl_k_slice_offset(&p, off, i)];
+  near(got2, ref2, NY, 0);
+}
+
+static void test_expand_tile_bodies(void **state) {
+  (void)state;
+  float x[3], ref[24], got[24];
+  fill(x, 3);
+  int64_t shape[3] = {2, 3, 4};
+  gl_shape_t sx = {2, {3, 1}}, ss = {1, {3}};
+  onenode_t o = {"Expand", 2, {GL_DT_F32, GL_DT_I64}, {sx, ss}, {x, shape}, 0x2, NULL, 0};
+  run_cpu(&o, ref, 24);
+  gl_k_perm_t p = {.rank = 3, .dims = {2, 3, 4}, .in_st = {0, 1, 0}}; /* bcast_strides of [3,1] in [2,3,4] */
+  for (int64_t i = 0; i < 24; i++) got[i] = x[gl_k_perm_offset(&p, i)];
+  near(got, ref, 24, 0);
+
+  float t[6], tref[24], tgot[24];
+  fill(t, 6);
+  int64_t reps[2] = {2, 2};
+  gl_shape_t st = {2, {2, 3}}, sr = {1, {2}};
+  onenode_t ot = {"Tile", 2, {GL_DT_F32, GL_DT_I64}, {st, sr}, {t, reps}, 0x2, NULL, 0};
+  run_cpu(&ot, tref, 24);
+  gl_k_tile_t tl = {.rank = 2, .dims = {4, 6}, .in_dims = {2, 3}, .in_st = {3, 1}};
+  for (int64_t i = 0; i < 24; i++) tgot[i] = t[gl_k_tile_offset(&tl, i)];
+  near(tgot, tref, 24, 0);
+}
+
+static void test_pad_body(void **state) {
+  (void)state;
+  float x[6], ref[15], got[15], value = 0.5f;
+  fill(x, 6);
+  int64_t pads[4] = {1, 0, 0, 2}; /* dim 0: 1 before; dim 1: 2 after -> [3, 5] */
+  gl_shape_t sx = {2, {2, 3}}, sp = {1, {4}}, sv = {0, {0}};
+  onenode_t o = {"Pad", 3, {GL_DT_F32, GL_DT_I64, GL_DT_F32}, {sx, sp, sv}, {x, pads, &value}, 0x6, NULL, 0};
+  run_cpu(&o, ref, 15);
+  gl_k_pad_t p = {.rank = 2, .dims = {3, 5}, .in_dims = {2, 3}, .in_st = {3, 1}, .pre = {1, 0}};
+  for (int64_t i = 0; i < 15; i++) {
+    int64_t src = gl_k_pad_src(&p, i);
+    got[i] = src < 0 ? value : x[src];
+  }
+  near(got, ref, 15, 0);
+  gl_k_pad_t crop = {.rank = 1, .dims = {2}, .in_dims = {4}, .in_st = {1}, .pre = {-1}};
+  assert_int_equal(gl_k_pad_src(&crop, 0), 1);
+  assert_int_equal(gl_k_pad_src(&crop, 1), 2);
+}
+
+static void test_where_body(void **state) {
+  (void)state;
+  bool c[3] = {true, false, true};
+  float a[4], b[12], ref[12], got[12];
+  fill(a, 4), fill(b, 12);
+  gl_shape_t sc = {2, {3, 1}}, sa = {2, {1, 4}}, sb = {2, {3, 4}};
+  onenode_t o = {"Where", 3, {GL_DT_BOOL, GL_DT_F32, GL_DT_F32}, {sc, sa, sb}, {c, a, b}, 0, NULL, 0};
+  run_cpu(&o, ref, 12);
+  gl_k_bcast3_t bc = {.rank = 2, .dims = {3, 4}, .st = {{1, 0}, {0, 1}, {4, 1}}};
+  for (int64_t i = 0; i < 12; i++) {
+    int64_t off[3];
+    gl_k_bcast3_offsets(&bc, i, off);
+    got[i] = ((const unsigned char *)c)[off[0]] ? a[off[1]] : b[off[2]];
+  }
+  near(got, ref, 12, 0);
+}
+
+static void attr_to_i64(gl_graph_t *g, int ni) { gl_node_add_attr(g, ni, "to", GL_ATTR_INT)->i = GL_DT_I64; }
+static void attr_to_f32(gl_graph_t *g, int ni) { gl_node_add_attr(g, ni, "to", GL_ATTR_INT)->i = GL_DT_F32; }
+static void attr_to_bool(gl_graph_t *g, int ni) { gl_node_add_attr(g, ni, "to", GL_ATTR_INT)->i = GL_DT_BOOL; }
+
+static void test_cast_body(void **state) {
+  (void)state;
+  enum { N = 64 };
+  float x[N];
+  for (int i = 0; i < N; i++) x[i] = (frand() * 1000.f);
+  x[0] = 0.f, x[1] = -2.7f, x[2] = 2.7f;
+  gl_shape_t s = {1, {N}};
+  int64_t ref64[N], got64[N];
+  onenode_t o = {"Cast", 1, {GL_DT_F32}, {s}, {x}, 0, attr_to_i64, GL_DT_I64};
+  run_cpu(&o, ref64, N);
+  for (int64_t i = 0; i < N; i++) gl_k_cast_at(GL_K_T_F32, GL_K_T_I64, x, got64, i);
+  for (int i = 0; i < N; i++) assert_int_equal(got64[i], ref64[i]);
+  float back_ref[N], back[N];
+  onenode_t ob = {"Cast", 1, {GL_DT_I64}, {s}, {ref64}, 0, attr_to_f32, GL_DT_F32};
+  run_cpu(&ob, back_ref, N);
+  for (int64_t i = 0; i < N; i++) gl_k_cast_at(GL_K_T_I64, GL_K_T_F32, ref64, back, i);
+  near(back, back_ref, N, 0);
+  unsigned char bref[N], bgot[N];
+  onenode_t oc = {"Cast", 1, {GL_DT_F32}, {s}, {x}, 0, attr_to_bool, GL_DT_BOOL};
+  run_cpu(&oc, bref, N);
+  for (int64_t i = 0; i < N; i++) gl_k_cast_at(GL_K_T_F32, GL_K_T_BOOL, x, bgot, i);
+  for (int i = 0; i < N; i++) assert_int_equal(bgot[i], bref[i]);
+  assert_int_equal(bgot[0], 0);
+}
+
+/* Pooling the way prep_pool sets up gpulet's own kernel, against the CPU backend: GoogLeNet's
+ * ceil_mode max pool, an asymmetric average with and without counting the padding, a dilated max. */
+typedef struct {
+  const char *op;
+  int64_t k, s, d, pb, pe;
+  int ceil, count_pad;
+} poolcase_t;
+static const poolcase_t *g_pc;
+static void attr_pool(gl_graph_t *g, int ni) {
+  gl_attr_t *a = gl_node_add_attr(g, ni, "kernel_shape", GL_ATTR_INTS);
+  a->n = 2, a->ints = gl_malloc(2 * sizeof(int64_t)), a->ints[0] = a->ints[1] = g_pc->k;
+  a = gl_node_add_attr(g, ni, "strides", GL_ATTR_INTS);
+  a->n = 2, a->ints = gl_malloc(2 * sizeof(int64_t)), a->ints[0] = a->ints[1] = g_pc->s;
+  a = gl_node_add_attr(g, ni, "pads", GL_ATTR_INTS);
+  a->n = 4, a->ints = gl_malloc(4 * sizeof(int64_t));
+  a->ints[0] = a->ints[1] = g_pc->pb, a->ints[2] = a->ints[3] = g_pc->pe;
+  if (g_pc->d != 1) {
+    a = gl_node_add_attr(g, ni, "dilations", GL_ATTR_INTS);
+    a->n = 2, a->ints = gl_malloc(2 * sizeof(int64_t)), a->ints[0] = a->ints[1] = g_pc->d;
+  }
+  if (g_pc->ceil) gl_node_add_attr(g, ni, "ceil_mode", GL_ATTR_INT)->i = 1;
+  if (g_pc->count_pad) gl_node_add_attr(g, ni, "count_include_pad", GL_ATTR_INT)->i = 1;
+}
+
+static void test_pool_body(void **state) {
+  (void)state;
+  static const poolcase_t cases[] = {
+      {"MaxPool", 3, 2, 1, 0, 0, 1, 0},     {"MaxPool", 3, 2, 1, 1, 1, 1, 0},
+      {"AveragePool", 3, 2, 1, 0, 1, 0, 0}, {"AveragePool", 3, 2, 1, 0, 1, 0, 1},
+      {"AveragePool", 2, 2, 1, 0, 0, 1, 1}, {"MaxPool", 2, 1, 2, 1, 0, 0, 0},
+  };
+  enum { N = 2, C = 3, H = 10, W = 10 };
+  float x[N * C * H * W], ref[N * C * H * W], got[N * C * H * W];
+  fill(x, N * C * H * W);
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    const poolcase_t *pc = &cases[c];
+    g_pc = pc;
+    int64_t ek = (pc->k - 1) * pc->d + 1, span = H + pc->pb + pc->pe - ek;
+    int64_t out = (pc->ceil ? (span + pc->s - 1) / pc->s : span / pc->s) + 1;
+    if (pc->ceil && (out - 1) * pc->s >= H + pc->pb) out--;
+    gl_shape_t sx = {4, {N, C, H, W}};
+    onenode_t o = {pc->op, 1, {GL_DT_F32}, {sx}, {x}, 0, attr_pool, 0};
+    int64_t ny = N * C * out * out;
+    run_cpu(&o, ref, ny);
+    /* prep_pool's state: gl_nn_geom's pads (ceil_mode only changes the output size). */
+    gl_k_pool_t kp = {.in = {1, H, W}, .out = {1, out, out}, .k = {1, pc->k, pc->k}, .s = {1, pc->s, pc->s},
+                      .d = {1, pc->d, pc->d}, .pb = {0, pc->pb, pc->pb}, .pe = {0, pc->pe, pc->pe},
+                      .is_max = !strcmp(pc->op, "MaxPool"), .count_pad = pc->count_pad};
+    for (int64_t i = 0; i < ny; i++) got[i] = gl_k_pool_at(&kp, x, i);
+    near(got, ref, ny, 1e-6f);
+  }
+}
+
+/* Resize through the host tables and the kernel body, against the CPU backend. */
+static const char *g_mode, *g_coord, *g_nearest;
+static void attr_str(gl_graph_t *g, int ni, const char *name, const char *v) {
+  gl_attr_t *a = gl_node_add_attr(g, ni, name, GL_ATTR_STRING);
+  a->s = gl_strdup(v);
+  a->s_len = strlen(v);
+}
+static void attr_resize(gl_graph_t *g, int ni) {
+  attr_str(g, ni, "mode", g_mode);
+  attr_str(g, ni, "coordinate_transformation_mode", g_coord);
+  attr_str(g, ni, "nearest_mode", g_nearest);
+}
+
+static void test_resize_body(void **state) {
+  (void)state;
+  static const struct { const char *mode, *coord, *nearest; } cases[] = {
+      {"nearest", "half_pixel", "round_prefer_floor"}, {"nearest", "asymmetric", "floor"},
+      {"linear", "half_pixel", "floor"},               {"linear", "align_corners", "floor"},
+      {"linear", "pytorch_half_pixel", "floor"},
+  };
+  enum { NX = 2 * 4 * 5, NY = 2 * 10 * 8 };
+  float x[NX], roi[1] = {0}, scales[4] = {1.f, 1.f, 2.5f, 1.6f}, ref[NY], got[NY];
+  fill(x, NX);
+  gl_shape_t sx = {4, {1, 2, 4, 5}}, sr = {1, {0}}, ss = {1, {4}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    g_mode = cases[c].mode, g_coord = cases[c].coord, g_nearest = cases[c].nearest;
+    onenode_t o = {"Resize", 3, {GL_DT_F32, GL_DT_F32, GL_DT_F32}, {sx, sr, ss}, {x, roi, scales}, 0x6, attr_resize, 0};
+    run_cpu(&o, ref, NY);
+    /* The same node again, for the tables. */
+    gl_graph_t *g = gl_graph_create();
+    g->opset = 17;
+    int in[3] = {gl_graph_add_value(g, "x"), gl_graph_add_value(g, "roi"), gl_graph_add_value(g, "scales")}, y = gl_graph_add_value(g, "y");
+    g->values[in[0]].dtype = GL_DT_F32, g->values[in[0]].shape = sx;
+    gl_tensor_t t;
+    assert_int_equal(gl_tensor_alloc(&t, GL_DT_F32, &sr), GL_OK);
+    assert_int_equal(gl_value_set_const(g, in[1], &t), GL_OK);
+    assert_int_equal(gl_tensor_alloc(&t, GL_DT_F32, &ss), GL_OK);
+    memcpy(t.data, scales, sizeof scales);
+    assert_int_equal(gl_value_set_const(g, in[2], &t), GL_OK);
+    int ni = gl_graph_add_node(g, "Resize", "r", in, 3, &y, 1);
+    attr_resize(g, ni);
+    gl_k_resize_t r = {.rank = 4, .odim = {1, 2, 10, 8}, .ist = {40, 20, 5, 1}};
+    int64_t *tab = NULL, total = 0;
+    int linear = 0;
+    double extrap = 0;
+    assert_int_equal(gl_cuda_resize_tables(g, &g->nodes[ni], &tab, r.off, &total, &linear, &extrap), GL_OK);
+    assert_int_equal(total, 1 + 2 + 10 + 8);
+    r.linear = linear, r.extrap = (float)extrap;
+    for (int64_t i = 0; i < NY; i++) got[i] = gl_k_resize_at(&r, tab, tab + total, (const double *)(tab + 2 * total), x, i);
+    near(got, ref, NY, 1e-6f);
+    gl_free(tab);
+    gl_graph_destroy(g);
+  }
 }
 
 int main(void) {
@@ -239,7 +465,10 @@ int main(void) {
       cmocka_unit_test(test_unary),        cmocka_unit_test(test_binary_broadcast),
       cmocka_unit_test(test_batchnorm),    cmocka_unit_test(test_transpose),
       cmocka_unit_test(test_gather_bodies), cmocka_unit_test(test_concat),
-      cmocka_unit_test(test_softmax_layernorm),
+      cmocka_unit_test(test_softmax_layernorm), cmocka_unit_test(test_slice_body),
+      cmocka_unit_test(test_expand_tile_bodies), cmocka_unit_test(test_pad_body),
+      cmocka_unit_test(test_where_body),   cmocka_unit_test(test_cast_body),
+      cmocka_unit_test(test_pool_body),    cmocka_unit_test(test_resize_body),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "sched/sched.h"
+#include "sched/sched_int.h"
 
 /* Toy device in MPS percent with latency b * s(u) ms, s per size below (T = 1000/s at b=32). */
 static gl_profile_t *toy(const double *s6) {
@@ -181,6 +182,51 @@ static void test_merge_residue(void **st) {
   gl_profile_destroy(p);
 }
 
+static gl_plan_let_t let1(int units, int m, int b, double rate, bool sat) {
+  gl_plan_let_t L = {.units = units, .n_members = 1, .saturated = sat};
+  L.m[0] = (gl_plan_member_t){m, b, rate, 0, 0, 1};
+  return L;
+}
+
+static void test_merge_residue_rule(void **st) {
+  (void)st;
+  gl_profile_t *p = toy(k_s);
+  gl_sched_model_t ms[3];
+  gl_sched_input_t in;
+  setup_in(&in, p, ms, 3, 1000, (double[]){0, 0, 0});
+  in.n_devices = 2;
+  for (double leftover = 100; leftover <= 300; leftover += 200) {
+    gl_plan_t plan;
+    assert_int_equal(gl__plan_init(&plan, &in, "gpulet"), GL_OK);
+    /* model 0 has residual gpu-lets of 40 (100 req/s) and 20 (50 req/s) next to saturated
+     * neighbours, and `leftover` req/s it could not place */
+    plan.dev[0].n_lets = 2;
+    plan.dev[0].lets[0] = let1(40, 0, 32, 100, false);
+    plan.dev[0].lets[1] = let1(60, 1, 32, 100, true);
+    plan.dev[1].n_lets = 2;
+    plan.dev[1].lets[0] = let1(20, 0, 32, 50, false);
+    plan.dev[1].lets[1] = let1(80, 2, 32, 100, true);
+    double left = -1;
+    assert_int_equal(gl__gpulet_merge_residue(&in, &plan, 0, leftover, &left), GL_OK);
+    if (leftover == 100) {
+      /* 250 req/s < T(40) = 400: one residual gpu-let of the largest size carries it all */
+      assert_true(left == 0);
+      assert_int_equal(plan.dev[0].lets[0].n_members, 1);
+      assert_true(fabs(plan.dev[0].lets[0].m[0].rate - 250) < 1e-9);
+      assert_int_equal(plan.dev[1].lets[0].n_members, 0);
+      assert_true(fabs(plan.served[0] - 250) < 1e-9);
+    } else {
+      /* 450 req/s > T(40): no merge, everything as it was */
+      assert_true(fabs(left - 300) < 1e-9);
+      assert_true(fabs(plan.dev[0].lets[0].m[0].rate - 100) < 1e-9);
+      assert_int_equal(plan.dev[1].lets[0].n_members, 1);
+      assert_true(fabs(plan.served[0] - 150) < 1e-9);
+    }
+    gl_plan_fini(&plan);
+  }
+  gl_profile_destroy(p);
+}
+
 static void test_sbp_merge(void **st) {
   (void)st;
   gl_profile_t *p = toy(k_s);
@@ -305,13 +351,179 @@ static void test_rates_and_diff(void **st) {
   gl_profile_destroy(p);
 }
 
+
+/* Five models of the research's scen1 on the analytic 2080 Ti profile. */
+static gl_profile_t *scen1(gl_sched_input_t *in, gl_sched_model_t *ms, int n_dev) {
+  gl_profile_t *p;
+  assert_int_equal(gl_profile_analytic("rtx2080ti", &p), GL_OK);
+  const char *names[5] = {"lenet", "googlenet", "resnet50", "ssd-mobilenetv1", "vgg16"};
+  const double slo[5] = {5, 66, 108, 202, 142}, rate[5] = {400, 400, 400, 200, 200};
+  gl_sched_input_defaults(in, p);
+  for (int i = 0; i < 5; i++) {
+    memset(&ms[i], 0, sizeof ms[i]);
+    snprintf(ms[i].name, sizeof ms[i].name, "%s", names[i]);
+    ms[i].pm = gl_profile_find(p, names[i]);
+    ms[i].slo_ms = slo[i], ms[i].pct = 99, ms[i].rate = rate[i];
+    ms[i].mem_mb = p->models[ms[i].pm].mem_mb;
+  }
+  in->models = ms;
+  in->n_models = 5;
+  in->n_devices = n_dev;
+  return p;
+}
+
+static bool let_equal(const gl_plan_let_t *a, const gl_plan_let_t *b) {
+  if (a->units != b->units || a->n_members != b->n_members || a->saturated != b->saturated) return false;
+  for (int k = 0; k < a->n_members; k++)
+    if (a->m[k].model != b->m[k].model || a->m[k].batch != b->m[k].batch || a->m[k].rate != b->m[k].rate) return false;
+  return true;
+}
+
+/* PAPER.md §9: a rate step on one model re-places only that model; every gpu-let of the others
+ * stays where it was, as it was, and the diff for the reorganizer names only the changed model. */
+static void test_incremental(void **st) {
+  (void)st;
+  const char *pol[2] = {"gpulet", "gpulet-int"};
+  for (int k = 0; k < 2; k++) {
+    gl_sched_model_t ms[5];
+    gl_sched_input_t in;
+    gl_profile_t *p = scen1(&in, ms, 8);
+    gl_plan_t old, nw;
+    assert_int_equal(gl_sched_plan(pol[k], &in, &old), GL_OK);
+    assert_true(old.feasible);
+    assert_true(old.devices_used < 8);
+    bool changed[5] = {false, true, false, false, false};
+    ms[1].rate = 400 * 1.5; /* googlenet steps up */
+    assert_int_equal(gl_sched_replan_incremental(pol[k], &in, &old, changed, &nw), GL_OK);
+    assert_true(nw.feasible);
+    assert_true(nw.served[1] >= 0.85 * 600);
+    int kept = 0;
+    for (int d = 0; d < 8; d++)
+      for (int l = 0; l < old.dev[d].n_lets; l++) {
+        const gl_plan_let_t *L = &old.dev[d].lets[l];
+        bool mine = L->n_members == 0;
+        for (int j = 0; j < L->n_members; j++) mine |= L->m[j].model == 1;
+        if (mine) continue;
+        bool found = false;
+        for (int j = 0; j < nw.dev[d].n_lets; j++) found |= let_equal(L, &nw.dev[d].lets[j]);
+        if (!strcmp(pol[k], "gpulet")) assert_true(found); /* untouched */
+        kept += found;
+      }
+    assert_true(kept > 0);
+    for (int i = 0; i < 5; i++)
+      if (i != 1) assert_true(nw.served[i] >= 0.85 * ms[i].rate);
+    char buf[8192] = {0};
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    int n = gl_plan_diff(&old, &nw, &in, f);
+    fclose(f);
+    assert_true(n > 0);
+    if (!strcmp(pol[k], "gpulet")) {
+      /* every build/retire line is about googlenet */
+      for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strstr(line, "googlenet")) fprintf(stderr, "unexpected diff line: %s\n", line);
+        assert_non_null(strstr(line, "googlenet"));
+      }
+    }
+    /* a downsizing step re-places only that model too */
+    gl_plan_t down;
+    ms[1].rate = 100;
+    assert_int_equal(gl_sched_replan_incremental(pol[k], &in, &nw, changed, &down), GL_OK);
+    assert_true(down.feasible);
+    assert_true(down.served[1] >= 0.85 * 100 && down.served[1] < nw.served[1]);
+    gl_plan_fini(&down);
+    gl_plan_fini(&nw);
+    gl_plan_fini(&old);
+    gl_profile_destroy(p);
+  }
+}
+
+/* A step too large for the free space left around the others falls back to the full repartition. */
+static void test_incremental_fallback(void **st) {
+  (void)st;
+  gl_sched_model_t ms[5];
+  gl_sched_input_t in;
+  gl_profile_t *p = scen1(&in, ms, 4);
+  for (int i = 0; i < 5; i++) ms[i].rate *= 0.5;
+  gl_plan_t old, nw;
+  assert_int_equal(gl_sched_plan("gpulet", &in, &old), GL_OK);
+  assert_true(old.feasible);
+  bool changed[5] = {false, false, false, false, true};
+  /* vgg16 from 100 to 645 req/s: the halves left free around the others do not hold it, a
+   * repartition of the 4 devices does (it fits in full from 630 to 660 req/s on this profile) */
+  ms[4].rate = 645;
+  bool inc = true;
+  assert_int_equal(gl_sched_replan_incremental("gpulet", &in, &old, changed, &nw), GL_OK);
+  assert_false(nw.feasible);
+  assert_non_null(strstr(nw.why, "vgg16"));
+  gl_plan_fini(&nw);
+  assert_int_equal(gl_sched_replan("gpulet", &in, &old, changed, &nw, &inc), GL_OK);
+  assert_false(inc);
+  assert_true(nw.feasible);
+  assert_true(nw.served[4] >= 645 * (1 - 1e-9));
+  gl_plan_fini(&nw);
+  /* a small step takes the incremental path through the same entry */
+  ms[4].rate = 130;
+  assert_int_equal(gl_sched_replan("gpulet", &in, &old, changed, &nw, &inc), GL_OK);
+  assert_true(inc);
+  assert_true(nw.feasible);
+  gl_plan_fini(&nw);
+  gl_plan_fini(&old);
+  gl_profile_destroy(p);
+}
+
+/* gpulet-int re-batches a saturated neighbour that a newcomer's interference would push past its
+ * SLO (PAPER.md §7.3, the research's adjustSatNode) instead of refusing the newcomer. */
+static void test_int_rebatch(void **st) {
+  (void)st;
+  gl_sched_model_t ms[5];
+  gl_sched_input_t in;
+  gl_profile_t *p = scen1(&in, ms, 1);
+  gl_plan_t pl;
+  assert_int_equal(gl__plan_init(&pl, &in, "gpulet-int"), GL_OK);
+  /* resnet50 on 40% and vgg16 on 60%, each saturated at the batch it gets alone (alpha 1) */
+  int mod[2] = {2, 4}, units[2] = {40, 60}, b0[2];
+  pl.dev[0].n_lets = 2;
+  for (int l = 0; l < 2; l++) {
+    gl_plan_let_t *L = &pl.dev[0].lets[l];
+    double t;
+    b0[l] = gl_sched_sat_batch(&in, mod[l], units[l], 1, &t);
+    L->units = units[l], L->n_members = 1, L->saturated = true;
+    L->m[0] = (gl_plan_member_t){mod[l], b0[l], t, t, 0, 1};
+  }
+  gl_plan_t copy;
+  assert_int_equal(gl_plan_copy(&pl, &copy), GL_OK);
+  /* without interference both hold; with it, the batches that sat at 2L = SLO are lowered */
+  assert_true(gl__gpulet_device_ok(&in, &copy, 0, false));
+  assert_true(gl__gpulet_device_ok(&in, &pl, 0, true));
+  bool lowered = false;
+  for (int l = 0; l < 2; l++) {
+    const gl_plan_let_t *L = &pl.dev[0].lets[l];
+    const gl_plan_member_t *m = &L->m[0];
+    assert_true(m->alpha > 1.05);
+    assert_true(2 * m->lat_ms <= ms[m->model].slo_ms);
+    assert_true(fabs(m->lat_ms - gl_sched_latency(&in, m->model, m->batch, units[l], m->alpha)) < 1e-9);
+    /* the largest batch that still fits: one more would break 2L <= SLO */
+    if (m->batch < 32) assert_true(2 * gl_sched_latency(&in, m->model, m->batch + 1, units[l], m->alpha) > ms[m->model].slo_ms);
+    assert_true(m->batch <= b0[l]);
+    lowered |= m->batch < b0[l];
+    assert_true(m->tput < copy.dev[0].lets[l].m[0].tput);
+  }
+  assert_true(lowered);
+  gl_plan_fini(&copy);
+  gl_plan_fini(&pl);
+  gl_profile_destroy(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_batch_rules),     cmocka_unit_test(test_knee),
       cmocka_unit_test(test_placement_split), cmocka_unit_test(test_timeshare),
-      cmocka_unit_test(test_merge_residue),   cmocka_unit_test(test_sbp_merge),
+      cmocka_unit_test(test_merge_residue),   cmocka_unit_test(test_merge_residue_rule),
+      cmocka_unit_test(test_sbp_merge),
       cmocka_unit_test(test_bound),           cmocka_unit_test(test_interference_table),
       cmocka_unit_test(test_fit),             cmocka_unit_test(test_rates_and_diff),
+      cmocka_unit_test(test_incremental),     cmocka_unit_test(test_incremental_fallback),
+      cmocka_unit_test(test_int_rebatch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,9 +20,16 @@ echo '{"max_batch_size": 4, "colour": "red"}' > "$W/repo/broken/config.json"
 # a model folder whose model.onnx is a symlink to a file outside the repository
 mkdir -p "$W/repo/escape"; cp "$W/repo/lenet/model.onnx" "$W/outside/model.onnx"
 ln -s "$W/outside/model.onnx" "$W/repo/escape/model.onnx"
+# deadline behaviour: an SLO no run can meet (rejected early, or served late), a one-slot queue
+mkdir -p "$W/repo/tight" "$W/repo/late" "$W/repo/qone"
+cp "$W/repo/lenet/model.onnx" "$W/repo/tight/"; cp "$W/repo/lenet/model.onnx" "$W/repo/late/"
+cp "$W/repo/mobilenetv2/model.onnx" "$W/repo/qone/"
+echo '{"max_batch_size": 8, "slo_ms": 0.0001}' > "$W/repo/tight/config.json"
+echo '{"max_batch_size": 8, "slo_ms": 0.0001, "serve_late": true}' > "$W/repo/late/config.json"
+echo '{"max_batch_size": 1, "slo_ms": 60000, "max_queue_size": 1}' > "$W/repo/qone/config.json"
 
 "$G" serve --model-repository "$W/repo" --port 0 --metrics-port 0 --port-file "$W/ports" \
-  --max-body 1000000 --quiet 2> "$W/server.log" &
+  --max-body 1000000 2> "$W/server.log" &
 SP=$!
 trap 'kill -9 $SP 2>/dev/null' EXIT
 for i in $(seq 1 600); do [ -s "$W/ports" ] && break; kill -0 $SP 2>/dev/null || break; sleep 0.1; done
@@ -116,6 +123,16 @@ PY
 curl -s -m 60 -D "$W/raw.hdr" -o "$W/raw.out" -H "Inference-Header-Content-Length: 0" --data-binary @"$W/raw.body" "$U/v2/models/lenet/infer"
 grep -qi 'inference-header-content-length' "$W/raw.hdr" && ok "raw binary infer" || fail "raw binary infer"
 req POST /v2/models/lenet/infer --data-binary @"$W/batch3.json"; expect 200 '"shape":\[3,10\]' "client batch of 3"
+python3 -c "
+import json,sys
+a=json.load(open(sys.argv[1]))['outputs'][0]['data']; b=json.load(open(sys.argv[2]))['outputs'][0]['data']
+assert len(a)==30 and all(abs(a[10*k+i]-b[i])<=1e-5*(1+abs(b[i])) for k in range(3) for i in range(10))" "$W/body" "$W/json_out" \
+  && ok "each sample of a padded batch (plan for 4) equals the single answer" || fail "batch rows differ"
+
+# deadlines: rejected early with a reason (503), or served late and counted as missed
+req POST /v2/models/tight/infer --data-binary @"$W/in.json"; expect 503 'cannot meet its deadline' "rejected early"
+req POST /v2/models/late/infer --data-binary @"$W/in.json"; expect 200 '"outputs"' "served late"
+req POST /v2/models/lenet/infer --data-binary @"$W/in.json" -o /dev/null
 
 # bad requests: a clear 4xx each, and the server keeps serving
 req POST /v2/models/lenet/infer --data-binary '{"inputs":[{"name":'; expect 400 'malformed JSON' "malformed JSON"
@@ -139,6 +156,22 @@ req POST /v2/models/lenet/infer --data-binary @"$W/in.json"; expect 200 '"output
 curl -s -m 120 -o "$W/m.out" -w '%{http_code}' -H "Inference-Header-Content-Length: $(cat "$W/mnet.hlen")" --data-binary @"$W/mnet.body" "$U/v2/models/mobilenetv2/infer" > "$W/m.code"
 [ "$(cat "$W/m.code")" = 200 ] && grep -q '"shape":\[1,1000\]' "$W/m.out" && ok "mobilenetv2 binary-input infer" || fail "mobilenetv2: $(cat "$W/m.code") $(head -c 300 "$W/m.out")"
 
+pids=""
+# a one-slot queue: concurrent requests beyond it get 429; concurrent requests batch together
+for i in 1 2 3 4 5 6; do
+  curl -s -m 120 -o "$W/q.$i.out" -w '%{http_code}' -H "Inference-Header-Content-Length: $(cat "$W/mnet.hlen")" \
+    --data-binary @"$W/mnet.body" "$U/v2/models/qone/infer" > "$W/q.$i" & pids="$pids $!"
+  curl -s -m 120 -o /dev/null -w '%{http_code}' -H "Inference-Header-Content-Length: $(cat "$W/mnet.hlen")" \
+    --data-binary @"$W/mnet.body" "$U/v2/models/mobilenetv2/infer" > "$W/b.$i" & pids="$pids $!"
+done
+wait $pids
+codes=$(cat "$W"/q.[1-6] | sort | uniq -c | tr '\n' ' ')
+if grep -q 429 "$W"/q.[1-6] && grep -q 200 "$W"/q.[1-6] && grep -q 'queue holds 1 requests' "$W"/q.*.out; then ok "queue full: 429 ($codes)"; else fail "queue full: $codes"; fi
+[ "$(cat "$W"/b.[1-6] | tr -d '\n')" = 200200200200200200 ] && ok "6 concurrent mobilenetv2 requests" || fail "concurrent: $(cat "$W"/b.[1-6])"
+req GET /v2/models/mobilenetv2/stats
+python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['model_stats'][0]; assert s['inference_count']>=7 and s['execution_count']<s['inference_count'] and any(b['batch_size']>1 for b in s['batch_stats']), s" "$W/body" \
+  && ok "concurrent requests were batched" || fail "no batching: $BODY"
+
 # statistics and metrics
 req GET /v2/models/lenet/stats; expect 200 '"inference_count":' "model stats"
 python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['model_stats'][0]; assert s['name']=='lenet' and s['inference_count']>=8 and s['execution_count']>=5, s" "$W/body" && ok "stats count samples" || fail "stats counts: $BODY"
@@ -146,7 +179,15 @@ M=$(curl -s -m 10 "http://127.0.0.1:$MP/metrics")
 echo "$M" | grep -q '^nv_inference_request_success{model="lenet",version="1"} [1-9]' && ok "metrics: success" || fail "metrics success"
 echo "$M" | grep -q '^nv_inference_request_failure{model="lenet",version="1",reason="OTHER"} [1-9]' && ok "metrics: failures" || fail "metrics failure"
 echo "$M" | grep -q '^gpulet_batch_size_bucket{model="lenet",version="1",le="4"}' && ok "metrics: batch histogram" || fail "metrics histogram"
+echo "$M" | grep -q '^gpulet_rejected_early_total{model="tight",version="1"} [1-9]' && ok "metrics: rejected early" || fail "metrics rejected early"
+echo "$M" | grep -q '^gpulet_slo_missed_total{model="late",version="1"} [1-9]' && ok "metrics: SLO missed" || fail "metrics SLO missed"
+echo "$M" | grep -q '^nv_inference_request_failure{model="qone",version="1",reason="REJECTED"} [1-9]' && ok "metrics: queue-full rejections" || fail "metrics queue full"
 req GET /v2/gpulet/plan; expect 200 '"gpulets"' "plan JSON"
+# limits: request headers over the limit, too many connections
+big=$(head -c 100000 /dev/zero | tr '\0' a)
+CODE=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H "X-Big: $big" "$U/v2/health/live")
+case $CODE in 4*) ok "headers over the limit: $CODE";; *) fail "headers over the limit: $CODE";; esac
+req GET /v2/health/live; expect 200 'live' "still serving after the header limit"
 req GET /; expect 200 '<html' "status page"
 
 # repository: unload, infer fails, load, infer works
@@ -158,15 +199,46 @@ req POST /v2/models/lenet/infer --data-binary @"$W/in.json"; expect 200 '"output
 req POST /v2/repository/models/nosuch/load; expect 404 'no model' "load unknown model"
 req POST /v2/repository/models/broken/load; expect 400 "colour" "load broken model names the problem"
 
+# the connection limit: a second server allowing 2 connections answers the third with 503
+mkdir -p "$W/repo2/lenet"; cp "$W/repo/lenet/"* "$W/repo2/lenet/"
+"$G" serve --model-repository "$W/repo2" --port 0 --metrics-port -1 --port-file "$W/ports2" --max-connections 2 --max-inflight 200000 --quiet 2>> "$W/server.log" &
+SP2=$!
+for i in $(seq 1 300); do [ -s "$W/ports2" ] && break; sleep 0.1; done
+python3 - "$(cut -d' ' -f1 "$W/ports2")" <<'PY' && ok "connection limit: 503 for the third connection" || fail "connection limit"
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+time.sleep(0.2)
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+s.settimeout(10)
+got = s.recv(4096).decode()
+assert got.startswith("HTTP/1.1 503") and "too many connections" in got, got
+for c in held: c.close()
+s.close()
+time.sleep(0.2)
+c = socket.create_connection(("127.0.0.1", port))
+c.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+c.settimeout(10)
+assert c.recv(4096).decode().startswith("HTTP/1.1 200")
+PY
+CODE=$(curl -s -m 30 -o "$W/busy.out" -w '%{http_code}' -H "Inference-Header-Content-Length: $(cat "$W/mnet.hlen")" \
+  --data-binary @"$W/mnet.body" "http://127.0.0.1:$(cut -d' ' -f1 "$W/ports2")/v2/models/lenet/infer")
+[ "$CODE" = 503 ] && grep -q 'server busy' "$W/busy.out" && ok "in-flight body bytes limit: 503" || fail "in-flight limit: $CODE $(cat "$W/busy.out")"
+CODE=$(curl -s -m 30 -o /dev/null -w '%{http_code}' --data-binary @"$W/in.json" "http://127.0.0.1:$(cut -d' ' -f1 "$W/ports2")/v2/models/lenet/infer")
+[ "$CODE" = 200 ] && ok "in-flight bytes released after the busy answer" || fail "after busy: $CODE"
+kill -TERM $SP2; wait $SP2 || fail "second server exit code"
+
 # graceful SIGTERM: requests in flight are answered, exit code 0
+tpids=""
 for i in 1 2 3; do
   curl -s -m 120 -o /dev/null -w '%{http_code}' -H "Inference-Header-Content-Length: $(cat "$W/mnet.hlen")" \
-    --data-binary @"$W/mnet.body" "$U/v2/models/mobilenetv2/infer" > "$W/term.$i" &
+    --data-binary @"$W/mnet.body" "$U/v2/models/mobilenetv2/infer" > "$W/term.$i" & tpids="$tpids $!"
 done
 sleep 0.3
 kill -TERM $SP
 wait $SP; rc=$?
-wait
+wait $tpids
 [ $rc = 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $rc"
 for i in 1 2 3; do [ "$(cat "$W/term.$i")" = 200 ] && ok "in-flight request $i answered" || fail "in-flight request $i: $(cat "$W/term.$i")"; done
 trap - EXIT

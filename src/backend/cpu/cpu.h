@@ -18,4 +18,9 @@ int gl_cpu_plan_blocked_values(const gl_plan_t *p);
 /* True when the CPU backend has a kernel for op_type. */
 bool gl_cpu_supports(const char *op_type);
 
+/* Memory a CPU plan holds: *arena = its activation arena, *consts = the constant tensors it
+ * references (weights; prepacked copies inside kernels not counted). Returns false (and zeros)
+ * when p is not a CPU plan. */
+bool gl_cpu_plan_memory(const gl_plan_t *p, size_t *arena, size_t *consts);
+
 #endif

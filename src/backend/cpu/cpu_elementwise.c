@@ -483,7 +483,9 @@ DEF_WHERE(where_8, uint64_t)
  * Casts: every pair of slots, as a row function of one contiguous input
  * ------------------------------------------------------------------------------------------- */
 /* IEEE half through the compiler's _Float16 (F16C instructions, vectorised, where the target has
- * them); rounds to nearest even like gl_f32_to_f16. */
+ * them); rounds to nearest even like gl_f32_to_f16, which serves compilers without _Float16
+ * (clang 14 on x86, used for the fuzzers). */
+#ifdef __FLT16_MAX__
 static inline float half_ld(uint16_t v) {
   _Float16 h;
   memcpy(&h, &v, 2);
@@ -495,6 +497,10 @@ static inline uint16_t half_st(float f) {
   memcpy(&v, &h, 2);
   return v;
 }
+#else
+static inline float half_ld(uint16_t v) { return gl_f16_to_f32(v); }
+static inline uint16_t half_st(float f) { return gl_f32_to_f16(f); }
+#endif
 
 /* float -> bfloat16 by dropping the low 16 bits, as ONNX's reference Cast does (opsets <= 17 and
  * their test data); NaN stays NaN. */

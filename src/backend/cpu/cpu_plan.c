@@ -10,6 +10,7 @@
  * memory plan sizes each value by its layout (blocked layouts may pad channels).
  * GL_PLAN_DUMP=1 prints each step with its output's layout to stderr. */
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ typedef struct {
   int n_in, n_out;
   int *in, *out; /* value ids (-1 absent) */
   int alias_src; /* >= 0: a view; out[0] points at this value's data, no kernel */
+  bool empty;    /* every output is empty: nothing to run */
 } step_t;
 
 typedef struct {
@@ -47,7 +49,34 @@ typedef struct {
   gl_tensor_t *consts; /* the plan's references to constant values (the graph is freed after compile) */
   int n_consts;
   int n_blocked; /* values the layout pass left blocked */
+  pthread_t owner; /* the thread that compiled the plan, the only one that may run it */
 } cpu_plan_t;
+
+/* True when every output of n has no elements (so n has nothing to compute). */
+static bool empty_outputs(const gl_graph_t *g, const gl_node_t *n) {
+  bool any = false;
+  for (int k = 0; k < n->n_outputs; k++) {
+    const gl_value_t *v = gl_out(g, n, k);
+    if (!v) continue;
+    if (gl_shape_numel(&v->shape) != 0) return false;
+    any = true;
+  }
+  return any;
+}
+
+/* Contractions (Conv, Gemm, MatMul) over an empty dimension: a non-empty output from an empty
+ * input, which oneDNN cannot take. */
+static bool empty_reduction(const gl_graph_t *g, const gl_node_t *n) {
+  static const char *ops[] = {"Conv", "ConvTranspose", "Gemm", "MatMul"};
+  bool contraction = false;
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) contraction |= !strcmp(n->op_type, ops[i]);
+  if (!contraction) return false;
+  for (int k = 0; k < n->n_inputs && k < 2; k++) {
+    const gl_value_t *v = gl_in(g, n, k);
+    if (v && gl_shape_numel(&v->shape) == 0) return true;
+  }
+  return false;
+}
 
 static bool is_view_op(const gl_graph_t *g, const gl_node_t *n) {
   static const char *views[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
@@ -206,6 +235,7 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
   }
   cp->x.threads = pl->threads > 0 ? pl->threads : omp_get_max_threads();
   if (cp->x.threads > 1 && plan_work(g) < GL_CPU_SERIAL_WORK) cp->x.threads = 1;
+  cp->owner = pthread_self();
   st = gl_dnnl_check(dnnl_stream_create(&cp->x.stream, cp->x.engine, dnnl_stream_default_flags),
                      "creating a stream");
   if (st) goto fail;
@@ -251,6 +281,15 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
       if (g->values[n->inputs[0]].kind == GL_VAL_INTERNAL && !g->values[n->inputs[0]].data)
         alias[n->outputs[0]] = n->inputs[0];
       continue;
+    }
+    if (empty_outputs(g, n)) {
+      s->empty = true; /* nothing to compute; oneDNN divides by zero on empty shapes */
+      continue;
+    }
+    if (empty_reduction(g, n)) {
+      st = gl_err(GL_EUNSUPPORTED, "%s: an empty input with a non-empty output is not supported",
+                  gl_node_label(n));
+      break;
     }
     const gl_cpu_op_t *op = gl_cpu_op(n->op_type);
     if (!op) {
@@ -327,6 +366,12 @@ fail:
 
 static gl_status_t plan_run(gl_plan_t *p, const gl_tensor_t *inputs, gl_tensor_t *outputs) {
   cpu_plan_t *cp = (cpu_plan_t *)p;
+  /* oneDNN 2.6 as Debian builds it shares one library-managed scratchpad per thread among the
+   * primitives that thread created; run from another thread, some (the gemm-based convs) write
+   * through a pointer they do not own and crash. Until the kernels pass user-managed scratchpads,
+   * a plan runs only on the thread that compiled it (executors compile their own plans). */
+  if (!pthread_equal(cp->owner, pthread_self()))
+    return gl_err(GL_ESTATE, "a CPU plan must run on the thread that compiled it");
   if (omp_get_max_threads() != cp->x.threads) omp_set_num_threads(cp->x.threads);
   for (int i = 0; i < p->n_inputs; i++) cp->vptr[cp->in_vals[i]] = inputs[i].data;
   for (int i = 0; i < cp->n_steps; i++) {
@@ -335,6 +380,7 @@ static gl_status_t plan_run(gl_plan_t *p, const gl_tensor_t *inputs, gl_tensor_t
       cp->vptr[s->out[0]] = cp->vptr[s->alias_src];
       continue;
     }
+    if (s->empty) continue;
     void **in = cp->args, **out = cp->args + s->n_in + GL_CPU_IN_PAD;
     for (int k = 0; k < s->n_in; k++) in[k] = s->in[k] >= 0 ? cp->vptr[s->in[k]] : NULL;
     for (int k = s->n_in; k < s->n_in + GL_CPU_IN_PAD; k++) in[k] = NULL;
@@ -372,4 +418,13 @@ gl_status_t gl_cpu_backend_create(gl_backend_t **out) {
   be->i = &cpu_iface;
   *out = be;
   return GL_OK;
+}
+
+bool gl_cpu_plan_memory(const gl_plan_t *p, size_t *arena, size_t *consts) {
+  *arena = *consts = 0;
+  if (!p || !p->be || p->be->i != &cpu_iface) return false;
+  const cpu_plan_t *cp = (const cpu_plan_t *)p;
+  *arena = cp->arena_bytes;
+  for (int i = 0; i < cp->n_consts; i++) *consts += gl_tensor_nbytes(&cp->consts[i]);
+  return true;
 }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_int.h"
@@ -45,7 +46,11 @@ static int64_t load_i64(const void *p, gl_dtype_t t, int64_t i) {
   return gl_tensor_get_i64(&v, i);
 }
 
-/* Writes v as one element of type t at dst (which need not be aligned). */
+/* v clamped into [lo, hi] (NaN -> 0): a cast of an out-of-range double to an integer type is
+ * undefined in C, and a model's constant can hold any value. */
+static double sat(double v, double lo, double hi) { return v != v ? 0 : v < lo ? lo : v > hi ? hi : v; }
+
+/* Writes v as one element of type t at dst (which need not be aligned); integers saturate. */
 static void store_f64(void *dst, gl_dtype_t t, double v) {
 #define ST(T, expr)        \
   {                        \
@@ -58,15 +63,15 @@ static void store_f64(void *dst, gl_dtype_t t, double v) {
     case GL_DT_F64: ST(double, v)
     case GL_DT_F16: ST(uint16_t, gl_f32_to_f16((float)v))
     case GL_DT_BF16: ST(uint16_t, gl_f32_to_bf16((float)v))
-    case GL_DT_I8: ST(int8_t, v)
-    case GL_DT_U8: ST(uint8_t, v)
+    case GL_DT_I8: ST(int8_t, sat(v, INT8_MIN, INT8_MAX))
+    case GL_DT_U8: ST(uint8_t, sat(v, 0, UINT8_MAX))
     case GL_DT_BOOL: ST(uint8_t, v != 0)
-    case GL_DT_I16: ST(int16_t, v)
-    case GL_DT_U16: ST(uint16_t, v)
-    case GL_DT_I32: ST(int32_t, v)
-    case GL_DT_U32: ST(uint32_t, v)
-    case GL_DT_I64: ST(int64_t, v)
-    case GL_DT_U64: ST(uint64_t, v)
+    case GL_DT_I16: ST(int16_t, sat(v, INT16_MIN, INT16_MAX))
+    case GL_DT_U16: ST(uint16_t, sat(v, 0, UINT16_MAX))
+    case GL_DT_I32: ST(int32_t, sat(v, INT32_MIN, INT32_MAX))
+    case GL_DT_U32: ST(uint32_t, sat(v, 0, UINT32_MAX))
+    case GL_DT_I64: ST(int64_t, sat(v, -9223372036854775808.0, 9223372036854774784.0))
+    case GL_DT_U64: ST(uint64_t, sat(v, 0, 18446744073709549568.0))
     default: break;
   }
 #undef ST

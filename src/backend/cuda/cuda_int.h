@@ -15,6 +15,8 @@ extern "C" {
 }
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/cuda_optable.h"
+#include "backend/cuda_support.h"
 
 /* What a step's prepare and run may use: the plan's library handles (bound to its stream). */
 typedef struct {
@@ -23,6 +25,9 @@ typedef struct {
   cudnnHandle_t dnn;
   cublasHandle_t blas;
   size_t workspace_need; /* prepare raises it to what its step needs */
+  int precision;         /* gl_precision_t of the plan */
+  int *bad_flag;         /* device int: kernels set it on bad input (Gather's index); plan_wait reads it */
+  char gpu[256];         /* the device's name (keys the conv algorithm cache) */
 } gl_cu_ctx_t;
 
 typedef struct gl_cu_step gl_cu_step_t;
@@ -49,7 +54,20 @@ gl_status_t gl_cublas_check(cublasStatus_t e, const char *what);
 #define GL_CUDNN(call, what) GL_TRY(gl_cudnn_check((call), (what)))
 #define GL_CUBLAS(call, what) GL_TRY(gl_cublas_check((call), (what)))
 
-/* Launch geometry for n elements. */
-static inline unsigned gl_cu_blocks(int64_t n) { return (unsigned)((n + 255) / 256); }
+/* Launch geometry for n elements: 256 threads a block, at most 2^20 blocks; kernels walk their
+ * range with GL_CU_FOR (a grid-stride loop), so any n fits the grid limits. */
+static inline unsigned gl_cu_blocks(int64_t n) {
+  int64_t b = (n + 255) / 256;
+  return (unsigned)(b < 1 ? 1 : (b > (1 << 20) ? (1 << 20) : b));
+}
+#define GL_CU_FOR(i, n)                                                              \
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (int64_t)(n); \
+       i += (int64_t)gridDim.x * blockDim.x)
+
+/* Device copies of constants, shared by every plan of a model on a device (cuda_plan.cu):
+ * equal contents (same size and 128-bit hash) map to one device buffer, refcounted. */
+gl_status_t gl_cu_const_get(int device, const gl_tensor_t *t, void **dev);
+void gl_cu_const_put(int device, void *dev);
+
 
 #endif

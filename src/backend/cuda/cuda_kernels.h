@@ -2,7 +2,8 @@
  * indices that compile both as CUDA device code and as plain C. The CUDA backend launches them;
  * tests/backend/test_cuda_kernels.c runs the same bodies on the CPU against the CPU backend, so
  * only the launch code and the cuDNN/cuBLAS calls wait for a GPU to be checked.
- * f32 only; everything here is pure (no allocation, no globals). */
+ * Arithmetic is f32; the data-movement bodies return offsets and work for any element type.
+ * Everything here is pure (no allocation, no globals). */
 #ifndef GL_BACKEND_CUDA_CUDA_KERNELS_H
 #define GL_BACKEND_CUDA_CUDA_KERNELS_H
 
@@ -168,6 +169,170 @@ GL_HD static inline float gl_k_layernorm_at(float x, float mean, float inv, cons
                                             const float *bias, int64_t j) {
   float v = (x - mean) * inv * scale[j];
   return bias ? v + bias[j] : v;
+}
+
+/* Tile: output element i of rank dims reads the input at coordinates (o_d mod in_dims[d]). */
+typedef struct {
+  int rank;
+  int64_t dims[GL_K_MAX_RANK];    /* output dims */
+  int64_t in_dims[GL_K_MAX_RANK]; /* input dims */
+  int64_t in_st[GL_K_MAX_RANK];   /* input strides */
+} gl_k_tile_t;
+
+GL_HD static inline int64_t gl_k_tile_offset(const gl_k_tile_t *t, int64_t i) {
+  int64_t off = 0;
+  for (int d = t->rank - 1; d >= 0; d--) {
+    off += ((i % t->dims[d]) % t->in_dims[d]) * t->in_st[d];
+    i /= t->dims[d];
+  }
+  return off;
+}
+
+/* Constant Pad: output element i reads input offset, or -1 where it lies in the padding.
+ * pre[d] is the (possibly negative) padding before dim d. */
+typedef struct {
+  int rank;
+  int64_t dims[GL_K_MAX_RANK];    /* output dims */
+  int64_t in_dims[GL_K_MAX_RANK];
+  int64_t in_st[GL_K_MAX_RANK];
+  int64_t pre[GL_K_MAX_RANK];
+} gl_k_pad_t;
+
+GL_HD static inline int64_t gl_k_pad_src(const gl_k_pad_t *p, int64_t i) {
+  int64_t off = 0;
+  for (int d = p->rank - 1; d >= 0; d--) {
+    int64_t c = i % p->dims[d] - p->pre[d];
+    i /= p->dims[d];
+    if (c < 0 || c >= p->in_dims[d]) return -1;
+    off += c * p->in_st[d];
+  }
+  return off;
+}
+
+/* Where: three-way broadcast (condition, x, y) into the output. */
+typedef struct {
+  int rank;
+  int64_t dims[GL_K_MAX_RANK];
+  int64_t st[3][GL_K_MAX_RANK];
+} gl_k_bcast3_t;
+
+GL_HD static inline void gl_k_bcast3_offsets(const gl_k_bcast3_t *b, int64_t i, int64_t *o) {
+  int64_t a0 = 0, a1 = 0, a2 = 0;
+  for (int d = b->rank - 1; d >= 0; d--) {
+    int64_t q = i % b->dims[d];
+    i /= b->dims[d];
+    a0 += q * b->st[0][d];
+    a1 += q * b->st[1][d];
+    a2 += q * b->st[2][d];
+  }
+  o[0] = a0, o[1] = a1, o[2] = a2;
+}
+
+/* Cast between the types the CUDA backend converts: f32, i64, i32, bool (u8). ONNX casts float
+ * to integer by truncation toward zero; anything non-zero becomes true. */
+enum { GL_K_T_F32 = 0, GL_K_T_I64, GL_K_T_I32, GL_K_T_BOOL };
+
+GL_HD static inline double gl_k_load_as_f64(int t, const void *x, int64_t i) {
+  switch (t) {
+    case GL_K_T_F32: return (double)((const float *)x)[i];
+    case GL_K_T_I64: return (double)((const int64_t *)x)[i];
+    case GL_K_T_I32: return (double)((const int32_t *)x)[i];
+    default: return ((const unsigned char *)x)[i] ? 1.0 : 0.0;
+  }
+}
+
+GL_HD static inline void gl_k_cast_at(int from, int to, const void *x, void *y, int64_t i) {
+  if (from == GL_K_T_I64 && to == GL_K_T_I64) {
+    ((int64_t *)y)[i] = ((const int64_t *)x)[i];
+    return;
+  }
+  if (from == GL_K_T_I64 && to == GL_K_T_I32) { /* exact, no round trip through double */
+    ((int32_t *)y)[i] = (int32_t)((const int64_t *)x)[i];
+    return;
+  }
+  double v = gl_k_load_as_f64(from, x, i);
+  switch (to) {
+    case GL_K_T_F32: ((float *)y)[i] = (float)v; break;
+    case GL_K_T_I64: ((int64_t *)y)[i] = (int64_t)v; break;
+    case GL_K_T_I32: ((int32_t *)y)[i] = (int32_t)v; break;
+    default: ((unsigned char *)y)[i] = v != 0.0; break;
+  }
+}
+
+/* Max/average pooling over up to 3 spatial dims (fewer are padded with size-1 dims in front),
+ * any padding (asymmetric, ceil_mode), strides and dilations; the CUDA backend uses it where
+ * cuDNN's symmetric-padding pooling cannot express the node. Padding never wins a max; an
+ * average divides by the taps inside the input, or (count_pad) inside [-pb, in + pe). */
+typedef struct {
+  int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
+  int is_max, count_pad;
+} gl_k_pool_t;
+
+/* Output element i of planes of out[0]*out[1]*out[2] (input planes of in[0]*in[1]*in[2]). */
+GL_HD static inline float gl_k_pool_at(const gl_k_pool_t *p, const float *x, int64_t i) {
+  int64_t osz = p->out[0] * p->out[1] * p->out[2], isz = p->in[0] * p->in[1] * p->in[2];
+  int64_t plane = i / osz, r = i % osz;
+  int64_t o[3] = {r / (p->out[1] * p->out[2]), (r / p->out[2]) % p->out[1], r % p->out[2]};
+  const float *xp = x + plane * isz;
+  float best = -INFINITY, acc = 0.f;
+  int64_t cnt = 0, cntpad = 0;
+  for (int64_t j0 = 0; j0 < p->k[0]; j0++) {
+    int64_t c0 = o[0] * p->s[0] - p->pb[0] + j0 * p->d[0];
+    for (int64_t j1 = 0; j1 < p->k[1]; j1++) {
+      int64_t c1 = o[1] * p->s[1] - p->pb[1] + j1 * p->d[1];
+      for (int64_t j2 = 0; j2 < p->k[2]; j2++) {
+        int64_t c2 = o[2] * p->s[2] - p->pb[2] + j2 * p->d[2];
+        if (c0 >= -p->pb[0] && c0 < p->in[0] + p->pe[0] && c1 >= -p->pb[1] && c1 < p->in[1] + p->pe[1] &&
+            c2 >= -p->pb[2] && c2 < p->in[2] + p->pe[2])
+          cntpad++;
+        if (c0 < 0 || c0 >= p->in[0] || c1 < 0 || c1 >= p->in[1] || c2 < 0 || c2 >= p->in[2]) continue;
+        float v = xp[(c0 * p->in[1] + c1) * p->in[2] + c2];
+        if (v > best) best = v;
+        acc += v;
+        cnt++;
+      }
+    }
+  }
+  if (p->is_max) return best;
+  int64_t div = p->count_pad ? cntpad : cnt;
+  return div ? acc / (float)div : 0.f;
+}
+
+/* Resize (nearest or linear, any coordinate rule) from per-dim tables built on the host
+ * (gl_cuda_resize_tables in backend/cuda_support.h): for output coordinate o of dim d the
+ * sources i0[off[d] + o] and i1[off[d] + o] (i0 = -1: outside the roi, the extrapolation value)
+ * and the weight w of i1. */
+typedef struct {
+  int rank, linear;
+  int64_t odim[GL_K_MAX_RANK], ist[GL_K_MAX_RANK], off[GL_K_MAX_RANK];
+  float extrap;
+} gl_k_resize_t;
+
+GL_HD static inline float gl_k_resize_at(const gl_k_resize_t *r, const int64_t *i0, const int64_t *i1,
+                                         const double *w, const float *x, int64_t i) {
+  int64_t c[GL_K_MAX_RANK];
+  for (int d = r->rank - 1; d >= 0; d--) c[d] = i % r->odim[d], i /= r->odim[d];
+  int64_t base = 0;
+  int blend[GL_K_MAX_RANK], nb = 0;
+  for (int d = 0; d < r->rank; d++) {
+    int64_t t = r->off[d] + c[d];
+    if (i0[t] < 0) return r->extrap;
+    base += i0[t] * r->ist[d];
+    if (r->linear && w[t] != 0.0 && i1[t] != i0[t]) blend[nb++] = d;
+  }
+  if (!nb) return x[base];
+  double acc = 0.0;
+  for (int m = 0; m < (1 << nb); m++) {
+    double wt = 1.0;
+    int64_t off = base;
+    for (int b = 0; b < nb; b++) {
+      int64_t t = r->off[blend[b]] + c[blend[b]];
+      if (m & (1 << b)) wt *= w[t], off += (i1[t] - i0[t]) * r->ist[blend[b]];
+      else wt *= 1.0 - w[t];
+    }
+    acc += wt * (double)x[off];
+  }
+  return (float)acc;
 }
 
 #endif

@@ -1,6 +1,9 @@
 /* backend/cuda/cuda_ops.cu - the CUDA backend's ops: cuDNN for convolution, pooling and LRN,
  * cuBLAS for Gemm and MatMul, gpulet's own kernels (bodies in cuda_kernels.h) for the rest.
  * Every op honours the node's fusion (bias, residual/bias sum, activation) in one epilogue. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_int.h"
@@ -8,131 +11,180 @@
 extern "C" {
 #include "graph/nn_geom.h"
 #include "graph/ops.h"
+#include "graph/ops_tensor.h"
 }
 
 /* ---------------------------------------------------------------- kernels */
+/* Every elementwise kernel is a grid-stride loop (GL_CU_FOR), so the grid is capped at 2^20
+ * blocks whatever n is; row kernels (softmax, layernorm) likewise walk rows by gridDim.x. */
 __global__ void k_unary(int op, const float *x, float *y, int64_t n, float a, float b) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) y[i] = gl_k_unary(op, x[i], a, b);
+  GL_CU_FOR(i, n) y[i] = gl_k_unary(op, x[i], a, b);
 }
 
 __global__ void k_binary(gl_k_bcast_t bc, int op, const float *x0, const float *x1, float *y, int64_t n) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) gl_k_binary_at(&bc, op, x0, x1, y, i);
+  GL_CU_FOR(i, n) gl_k_binary_at(&bc, op, x0, x1, y, i);
 }
 
 /* y = act(y + bias[c] + sum broadcast); the sum's offsets come from bc's input 1 strides. */
 __global__ void k_epilogue(float *y, const float *bias, const float *sum, gl_k_bcast_t bc,
                            int64_t c_dim, int64_t inner, int act, float a, float b, int64_t n) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  float v = y[i];
-  if (bias) v += bias[(i / inner) % c_dim];
-  if (sum) {
-    int64_t o0, o1;
-    gl_k_bcast_offsets(&bc, i, &o0, &o1);
-    v += sum[o1];
+  GL_CU_FOR(i, n) {
+    float v = y[i];
+    if (bias) v += bias[(i / inner) % c_dim];
+    if (sum) {
+      int64_t o0, o1;
+      gl_k_bcast_offsets(&bc, i, &o0, &o1);
+      v += sum[o1];
+    }
+    y[i] = gl_k_unary(act, v, a, b);
   }
-  y[i] = gl_k_unary(act, v, a, b);
 }
 
 __global__ void k_batchnorm(const float *x, float *y, const float *sc, const float *bi, const float *mu,
                             const float *var, float eps, int64_t c, int64_t inner, int64_t n) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) gl_k_batchnorm_at(x, y, sc, bi, mu, var, eps, c, inner, i);
+  GL_CU_FOR(i, n) gl_k_batchnorm_at(x, y, sc, bi, mu, var, eps, c, inner, i);
 }
 
-__global__ void k_permute(gl_k_perm_t p, int64_t start, const char *x, char *y, int64_t n, int esz) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  int64_t o = gl_k_slice_offset(&p, start, i);
-  for (int b = 0; b < esz; b++) y[i * esz + b] = x[o * esz + b];
+/* Copies with a precomputed source offset, typed by element size (1, 2, 4 or 8 bytes). */
+template <typename T>
+__global__ void k_permute(gl_k_perm_t p, int64_t start, const T *x, T *y, int64_t n) {
+  GL_CU_FOR(i, n) y[i] = x[gl_k_slice_offset(&p, start, i)];
 }
 
-__global__ void k_gather(const float *x, const int64_t *idx64, const int32_t *idx32, int64_t n_idx,
-                         int64_t axis_len, int64_t inner, float *y, int64_t n, int *bad) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  int64_t in_i = i % inner, r = i / inner, j = r % n_idx, o = r / n_idx;
-  int64_t k = idx64 ? idx64[j] : idx32[j];
-  if (k < 0) k += axis_len;
-  if (k < 0 || k >= axis_len) {
-    *bad = 1;
-    y[i] = 0.f;
-    return;
+template <typename T>
+__global__ void k_tile(gl_k_tile_t t, const T *x, T *y, int64_t n) {
+  GL_CU_FOR(i, n) y[i] = x[gl_k_tile_offset(&t, i)];
+}
+
+template <typename T>
+__global__ void k_pad(gl_k_pad_t p, const T *x, T *y, T value, int64_t n) {
+  GL_CU_FOR(i, n) {
+    int64_t o = gl_k_pad_src(&p, i);
+    y[i] = o < 0 ? value : x[o];
   }
-  y[i] = x[(o * axis_len + k) * inner + in_i];
 }
 
-__global__ void k_concat(const float *x, float *y, int64_t cols, int64_t col0, int64_t row_len, int64_t n) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) y[gl_k_concat_dst(cols, col0, row_len, i)] = x[i];
+template <typename T>
+__global__ void k_where(gl_k_bcast3_t b, const unsigned char *c, const T *x, const T *z, T *y, int64_t n) {
+  GL_CU_FOR(i, n) {
+    int64_t o[3];
+    gl_k_bcast3_offsets(&b, i, o);
+    y[i] = c[o[0]] ? x[o[1]] : z[o[2]];
+  }
 }
 
-/* One block per row: max, sum of exp, then each element (block size a power of two). */
-__global__ void k_softmax(const float *x, float *y, int64_t len, int log_sm) {
-  __shared__ float red[256];
-  const float *xr = x + (int64_t)blockIdx.x * len;
-  float *yr = y + (int64_t)blockIdx.x * len;
-  float m = -INFINITY;
-  for (int64_t j = threadIdx.x; j < len; j += blockDim.x) m = fmaxf(m, xr[j]);
-  red[threadIdx.x] = m;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if ((int)threadIdx.x < s) red[threadIdx.x] = fmaxf(red[threadIdx.x], red[threadIdx.x + s]);
-    __syncthreads();
-  }
-  m = red[0];
-  __syncthreads();
-  float sum = 0.f;
-  for (int64_t j = threadIdx.x; j < len; j += blockDim.x) sum += expf(xr[j] - m);
-  red[threadIdx.x] = sum;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if ((int)threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
-    __syncthreads();
-  }
-  sum = red[0];
-  for (int64_t j = threadIdx.x; j < len; j += blockDim.x) yr[j] = gl_k_softmax_at(xr[j], m, sum, log_sm);
+__global__ void k_pool(gl_k_pool_t p, const float *x, float *y, int64_t n) {
+  GL_CU_FOR(i, n) y[i] = gl_k_pool_at(&p, x, i);
 }
 
-/* One block per row: mean, variance, then each element. */
-__global__ void k_layernorm(const float *x, float *y, const float *sc, const float *bi, int64_t len, float eps) {
-  __shared__ float r1[256], r2[256];
-  const float *xr = x + (int64_t)blockIdx.x * len;
-  float *yr = y + (int64_t)blockIdx.x * len;
-  float s = 0.f, q = 0.f;
-  for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
-    s += xr[j];
-    q += xr[j] * xr[j];
-  }
-  r1[threadIdx.x] = s;
-  r2[threadIdx.x] = q;
-  __syncthreads();
-  for (int k = blockDim.x / 2; k > 0; k >>= 1) {
-    if ((int)threadIdx.x < k) {
-      r1[threadIdx.x] += r1[threadIdx.x + k];
-      r2[threadIdx.x] += r2[threadIdx.x + k];
+__global__ void k_resize(gl_k_resize_t r, const int64_t *i0, const int64_t *i1, const double *w, const float *x,
+                         float *y, int64_t n) {
+  GL_CU_FOR(i, n) y[i] = gl_k_resize_at(&r, i0, i1, w, x, i);
+}
+
+__global__ void k_cast(int from, int to, const void *x, void *y, int64_t n) {
+  GL_CU_FOR(i, n) gl_k_cast_at(from, to, x, y, i);
+}
+
+template <typename T>
+__global__ void k_gather(const T *x, const int64_t *idx64, const int32_t *idx32, int64_t n_idx,
+                         int64_t axis_len, int64_t inner, T *y, int64_t n, int *bad) {
+  GL_CU_FOR(i, n) {
+    int64_t in_i = i % inner, r = i / inner, j = r % n_idx, o = r / n_idx;
+    int64_t k = idx64 ? idx64[j] : idx32[j];
+    if (k < 0) k += axis_len;
+    if (k < 0 || k >= axis_len) {
+      *bad = 1;
+      y[i] = T(0);
+    } else {
+      y[i] = x[(o * axis_len + k) * inner + in_i];
     }
+  }
+}
+
+template <typename T>
+__global__ void k_concat(const T *x, T *y, int64_t cols, int64_t col0, int64_t row_len, int64_t n) {
+  GL_CU_FOR(i, n) y[gl_k_concat_dst(cols, col0, row_len, i)] = x[i];
+}
+
+/* Block-wide sum or max over 256 threads through shared memory; every thread gets the result. */
+__device__ float block_reduce(float v, float *red, bool is_max) {
+  red[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if ((int)threadIdx.x < s)
+      red[threadIdx.x] = is_max ? fmaxf(red[threadIdx.x], red[threadIdx.x + s]) : red[threadIdx.x] + red[threadIdx.x + s];
     __syncthreads();
   }
-  float mean = r1[0] / (float)len, var = fmaxf(r2[0] / (float)len - mean * mean, 0.f);
-  float inv = rsqrtf(var + eps);
-  for (int64_t j = threadIdx.x; j < len; j += blockDim.x) yr[j] = gl_k_layernorm_at(xr[j], mean, inv, sc, bi, j);
+  float r = red[0];
+  __syncthreads(); /* red is reused by the next reduction */
+  return r;
+}
+
+/* One block (256 threads) per row: max, sum of exp, then each element. */
+__global__ void k_softmax(const float *x, float *y, int64_t rows, int64_t len, int log_sm) {
+  __shared__ float red[256];
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const float *xr = x + row * len;
+    float *yr = y + row * len;
+    float m = -INFINITY;
+    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) m = fmaxf(m, xr[j]);
+    m = block_reduce(m, red, true);
+    float sum = 0.f;
+    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) sum += expf(xr[j] - m);
+    sum = block_reduce(sum, red, false);
+    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) yr[j] = gl_k_softmax_at(xr[j], m, sum, log_sm);
+  }
+}
+
+/* One block per row: mean, then variance as the mean of squared deviations (two passes, so
+ * rows with a large mean keep their precision), then each element. */
+__global__ void k_layernorm(const float *x, float *y, const float *sc, const float *bi, int64_t rows, int64_t len,
+                            float eps) {
+  __shared__ float red[256];
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const float *xr = x + row * len;
+    float *yr = y + row * len;
+    float s = 0.f;
+    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) s += xr[j];
+    float mean = block_reduce(s, red, false) / (float)len;
+    float q = 0.f;
+    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
+      float d = xr[j] - mean;
+      q += d * d;
+    }
+    float inv = rsqrtf(block_reduce(q, red, false) / (float)len + eps);
+    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) yr[j] = gl_k_layernorm_at(xr[j], mean, inv, sc, bi, j);
+  }
 }
 
 /* Mean/sum over the inner `len` elements of each of `rows` rows (reduced axes made innermost by
  * the caller's permutation p). */
 __global__ void k_reduce(gl_k_perm_t p, const float *x, float *y, int64_t rows, int64_t len, int mean) {
-  int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= rows) return;
-  float s = 0.f;
-  for (int64_t j = 0; j < len; j++) s += x[gl_k_perm_offset(&p, r * len + j)];
-  y[r] = mean ? s / (float)len : s;
+  GL_CU_FOR(r, rows) {
+    float s = 0.f;
+    for (int64_t j = 0; j < len; j++) s += x[gl_k_perm_offset(&p, r * len + j)];
+    y[r] = mean ? s / (float)len : s;
+  }
 }
 
 /* ---------------------------------------------------------------- shared helpers */
 static gl_status_t launch_check(const char *what) { return gl_cu_check(cudaGetLastError(), what); }
+
+/* Blocks for a row kernel: one per row, at most 2^20 (the kernels loop over the rest). */
+static unsigned row_blocks(int64_t rows) { return (unsigned)(rows < 1 ? 1 : (rows > (1 << 20) ? (1 << 20) : rows)); }
+
+/* Element size check for the typed data-movement kernels. */
+static gl_status_t esz_ok(const gl_node_t *n, size_t esz) {
+  if (esz == 1 || esz == 2 || esz == 4 || esz == 8) return GL_OK;
+  return gl_err(GL_EUNSUPPORTED, "%s: %zu-byte elements on CUDA", gl_node_label(n), esz);
+}
+
+/* cuDNN describes tensors with int dims and strides. */
+static gl_status_t int_sized(const gl_node_t *n, const gl_shape_t *s) {
+  if (gl_shape_numel(s) <= INT32_MAX) return GL_OK;
+  return gl_err(GL_EUNSUPPORTED, "%s: a tensor of more than 2^31 elements on cuDNN", gl_node_label(n));
+}
 
 /* Broadcast strides of `in` against `out` (0 where broadcast), right-aligned. */
 static void bcast_strides(const gl_shape_t *out, const gl_shape_t *in, int64_t *st) {
@@ -235,6 +287,8 @@ static const struct { const char *op; int code; float a, b; } unary_ops[] = {
 };
 
 static gl_status_t prep_unary(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
+  if (n->n_outputs > 1 && n->outputs[1] >= 0)
+    return gl_err(GL_EUNSUPPORTED, "%s: Dropout's mask output on CUDA", gl_node_label(n));
   ew_t *s = (ew_t *)gl_calloc(1, sizeof *s);
   if (!s) return gl_err(GL_ENOMEM, "out of memory");
   k->state = s;
@@ -329,6 +383,13 @@ static gl_status_t prep_conv(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node
   k->state = s;
   k->destroy = conv_destroy;
   k->run = run_conv;
+  if (x->shape.rank < 3) return gl_err(GL_EUNSUPPORTED, "%s: Conv input of rank %d on CUDA", gl_node_label(n), x->shape.rank);
+  if (!gl_shape_numel(&x->shape) || !gl_shape_numel(&y->shape) || !gl_shape_numel(&w->shape))
+    return gl_err(GL_EUNSUPPORTED, "%s: empty tensors in a convolution on CUDA", gl_node_label(n));
+  if (x->dtype != GL_DT_F32 || w->dtype != GL_DT_F32)
+    return gl_err(GL_EUNSUPPORTED, "%s: float only on CUDA", gl_node_label(n));
+  GL_TRY(int_sized(n, &x->shape));
+  GL_TRY(int_sized(n, &y->shape));
   gl_nn_geom_t geo;
   GL_TRY(gl_nn_geom(n, &x->shape, &w->shape.d[2], GL_GEOM_CONV, &geo));
   int nsp = geo.nsp < 2 ? 2 : geo.nsp, pad[GL_NN_MAX_SP], str[GL_NN_MAX_SP], dil[GL_NN_MAX_SP], fdim[GL_MAX_RANK];
@@ -352,17 +413,62 @@ static gl_status_t prep_conv(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node
   GL_CUDNN(cudnnSetConvolutionNdDescriptor(s->conv, nsp, pad, str, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
            "describing the convolution");
   GL_CUDNN(cudnnSetConvolutionGroupCount(s->conv, (int)gl_attr_i(n, "group", 1)), "setting groups");
-  GL_CUDNN(cudnnSetConvolutionMathType(s->conv, CUDNN_DEFAULT_MATH), "setting math (fp32, no TF32)");
-  /* The algorithm is chosen by measurement, once per plan. */
-  cudnnConvolutionFwdAlgoPerf_t perf[8];
-  int found = 0;
-  GL_CUDNN(cudnnFindConvolutionForwardAlgorithm(cx->dnn, s->x, s->w, s->conv, s->y, 8, &found, perf), "choosing an algorithm");
-  int pick = -1;
-  for (int i = 0; i < found && pick < 0; i++)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS) pick = i;
-  if (pick < 0) return gl_err(GL_EUNSUPPORTED, "%s: cuDNN has no algorithm for this convolution", gl_node_label(n));
-  s->algo = perf[pick].algo;
-  s->ws = perf[pick].memory;
+  /* CUDNN_DEFAULT_MATH lets cuDNN use TF32 tensor cores for float data on Ampere and later, so
+   * fp32 asks for FMA kernels only; tf32 allows tensor cores; fp16 also lets cuDNN down-convert
+   * the float inputs to half. */
+  cudnnMathType_t math = cx->precision == GL_PREC_FP16   ? CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
+                         : cx->precision == GL_PREC_TF32 ? CUDNN_TENSOR_OP_MATH
+                                                          : CUDNN_FMA_MATH;
+  GL_CUDNN(cudnnSetConvolutionMathType(s->conv, math), "setting the math type");
+  /* The algorithm is chosen by measurement (cudnnFind, outside any graph capture: it allocates
+   * and synchronises), once per (shape, precision, GPU): the choice is kept in a file so the next
+   * compile skips the measurement. */
+  char key[512];
+  {
+    int o = snprintf(key, sizeof key, "%s|p%d|g%lld|x", cx->gpu, cx->precision, (long long)gl_attr_i(n, "group", 1));
+    for (int d = 0; d < x->shape.rank && o < 400; d++) o += snprintf(key + o, sizeof key - (size_t)o, ",%lld", (long long)x->shape.d[d]);
+    o += snprintf(key + o, sizeof key - (size_t)o, "|w");
+    for (int d = 0; d < w->shape.rank && o < 440; d++) o += snprintf(key + o, sizeof key - (size_t)o, ",%lld", (long long)w->shape.d[d]);
+    for (int d = 0; d < nsp && o < 500; d++)
+      o += snprintf(key + o, sizeof key - (size_t)o, "|%d,%d,%d", pad[d], str[d], dil[d]);
+  }
+  /* A cached entry is "algo + 16 * math type": cudnnFind reports the math type each algorithm
+   * ran with, and the descriptor must carry that type for the algorithm to behave as measured. */
+  int algo = -1, code = -1;
+  size_t ws_need = 0;
+  if (gl_cuda_algo_cache_get(key, &code, &ws_need) && code % 16 < CUDNN_CONVOLUTION_FWD_ALGO_COUNT &&
+      code / 16 <= CUDNN_FMA_MATH) {
+    algo = code % 16;
+    GL_CUDNN(cudnnSetConvolutionMathType(s->conv, (cudnnMathType_t)(code / 16)), "setting the math type");
+  } else {
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int found = 0;
+    GL_CUDNN(cudnnFindConvolutionForwardAlgorithm(cx->dnn, s->x, s->w, s->conv, s->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                  &found, perf),
+             "choosing an algorithm");
+    cudnnMathType_t got = math;
+    for (int i = 0; i < found && algo < 0; i++) {
+      if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+      /* fp32 takes FMA kernels only; tf32 anything but down-conversion to half. */
+      if (cx->precision == GL_PREC_FP32 &&
+          (perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+        continue;
+      if (cx->precision == GL_PREC_TF32 && perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
+      algo = (int)perf[i].algo, ws_need = perf[i].memory;
+      got = cx->precision == GL_PREC_FP32 ? CUDNN_FMA_MATH : perf[i].mathType;
+    }
+    if (algo < 0) return gl_err(GL_EUNSUPPORTED, "%s: cuDNN has no algorithm for this convolution at this precision", gl_node_label(n));
+    GL_CUDNN(cudnnSetConvolutionMathType(s->conv, got), "setting the math type");
+    gl_cuda_algo_cache_put(key, algo + 16 * (int)got, ws_need);
+  }
+  s->algo = (cudnnConvolutionFwdAlgo_t)algo;
+  /* Ask again for this algorithm's workspace (a cached entry may come from another cuDNN). */
+  {
+    size_t need = 0;
+    GL_CUDNN(cudnnGetConvolutionForwardWorkspaceSize(cx->dnn, s->x, s->w, s->conv, s->y, s->algo, &need),
+             "sizing the workspace");
+    s->ws = need > ws_need ? need : ws_need;
+  }
   if (s->ws > cx->workspace_need) cx->workspace_need = s->ws;
   s->has_bias = n->n_inputs > 2 && n->inputs[2] >= 0 && n->fuse.sum_input != 2;
   s->c = y->shape.d[1];
@@ -376,6 +482,7 @@ typedef struct {
   int64_t sa, sb, sy; /* batch strides (0 = broadcast) */
   bool ta, tb;
   float alpha, beta;
+  cublasComputeType_t compute;
   int c_in;           /* Gemm's C input or -1 */
   gl_k_bcast_t c_bc;
   epi_t epi;
@@ -386,13 +493,13 @@ static gl_status_t run_mm(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws
   const float zero = 0.f;
   /* Row-major Y[m,n] = A[m,k] B[k,n] is column-major Y^T = B^T A^T. */
   int lda = (int)(s->ta ? s->m : s->k), ldb = (int)(s->tb ? s->k : s->n);
-  GL_CUBLAS(cublasSgemmStridedBatched(cx->blas, s->tb ? CUBLAS_OP_T : CUBLAS_OP_N, s->ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                      (int)s->n, (int)s->m, (int)s->k, &s->alpha, (const float *)in[1], ldb, s->sb,
-                                      (const float *)in[0], lda, s->sa, &zero, (float *)out[0], (int)s->n, s->sy,
-                                      (int)s->batch),
+  GL_CUBLAS(cublasGemmStridedBatchedEx(cx->blas, s->tb ? CUBLAS_OP_T : CUBLAS_OP_N, s->ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                       (int)s->n, (int)s->m, (int)s->k, &s->alpha, in[1], CUDA_R_32F, ldb, s->sb, in[0],
+                                       CUDA_R_32F, lda, s->sa, &zero, out[0], CUDA_R_32F, (int)s->n, s->sy,
+                                       (int)s->batch, s->compute, CUBLAS_GEMM_DEFAULT),
             "matrix product");
   if (s->c_in >= 0 && in[s->c_in]) {
-    int64_t total = s->m * s->n;
+    int64_t total = s->m * s->n * s->batch;
     k_binary<<<gl_cu_blocks(total), 256, 0, cx->stream>>>(s->c_bc, GL_K_ADD, (const float *)out[0],
                                                           (const float *)in[s->c_in], (float *)out[0], total);
     GL_TRY(launch_check("Gemm C"));
@@ -410,6 +517,11 @@ static gl_status_t prep_mm(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t
   s->alpha = 1.f;
   s->c_in = -1;
   s->batch = 1;
+  s->compute = cx->precision == GL_PREC_FP16   ? CUBLAS_COMPUTE_32F_FAST_16F
+               : cx->precision == GL_PREC_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                : CUBLAS_COMPUTE_32F;
+  if (gl_in(g, n, 0)->dtype != GL_DT_F32 || gl_in(g, n, 1)->dtype != GL_DT_F32)
+    return gl_err(GL_EUNSUPPORTED, "%s: float only on CUDA", gl_node_label(n));
   if (!strcmp(n->op_type, "Gemm")) {
     s->ta = gl_attr_i(n, "transA", 0) != 0;
     s->tb = gl_attr_i(n, "transB", 0) != 0;
@@ -418,6 +530,7 @@ static gl_status_t prep_mm(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t
     s->m = s->ta ? a->d[1] : a->d[0];
     s->k = s->ta ? a->d[0] : a->d[1];
     s->n = s->tb ? b->d[0] : b->d[1];
+    if (a->rank != 2 || b->rank != 2) return gl_err(GL_EUNSUPPORTED, "%s: Gemm operands must be 2-D", gl_node_label(n));
     if (n->n_inputs > 2 && n->inputs[2] >= 0 && n->fuse.sum_input != 2) {
       if (s->beta != 1.f) return gl_err(GL_EUNSUPPORTED, "%s: beta other than 1 on CUDA", gl_node_label(n));
       s->c_in = 2;
@@ -428,19 +541,26 @@ static gl_status_t prep_mm(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t
     s->m = a->d[a->rank - 2];
     s->k = a->d[a->rank - 1];
     s->n = b->d[b->rank - 1];
+    if (s->m * s->k == 0 || s->k * s->n == 0)
+      return gl_err(GL_EUNSUPPORTED, "%s: empty MatMul operands on CUDA", gl_node_label(n));
     int64_t ba = gl_shape_numel(a) / (s->m * s->k), bb = gl_shape_numel(b) / (s->k * s->n);
-    if (bb == 1) { /* weights: fold A's batch into rows */
+    int64_t by = (s->m * s->n != 0) ? gl_shape_numel(y) / (s->m * s->n) : 0;
+    /* Supported batch broadcasts: B without batch (its rows shared: A's batch folds into m), A
+     * without batch (stride 0), or both with the output's whole batch (then, dim by dim, both
+     * equal the output's: a_d <= y_d, a_d in {1, y_d} and prod a_d = prod y_d). */
+    if (bb == 1) {
       s->m *= ba;
-    } else {
-      s->batch = ba > bb ? ba : bb;
-      if ((ba != bb && ba != 1 && bb != 1))
-        return gl_err(GL_EUNSUPPORTED, "%s: mixed batch broadcasting on CUDA", gl_node_label(n));
+    } else if ((ba == by || ba == 1) && bb == by) {
+      s->batch = by;
       s->sa = ba == 1 ? 0 : s->m * s->k;
       s->sb = s->k * s->n;
-      if (bb == 1) s->sb = 0;
       s->sy = s->m * s->n;
+    } else {
+      return gl_err(GL_EUNSUPPORTED, "%s: MatMul batch broadcasting of this kind on CUDA", gl_node_label(n));
     }
   }
+  if (s->m > INT_MAX || s->n > INT_MAX || s->k > INT_MAX || s->batch > INT_MAX)
+    return gl_err(GL_EUNSUPPORTED, "%s: a matrix dimension above 2^31 on cuBLAS", gl_node_label(n));
   return epi_init(&s->epi, g, n);
 }
 
@@ -449,6 +569,9 @@ typedef struct {
   cudnnTensorDescriptor_t x, y;
   cudnnPoolingDescriptor_t pool;
   cudnnLRNDescriptor_t lrn;
+  bool own;      /* gpulet's own kernel (asymmetric padding, ceil_mode, dilation) */
+  gl_k_pool_t kp;
+  int64_t n;
 } pool_t;
 
 static void pool_destroy(void *p) {
@@ -463,6 +586,10 @@ static void pool_destroy(void *p) {
 static gl_status_t run_pool(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
   const pool_t *s = (const pool_t *)k->state;
   const float one = 1.f, zero = 0.f;
+  if (s->own) {
+    k_pool<<<gl_cu_blocks(s->n), 256, 0, cx->stream>>>(s->kp, (const float *)in[0], (float *)out[0], s->n);
+    return launch_check("pooling kernel");
+  }
   if (s->lrn)
     GL_CUDNN(cudnnLRNCrossChannelForward(cx->dnn, s->lrn, CUDNN_LRN_CROSS_CHANNEL_DIM1, &one, s->x, in[0], &zero, s->y, out[0]), "LRN");
   else
@@ -478,6 +605,11 @@ static gl_status_t prep_pool(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node
   k->state = s;
   k->destroy = pool_destroy;
   k->run = run_pool;
+  if (x->dtype != GL_DT_F32) return gl_err(GL_EUNSUPPORTED, "%s: float only on CUDA", gl_node_label(n));
+  if (x->shape.rank < 3) return gl_err(GL_EUNSUPPORTED, "%s: input of rank %d on CUDA", gl_node_label(n), x->shape.rank);
+  if (!gl_shape_numel(&x->shape) || !gl_shape_numel(&y->shape))
+    return gl_err(GL_EUNSUPPORTED, "%s: empty tensors in pooling on CUDA", gl_node_label(n));
+  GL_TRY(int_sized(n, &x->shape));
   GL_CUDNN(cudnnCreateTensorDescriptor(&s->x), "descriptor");
   GL_CUDNN(cudnnCreateTensorDescriptor(&s->y), "descriptor");
   GL_TRY(set_nd(s->x, &x->shape));
@@ -497,11 +629,30 @@ static gl_status_t prep_pool(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node
   } else {
     gl_nn_geom_t geo;
     GL_TRY(gl_nn_geom(n, &x->shape, NULL, GL_GEOM_POOL, &geo));
-    for (int d = 0; d < nsp; d++) {
-      if (geo.pb[d] != geo.pe[d] || geo.d[d] != 1)
-        return gl_err(GL_EUNSUPPORTED, "%s: asymmetric padding, ceil_mode or dilation in pooling on CUDA", gl_node_label(n));
-      win[d] = (int)geo.k[d], pad[d] = (int)geo.pb[d], str[d] = (int)geo.s[d];
+    bool plain = true;
+    for (int d = 0; d < nsp; d++) /* cuDNN: symmetric pads, no dilation, floor output sizes */
+      plain = plain && geo.pb[d] == geo.pe[d] && geo.d[d] == 1 &&
+              geo.out[d] == (geo.in[d] + geo.pb[d] + geo.pe[d] - geo.k[d]) / geo.s[d] + 1;
+    if (!plain) { /* what cuDNN's symmetric pooling cannot say: gpulet's own kernel */
+      if (nsp > 3) return gl_err(GL_EUNSUPPORTED, "%s: pooling over %d spatial dims on CUDA", gl_node_label(n), nsp);
+      s->own = true;
+      s->kp.is_max = is_max;
+      s->kp.count_pad = gl_attr_i(n, "count_include_pad", 0) != 0;
+      for (int d = 0; d < 3; d++) {
+        int j = d - (3 - nsp); /* leading size-1 dims */
+        bool real = j >= 0;
+        s->kp.in[d] = real ? x->shape.d[2 + j] : 1;
+        s->kp.out[d] = real ? y->shape.d[2 + j] : 1;
+        s->kp.k[d] = real ? geo.k[j] : 1;
+        s->kp.s[d] = real ? geo.s[j] : 1;
+        s->kp.d[d] = real ? geo.d[j] : 1;
+        s->kp.pb[d] = real ? geo.pb[j] : 0;
+        s->kp.pe[d] = real ? geo.pe[j] : 0;
+      }
+      s->n = gl_shape_numel(&y->shape);
+      return GL_OK;
     }
+    for (int d = 0; d < nsp; d++) win[d] = (int)geo.k[d], pad[d] = (int)geo.pb[d], str[d] = (int)geo.s[d];
   }
   int nd = nsp < 2 ? 2 : nsp;
   for (int d = nsp; d < nd; d++) win[d] = 1, pad[d] = 0, str[d] = 1;
@@ -518,7 +669,7 @@ typedef struct {
   int64_t rows, len, c, inner, n;
   float eps;
   int log_sm;
-  bool has_bias;
+  bool has_bias, is_ln;
 } norm_t;
 
 static gl_status_t run_bn(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
@@ -531,7 +682,8 @@ static gl_status_t run_bn(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws
 
 static gl_status_t prep_bn(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
   const gl_shape_t *x = &gl_in(g, n, 0)->shape;
-  if (n->n_outputs > 1) return gl_err(GL_EUNSUPPORTED, "%s: training outputs on CUDA", gl_node_label(n));
+  if (n->n_outputs > 1 && n->outputs[1] >= 0) return gl_err(GL_EUNSUPPORTED, "%s: training outputs on CUDA", gl_node_label(n));
+  if (gl_in(g, n, 0)->dtype != GL_DT_F32) return gl_err(GL_EUNSUPPORTED, "%s: float only on CUDA", gl_node_label(n));
   norm_t *s = (norm_t *)gl_calloc(1, sizeof *s);
   if (!s) return gl_err(GL_ENOMEM, "out of memory");
   k->state = s;
@@ -546,17 +698,20 @@ static gl_status_t prep_bn(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t
 static gl_status_t run_rows(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
   const norm_t *s = (const norm_t *)k->state;
   if (!s->rows) return GL_OK;
-  if (s->eps > 0.f)
-    k_layernorm<<<(unsigned)s->rows, 256, 0, cx->stream>>>((const float *)in[0], (float *)out[0], (const float *)in[1],
-                                                            s->has_bias ? (const float *)in[2] : NULL, s->len, s->eps);
+  if (s->is_ln)
+    k_layernorm<<<row_blocks(s->rows), 256, 0, cx->stream>>>((const float *)in[0], (float *)out[0], (const float *)in[1],
+                                                              s->has_bias ? (const float *)in[2] : NULL, s->rows, s->len,
+                                                              s->eps);
   else
-    k_softmax<<<(unsigned)s->rows, 256, 0, cx->stream>>>((const float *)in[0], (float *)out[0], s->len, s->log_sm);
+    k_softmax<<<row_blocks(s->rows), 256, 0, cx->stream>>>((const float *)in[0], (float *)out[0], s->rows, s->len,
+                                                            s->log_sm);
   return launch_check("row kernel");
 }
 
 static gl_status_t prep_rows(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
   const gl_shape_t *x = &gl_in(g, n, 0)->shape;
   bool ln = !strcmp(n->op_type, "LayerNormalization");
+  if (gl_in(g, n, 0)->dtype != GL_DT_F32) return gl_err(GL_EUNSUPPORTED, "%s: float only on CUDA", gl_node_label(n));
   int axis;
   int64_t dflt = ln ? -1 : (g->opset < 13 ? 1 : -1);
   GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", dflt), x->rank, &axis));
@@ -573,6 +728,7 @@ static gl_status_t prep_rows(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node
   s->rows = s->len ? gl_shape_numel(x) / s->len : 0;
   s->log_sm = !strcmp(n->op_type, "LogSoftmax");
   if (ln) {
+    s->is_ln = true;
     s->eps = gl_attr_f(n, "epsilon", 1e-5f);
     s->has_bias = n->n_inputs > 2 && n->inputs[2] >= 0;
     if (gl_shape_numel(&gl_in(g, n, 1)->shape) != s->len ||
@@ -590,21 +746,28 @@ typedef struct {
   int idx64;
   int n_parts;
   int64_t cols[64], col0[64], row_len;
-  int *bad; /* device flag for Gather */
+  int *bad; /* the plan's device flag, set by Gather on an out-of-range index (not owned) */
   int mean;
   int64_t rows, len;
+  int axis;
 } mv_t;
 
 static void mv_destroy(void *p) {
   mv_t *s = (mv_t *)p;
-  if (s->bad) cudaFree(s->bad);
   gl_free(s);
 }
 
 static gl_status_t run_transpose(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
   const mv_t *s = (const mv_t *)k->state;
-  if (s->n) k_permute<<<gl_cu_blocks(s->n), 256, 0, cx->stream>>>(s->p, s->start, (const char *)in[0], (char *)out[0], s->n, s->esz);
-  return launch_check("transpose kernel");
+  if (!s->n) return GL_OK;
+  unsigned nb = gl_cu_blocks(s->n);
+  switch (s->esz) {
+    case 1: k_permute<<<nb, 256, 0, cx->stream>>>(s->p, s->start, (const uint8_t *)in[0], (uint8_t *)out[0], s->n); break;
+    case 2: k_permute<<<nb, 256, 0, cx->stream>>>(s->p, s->start, (const uint16_t *)in[0], (uint16_t *)out[0], s->n); break;
+    case 4: k_permute<<<nb, 256, 0, cx->stream>>>(s->p, s->start, (const uint32_t *)in[0], (uint32_t *)out[0], s->n); break;
+    default: k_permute<<<nb, 256, 0, cx->stream>>>(s->p, s->start, (const uint64_t *)in[0], (uint64_t *)out[0], s->n); break;
+  }
+  return launch_check("strided copy kernel");
 }
 
 static gl_status_t prep_transpose(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
@@ -626,22 +789,32 @@ static gl_status_t prep_transpose(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl
   }
   s->n = gl_shape_numel(x);
   s->esz = (int)gl_dtype_size(gl_in(g, n, 0)->dtype);
-  return GL_OK;
+  return esz_ok(n, (size_t)s->esz);
 }
 
 static gl_status_t run_gather(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
   const mv_t *s = (const mv_t *)k->state;
   if (!s->n) return GL_OK;
-  k_gather<<<gl_cu_blocks(s->n), 256, 0, cx->stream>>>((const float *)in[0], s->idx64 ? (const int64_t *)in[1] : NULL,
-                                                       s->idx64 ? NULL : (const int32_t *)in[1], s->n_idx, s->axis_len,
-                                                       s->inner, (float *)out[0], s->n, s->bad);
+  const int64_t *i64 = s->idx64 ? (const int64_t *)in[1] : NULL;
+  const int32_t *i32 = s->idx64 ? NULL : (const int32_t *)in[1];
+  unsigned nb = gl_cu_blocks(s->n);
+  if (s->esz == 4)
+    k_gather<<<nb, 256, 0, cx->stream>>>((const uint32_t *)in[0], i64, i32, s->n_idx, s->axis_len, s->inner,
+                                         (uint32_t *)out[0], s->n, s->bad);
+  else if (s->esz == 8)
+    k_gather<<<nb, 256, 0, cx->stream>>>((const uint64_t *)in[0], i64, i32, s->n_idx, s->axis_len, s->inner,
+                                         (uint64_t *)out[0], s->n, s->bad);
+  else
+    k_gather<<<nb, 256, 0, cx->stream>>>((const uint8_t *)in[0], i64, i32, s->n_idx, s->axis_len, s->inner,
+                                         (uint8_t *)out[0], s->n, s->bad);
   return launch_check("gather kernel");
 }
 
 static gl_status_t prep_gather(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
   const gl_value_t *x = gl_in(g, n, 0), *ix = gl_in(g, n, 1);
-  if (x->dtype != GL_DT_F32 || (ix->dtype != GL_DT_I64 && ix->dtype != GL_DT_I32))
-    return gl_err(GL_EUNSUPPORTED, "%s: CUDA gathers float data with int32/int64 indices", gl_node_label(n));
+  size_t xsz = gl_dtype_size(x->dtype);
+  if ((xsz != 1 && xsz != 4 && xsz != 8) || (ix->dtype != GL_DT_I64 && ix->dtype != GL_DT_I32))
+    return gl_err(GL_EUNSUPPORTED, "%s: CUDA gathers 1-, 4- or 8-byte data with int32/int64 indices", gl_node_label(n));
   mv_t *s = (mv_t *)gl_calloc(1, sizeof *s);
   if (!s) return gl_err(GL_ENOMEM, "out of memory");
   k->state = s;
@@ -655,9 +828,10 @@ static gl_status_t prep_gather(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_no
   s->n_idx = gl_shape_numel(&ix->shape);
   s->n = gl_shape_numel(&gl_out(g, n, 0)->shape);
   s->idx64 = ix->dtype == GL_DT_I64;
-  /* Out-of-range indices are zeroed and flagged on the device (checking needs a sync). */
-  GL_CU(cudaMalloc((void **)&s->bad, sizeof(int)), "allocating a flag");
-  GL_CU(cudaMemset(s->bad, 0, sizeof(int)), "clearing a flag");
+  s->esz = (int)xsz;
+  /* Out-of-range indices are zeroed and raise the plan's flag, which plan_wait reads. */
+  s->bad = cx->bad_flag;
+  if (!s->bad) return gl_err(GL_EINVAL, "%s: the plan has no error flag", gl_node_label(n));
   return GL_OK;
 }
 
@@ -665,7 +839,14 @@ static gl_status_t run_concat(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void
   const mv_t *s = (const mv_t *)k->state;
   for (int i = 0; i < s->n_parts; i++) {
     int64_t cnt = s->cols[i] * s->rows;
-    if (cnt) k_concat<<<gl_cu_blocks(cnt), 256, 0, cx->stream>>>((const float *)in[i], (float *)out[0], s->cols[i], s->col0[i], s->row_len, cnt);
+    if (!cnt) continue;
+    unsigned nb = gl_cu_blocks(cnt);
+    if (s->esz == 8)
+      k_concat<<<nb, 256, 0, cx->stream>>>((const uint64_t *)in[i], (uint64_t *)out[0], s->cols[i], s->col0[i], s->row_len, cnt);
+    else if (s->esz == 4)
+      k_concat<<<nb, 256, 0, cx->stream>>>((const uint32_t *)in[i], (uint32_t *)out[0], s->cols[i], s->col0[i], s->row_len, cnt);
+    else
+      k_concat<<<nb, 256, 0, cx->stream>>>((const uint8_t *)in[i], (uint8_t *)out[0], s->cols[i], s->col0[i], s->row_len, cnt);
   }
   return launch_check("concat kernel");
 }
@@ -690,6 +871,9 @@ static gl_status_t prep_concat(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_no
     c0 += s->cols[i];
   }
   s->n_parts = n->n_inputs;
+  s->esz = (int)gl_dtype_size(gl_out(g, n, 0)->dtype);
+  if (s->esz != 1 && s->esz != 4 && s->esz != 8)
+    return gl_err(GL_EUNSUPPORTED, "%s: %d-byte elements in Concat on CUDA", gl_node_label(n), s->esz);
   return GL_OK;
 }
 
@@ -720,6 +904,7 @@ static gl_status_t prep_reduce(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_no
     GL_TRY(gl_norm_axis(n, axes[i], x->rank, &a));
     red[a] = true;
   }
+  if (gl_in(g, n, 0)->dtype != GL_DT_F32) return gl_err(GL_EUNSUPPORTED, "%s: float only on CUDA", gl_node_label(n));
   mv_t *s = (mv_t *)gl_calloc(1, sizeof *s);
   if (!s) return gl_err(GL_ENOMEM, "out of memory");
   k->state = s;
@@ -744,28 +929,316 @@ static gl_status_t prep_reduce(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_no
   return GL_OK;
 }
 
+/* ---------------------------------------------------------------- more data movement */
+/* Reshape and friends when the plan cannot alias them: a device-to-device copy. */
+static gl_status_t run_copy(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
+  const mv_t *s = (const mv_t *)k->state;
+  if (!s->n || in[0] == out[0]) return GL_OK;
+  GL_CU(cudaMemcpyAsync(out[0], in[0], (size_t)s->n, cudaMemcpyDeviceToDevice, cx->stream), "copying a tensor");
+  return GL_OK;
+}
+
+static gl_status_t prep_copy(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
+  const gl_value_t *x = gl_in(g, n, 0), *y = gl_out(g, n, 0);
+  if (x->dtype != y->dtype || gl_shape_numel(&x->shape) != gl_shape_numel(&y->shape))
+    return gl_err(GL_EINVAL, "%s: a copy that changes the type or the size", gl_node_label(n));
+  mv_t *s = (mv_t *)gl_calloc(1, sizeof *s);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  k->state = s;
+  k->run = run_copy;
+  s->n = gl_shape_numel(&y->shape) * (int64_t)gl_dtype_size(y->dtype);
+  return GL_OK;
+}
+
+/* The strided copy of Transpose, run for Slice (start and steps folded in) and Expand
+ * (broadcast dims read with stride 0). */
+static gl_status_t prep_slice(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
+  const gl_value_t *x = gl_in(g, n, 0), *y = gl_out(g, n, 0);
+  gl_slice_params_t sp;
+  GL_TRY(gl_slice_params(g, n, &sp));
+  mv_t *s = (mv_t *)gl_calloc(1, sizeof *s);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  k->state = s;
+  k->run = run_transpose;
+  int64_t st[GL_MAX_RANK];
+  gl_shape_strides(&x->shape, st);
+  s->p.rank = x->shape.rank ? x->shape.rank : 1;
+  s->p.dims[0] = 1;
+  for (int d = 0; d < x->shape.rank; d++) {
+    s->p.dims[d] = y->shape.d[d];
+    s->p.in_st[d] = st[d] * sp.step[d];
+    s->start += sp.start[d] * st[d];
+  }
+  s->n = gl_shape_numel(&y->shape);
+  s->esz = (int)gl_dtype_size(x->dtype);
+  return esz_ok(n, (size_t)s->esz);
+}
+
+static gl_status_t prep_expand(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
+  const gl_value_t *x = gl_in(g, n, 0), *y = gl_out(g, n, 0);
+  if (y->shape.rank > GL_K_MAX_RANK) return gl_err(GL_EUNSUPPORTED, "%s: rank on CUDA", gl_node_label(n));
+  mv_t *s = (mv_t *)gl_calloc(1, sizeof *s);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  k->state = s;
+  k->run = run_transpose;
+  s->p.rank = y->shape.rank ? y->shape.rank : 1;
+  s->p.dims[0] = 1;
+  for (int d = 0; d < y->shape.rank; d++) s->p.dims[d] = y->shape.d[d];
+  bcast_strides(&y->shape, &x->shape, s->p.in_st);
+  s->n = gl_shape_numel(&y->shape);
+  s->esz = (int)gl_dtype_size(x->dtype);
+  return esz_ok(n, (size_t)s->esz);
+}
+
+/* Split: output k is the slice [col0[k], col0[k] + cols[k]) of the split axis. */
+static gl_status_t run_split(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
+  const mv_t *s = (const mv_t *)k->state;
+  for (int i = 0; i < s->n_parts; i++) {
+    if (!out[i] || !s->cols[i]) continue;
+    gl_k_perm_t p = s->p;
+    p.dims[s->axis] = s->cols[i];
+    int64_t cnt = s->n / s->p.dims[s->axis] * s->cols[i], start = s->col0[i] * s->p.in_st[s->axis];
+    unsigned nb = gl_cu_blocks(cnt);
+    if (s->esz == 8) k_permute<<<nb, 256, 0, cx->stream>>>(p, start, (const uint64_t *)in[0], (uint64_t *)out[i], cnt);
+    else if (s->esz == 4) k_permute<<<nb, 256, 0, cx->stream>>>(p, start, (const uint32_t *)in[0], (uint32_t *)out[i], cnt);
+    else if (s->esz == 2) k_permute<<<nb, 256, 0, cx->stream>>>(p, start, (const uint16_t *)in[0], (uint16_t *)out[i], cnt);
+    else k_permute<<<nb, 256, 0, cx->stream>>>(p, start, (const uint8_t *)in[0], (uint8_t *)out[i], cnt);
+  }
+  return launch_check("split kernel");
+}
+
+static gl_status_t prep_split(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
+  const gl_value_t *x = gl_in(g, n, 0);
+  if (n->n_outputs > 64) return gl_err(GL_EUNSUPPORTED, "%s: more than 64 outputs on CUDA", gl_node_label(n));
+  int axis;
+  GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", 0), x->shape.rank, &axis));
+  mv_t *s = (mv_t *)gl_calloc(1, sizeof *s);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  k->state = s;
+  k->run = run_split;
+  s->axis = axis;
+  gl_shape_strides(&x->shape, s->p.in_st);
+  s->p.rank = x->shape.rank;
+  for (int d = 0; d < x->shape.rank; d++) s->p.dims[d] = x->shape.d[d];
+  s->n = gl_shape_numel(&x->shape);
+  int64_t c0 = 0;
+  for (int i = 0; i < n->n_outputs; i++) {
+    const gl_value_t *o = gl_out(g, n, i);
+    s->cols[i] = o ? o->shape.d[axis] : 0;
+    s->col0[i] = c0;
+    c0 += s->cols[i];
+  }
+  s->n_parts = n->n_outputs;
+  if (c0 > x->shape.d[axis]) return gl_err(GL_ESHAPE, "%s: the parts exceed the input", gl_node_label(n));
+  s->esz = (int)gl_dtype_size(x->dtype);
+  return esz_ok(n, (size_t)s->esz);
+}
+
+typedef struct {
+  gl_k_tile_t t;
+  gl_k_pad_t pad;
+  gl_k_bcast3_t b3;
+  int64_t n;
+  int esz, from, to;
+  uint64_t value; /* Pad's constant, as the element's bits */
+} mv2_t;
+
+static gl_status_t run_tile(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
+  const mv2_t *s = (const mv2_t *)k->state;
+  if (!s->n) return GL_OK;
+  unsigned nb = gl_cu_blocks(s->n);
+  if (s->esz == 8) k_tile<<<nb, 256, 0, cx->stream>>>(s->t, (const uint64_t *)in[0], (uint64_t *)out[0], s->n);
+  else if (s->esz == 4) k_tile<<<nb, 256, 0, cx->stream>>>(s->t, (const uint32_t *)in[0], (uint32_t *)out[0], s->n);
+  else if (s->esz == 2) k_tile<<<nb, 256, 0, cx->stream>>>(s->t, (const uint16_t *)in[0], (uint16_t *)out[0], s->n);
+  else k_tile<<<nb, 256, 0, cx->stream>>>(s->t, (const uint8_t *)in[0], (uint8_t *)out[0], s->n);
+  return launch_check("tile kernel");
+}
+
+static gl_status_t prep_tile(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
+  const gl_value_t *x = gl_in(g, n, 0), *y = gl_out(g, n, 0);
+  mv2_t *s = (mv2_t *)gl_calloc(1, sizeof *s);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  k->state = s;
+  k->run = run_tile;
+  s->t.rank = x->shape.rank ? x->shape.rank : 1;
+  s->t.dims[0] = s->t.in_dims[0] = 1;
+  gl_shape_strides(&x->shape, s->t.in_st);
+  for (int d = 0; d < x->shape.rank; d++) {
+    s->t.dims[d] = y->shape.d[d];
+    s->t.in_dims[d] = x->shape.d[d];
+    if (!x->shape.d[d] && y->shape.d[d]) return gl_err(GL_ESHAPE, "%s: tiling an empty dim", gl_node_label(n));
+  }
+  s->n = gl_shape_numel(&y->shape);
+  s->esz = (int)gl_dtype_size(x->dtype);
+  return esz_ok(n, (size_t)s->esz);
+}
+
+static gl_status_t run_pad(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
+  const mv2_t *s = (const mv2_t *)k->state;
+  if (!s->n) return GL_OK;
+  unsigned nb = gl_cu_blocks(s->n);
+  if (s->esz == 8) k_pad<<<nb, 256, 0, cx->stream>>>(s->pad, (const uint64_t *)in[0], (uint64_t *)out[0], (uint64_t)s->value, s->n);
+  else k_pad<<<nb, 256, 0, cx->stream>>>(s->pad, (const uint32_t *)in[0], (uint32_t *)out[0], (uint32_t)s->value, s->n);
+  return launch_check("pad kernel");
+}
+
+static gl_status_t prep_pad(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
+  const gl_value_t *x = gl_in(g, n, 0), *y = gl_out(g, n, 0);
+  gl_pad_params_t pp;
+  GL_TRY(gl_pad_params(g, n, &pp));
+  if (pp.mode != GL_PAD_CONSTANT) return gl_err(GL_EUNSUPPORTED, "%s: only constant Pad on CUDA", gl_node_label(n));
+  if (x->dtype != GL_DT_F32 && x->dtype != GL_DT_I64)
+    return gl_err(GL_EUNSUPPORTED, "%s: Pad of %s on CUDA", gl_node_label(n), gl_dtype_name(x->dtype));
+  double v = pp.value;
+  if (pp.value_input) {
+    const gl_value_t *cv = gl_in(g, n, 2);
+    if (!cv->data) return gl_err(GL_EUNSUPPORTED, "%s: a computed pad value on CUDA", gl_node_label(n));
+    v = gl_tensor_get_f64(cv->data, 0);
+  }
+  mv2_t *s = (mv2_t *)gl_calloc(1, sizeof *s);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  k->state = s;
+  k->run = run_pad;
+  s->pad.rank = x->shape.rank ? x->shape.rank : 1;
+  s->pad.dims[0] = s->pad.in_dims[0] = 1;
+  gl_shape_strides(&x->shape, s->pad.in_st);
+  for (int d = 0; d < x->shape.rank; d++) {
+    s->pad.dims[d] = y->shape.d[d];
+    s->pad.in_dims[d] = x->shape.d[d];
+    s->pad.pre[d] = pp.begin[d];
+  }
+  s->n = gl_shape_numel(&y->shape);
+  s->esz = (int)gl_dtype_size(x->dtype);
+  if (x->dtype == GL_DT_F32) {
+    float f = (float)v;
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    s->value = b;
+  } else {
+    int64_t i = (int64_t)v;
+    memcpy(&s->value, &i, 8);
+  }
+  return GL_OK;
+}
+
+static gl_status_t run_where(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
+  const mv2_t *s = (const mv2_t *)k->state;
+  if (!s->n) return GL_OK;
+  unsigned nb = gl_cu_blocks(s->n);
+  const unsigned char *c = (const unsigned char *)in[0];
+  if (s->esz == 8) k_where<<<nb, 256, 0, cx->stream>>>(s->b3, c, (const uint64_t *)in[1], (const uint64_t *)in[2], (uint64_t *)out[0], s->n);
+  else k_where<<<nb, 256, 0, cx->stream>>>(s->b3, c, (const uint32_t *)in[1], (const uint32_t *)in[2], (uint32_t *)out[0], s->n);
+  return launch_check("where kernel");
+}
+
+static gl_status_t prep_where(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
+  const gl_value_t *c = gl_in(g, n, 0), *a = gl_in(g, n, 1), *b = gl_in(g, n, 2), *y = gl_out(g, n, 0);
+  size_t esz = gl_dtype_size(y->dtype);
+  if (c->dtype != GL_DT_BOOL || (esz != 4 && esz != 8))
+    return gl_err(GL_EUNSUPPORTED, "%s: Where of %s on CUDA", gl_node_label(n), gl_dtype_name(y->dtype));
+  if (y->shape.rank > GL_K_MAX_RANK) return gl_err(GL_EUNSUPPORTED, "%s: rank on CUDA", gl_node_label(n));
+  mv2_t *s = (mv2_t *)gl_calloc(1, sizeof *s);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  k->state = s;
+  k->run = run_where;
+  s->b3.rank = y->shape.rank ? y->shape.rank : 1;
+  s->b3.dims[0] = 1;
+  for (int d = 0; d < y->shape.rank; d++) s->b3.dims[d] = y->shape.d[d];
+  bcast_strides(&y->shape, &c->shape, s->b3.st[0]);
+  bcast_strides(&y->shape, &a->shape, s->b3.st[1]);
+  bcast_strides(&y->shape, &b->shape, s->b3.st[2]);
+  s->n = gl_shape_numel(&y->shape);
+  s->esz = (int)esz;
+  return GL_OK;
+}
+
+static int cast_code(gl_dtype_t t) {
+  switch (t) {
+    case GL_DT_F32: return GL_K_T_F32;
+    case GL_DT_I64: return GL_K_T_I64;
+    case GL_DT_I32: return GL_K_T_I32;
+    case GL_DT_BOOL: return GL_K_T_BOOL;
+    default: return -1;
+  }
+}
+
+static gl_status_t run_cast(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
+  const mv2_t *s = (const mv2_t *)k->state;
+  if (s->n) k_cast<<<gl_cu_blocks(s->n), 256, 0, cx->stream>>>(s->from, s->to, in[0], out[0], s->n);
+  return launch_check("cast kernel");
+}
+
+static gl_status_t prep_cast(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
+  const gl_value_t *x = gl_in(g, n, 0), *y = gl_out(g, n, 0);
+  int from = cast_code(x->dtype), to = cast_code(y->dtype);
+  if (from < 0 || to < 0)
+    return gl_err(GL_EUNSUPPORTED, "%s: Cast from %s to %s on CUDA", gl_node_label(n), gl_dtype_name(x->dtype),
+                  gl_dtype_name(y->dtype));
+  mv2_t *s = (mv2_t *)gl_calloc(1, sizeof *s);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  k->state = s;
+  k->run = run_cast;
+  s->from = from, s->to = to;
+  s->n = gl_shape_numel(&y->shape);
+  return GL_OK;
+}
+
+/* Resize: the host builds the per-dim source tables once (as the CPU backend does) and uploads
+ * them at prepare time, outside any capture. */
+typedef struct {
+  gl_k_resize_t r;
+  void *tab; /* device: i0[total], i1[total], w[total] */
+  int64_t total, n;
+} resize_t;
+
+static void resize_destroy(void *p) {
+  resize_t *s = (resize_t *)p;
+  if (s->tab) cudaFree(s->tab);
+  gl_free(s);
+}
+
+static gl_status_t run_resize(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
+  const resize_t *s = (const resize_t *)k->state;
+  if (!s->n) return GL_OK;
+  const int64_t *i0 = (const int64_t *)s->tab, *i1 = i0 + s->total;
+  const double *w = (const double *)(i1 + s->total);
+  k_resize<<<gl_cu_blocks(s->n), 256, 0, cx->stream>>>(s->r, i0, i1, w, (const float *)in[0], (float *)out[0], s->n);
+  return launch_check("resize kernel");
+}
+
+static gl_status_t prep_resize(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k) {
+  const gl_value_t *x = gl_in(g, n, 0), *y = gl_out(g, n, 0);
+  if (x->dtype != GL_DT_F32) return gl_err(GL_EUNSUPPORTED, "%s: float Resize only on CUDA", gl_node_label(n));
+  resize_t *s = (resize_t *)gl_calloc(1, sizeof *s);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  k->state = s;
+  k->destroy = resize_destroy;
+  k->run = run_resize;
+  int64_t *tab = NULL;
+  int linear = 0;
+  double extrap = 0;
+  GL_TRY(gl_cuda_resize_tables(g, n, &tab, s->r.off, &s->total, &linear, &extrap));
+  size_t bytes = (size_t)(s->total ? s->total : 1) * (2 * sizeof(int64_t) + sizeof(double));
+  gl_status_t st = gl_cu_check(cudaMalloc(&s->tab, bytes), "allocating Resize's tables");
+  if (!st) st = gl_cu_check(cudaMemcpy(s->tab, tab, bytes, cudaMemcpyHostToDevice), "uploading Resize's tables");
+  gl_free(tab);
+  GL_TRY(st);
+  s->r.rank = x->shape.rank;
+  s->r.linear = linear;
+  s->r.extrap = (float)extrap;
+  gl_shape_strides(&x->shape, s->r.ist);
+  for (int d = 0; d < y->shape.rank; d++) s->r.odim[d] = y->shape.d[d];
+  s->n = gl_shape_numel(&y->shape);
+  return GL_OK;
+}
+
 /* ---------------------------------------------------------------- the table */
+#define GL_CU_OP_ROW(name, prep) {name, prep},
 static const struct {
   const char *op;
   gl_cu_prepare_fn prep;
-} ops[] = {
-    {"Relu", prep_unary}, {"LeakyRelu", prep_unary}, {"Sigmoid", prep_unary}, {"Tanh", prep_unary},
-    {"HardSigmoid", prep_unary}, {"HardSwish", prep_unary}, {"Erf", prep_unary}, {"Sqrt", prep_unary},
-    {"Exp", prep_unary}, {"Log", prep_unary}, {"Neg", prep_unary}, {"Abs", prep_unary},
-    {"Reciprocal", prep_unary}, {"Elu", prep_unary}, {"Softplus", prep_unary}, {"Floor", prep_unary},
-    {"Ceil", prep_unary}, {"Identity", prep_unary}, {"Dropout", prep_unary}, {"Clip", prep_unary},
-    {"Gelu", prep_unary},
-    {"Add", prep_binary}, {"Sub", prep_binary}, {"Mul", prep_binary}, {"Div", prep_binary},
-    {"Pow", prep_binary}, {"Min", prep_binary}, {"Max", prep_binary}, {"PRelu", prep_binary},
-    {"Sum", prep_binary},
-    {"Conv", prep_conv}, {"Gemm", prep_mm}, {"MatMul", prep_mm},
-    {"MaxPool", prep_pool}, {"AveragePool", prep_pool}, {"GlobalAveragePool", prep_pool},
-    {"GlobalMaxPool", prep_pool}, {"LRN", prep_pool},
-    {"BatchNormalization", prep_bn}, {"LayerNormalization", prep_rows}, {"Softmax", prep_rows},
-    {"LogSoftmax", prep_rows},
-    {"Transpose", prep_transpose}, {"Gather", prep_gather}, {"Concat", prep_concat},
-    {"ReduceMean", prep_reduce}, {"ReduceSum", prep_reduce},
-};
+} ops[] = {GL_CUDA_OPS(GL_CU_OP_ROW)};
+#undef GL_CU_OP_ROW
 
 gl_cu_prepare_fn gl_cu_find_op(const char *op_type) {
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)

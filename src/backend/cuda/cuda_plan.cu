@@ -1,11 +1,42 @@
 /* backend/cuda/cuda_plan.cu - the CUDA module's entry point, its backend table and CUDA plans:
- * constants uploaded once per plan, every computed value in one device arena laid out by the
- * memory plan, view ops as aliases, inputs and outputs staged through pinned host memory with
- * async copies on the plan's stream, and the whole run captured once as a CUDA graph and replayed.
- * Nothing on the run path allocates or synchronises besides plan_wait. */
+ * constants uploaded once per (model, GPU) and shared between plans, every computed value in one
+ * device arena laid out by the memory plan, view ops as aliases, inputs and outputs staged through
+ * pinned host memory with async copies on the plan's stream, and the whole run captured once as a
+ * CUDA graph and replayed. Nothing on the run path allocates or synchronises besides plan_wait.
+ *
+ * WHAT IS VERIFIED ONLY BY COMPILATION (no GPU on the build machines; bench/gpu/checklist.sh runs
+ * it all for the first time on an H100):
+ *  - every kernel launch, grid-stride loop and shared-memory reduction in cuda_ops.cu (the
+ *    per-element bodies in cuda_kernels.h ARE checked on the CPU against the CPU backend by
+ *    tests/backend/test_cuda_kernels.c; the row reductions of softmax/layernorm are not);
+ *  - every cuDNN call: tensor/filter/convolution descriptors (rank < 4 padded with 1s, groups),
+ *    cudnnFind and the math-type handling per precision, pooling with 1-D inputs, LRN (assumed to
+ *    share ONNX's alpha/size scaling);
+ *  - every cuBLAS call: the row-major -> column-major argument mapping of Gemm (transA/transB)
+ *    and MatMul (batched, broadcast batch, B without batch folded into rows) was checked by hand
+ *    against the cuBLAS documentation only; the compute types CUBLAS_COMPUTE_32F / _FAST_TF32 /
+ *    _FAST_16F; the 32 MiB workspace set with cublasSetWorkspace after cublasSetStream;
+ *  - CUDA graph capture (no allocation or sync inside it: cudnnFind, cudaMalloc and constant
+ *    uploads all happen in plan_create; on a capture failure the plan runs eagerly and logs it);
+ *  - the shared constant table (content-hashed, refcounted; its host side is plain C but
+ *    untested without cudaMalloc) and the use of the conv algorithm cache (the file format
+ *    itself is CPU-tested: tests/backend/test_cuda_algo_cache.c);
+ *  - the plan's error flag: Gather raises it on an out-of-range index, every run clears it first
+ *    and copies it back last (both inside the CUDA graph), and plan_wait turns it into an error;
+ *  - gpulet's own pooling kernel for what cuDNN cannot express (ceil_mode, asymmetric pads,
+ *    dilation; GoogLeNet needs it): its body is CPU-tested, its launch is not.
+ *  - Resize's device tables (built by CPU-tested host code) and their upload;
+ *  - precision fp16 is tensor-core math with inputs down-converted inside cuDNN
+ *    (CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) and cuBLAS (CUBLAS_COMPUTE_32F_FAST_16F); tensors
+ *    stay f32 in device memory (no fp16 storage of weights or activations yet).
+ * What the CPU test suite does check: the module compiles with -Wall -Wextra; the host loader
+ * fails cleanly without a driver; every live op of every zoo model is in the module's op table
+ * with dtypes it accepts (tests/backend/test_cuda_coverage.c). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "backend/cuda/cuda_int.h"
 #include "backend/cuda/cuda_module.h"
@@ -13,6 +44,7 @@
 extern "C" {
 #include "graph/memplan.h"
 }
+#include "backend/cuda_support.h"
 
 static const gl_host_api_t *host;
 
@@ -39,6 +71,7 @@ gl_status_t gl_cublas_check(cublasStatus_t e, const char *what) {
   return gl_err(GL_EDEVICE, "cuBLAS: %s: status %d", what, (int)e);
 }
 
+#define BLAS_WS_BYTES ((size_t)32 << 20)
 #define PAD 8 /* absent optional inputs/outputs read as NULL this far past the last one */
 
 typedef struct {
@@ -58,8 +91,10 @@ typedef struct {
   int n_values;
   void *arena, *workspace;
   size_t ws_bytes;
-  void **consts; /* device copies of constants (owned) */
+  void **consts; /* device copies of constants (references into the shared table) */
   int n_consts;
+  void *blas_ws; /* cuBLAS's own workspace (cublasSetWorkspace), so it never allocates */
+  int *bad_host;  /* pinned copy of cx.bad_flag, brought back at the end of every run */
   int *in_vals, *out_vals;
   void **in_dev, **in_host, **out_host; /* per input: device buffer, pinned staging; per output */
   size_t *in_bytes, *out_bytes;
@@ -92,7 +127,10 @@ static void plan_destroy(gl_plan_t *p) {
     gl_free(s->out);
   }
   if (cp->graph) cudaGraphExecDestroy(cp->graph);
-  for (int i = 0; i < cp->n_consts; i++) cudaFree(cp->consts[i]);
+  for (int i = 0; i < cp->n_consts; i++) gl_cu_const_put(cp->cx.device, cp->consts[i]);
+  cudaFree(cp->blas_ws);
+  cudaFree(cp->cx.bad_flag);
+  cudaFreeHost(cp->bad_host);
   for (int i = 0; cp->in_dev && i < cp->hdr.n_inputs; i++) cudaFree(cp->in_dev[i]);
   for (int i = 0; cp->in_host && i < cp->hdr.n_inputs; i++) cudaFreeHost(cp->in_host[i]);
   for (int i = 0; cp->out_host && i < cp->hdr.n_outputs; i++) cudaFreeHost(cp->out_host[i]);
@@ -108,17 +146,98 @@ static void plan_destroy(gl_plan_t *p) {
   gl_free(cp);
 }
 
+/* ---- constants shared by every plan of a model on a device ----
+ * Keyed by (device, size, a 128-bit hash of the contents) rather than by the host buffer
+ * (gl_tensor_buf_t) alone: the passes fold BatchNorm into conv weights anew at every compile, so
+ * the plans of one model at batch 1, 8 and 32 hold equal weights in different host buffers, and
+ * a freed host buffer's address may come back holding other weights. The host buffer is kept
+ * for the record (and a debugger). */
+typedef struct const_ent {
+  int device;
+  const void *key;
+  size_t bytes;
+  uint64_t hash, hash2;
+  void *dev;
+  int refs;
+  struct const_ent *next;
+} const_ent_t;
+static const_ent_t *const_list;
+static pthread_mutex_t const_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Two independent 64-bit hashes of the bytes, in one pass. */
+static void content_hash(const void *p, size_t n, uint64_t *h1, uint64_t *h2) {
+  uint64_t a = 0x9e3779b97f4a7c15ULL ^ n, b = 0xc2b2ae3d27d4eb4fULL + n;
+  const unsigned char *c = (const unsigned char *)p;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, c + i, 8);
+    a = (a ^ w) * 0x100000001b3ULL;
+    a ^= a >> 29;
+    b = (b + w) * 0xff51afd7ed558ccdULL;
+    b ^= b >> 32;
+  }
+  for (; i < n; i++) a = (a ^ c[i]) * 0x100000001b3ULL, b = (b + c[i]) * 0xff51afd7ed558ccdULL;
+  *h1 = a;
+  *h2 = b ^ (b >> 31);
+}
+
+gl_status_t gl_cu_const_get(int device, const gl_tensor_t *t, void **dev) {
+  size_t bytes = gl_tensor_nbytes(t);
+  const void *key = t->buf ? (const void *)t->buf : t->data;
+  uint64_t h, h2;
+  content_hash(t->data, bytes, &h, &h2);
+  *dev = NULL;
+  pthread_mutex_lock(&const_mu);
+  for (const_ent_t *e = const_list; e; e = e->next)
+    if (e->device == device && e->bytes == bytes && e->hash == h && e->hash2 == h2) {
+      e->refs++;
+      *dev = e->dev;
+      pthread_mutex_unlock(&const_mu);
+      return GL_OK;
+    }
+  const_ent_t *e = (const_ent_t *)gl_calloc(1, sizeof *e);
+  gl_status_t st = e ? GL_OK : gl_err(GL_ENOMEM, "out of memory");
+  if (!st) st = gl_cu_check(cudaMalloc(&e->dev, bytes ? bytes : 1), "allocating a constant");
+  if (!st && bytes) st = gl_cu_check(cudaMemcpy(e->dev, t->data, bytes, cudaMemcpyHostToDevice), "uploading a constant");
+  if (st) {
+    if (e && e->dev) cudaFree(e->dev);
+    gl_free(e);
+    pthread_mutex_unlock(&const_mu);
+    return st;
+  }
+  e->device = device, e->key = key, e->bytes = bytes, e->hash = h, e->hash2 = h2, e->refs = 1;
+  e->next = const_list;
+  const_list = e;
+  *dev = e->dev;
+  pthread_mutex_unlock(&const_mu);
+  return GL_OK;
+}
+
+void gl_cu_const_put(int device, void *dev) {
+  pthread_mutex_lock(&const_mu);
+  for (const_ent_t **pe = &const_list; *pe; pe = &(*pe)->next)
+    if ((*pe)->device == device && (*pe)->dev == dev) {
+      const_ent_t *e = *pe;
+      if (--e->refs == 0) {
+        *pe = e->next;
+        cudaFree(e->dev);
+        gl_free(e);
+      }
+      break;
+    }
+  pthread_mutex_unlock(&const_mu);
+}
+
 static gl_status_t upload_constants(cu_plan_t *cp, const gl_graph_t *g) {
   cp->consts = (void **)gl_calloc((size_t)(g->n_values ? g->n_values : 1), sizeof(void *));
   if (!cp->consts) return gl_err(GL_ENOMEM, "out of memory");
   for (int v = 0; v < g->n_values; v++) {
     const gl_value_t *val = &g->values[v];
-    if (!val->data || val->n_uses == 0) continue;
-    size_t bytes = gl_tensor_nbytes(val->data);
+    if (!val->data || (val->n_uses == 0 && !val->is_output)) continue;
     void *d = NULL;
-    GL_CU(cudaMalloc(&d, bytes ? bytes : 1), "allocating a constant");
+    GL_TRY(gl_cu_const_get(cp->cx.device, val->data, &d));
     cp->consts[cp->n_consts++] = d;
-    if (bytes) GL_CU(cudaMemcpy(d, val->data->data, bytes, cudaMemcpyHostToDevice), "uploading a constant");
     cp->vptr[v] = d;
   }
   return GL_OK;
@@ -149,12 +268,7 @@ static gl_status_t build(cu_plan_t *cp, const gl_graph_t *g, int *alias) {
       if (src->kind == GL_VAL_INTERNAL && !src->data) alias[n->outputs[0]] = n->inputs[0];
       continue;
     }
-    for (int k = 0; k < n->n_outputs; k++) {
-      const gl_value_t *o = gl_out(g, n, k);
-      if (o && o->dtype != GL_DT_F32 && strcmp(n->op_type, "Gather"))
-        return gl_err(GL_EUNSUPPORTED, "%s: the CUDA backend computes float tensors only, not %s",
-                      gl_node_label(n), gl_dtype_name(o->dtype));
-    }
+    GL_TRY(gl_cuda_node_supported(g, n)); /* the limits the CPU tests check on the zoo */
     gl_cu_prepare_fn prep = gl_cu_find_op(n->op_type);
     if (!prep)
       return gl_err(GL_EUNSUPPORTED, "%s: the CUDA backend has no kernel for op '%s'",
@@ -175,7 +289,28 @@ static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const
   int nin = g->n_inputs, nout = g->n_outputs;
   gl_status_t st = gl_plan_header_init(&cp->hdr, be, g);
   cp->cx.device = *(int *)be->ctx;
-  if (!st) st = gl_cu_check(cudaSetDevice(cp->cx.device), "selecting the device");
+  if (!st && !pl->stream) st = gl_cu_check(cudaSetDevice(cp->cx.device), "selecting the device");
+  cp->cx.precision = pl->precision;
+  {
+    const char *e = getenv("GPULET_CUDA_PRECISION");
+    if (e && !strcmp(e, "fp32")) cp->cx.precision = GL_PREC_FP32;
+    else if (e && !strcmp(e, "tf32")) cp->cx.precision = GL_PREC_TF32;
+    else if (e && !strcmp(e, "fp16")) cp->cx.precision = GL_PREC_FP16;
+    else if (e && e[0] && !st) st = gl_err(GL_EINVAL, "GPULET_CUDA_PRECISION=%s: expected fp32, tf32 or fp16", e);
+    if (!st && (cp->cx.precision < GL_PREC_FP32 || cp->cx.precision > GL_PREC_FP16))
+      st = gl_err(GL_EINVAL, "unknown CUDA precision %d", cp->cx.precision);
+  }
+  if (!st) {
+    cudaDeviceProp prop;
+    st = gl_cu_check(cudaGetDeviceProperties(&prop, cp->cx.device), "reading the device's properties");
+    /* The algorithm cache key: GPU, cuDNN version, and whether the plan runs on a gpu-let's stream
+     * (library choices depend on the SMs available; the gpu-let's size is not known here). */
+    if (!st)
+      snprintf(cp->cx.gpu, sizeof cp->cx.gpu, "%.200s/cudnn%zu/%s", prop.name, cudnnGetVersion(),
+               pl->stream ? "gpulet-stream" : "whole-gpu");
+    for (char *c = cp->cx.gpu; *c; c++)
+      if (*c == ' ' || *c == '|') *c = '_';
+  }
   if (!st) {
     if (pl->stream) {
       cp->cx.stream = (cudaStream_t)pl->stream;
@@ -184,6 +319,9 @@ static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const
       cp->own_stream = true;
     }
   }
+  if (!st) st = gl_cu_check(cudaMalloc((void **)&cp->cx.bad_flag, sizeof(int)), "allocating the error flag");
+  if (!st) st = gl_cu_check(cudaHostAlloc((void **)&cp->bad_host, sizeof(int), cudaHostAllocDefault), "pinning the error flag");
+  if (!st) *cp->bad_host = 0;
   if (!st) st = gl_cudnn_check(cudnnCreate(&cp->cx.dnn), "creating a handle");
   if (!st) st = gl_cudnn_check(cudnnSetStream(cp->cx.dnn, cp->cx.stream), "binding the stream");
   if (!st) st = gl_cublas_check(cublasCreate(&cp->cx.blas), "creating a handle");
@@ -214,7 +352,10 @@ static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const
     cp->ws_bytes = cp->cx.workspace_need;
     st = gl_cu_check(cudaMalloc(&cp->workspace, cp->ws_bytes), "allocating the workspace");
   }
-  if (!st) st = gl_cublas_check(cublasSetWorkspace(cp->cx.blas, NULL, 0), "cuBLAS workspace");
+  /* cuBLAS gets its own preallocated workspace (set after cublasSetStream, which resets it), so
+   * it never allocates during graph capture; 32 MiB is NVIDIA's recommendation for Hopper. */
+  if (!st) st = gl_cu_check(cudaMalloc(&cp->blas_ws, BLAS_WS_BYTES), "allocating cuBLAS's workspace");
+  if (!st) st = gl_cublas_check(cublasSetWorkspace(cp->cx.blas, cp->blas_ws, BLAS_WS_BYTES), "cuBLAS workspace");
   if (!st) st = upload_constants(cp, g);
   if (st) goto fail;
   for (int v = 0; v < g->n_values; v++)
@@ -254,6 +395,7 @@ fail:
 /* Enqueues one whole run (copies in, every step, copies out) on the plan's stream. */
 static gl_status_t enqueue(cu_plan_t *cp) {
   cudaStream_t s = cp->cx.stream;
+  GL_CU(cudaMemsetAsync(cp->cx.bad_flag, 0, sizeof(int), s), "clearing the error flag");
   for (int i = 0; i < cp->hdr.n_inputs; i++)
     if (cp->in_bytes[i])
       GL_CU(cudaMemcpyAsync(cp->in_dev[i], cp->in_host[i], cp->in_bytes[i], cudaMemcpyHostToDevice, s), "copying an input");
@@ -271,6 +413,7 @@ static gl_status_t enqueue(cu_plan_t *cp) {
   for (int i = 0; i < cp->hdr.n_outputs; i++)
     if (cp->out_bytes[i])
       GL_CU(cudaMemcpyAsync(cp->out_host[i], cp->vptr[cp->out_vals[i]], cp->out_bytes[i], cudaMemcpyDeviceToHost, s), "copying an output");
+  GL_CU(cudaMemcpyAsync(cp->bad_host, cp->cx.bad_flag, sizeof(int), cudaMemcpyDeviceToHost, s), "reading the error flag");
   return GL_OK;
 }
 
@@ -296,7 +439,7 @@ static void try_capture(cu_plan_t *cp) {
 
 static gl_status_t plan_run_impl(gl_plan_t *p, const gl_tensor_t *inputs, gl_tensor_t *outputs) {
   cu_plan_t *cp = (cu_plan_t *)p;
-  GL_CU(cudaSetDevice(cp->cx.device), "selecting the device");
+  if (cp->own_stream) GL_CU(cudaSetDevice(cp->cx.device), "selecting the device");
   for (int i = 0; i < p->n_inputs; i++)
     if (cp->in_bytes[i]) memcpy(cp->in_host[i], inputs[i].data, cp->in_bytes[i]);
   if (cp->use_graph && !cp->graph_tried) try_capture(cp);
@@ -309,6 +452,11 @@ static gl_status_t plan_run_impl(gl_plan_t *p, const gl_tensor_t *inputs, gl_ten
 static gl_status_t plan_wait_impl(gl_plan_t *p) {
   cu_plan_t *cp = (cu_plan_t *)p;
   GL_CU(cudaStreamSynchronize(cp->cx.stream), "running the plan");
+  if (*cp->bad_host) {
+    *cp->bad_host = 0;
+    cp->pending_out = NULL;
+    return gl_err(GL_EINVAL, "an index out of range in Gather (the CUDA plan's outputs are not valid)");
+  }
   for (int i = 0; cp->pending_out && i < p->n_outputs; i++)
     if (cp->out_bytes[i]) memcpy(cp->pending_out[i].data, cp->out_host[i], cp->out_bytes[i]);
   cp->pending_out = NULL;
