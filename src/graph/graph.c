@@ -469,3 +469,14 @@ const char *gl_node_label(const gl_node_t *n) {
     snprintf(buf, sizeof buf, "%s node", n->op_type);
   return buf;
 }
+
+bool gl_node_is_view(const gl_graph_t *g, const gl_node_t *n) {
+  static const char *views[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
+  if (n->n_outputs != 1 || n->n_inputs < 1 || n->inputs[0] < 0) return false;
+  const gl_value_t *a = gl_in(g, n, 0), *b = gl_out(g, n, 0);
+  if (!a || !b || a->dtype != b->dtype || gl_shape_numel(&a->shape) != gl_shape_numel(&b->shape))
+    return false;
+  for (size_t i = 0; i < sizeof views / sizeof views[0]; i++)
+    if (!strcmp(n->op_type, views[i])) return true;
+  return false;
+}

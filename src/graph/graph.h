@@ -146,6 +146,11 @@ const char *gl_attr_s(const gl_node_t *n, const char *name, const char *dflt);
 const int64_t *gl_attr_ints(const gl_node_t *n, const char *name, int *count);
 const float *gl_attr_floats(const gl_node_t *n, const char *name, int *count);
 
+/* True when n only reinterprets its first input's bytes (Reshape, Flatten, Squeeze, Unsqueeze,
+ * Identity, one-output Dropout with the same dtype and element count): backends run it as an
+ * alias of its input instead of a kernel. */
+bool gl_node_is_view(const gl_graph_t *g, const gl_node_t *n);
+
 /* "Conv 'conv1'" style label for error messages (a static per-thread buffer). */
 const char *gl_node_label(const gl_node_t *n);
 

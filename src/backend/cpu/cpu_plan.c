@@ -78,17 +78,6 @@ static bool empty_reduction(const gl_graph_t *g, const gl_node_t *n) {
   return false;
 }
 
-static bool is_view_op(const gl_graph_t *g, const gl_node_t *n) {
-  static const char *views[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
-  if (n->n_outputs != 1 || n->n_inputs < 1 || n->inputs[0] < 0) return false;
-  const gl_value_t *a = gl_in(g, n, 0), *b = gl_out(g, n, 0);
-  if (!a || !b || a->dtype != b->dtype || gl_shape_numel(&a->shape) != gl_shape_numel(&b->shape))
-    return false;
-  for (size_t i = 0; i < sizeof views / sizeof views[0]; i++)
-    if (!strcmp(n->op_type, views[i])) return true;
-  return false;
-}
-
 const dnnl_memory_desc_t *gl_cpu_layout_of(const gl_cpu_exec_t *x, int v) {
   if (!x->lay || v < 0 || !x->lay[v].blocked) return NULL;
   return &x->lay[v].md;
@@ -128,7 +117,7 @@ static gl_status_t layout_pass(const gl_graph_t *g, gl_cpu_layout_t *lay) {
       int v = n->inputs[k];
       if (v < 0) continue;
       uses[v]++;
-      if (is_view_op(g, n) || !gl_cpu_layout_accepts(g, n, k)) bad[v] = 1;
+      if (gl_node_is_view(g, n) || !gl_cpu_layout_accepts(g, n, k)) bad[v] = 1;
     }
   }
   for (int v = 0; v < nv; v++) {
@@ -276,7 +265,7 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
     memcpy(s->out, n->outputs, sizeof(int) * (size_t)n->n_outputs);
     cp->n_steps++;
     if (s->n_in + s->n_out > cp->max_args) cp->max_args = s->n_in + s->n_out;
-    if (is_view_op(g, n)) {
+    if (gl_node_is_view(g, n)) {
       s->alias_src = n->inputs[0];
       if (g->values[n->inputs[0]].kind == GL_VAL_INTERNAL && !g->values[n->inputs[0]].data)
         alias[n->outputs[0]] = n->inputs[0];

@@ -105,17 +105,6 @@ typedef struct {
   gl_tensor_t *pending_out; /* outputs of the run in flight (copied out in plan_wait) */
 } cu_plan_t;
 
-static bool is_view_op(const gl_graph_t *g, const gl_node_t *n) {
-  static const char *views[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
-  if (n->n_outputs != 1 || n->n_inputs < 1 || n->inputs[0] < 0) return false;
-  const gl_value_t *a = gl_in(g, n, 0), *b = gl_out(g, n, 0);
-  if (!a || !b || a->dtype != b->dtype || gl_shape_numel(&a->shape) != gl_shape_numel(&b->shape))
-    return false;
-  for (size_t i = 0; i < sizeof views / sizeof views[0]; i++)
-    if (!strcmp(n->op_type, views[i])) return true;
-  return false;
-}
-
 static void plan_destroy(gl_plan_t *p) {
   cu_plan_t *cp = (cu_plan_t *)p;
   if (cp->cx.stream) cudaStreamSynchronize(cp->cx.stream);
@@ -262,7 +251,7 @@ static gl_status_t build(cu_plan_t *cp, const gl_graph_t *g, int *alias) {
     memcpy(s->out, n->outputs, sizeof(int) * (size_t)n->n_outputs);
     cp->n_steps++;
     if (s->n_in + s->n_out > cp->max_args) cp->max_args = s->n_in + s->n_out;
-    if (is_view_op(g, n)) {
+    if (gl_node_is_view(g, n)) {
       s->alias_src = n->inputs[0];
       const gl_value_t *src = &g->values[n->inputs[0]];
       if (src->kind == GL_VAL_INTERNAL && !src->data) alias[n->outputs[0]] = n->inputs[0];
