@@ -14,16 +14,6 @@
 #include "core/alloc.h"
 #include "engine/engine.h"
 
-/* Until the ONNX reader lands, the engine's references to it resolve to these (weak) stubs. */
-__attribute__((weak)) gl_status_t gl_onnx_load_file(const char *path, const gl_onnx_limits_t *lim,
-                                                    gl_graph_t **out) {
-  return gl_err(GL_EUNSUPPORTED, "no ONNX reader in this build");
-}
-__attribute__((weak)) gl_status_t gl_onnx_read_tensor_file(const char *path, gl_tensor_t *t,
-                                                           char **name) {
-  return gl_err(GL_EUNSUPPORTED, "no ONNX reader in this build");
-}
-
 /* ---- building one-node graphs ---- */
 
 static gl_graph_t *G;
