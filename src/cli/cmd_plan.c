@@ -91,31 +91,31 @@ int gl_cmd_plan(int argc, char **argv) {
     rc = 0;
     goto out;
   }
-  gl_plan_t plan;
+  gl_sched_plan_t plan;
   int64_t t0 = gl_now_ns();
   if (gl_sched_plan(policy, &in, &plan) < 0) goto fail;
   double ms = gl_ns_to_ms(gl_now_ns() - t0);
   if (json) {
-    if (gl_plan_write_json(&plan, &in, stdout) < 0) {
-      gl_plan_fini(&plan);
+    if (gl_sched_plan_write_json(&plan, &in, stdout) < 0) {
+      gl_sched_plan_fini(&plan);
       goto fail;
     }
   } else if (quiet) {
     printf("policy %s: %s, %d of %d device(s) used, planned in %.2f ms\n", policy,
            plan.feasible ? "feasible" : "INFEASIBLE", plan.devices_used, plan.n_devices, ms);
   } else {
-    gl_plan_print(&plan, &in, stdout);
+    gl_sched_plan_print(&plan, &in, stdout);
     printf("planned in %.2f ms\n", ms);
   }
   if (compare) {
-    gl_plan_t old;
+    gl_sched_plan_t old;
     if (gl_sched_plan(compare, &in, &old) < 0) {
-      gl_plan_fini(&plan);
+      gl_sched_plan_fini(&plan);
       goto fail;
     }
-    int n = gl_plan_diff(&old, &plan, &in, stdout);
+    int n = gl_sched_plan_diff(&old, &plan, &in, stdout);
     printf("%d change(s) from %s to %s\n", n, compare, policy);
-    gl_plan_fini(&old);
+    gl_sched_plan_fini(&old);
   }
   rc = plan.feasible ? 0 : 3;
   if (step && plan.feasible) {
@@ -127,38 +127,38 @@ int gl_cmd_plan(int argc, char **argv) {
     bool *changed = gl_calloc((size_t)in.n_models, sizeof *changed);
     if (m < 0 || !(f >= 0) || !changed) {
       gl_free(changed);
-      gl_plan_fini(&plan);
+      gl_sched_plan_fini(&plan);
       fprintf(stderr, "gpulet plan: --step wants MODEL=FACTOR with a model of the scenario\n");
       rc = 2;
       goto out;
     }
     changed[m] = true;
     models[m].rate *= f;
-    gl_plan_t nw, full;
+    gl_sched_plan_t nw, full;
     bool inc = false;
     t0 = gl_now_ns();
     gl_status_t st = gl_sched_replan(policy, &in, &plan, changed, &nw, &inc);
     double ms_re = gl_ns_to_ms(gl_now_ns() - t0);
     gl_free(changed);
     if (st < 0) {
-      gl_plan_fini(&plan);
+      gl_sched_plan_fini(&plan);
       goto fail;
     }
     t0 = gl_now_ns();
     st = gl_sched_plan(policy, &in, &full);
     double ms_full = gl_ns_to_ms(gl_now_ns() - t0);
     if (st < 0) {
-      gl_plan_fini(&nw), gl_plan_fini(&plan);
+      gl_sched_plan_fini(&nw), gl_sched_plan_fini(&plan);
       goto fail;
     }
-    int n = gl_plan_diff(&plan, &nw, &in, quiet ? NULL : stdout);
+    int n = gl_sched_plan_diff(&plan, &nw, &in, quiet ? NULL : stdout);
     printf("re-plan after %s x%g: %s, %s, %d change(s), %.2f ms (a full plan: %.2f ms, %d change(s))\n",
            models[m].name, f, inc ? "incremental" : "full", nw.feasible ? "feasible" : "INFEASIBLE", n, ms_re,
-           ms_full, gl_plan_diff(&plan, &full, &in, NULL));
+           ms_full, gl_sched_plan_diff(&plan, &full, &in, NULL));
     rc = nw.feasible ? 0 : 3;
-    gl_plan_fini(&nw), gl_plan_fini(&full);
+    gl_sched_plan_fini(&nw), gl_sched_plan_fini(&full);
   }
-  gl_plan_fini(&plan);
+  gl_sched_plan_fini(&plan);
   goto out;
 fail:
   rc = gl_cli_fail("plan");

@@ -33,31 +33,31 @@ typedef struct {
   double tput;        /* the most this member can serve here, req/s */
   double lat_ms;      /* predicted latency of one batch (alpha, overhead and margin included) */
   double alpha;       /* interference factor */
-} gl_plan_member_t;
+} gl_sched_member_t;
 
 typedef struct {
   int units;
   int n_members;
   bool saturated;     /* runs back to back (one member) */
   double duty_ms, occupancy;
-  gl_plan_member_t m[GL_PLAN_MAX_MEMBERS];
-} gl_plan_let_t;
+  gl_sched_member_t m[GL_PLAN_MAX_MEMBERS];
+} gl_sched_let_t;
 
 typedef struct {
   int n_lets;
-  gl_plan_let_t lets[GL_PLAN_MAX_LETS];
-} gl_plan_device_t;
+  gl_sched_let_t lets[GL_PLAN_MAX_LETS];
+} gl_sched_device_t;
 
 typedef struct {
   char policy[24];
   int n_devices, n_models;
-  gl_plan_device_t *dev;  /* [n_devices] */
+  gl_sched_device_t *dev;  /* [n_devices] */
   double *served;         /* [n_models] planned throughput per model */
   bool feasible;
   char why[200];          /* when infeasible */
   int devices_used;       /* devices with at least one model (for bound: the bound) */
   int total_units;
-} gl_plan_t;
+} gl_sched_plan_t;
 
 typedef struct {
   const gl_profile_t *prof;
@@ -78,17 +78,17 @@ void gl_sched_input_defaults(gl_sched_input_t *in, const gl_profile_t *prof);
 /* Known policies, NULL-terminated. */
 extern const char *const gl_sched_policies[];
 
-/* Plans with `policy`; out is initialised here and freed with gl_plan_fini. An infeasible plan is
+/* Plans with `policy`; out is initialised here and freed with gl_sched_plan_fini. An infeasible plan is
  * GL_OK with out->feasible false and out->why set; errors are for bad input only. */
-GL_MUST_USE gl_status_t gl_sched_plan(const char *policy, const gl_sched_input_t *in, gl_plan_t *out);
-void gl_plan_fini(gl_plan_t *p);
+GL_MUST_USE gl_status_t gl_sched_plan(const char *policy, const gl_sched_input_t *in, gl_sched_plan_t *out);
+void gl_sched_plan_fini(gl_sched_plan_t *p);
 /* Device-equivalents of work at the best throughput per unit of every model (the bound's core). */
 double gl_sched_bound_work(const gl_sched_input_t *in);
 /* Smallest device count (1..max) for which the policy finds a feasible plan; -1 if none. */
 int gl_sched_devices_needed(const char *policy, const gl_sched_input_t *in, int max);
 
-/* Deep copy (out is initialised here; free with gl_plan_fini). */
-GL_MUST_USE gl_status_t gl_plan_copy(const gl_plan_t *src, gl_plan_t *out);
+/* Deep copy (out is initialised here; free with gl_sched_plan_fini). */
+GL_MUST_USE gl_status_t gl_sched_plan_copy(const gl_sched_plan_t *src, gl_sched_plan_t *out);
 
 /* ---- re-planning (PAPER.md §9) ---- */
 /* Incremental re-plan: keeps every gpu-let of `old` that serves only unchanged models (changed[i]
@@ -98,12 +98,12 @@ GL_MUST_USE gl_status_t gl_plan_copy(const gl_plan_t *src, gl_plan_t *out);
  * devices); the other packing policies (sbp, fine, static) plan the changed models alone onto the
  * devices left wholly free; triton and bound have no incremental form. out->feasible is false
  * (with why) when the changed models do not fit that way. old must have in->n_devices devices. */
-GL_MUST_USE gl_status_t gl_sched_replan_incremental(const char *policy, const gl_sched_input_t *in, const gl_plan_t *old,
-                                                    const bool *changed, gl_plan_t *out);
+GL_MUST_USE gl_status_t gl_sched_replan_incremental(const char *policy, const gl_sched_input_t *in, const gl_sched_plan_t *old,
+                                                    const bool *changed, gl_sched_plan_t *out);
 /* The epoch's re-plan: incremental first, the full plan (gl_sched_plan) when that fails.
  * *incremental tells which one out holds. */
-GL_MUST_USE gl_status_t gl_sched_replan(const char *policy, const gl_sched_input_t *in, const gl_plan_t *old,
-                                        const bool *changed, gl_plan_t *out, bool *incremental);
+GL_MUST_USE gl_status_t gl_sched_replan(const char *policy, const gl_sched_input_t *in, const gl_sched_plan_t *old,
+                                        const bool *changed, gl_sched_plan_t *out, bool *incremental);
 
 /* ---- the latency and duty-cycle model (PAPER.md §4-5) ---- */
 /* L(m,b,units) = (T_prof*alpha + T_batch) * latency_ratio, ms; m indexes in->models. */
@@ -126,10 +126,10 @@ double gl_sched_alpha(const gl_sched_input_t *in, int m, int b, int u, int m2, i
 GL_MUST_USE gl_status_t gl_interference_fit(const double (*x)[4], const double *y, int n, double coef[5]);
 
 /* ---- plan output ---- */
-GL_MUST_USE gl_status_t gl_plan_write_json(const gl_plan_t *p, const gl_sched_input_t *in, FILE *f);
-void gl_plan_print(const gl_plan_t *p, const gl_sched_input_t *in, FILE *f);
+GL_MUST_USE gl_status_t gl_sched_plan_write_json(const gl_sched_plan_t *p, const gl_sched_input_t *in, FILE *f);
+void gl_sched_plan_print(const gl_sched_plan_t *p, const gl_sched_input_t *in, FILE *f);
 /* Lines "build dev D units U models..." / "retire ..." turning old into new; returns changes. */
-int gl_plan_diff(const gl_plan_t *old, const gl_plan_t *nw, const gl_sched_input_t *in, FILE *f);
+int gl_sched_plan_diff(const gl_sched_plan_t *old, const gl_sched_plan_t *nw, const gl_sched_input_t *in, FILE *f);
 
 /* ---- rate estimation and re-plan triggers (PAPER.md §9) ---- */
 #define GL_RATE_BUCKETS 64

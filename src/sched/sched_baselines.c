@@ -34,11 +34,11 @@ static int cmp_resid(const void *a, const void *b) {
 }
 
 /* Tries member set of let L plus (m, r): the merged duty, batches and occupancy; true if feasible. */
-static bool nexus_merge(const gl_sched_input_t *in, const gl_plan_let_t *L, int m, double r, gl_plan_let_t *out) {
+static bool nexus_merge(const gl_sched_input_t *in, const gl_sched_let_t *L, int m, double r, gl_sched_let_t *out) {
   int total = in->prof->total_units;
   if (L->n_members + 1 > GL_PLAN_MAX_MEMBERS) return false;
   *out = *L;
-  out->m[out->n_members++] = (gl_plan_member_t){m, 0, r, 0, 0, 1};
+  out->m[out->n_members++] = (gl_sched_member_t){m, 0, r, 0, 0, 1};
   double D = INFINITY;
   for (int k = 0; k < out->n_members; k++) {
     double md;
@@ -47,7 +47,7 @@ static bool nexus_merge(const gl_sched_input_t *in, const gl_plan_let_t *L, int 
   }
   double E = 0;
   for (int k = 0; k < out->n_members; k++) {
-    gl_plan_member_t *x = &out->m[k];
+    gl_sched_member_t *x = &out->m[k];
     int B = gl_sched_sat_batch(in, x->model, total, 1, NULL);
     int b = (int)ceil(D * x->rate / 1000 - 1e-9);
     if (b < 1) b = 1;
@@ -67,7 +67,7 @@ static bool nexus_merge(const gl_sched_input_t *in, const gl_plan_let_t *L, int 
   return true;
 }
 
-gl_status_t gl__policy_sbp(const gl_sched_input_t *in, gl_plan_t *p) {
+gl_status_t gl__policy_sbp(const gl_sched_input_t *in, gl_sched_plan_t *p) {
   int total = in->prof->total_units, used = 0, n = in->n_models;
   resid_t *rs = gl_calloc((size_t)n, sizeof *rs);
   if (!rs) return gl_err(GL_ENOMEM, "sbp: out of memory");
@@ -89,10 +89,10 @@ gl_status_t gl__policy_sbp(const gl_sched_input_t *in, gl_plan_t *p) {
         gl__fail(p, "needs more than %d devices (whole devices for %s)", p->n_devices, in->models[m].name);
         goto out;
       }
-      gl_plan_let_t *L = &p->dev[used].lets[0];
+      gl_sched_let_t *L = &p->dev[used].lets[0];
       p->dev[used++].n_lets = 1;
-      *L = (gl_plan_let_t){.units = total, .n_members = 1, .saturated = true, .duty_ms = lat, .occupancy = 1};
-      L->m[0] = (gl_plan_member_t){m, B, T, T, lat, 1};
+      *L = (gl_sched_let_t){.units = total, .n_members = 1, .saturated = true, .duty_ms = lat, .occupancy = 1};
+      L->m[0] = (gl_sched_member_t){m, B, T, T, lat, 1};
       r -= T;
     }
     if (r > 1e-9) {
@@ -110,7 +110,7 @@ gl_status_t gl__policy_sbp(const gl_sched_input_t *in, gl_plan_t *p) {
   for (int i = 0; i < nr; i++) {
     int best = -1;
     double best_occ = -1;
-    gl_plan_let_t tmp;
+    gl_sched_let_t tmp;
     for (int d = first_resid; d < used; d++)
       if (nexus_merge(in, &p->dev[d].lets[0], rs[i].m, rs[i].r, &tmp) && tmp.occupancy > best_occ)
         best = d, best_occ = tmp.occupancy;
@@ -121,9 +121,9 @@ gl_status_t gl__policy_sbp(const gl_sched_input_t *in, gl_plan_t *p) {
       }
       best = used++;
       p->dev[best].n_lets = 1;
-      p->dev[best].lets[0] = (gl_plan_let_t){.units = total};
+      p->dev[best].lets[0] = (gl_sched_let_t){.units = total};
     }
-    gl_plan_let_t *L = &p->dev[best].lets[0];
+    gl_sched_let_t *L = &p->dev[best].lets[0];
     if (!nexus_merge(in, L, rs[i].m, rs[i].r, &tmp)) {
       gl__fail(p, "%s: residual does not fit an empty device", in->models[rs[i].m].name);
       goto out;
@@ -135,11 +135,11 @@ out:
   return GL_OK;
 }
 
-gl_status_t gl__policy_triton(const gl_sched_input_t *in, gl_plan_t *p) {
+gl_status_t gl__policy_triton(const gl_sched_input_t *in, gl_sched_plan_t *p) {
   int total = in->prof->total_units, n = in->n_models, N = p->n_devices;
   if (n > GL_PLAN_MAX_MEMBERS) return gl_err(GL_EUNSUPPORTED, "triton: more than %d models", GL_PLAN_MAX_MEMBERS);
   double mem = in->ctx_mb, U = 0, duty = 0;
-  gl_plan_let_t L = {.units = total, .n_members = n};
+  gl_sched_let_t L = {.units = total, .n_members = n};
   for (int m = 0; m < n; m++) {
     double T;
     int bs = gl_sched_sat_batch(in, m, total, 1, &T);
@@ -147,7 +147,7 @@ gl_status_t gl__policy_triton(const gl_sched_input_t *in, gl_plan_t *p) {
     while (b > 1 && gl_sched_latency(in, m, b, total, 1) > in->models[m].slo_ms) b--;
     (void)bs;
     double lat = gl_sched_latency(in, m, b, total, 1);
-    L.m[m] = (gl_plan_member_t){m, b, in->models[m].rate / N, T, lat, 1};
+    L.m[m] = (gl_sched_member_t){m, b, in->models[m].rate / N, T, lat, 1};
     U += in->models[m].rate / N / T;
     duty += lat;
     mem += in->models[m].mem_mb;
@@ -164,7 +164,7 @@ gl_status_t gl__policy_triton(const gl_sched_input_t *in, gl_plan_t *p) {
   return GL_OK;
 }
 
-gl_status_t gl__policy_static(const gl_sched_input_t *in, gl_plan_t *p) {
+gl_status_t gl__policy_static(const gl_sched_input_t *in, gl_sched_plan_t *p) {
   int total = in->prof->total_units, g = in->prof->granularity, M = in->n_models, N = p->n_devices;
   int k = (M + N - 1) / N;
   if (k > GL_PLAN_MAX_LETS) return gl_err(GL_EUNSUPPORTED, "static: more than %d partitions per device", GL_PLAN_MAX_LETS);
@@ -180,12 +180,12 @@ gl_status_t gl__policy_static(const gl_sched_input_t *in, gl_plan_t *p) {
     p->dev[d].n_lets = k;
     for (int i = 0; i < k; i++) {
       int j = d * k + i, m = j % M;
-      gl_plan_let_t *L = &p->dev[d].lets[i];
+      gl_sched_let_t *L = &p->dev[d].lets[i];
       double T;
       int b = gl_sched_sat_batch(in, m, units, 1, &T);
       double lat = gl_sched_latency(in, m, b, units, 1), share = in->models[m].rate / reps[m];
-      *L = (gl_plan_let_t){.units = units, .n_members = 1, .saturated = true, .duty_ms = lat, .occupancy = 1};
-      L->m[0] = (gl_plan_member_t){m, b, share, T, lat, 1};
+      *L = (gl_sched_let_t){.units = units, .n_members = 1, .saturated = true, .duty_ms = lat, .occupancy = 1};
+      L->m[0] = (gl_sched_member_t){m, b, share, T, lat, 1};
       if (share > T && p->feasible) gl__fail(p, "%s: %.1f req/s per partition > %.1f", in->models[m].name, share, T);
       if (2 * lat > in->models[m].slo_ms && lat > in->models[m].slo_ms && p->feasible)
         gl__fail(p, "%s: misses its SLO on %d units", in->models[m].name, units);
@@ -213,7 +213,7 @@ double gl_sched_bound_work(const gl_sched_input_t *in) {
   return need;
 }
 
-gl_status_t gl__policy_bound(const gl_sched_input_t *in, gl_plan_t *p) {
+gl_status_t gl__policy_bound(const gl_sched_input_t *in, gl_sched_plan_t *p) {
   int total = in->prof->total_units, g = in->prof->granularity;
   double need = 0, mem = 0;
   for (int m = 0; m < in->n_models; m++) {

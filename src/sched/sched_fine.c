@@ -26,7 +26,7 @@ static int residual_at(const gl_sched_input_t *in, int m, int units, double r, d
 
 /* Re-batches every gpu-let of a device for the interference its neighbours cause and checks
  * memory, SLOs and rates. True when the device works as it stands. */
-static bool fit_device(const gl_sched_input_t *in, gl_plan_device_t *D) {
+static bool fit_device(const gl_sched_input_t *in, gl_sched_device_t *D) {
   double mem = 0;
   for (int l = 0; l < D->n_lets; l++) {
     mem += in->ctx_mb;
@@ -35,15 +35,15 @@ static bool fit_device(const gl_sched_input_t *in, gl_plan_device_t *D) {
   if (mem > in->mem_room * in->prof->mem_mb) return false;
   for (int it = 0; it < 2; it++) {
     for (int l = 0; l < D->n_lets; l++) {
-      gl_plan_let_t *L = &D->lets[l];
+      gl_sched_let_t *L = &D->lets[l];
       double sum = 0;
       for (int k = 0; k < L->n_members; k++) {
-        gl_plan_member_t *x = &L->m[k];
+        gl_sched_member_t *x = &L->m[k];
         double a = 1;
         for (int o = 0; o < D->n_lets; o++) {
           if (o == l) continue;
           for (int j = 0; j < D->lets[o].n_members; j++) {
-            const gl_plan_member_t *y = &D->lets[o].m[j];
+            const gl_sched_member_t *y = &D->lets[o].m[j];
             double v = gl_sched_alpha(in, x->model, x->batch, L->units, y->model, y->batch, D->lets[o].units);
             if (v > a) a = v;
           }
@@ -84,27 +84,27 @@ static bool fit_device(const gl_sched_input_t *in, gl_plan_device_t *D) {
   return true;
 }
 
-static int units_of(const gl_plan_device_t *D) {
+static int units_of(const gl_sched_device_t *D) {
   int u = 0;
   for (int l = 0; l < D->n_lets; l++) u += D->lets[l].units;
   return u;
 }
 
 static int cmp_units_desc(const void *a, const void *b) {
-  const gl_plan_let_t *x = a, *y = b;
+  const gl_sched_let_t *x = a, *y = b;
   if (x->units != y->units) return y->units - x->units;
   return x->m[0].model - y->m[0].model;
 }
 
-static gl_status_t fine_plan(const gl_sched_input_t *in, gl_plan_t *p, double FINE_ALPHA) {
+static gl_status_t fine_plan(const gl_sched_input_t *in, gl_sched_plan_t *p, double FINE_ALPHA) {
   const gl_profile_t *pr = in->prof;
   int total = pr->total_units, g = pr->granularity, n = in->n_models;
   int ns = 0, sizes[1024];
   for (int u = pr->min_units; u < total && ns < 1023; u += g) sizes[ns++] = u;
   sizes[ns++] = total;
-  gl_plan_let_t *items = NULL;
+  gl_sched_let_t *items = NULL;
   size_t ni = 0, cap = 0;
-  gl_plan_let_t *res = NULL; /* residual items to share */
+  gl_sched_let_t *res = NULL; /* residual items to share */
   size_t nr = 0, rcap = 0;
   gl_status_t st = GL_OK;
   int *free_units = NULL;
@@ -137,10 +137,10 @@ static gl_status_t fine_plan(const gl_sched_input_t *in, gl_plan_t *p, double FI
     }
     while (r > best_t * 0.999) {
       if (gl_grow((void **)&items, &cap, ni + 1, sizeof *items)) goto nomem;
-      gl_plan_let_t *L = &items[ni++];
+      gl_sched_let_t *L = &items[ni++];
       memset(L, 0, sizeof *L);
       L->units = best, L->n_members = 1, L->saturated = true;
-      L->m[0] = (gl_plan_member_t){m, 0, fmin(r, best_t), best_t, 0, 1};
+      L->m[0] = (gl_sched_member_t){m, 0, fmin(r, best_t), best_t, 0, 1};
       r -= fmin(r, best_t);
     }
     if (r <= 1e-9) continue;
@@ -161,11 +161,11 @@ static gl_status_t fine_plan(const gl_sched_input_t *in, gl_plan_t *p, double FI
     }
     if (u < 0) u = best;
     if (gl_grow((void **)&res, &rcap, nr + 1, sizeof *res)) goto nomem;
-    gl_plan_let_t *L = &res[nr++];
+    gl_sched_let_t *L = &res[nr++];
     memset(L, 0, sizeof *L);
     L->units = u, L->n_members = 1;
     L->duty_ms = md;
-    L->m[0] = (gl_plan_member_t){m, 0, r, 0, 0, 1};
+    L->m[0] = (gl_sched_member_t){m, 0, r, 0, 0, 1};
   }
   /* share residuals (Nexus merge) when one gpu-let serves both in fewer units */
   for (size_t i = 0; i < nr; i++) {
@@ -174,7 +174,7 @@ static gl_status_t fine_plan(const gl_sched_input_t *in, gl_plan_t *p, double FI
       if (!res[j].n_members || res[i].n_members + res[j].n_members > FINE_MAX_SHARE) continue;
       int u0 = res[i].units > res[j].units ? res[i].units : res[j].units;
       for (int u = u0; u <= res[i].units + res[j].units && u <= total; u += g) {
-        gl_plan_let_t t = res[i];
+        gl_sched_let_t t = res[i];
         for (int k = 0; k < res[j].n_members; k++) t.m[t.n_members++] = res[j].m[k];
         double D = INFINITY, E = 0;
         bool ok = true;
@@ -215,7 +215,7 @@ static gl_status_t fine_plan(const gl_sched_input_t *in, gl_plan_t *p, double FI
   if (!free_units || !free_mem) goto nomem;
   for (int d = 0; d < p->n_devices; d++) free_units[d] = total, free_mem[d] = in->mem_room * pr->mem_mb;
   for (size_t i = 0; i < ni; i++) {
-    gl_plan_let_t *it = &items[i];
+    gl_sched_let_t *it = &items[i];
     double it_mem = 0;
     for (int k = 0; k < it->n_members; k++) it_mem += in->models[it->m[k].model].mem_mb;
     bool placed = false;
@@ -234,7 +234,7 @@ static gl_status_t fine_plan(const gl_sched_input_t *in, gl_plan_t *p, double FI
                 bf = f, bd = d;
             }
           if (bd < 0) break;
-          gl_plan_device_t saved = p->dev[bd];
+          gl_sched_device_t saved = p->dev[bd];
           p->dev[bd].lets[p->dev[bd].n_lets++] = *it;
           if (fit_device(in, &p->dev[bd])) {
             placed = true;
@@ -260,7 +260,7 @@ static gl_status_t fine_plan(const gl_sched_input_t *in, gl_plan_t *p, double FI
   }
   /* spare units go to the busiest gpu-lets: more headroom against bursts */
   for (int d = 0; d < opened; d++) {
-    gl_plan_device_t *D = &p->dev[d];
+    gl_sched_device_t *D = &p->dev[d];
     for (;;) {
       int spare = total - units_of(D), bl = -1;
       double bo = -1;
@@ -268,7 +268,7 @@ static gl_status_t fine_plan(const gl_sched_input_t *in, gl_plan_t *p, double FI
       for (int l = 0; l < D->n_lets; l++)
         if (D->lets[l].occupancy > bo && D->lets[l].occupancy < 10) bo = D->lets[l].occupancy, bl = l;
       if (bl < 0) break;
-      gl_plan_device_t saved = *D;
+      gl_sched_device_t saved = *D;
       D->lets[bl].units += g;
       if (!fit_device(in, D)) {
         *D = saved;
@@ -293,8 +293,8 @@ out:
 /* Sizing assumes a slowdown from neighbours not yet known: none (tight plans, may not pack) or
  * 1.12 (packs, wastes a little). Both are planned; the feasible one on fewer devices wins, ties
  * to the safer 1.12. */
-gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
-  gl_plan_t alt;
+gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_sched_plan_t *p) {
+  gl_sched_plan_t alt;
   GL_TRY(gl__plan_init(&alt, in, "fine"));
   gl_status_t st = fine_plan(in, p, 1.12);
   if (st == GL_OK) st = fine_plan(in, &alt, 1.0);
@@ -302,11 +302,11 @@ gl_status_t gl__policy_fine(const gl_sched_input_t *in, gl_plan_t *p) {
     gl__plan_tally(p);
     gl__plan_tally(&alt);
     if ((!p->feasible && alt.feasible) || (p->feasible && alt.feasible && alt.devices_used < p->devices_used)) {
-      gl_plan_t t = *p;
+      gl_sched_plan_t t = *p;
       *p = alt;
       alt = t;
     }
   }
-  gl_plan_fini(&alt);
+  gl_sched_plan_fini(&alt);
   return st;
 }

@@ -8,14 +8,14 @@
 
 typedef struct {
   const gl_sched_input_t *in;
-  gl_plan_t *p;
+  gl_sched_plan_t *p;
   bool intf;
   int menu[16], n_menu;
   int *knee;
   double *knee_tput;
   int *fu;              /* [n_devices * 2] units of each empty gpu-let (0: busy or absent), -1 whole */
   int first_whole;      /* no whole empty device below this index */
-  gl_plan_device_t save; /* device_ok's undo copy */
+  gl_sched_device_t save; /* device_ok's undo copy */
 } ctx_t;
 
 
@@ -29,13 +29,13 @@ typedef struct {
 /* alpha of member k of let l on device d against every other busy gpu-let there (max). */
 static double member_alpha(const ctx_t *c, int d, int l, int k) {
   if (!c->intf) return 1;
-  const gl_plan_device_t *D = &c->p->dev[d];
-  const gl_plan_let_t *L = &D->lets[l];
+  const gl_sched_device_t *D = &c->p->dev[d];
+  const gl_sched_let_t *L = &D->lets[l];
   double a = 1;
   for (int o = 0; o < D->n_lets; o++) {
     if (o == l) continue;
     for (int j = 0; j < D->lets[o].n_members; j++) {
-      const gl_plan_member_t *x = &D->lets[o].m[j];
+      const gl_sched_member_t *x = &D->lets[o].m[j];
       double v = gl_sched_alpha(c->in, L->m[k].model, L->m[k].batch, L->units, x->model, x->batch, D->lets[o].units);
       if (v > a) a = v;
     }
@@ -49,17 +49,17 @@ static double member_alpha(const ctx_t *c, int d, int l, int k) {
  * the shortfall is scheduled again by the retry (run_passes). */
 static bool refresh_let(const ctx_t *c, int d, int l, bool adjust) {
   const gl_sched_input_t *in = c->in;
-  gl_plan_let_t *L = &c->p->dev[d].lets[l];
+  gl_sched_let_t *L = &c->p->dev[d].lets[l];
   if (!L->n_members) return true;
   double sum = 0;
   for (int k = 0; k < L->n_members; k++) {
-    gl_plan_member_t *m = &L->m[k];
+    gl_sched_member_t *m = &L->m[k];
     m->alpha = member_alpha(c, d, l, k);
     m->lat_ms = gl_sched_latency(in, m->model, m->batch, L->units, m->alpha);
     sum += m->lat_ms;
   }
   if (adjust && L->n_members == 1) {
-    gl_plan_member_t *m = &L->m[0];
+    gl_sched_member_t *m = &L->m[0];
     double slo = in->models[m->model].slo_ms;
     for (;;) {
       double collect = L->saturated ? m->lat_ms : 1000.0 * m->batch / m->rate;
@@ -69,14 +69,14 @@ static bool refresh_let(const ctx_t *c, int d, int l, bool adjust) {
     }
   }
   if (L->saturated) {
-    gl_plan_member_t *m = &L->m[0];
+    gl_sched_member_t *m = &L->m[0];
     m->tput = 1000.0 * m->batch / m->lat_ms;
     L->duty_ms = m->lat_ms;
     L->occupancy = 1;
     return 2 * m->lat_ms <= in->models[m->model].slo_ms;
   }
   if (L->n_members == 1) {
-    gl_plan_member_t *m = &L->m[0];
+    gl_sched_member_t *m = &L->m[0];
     double collect = 1000.0 * m->batch / m->rate, slo = in->models[m->model].slo_ms;
     L->duty_ms = fmax(collect, m->lat_ms);
     L->occupancy = m->lat_ms / L->duty_ms;
@@ -86,7 +86,7 @@ static bool refresh_let(const ctx_t *c, int d, int l, bool adjust) {
   L->occupancy = sum / L->duty_ms;
   bool ok = sum <= L->duty_ms * (1 + 1e-9);
   for (int k = 0; k < L->n_members; k++) {
-    gl_plan_member_t *m = &L->m[k];
+    gl_sched_member_t *m = &L->m[k];
     m->tput = 1000.0 * m->batch / L->duty_ms;
     ok &= L->duty_ms + m->lat_ms <= in->models[m->model].slo_ms;
   }
@@ -98,7 +98,7 @@ static bool device_ok(ctx_t *c, int d) {
   bool ok = gl__device_mem(c->p, c->in, d) <= c->in->mem_room * c->in->prof->mem_mb;
   /* with interference: re-batch first (a smaller batch also slows the neighbours less), then
    * check; a device that fails is left as it was before the re-batching */
-  gl_plan_device_t *D = &c->p->dev[d];
+  gl_sched_device_t *D = &c->p->dev[d];
   if (c->intf) {
     c->save = *D;
     for (int l = 0; l < D->n_lets; l++) refresh_let(c, d, l, true);
@@ -112,13 +112,13 @@ static bool device_ok(ctx_t *c, int d) {
   return ok;
 }
 
-static bool whole_empty(const gl_plan_device_t *D, int total) {
+static bool whole_empty(const gl_sched_device_t *D, int total) {
   return D->n_lets == 1 && D->lets[0].n_members == 0 && D->lets[0].units == total;
 }
 
 /* Refreshes the compact per-device summary the placement scans read. */
 static void summarize(ctx_t *c, int d) {
-  const gl_plan_device_t *D = &c->p->dev[d];
+  const gl_sched_device_t *D = &c->p->dev[d];
   int *f = &c->fu[2 * d];
   if (whole_empty(D, c->in->prof->total_units)) {
     f[0] = f[1] = -1;
@@ -130,7 +130,7 @@ static void summarize(ctx_t *c, int d) {
 
 /* Splits a whole, empty device into `units` (let 0) and the rest (let 1). */
 static void split(ctx_t *c, int d, int units) {
-  gl_plan_device_t *D = &c->p->dev[d];
+  gl_sched_device_t *D = &c->p->dev[d];
   int total = c->in->prof->total_units;
   memset(D, 0, sizeof *D);
   D->n_lets = 1;
@@ -143,7 +143,7 @@ static void split(ctx_t *c, int d, int units) {
 }
 
 static void merge_if_empty(ctx_t *c, int d) {
-  gl_plan_device_t *D = &c->p->dev[d];
+  gl_sched_device_t *D = &c->p->dev[d];
   for (int l = 0; l < D->n_lets; l++)
     if (D->lets[l].n_members) return;
   memset(D, 0, sizeof *D);
@@ -155,8 +155,8 @@ static void merge_if_empty(ctx_t *c, int d) {
 /* Puts model m on the empty gpu-let (d,l) at `rate`: saturated or residual at the let's size,
  * with alpha from its current neighbours. Returns the rate it takes (0 when it does not fit). */
 static double assign(ctx_t *c, int d, int l, int m, double rate, bool sat) {
-  gl_plan_let_t *L = &c->p->dev[d].lets[l];
-  gl_plan_let_t saved = *L;
+  gl_sched_let_t *L = &c->p->dev[d].lets[l];
+  gl_sched_let_t saved = *L;
   double alpha = 1;
   for (int it = 0; it < (c->intf ? 2 : 1); it++) {
     double tput, duty;
@@ -193,7 +193,7 @@ static double assign(ctx_t *c, int d, int l, int m, double rate, bool sat) {
  * else the smallest free gpu-let that fits. A saturated estimate takes up to `want` (more than its
  * own rate when the gpu-let is bigger than asked for). Returns the rate taken, 0 on failure. */
 static double place_est(ctx_t *c, int m, const est_t *e, double want) {
-  gl_plan_t *p = c->p;
+  gl_sched_plan_t *p = c->p;
   int total = c->in->prof->total_units;
   double need = fmin(e->rate, want) * (1 - 1e-9), ask = e->sat ? want : fmin(e->rate, want), got;
   while (c->first_whole < p->n_devices && !whole_empty(&p->dev[c->first_whole], total)) c->first_whole++;
@@ -233,7 +233,7 @@ static int cmp_cand(const void *a, const void *b) {
 
 /* readjust: fill empty gpu-lets, largest first, splitting whole devices into knee + rest. */
 static double readjust(ctx_t *c, int m, double left) {
-  gl_plan_t *p = c->p;
+  gl_sched_plan_t *p = c->p;
   int total = c->in->prof->total_units;
   cand_t *cs = gl_malloc((size_t)p->n_devices * GL_PLAN_MAX_LETS * sizeof *cs);
   if (!cs) return left;
@@ -271,17 +271,17 @@ static double readjust(ctx_t *c, int m, double left) {
 
 /* mergeResidue: the model's residual gpu-lets become one of their largest size. */
 static double merge_residue(ctx_t *c, int m, double left) {
-  gl_plan_t *p = c->p;
+  gl_sched_plan_t *p = c->p;
   int n = 0, cap = 8, bd = -1, bl = -1, bu = 0;
   struct saved {
     int d, l;
-    gl_plan_let_t let;
+    gl_sched_let_t let;
   } *sv = gl_malloc((size_t)cap * sizeof *sv);
   if (!sv) return left;
   double total = left;
   for (int d = 0; d < p->n_devices; d++)
     for (int l = 0; l < p->dev[d].n_lets; l++) {
-      gl_plan_let_t *L = &p->dev[d].lets[l];
+      gl_sched_let_t *L = &p->dev[d].lets[l];
       if (L->n_members != 1 || L->saturated || L->m[0].model != m) continue;
       if (n == cap) {
         struct saved *t = gl_realloc(sv, (size_t)(cap *= 2) * sizeof *sv);
@@ -313,7 +313,7 @@ out:
 
 /* allocateTimeShare: join a gpu-let with spare duty (PAPER.md §7.4), fullest candidates first. */
 static double timeshare(ctx_t *c, int m, double r) {
-  gl_plan_t *p = c->p;
+  gl_sched_plan_t *p = c->p;
   const gl_sched_input_t *in = c->in;
   double slo = in->models[m].slo_ms;
   cand_t *cs = gl_malloc((size_t)p->n_devices * GL_PLAN_MAX_LETS * sizeof *cs);
@@ -321,7 +321,7 @@ static double timeshare(ctx_t *c, int m, double r) {
   size_t n = 0;
   for (int d = 0; d < p->n_devices; d++)
     for (int l = 0; l < p->dev[d].n_lets; l++) {
-      const gl_plan_let_t *L = &p->dev[d].lets[l];
+      const gl_sched_let_t *L = &p->dev[d].lets[l];
       if (!L->n_members || L->saturated || L->n_members >= in->max_members || L->occupancy >= 1) continue;
       bool has = false;
       for (int k = 0; k < L->n_members; k++) has |= L->m[k].model == m;
@@ -330,8 +330,8 @@ static double timeshare(ctx_t *c, int m, double r) {
   qsort(cs, n, sizeof *cs, cmp_cand);
   for (size_t i = 0; i < n; i++) {
     int bd = cs[i].d, bl = cs[i].l;
-    gl_plan_let_t *L = &p->dev[bd].lets[bl];
-    gl_plan_let_t saved = *L;
+    gl_sched_let_t *L = &p->dev[bd].lets[bl];
+    gl_sched_let_t saved = *L;
     int bmax = (int)floor(L->duty_ms * r / 1000);
     if (bmax > in->max_batch) bmax = in->max_batch;
     for (int b = bmax; b >= 1; b--) {
@@ -341,7 +341,7 @@ static double timeshare(ctx_t *c, int m, double r) {
         int bi = (int)floor(D * L->m[k].rate / 1000);
         L->m[k].batch = bi < 1 ? 1 : bi;
       }
-      L->m[L->n_members] = (gl_plan_member_t){m, b, r, 0, 0, 1};
+      L->m[L->n_members] = (gl_sched_member_t){m, b, r, 0, 0, 1};
       L->n_members++;
       L->saturated = false;
       L->duty_ms = D;
@@ -418,7 +418,7 @@ static int cmp_order(const void *a, const void *b) {
  * already hold gpu-lets. */
 static void run_passes(ctx_t *c, double *need, const double *goal) {
   const gl_sched_input_t *in = c->in;
-  gl_plan_t *p = c->p;
+  gl_sched_plan_t *p = c->p;
   int n = in->n_models;
   int *order = gl_calloc((size_t)n, sizeof *order);
   if (!order) {
@@ -443,7 +443,7 @@ static void run_passes(ctx_t *c, double *need, const double *goal) {
     for (int d = 0; d < p->n_devices; d++)
       for (int l = 0; l < p->dev[d].n_lets; l++)
         for (int k = 0; k < p->dev[d].lets[l].n_members; k++) {
-          gl_plan_member_t *x = &p->dev[d].lets[l].m[k];
+          gl_sched_member_t *x = &p->dev[d].lets[l].m[k];
           if (x->rate > x->tput) x->rate = x->tput;
         }
     gl__plan_tally(p);
@@ -462,7 +462,7 @@ out:
   gl_free(order);
 }
 
-static bool ctx_init(ctx_t *c, const gl_sched_input_t *in, gl_plan_t *p, bool intf) {
+static bool ctx_init(ctx_t *c, const gl_sched_input_t *in, gl_sched_plan_t *p, bool intf) {
   memset(c, 0, sizeof *c);
   c->in = in, c->p = p, c->intf = intf;
   c->n_menu = gl_sched_menu(in, !intf, c->menu);
@@ -480,7 +480,7 @@ static bool ctx_init(ctx_t *c, const gl_sched_input_t *in, gl_plan_t *p, bool in
 
 static void ctx_fini(ctx_t *c) { gl_free(c->knee), gl_free(c->knee_tput), gl_free(c->fu); }
 
-gl_status_t gl__policy_gpulet(const gl_sched_input_t *in, gl_plan_t *p, bool intf) {
+gl_status_t gl__policy_gpulet(const gl_sched_input_t *in, gl_sched_plan_t *p, bool intf) {
   ctx_t c;
   double *need = gl_calloc((size_t)in->n_models * 2, sizeof *need);
   if (!ctx_init(&c, in, p, intf) || !need) {
@@ -494,11 +494,11 @@ gl_status_t gl__policy_gpulet(const gl_sched_input_t *in, gl_plan_t *p, bool int
   return GL_OK;
 }
 
-gl_status_t gl__gpulet_incremental(const gl_sched_input_t *in, const gl_plan_t *old, const bool *changed, gl_plan_t *p,
+gl_status_t gl__gpulet_incremental(const gl_sched_input_t *in, const gl_sched_plan_t *old, const bool *changed, gl_sched_plan_t *p,
                                    bool intf) {
   int total = in->prof->total_units;
   for (int d = 0; d < old->n_devices && d < p->n_devices; d++) {
-    const gl_plan_device_t *D = &old->dev[d];
+    const gl_sched_device_t *D = &old->dev[d];
     int sum = 0;
     for (int l = 0; l < D->n_lets; l++) sum += D->lets[l].units;
     /* only the shapes gpulet makes: one whole gpu-let, or a split into two */
@@ -514,10 +514,10 @@ gl_status_t gl__gpulet_incremental(const gl_sched_input_t *in, const gl_plan_t *
   }
   /* keep the old layout; take the changed models out of it */
   for (int d = 0; d < p->n_devices; d++) {
-    gl_plan_device_t *D = &p->dev[d];
+    gl_sched_device_t *D = &p->dev[d];
     if (d < old->n_devices) *D = old->dev[d];
     for (int l = 0; l < D->n_lets; l++) {
-      gl_plan_let_t *L = &D->lets[l];
+      gl_sched_let_t *L = &D->lets[l];
       int w = 0;
       for (int k = 0; k < L->n_members; k++)
         if (!changed[L->m[k].model]) L->m[w++] = L->m[k];
@@ -547,7 +547,7 @@ gl_status_t gl__gpulet_incremental(const gl_sched_input_t *in, const gl_plan_t *
 }
 
 /* White-box entry for tests: mergeResidue on a prepared plan (no interference). */
-gl_status_t gl__gpulet_merge_residue(const gl_sched_input_t *in, gl_plan_t *p, int m, double left, double *left_out) {
+gl_status_t gl__gpulet_merge_residue(const gl_sched_input_t *in, gl_sched_plan_t *p, int m, double left, double *left_out) {
   ctx_t c;
   memset(&c, 0, sizeof c);
   c.in = in, c.p = p;
@@ -561,7 +561,7 @@ gl_status_t gl__gpulet_merge_residue(const gl_sched_input_t *in, gl_plan_t *p, i
 }
 
 /* White-box entry for tests: the placement check of device d on a prepared plan. */
-bool gl__gpulet_device_ok(const gl_sched_input_t *in, gl_plan_t *p, int d, bool interference) {
+bool gl__gpulet_device_ok(const gl_sched_input_t *in, gl_sched_plan_t *p, int d, bool interference) {
   ctx_t c;
   memset(&c, 0, sizeof c);
   c.in = in, c.p = p, c.intf = interference;

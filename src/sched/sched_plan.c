@@ -9,7 +9,7 @@
 
 const char *const gl_sched_policies[] = {"gpulet", "gpulet-int", "sbp", "triton", "static", "bound", "fine", NULL};
 
-gl_status_t gl__plan_init(gl_plan_t *p, const gl_sched_input_t *in, const char *policy) {
+gl_status_t gl__plan_init(gl_sched_plan_t *p, const gl_sched_input_t *in, const char *policy) {
   memset(p, 0, sizeof *p);
   snprintf(p->policy, sizeof p->policy, "%s", policy);
   p->n_devices = in->n_devices;
@@ -18,21 +18,21 @@ gl_status_t gl__plan_init(gl_plan_t *p, const gl_sched_input_t *in, const char *
   p->dev = gl_calloc((size_t)in->n_devices, sizeof *p->dev);
   p->served = gl_calloc((size_t)(in->n_models ? in->n_models : 1), sizeof *p->served);
   if (!p->dev || !p->served) {
-    gl_plan_fini(p);
+    gl_sched_plan_fini(p);
     return gl_err(GL_ENOMEM, "plan for %d devices: out of memory", in->n_devices);
   }
   p->feasible = true;
   return GL_OK;
 }
 
-void gl_plan_fini(gl_plan_t *p) {
+void gl_sched_plan_fini(gl_sched_plan_t *p) {
   gl_free(p->dev);
   gl_free(p->served);
   p->dev = NULL;
   p->served = NULL;
 }
 
-int gl__fail(gl_plan_t *p, const char *fmt, ...) {
+int gl__fail(gl_sched_plan_t *p, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(p->why, sizeof p->why, fmt, ap);
@@ -41,7 +41,7 @@ int gl__fail(gl_plan_t *p, const char *fmt, ...) {
   return 0;
 }
 
-void gl__plan_tally(gl_plan_t *p) {
+void gl__plan_tally(gl_sched_plan_t *p) {
   for (int i = 0; i < p->n_models; i++) p->served[i] = 0;
   p->devices_used = 0;
   for (int d = 0; d < p->n_devices; d++) {
@@ -55,17 +55,17 @@ void gl__plan_tally(gl_plan_t *p) {
   }
 }
 
-double gl__device_mem(const gl_plan_t *p, const gl_sched_input_t *in, int d) {
+double gl__device_mem(const gl_sched_plan_t *p, const gl_sched_input_t *in, int d) {
   double mem = 0;
   for (int l = 0; l < p->dev[d].n_lets; l++) {
-    const gl_plan_let_t *L = &p->dev[d].lets[l];
+    const gl_sched_let_t *L = &p->dev[d].lets[l];
     if (L->n_members) mem += in->ctx_mb;
     for (int k = 0; k < L->n_members; k++) mem += in->models[L->m[k].model].mem_mb;
   }
   return mem;
 }
 
-gl_status_t gl_sched_plan(const char *policy, const gl_sched_input_t *in, gl_plan_t *out) {
+gl_status_t gl_sched_plan(const char *policy, const gl_sched_input_t *in, gl_sched_plan_t *out) {
   memset(out, 0, sizeof *out);
   if (!in->prof || in->n_devices < 1 || in->n_models < 1)
     return gl_err(GL_EINVAL, "plan needs a profile, at least one device and one model");
@@ -88,18 +88,18 @@ gl_status_t gl_sched_plan(const char *policy, const gl_sched_input_t *in, gl_pla
   else if (!strcmp(policy, "bound")) st = gl__policy_bound(in, out);
   else if (!strcmp(policy, "fine")) st = gl__policy_fine(in, out);
   else st = gl_err(GL_ENOTFOUND, "unknown policy '%s' (gpulet, gpulet-int, sbp, triton, static, bound, fine)", policy);
-  if (st < 0) gl_plan_fini(out);
+  if (st < 0) gl_sched_plan_fini(out);
   else if (strcmp(policy, "bound")) gl__plan_tally(out);
   return st;
 }
 
-gl_status_t gl_plan_copy(const gl_plan_t *src, gl_plan_t *out) {
+gl_status_t gl_sched_plan_copy(const gl_sched_plan_t *src, gl_sched_plan_t *out) {
   memset(out, 0, sizeof *out);
   *out = *src;
   out->dev = gl_calloc((size_t)(src->n_devices ? src->n_devices : 1), sizeof *out->dev);
   out->served = gl_calloc((size_t)(src->n_models ? src->n_models : 1), sizeof *out->served);
   if (!out->dev || !out->served) {
-    gl_plan_fini(out);
+    gl_sched_plan_fini(out);
     return gl_err(GL_ENOMEM, "plan copy: out of memory");
   }
   memcpy(out->dev, src->dev, (size_t)src->n_devices * sizeof *out->dev);
@@ -107,12 +107,12 @@ gl_status_t gl_plan_copy(const gl_plan_t *src, gl_plan_t *out) {
   return GL_OK;
 }
 
-static bool same_let(const gl_plan_let_t *a, const gl_plan_let_t *b);
+static bool same_let(const gl_sched_let_t *a, const gl_sched_let_t *b);
 
 /* Generic incremental form: the changed models planned alone by `policy` on the devices that no
  * kept gpu-let occupies, mapped back into a copy of the kept layout. */
 static gl_status_t replan_free_devices(const char *policy, const gl_sched_input_t *in, const bool *changed,
-                                       gl_plan_t *p) {
+                                       gl_sched_plan_t *p) {
   int n = in->n_models, nc = 0, nf = 0;
   int *map = gl_calloc((size_t)n, sizeof *map), *fdev = gl_calloc((size_t)p->n_devices, sizeof *fdev);
   gl_sched_model_t *sub = gl_calloc((size_t)n, sizeof *sub);
@@ -135,26 +135,26 @@ static gl_status_t replan_free_devices(const char *policy, const gl_sched_input_
   }
   gl_sched_input_t si = *in;
   si.models = sub, si.n_models = nc, si.n_devices = nf;
-  gl_plan_t q;
+  gl_sched_plan_t q;
   if ((st = gl_sched_plan(policy, &si, &q)) < 0) goto out;
   if (!q.feasible) {
     gl__fail(p, "incremental: %s", q.why);
   } else {
     for (int j = 0; j < nf; j++) {
-      gl_plan_device_t *D = &p->dev[fdev[j]];
+      gl_sched_device_t *D = &p->dev[fdev[j]];
       *D = q.dev[j];
       for (int l = 0; l < D->n_lets; l++)
         for (int k = 0; k < D->lets[l].n_members; k++) D->lets[l].m[k].model = map[D->lets[l].m[k].model];
     }
   }
-  gl_plan_fini(&q);
+  gl_sched_plan_fini(&q);
 out:
   gl_free(map), gl_free(fdev), gl_free(sub);
   return st;
 }
 
-gl_status_t gl_sched_replan_incremental(const char *policy, const gl_sched_input_t *in, const gl_plan_t *old,
-                                        const bool *changed, gl_plan_t *out) {
+gl_status_t gl_sched_replan_incremental(const char *policy, const gl_sched_input_t *in, const gl_sched_plan_t *old,
+                                        const bool *changed, gl_sched_plan_t *out) {
   memset(out, 0, sizeof *out);
   if (!old || old->n_devices != in->n_devices || old->n_models != in->n_models)
     return gl_err(GL_EINVAL, "incremental re-plan: the old plan has %d devices and %d models, the input %d and %d",
@@ -168,7 +168,7 @@ gl_status_t gl_sched_replan_incremental(const char *policy, const gl_sched_input
      * dropped whole and its unchanged members are re-placed with the changed models */
     bool *ch = gl_calloc((size_t)in->n_models, sizeof *ch);
     if (!ch) {
-      gl_plan_fini(out);
+      gl_sched_plan_fini(out);
       return gl_err(GL_ENOMEM, "re-plan: out of memory");
     }
     memcpy(ch, changed, (size_t)in->n_models * sizeof *ch);
@@ -176,7 +176,7 @@ gl_status_t gl_sched_replan_incremental(const char *policy, const gl_sched_input
       grew = false;
       for (int d = 0; d < old->n_devices; d++)
         for (int l = 0; l < old->dev[d].n_lets; l++) {
-          const gl_plan_let_t *L = &old->dev[d].lets[l];
+          const gl_sched_let_t *L = &old->dev[d].lets[l];
           bool any = false;
           for (int k = 0; k < L->n_members; k++) any |= ch[L->m[k].model];
           for (int k = 0; any && k < L->n_members; k++)
@@ -184,10 +184,10 @@ gl_status_t gl_sched_replan_incremental(const char *policy, const gl_sched_input
         }
     }
     for (int d = 0; d < old->n_devices; d++) {
-      gl_plan_device_t *D = &out->dev[d];
+      gl_sched_device_t *D = &out->dev[d];
       D->n_lets = 0;
       for (int l = 0; l < old->dev[d].n_lets; l++) {
-        const gl_plan_let_t *L = &old->dev[d].lets[l];
+        const gl_sched_let_t *L = &old->dev[d].lets[l];
         bool keep = L->n_members > 0;
         for (int k = 0; k < L->n_members; k++) keep &= !ch[L->m[k].model];
         if (keep) D->lets[D->n_lets++] = *L;
@@ -199,7 +199,7 @@ gl_status_t gl_sched_replan_incremental(const char *policy, const gl_sched_input
     gl__fail(out, "incremental: policy %s re-plans in full only", policy);
   }
   if (st < 0) {
-    gl_plan_fini(out);
+    gl_sched_plan_fini(out);
     return st;
   }
   gl__plan_tally(out);
@@ -213,8 +213,8 @@ gl_status_t gl_sched_replan_incremental(const char *policy, const gl_sched_input
   return GL_OK;
 }
 
-gl_status_t gl_sched_replan(const char *policy, const gl_sched_input_t *in, const gl_plan_t *old, const bool *changed,
-                            gl_plan_t *out, bool *incremental) {
+gl_status_t gl_sched_replan(const char *policy, const gl_sched_input_t *in, const gl_sched_plan_t *old, const bool *changed,
+                            gl_sched_plan_t *out, bool *incremental) {
   *incremental = false;
   if (old && old->feasible) {
     GL_TRY(gl_sched_replan_incremental(policy, in, old, changed, out));
@@ -222,7 +222,7 @@ gl_status_t gl_sched_replan(const char *policy, const gl_sched_input_t *in, cons
       *incremental = true;
       return GL_OK;
     }
-    gl_plan_fini(out);
+    gl_sched_plan_fini(out);
   }
   return gl_sched_plan(policy, in, out);
 }
@@ -230,21 +230,21 @@ gl_status_t gl_sched_replan(const char *policy, const gl_sched_input_t *in, cons
 int gl_sched_devices_needed(const char *policy, const gl_sched_input_t *in0, int max) {
   gl_sched_input_t in = *in0;
   if (!strcmp(policy, "bound")) {
-    gl_plan_t p;
+    gl_sched_plan_t p;
     in.n_devices = 1;
     if (gl_sched_plan("bound", &in, &p) < 0) return -1;
     int n = p.devices_used;
-    gl_plan_fini(&p);
+    gl_sched_plan_fini(&p);
     return n <= max ? n : -1;
   }
   /* feasibility is nearly monotone in the device count: exponential probe, then bisect */
   int lo = 0, hi = 1;
   for (;;) {
-    gl_plan_t p;
+    gl_sched_plan_t p;
     in.n_devices = hi;
     if (gl_sched_plan(policy, &in, &p) < 0) return -1;
     bool ok = p.feasible;
-    gl_plan_fini(&p);
+    gl_sched_plan_fini(&p);
     if (ok) break;
     lo = hi;
     if (hi >= max) return -1;
@@ -252,18 +252,18 @@ int gl_sched_devices_needed(const char *policy, const gl_sched_input_t *in0, int
   }
   while (hi - lo > 1) {
     int mid = lo + (hi - lo) / 2;
-    gl_plan_t p;
+    gl_sched_plan_t p;
     in.n_devices = mid;
     if (gl_sched_plan(policy, &in, &p) < 0) return -1;
     bool ok = p.feasible;
-    gl_plan_fini(&p);
+    gl_sched_plan_fini(&p);
     if (ok) hi = mid;
     else lo = mid;
   }
   return hi;
 }
 
-gl_status_t gl_plan_write_json(const gl_plan_t *p, const gl_sched_input_t *in, FILE *f) {
+gl_status_t gl_sched_plan_write_json(const gl_sched_plan_t *p, const gl_sched_input_t *in, FILE *f) {
   json_t *root = json_object();
   json_object_set_new(root, "format", json_string("gpulet-plan"));
   json_object_set_new(root, "version", json_integer(1));
@@ -283,10 +283,10 @@ gl_status_t gl_plan_write_json(const gl_plan_t *p, const gl_sched_input_t *in, F
   for (int d = 0; d < p->n_devices; d++) {
     json_t *lets = json_array();
     for (int l = 0; l < p->dev[d].n_lets; l++) {
-      const gl_plan_let_t *L = &p->dev[d].lets[l];
+      const gl_sched_let_t *L = &p->dev[d].lets[l];
       json_t *mem = json_array();
       for (int k = 0; k < L->n_members; k++) {
-        const gl_plan_member_t *m = &L->m[k];
+        const gl_sched_member_t *m = &L->m[k];
         json_array_append_new(mem, json_pack("{s:s,s:i,s:f,s:f,s:f,s:f}", "model", in->models[m->model].name, "batch",
                                              m->batch, "rate", m->rate, "max_rate", m->tput, "latency_ms", m->lat_ms,
                                              "alpha", m->alpha));
@@ -304,7 +304,7 @@ gl_status_t gl_plan_write_json(const gl_plan_t *p, const gl_sched_input_t *in, F
   return rc ? gl_err(GL_EIO, "cannot write the plan") : GL_OK;
 }
 
-void gl_plan_print(const gl_plan_t *p, const gl_sched_input_t *in, FILE *f) {
+void gl_sched_plan_print(const gl_sched_plan_t *p, const gl_sched_input_t *in, FILE *f) {
   fprintf(f, "policy %s on %d x %s: %s, %d device(s) used\n", p->policy, p->n_devices, in->prof->name,
           p->feasible ? "feasible" : "INFEASIBLE", p->devices_used);
   if (!p->feasible) fprintf(f, "  why: %s\n", p->why);
@@ -313,11 +313,11 @@ void gl_plan_print(const gl_plan_t *p, const gl_sched_input_t *in, FILE *f) {
   int shown = 0;
   for (int d = 0; d < p->n_devices; d++)
     for (int l = 0; l < p->dev[d].n_lets; l++) {
-      const gl_plan_let_t *L = &p->dev[d].lets[l];
+      const gl_sched_let_t *L = &p->dev[d].lets[l];
       if (!L->n_members) continue;
       if (shown++ > 200) continue;
       for (int k = 0; k < L->n_members; k++) {
-        const gl_plan_member_t *m = &L->m[k];
+        const gl_sched_member_t *m = &L->m[k];
         if (k == 0)
           fprintf(f, "%-4d %-6d %-6.1f %-9.2f %-6.2f ", d, L->units, 100.0 * L->units / p->total_units, L->duty_ms,
                   L->occupancy);
@@ -333,19 +333,19 @@ void gl_plan_print(const gl_plan_t *p, const gl_sched_input_t *in, FILE *f) {
             p->served[i], in->models[i].slo_ms);
 }
 
-static bool same_let(const gl_plan_let_t *a, const gl_plan_let_t *b) {
+static bool same_let(const gl_sched_let_t *a, const gl_sched_let_t *b) {
   if (a->units != b->units || a->n_members != b->n_members) return false;
   for (int k = 0; k < a->n_members; k++)
     if (a->m[k].model != b->m[k].model || a->m[k].batch != b->m[k].batch) return false;
   return true;
 }
 
-int gl_plan_diff(const gl_plan_t *old, const gl_plan_t *nw, const gl_sched_input_t *in, FILE *f) {
+int gl_sched_plan_diff(const gl_sched_plan_t *old, const gl_sched_plan_t *nw, const gl_sched_input_t *in, FILE *f) {
   int changes = 0, nd = old->n_devices > nw->n_devices ? old->n_devices : nw->n_devices;
   for (int d = 0; d < nd; d++) {
-    const gl_plan_device_t *a = d < old->n_devices ? &old->dev[d] : NULL, *b = d < nw->n_devices ? &nw->dev[d] : NULL;
+    const gl_sched_device_t *a = d < old->n_devices ? &old->dev[d] : NULL, *b = d < nw->n_devices ? &nw->dev[d] : NULL;
     for (int pass = 0; pass < 2; pass++) {
-      const gl_plan_device_t *x = pass ? b : a, *y = pass ? a : b;
+      const gl_sched_device_t *x = pass ? b : a, *y = pass ? a : b;
       if (!x) continue;
       for (int l = 0; l < x->n_lets; l++) {
         if (!x->lets[l].n_members) continue;

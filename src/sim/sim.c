@@ -117,7 +117,7 @@ typedef struct {
   bool feasible;
   int replans, replans_inc, replans_full, models_up, models_down;
   long long lets_built, lets_kept;
-  gl_plan_t cur;            /* the installed plan (re-planning starts from it) */
+  gl_sched_plan_t cur;            /* the installed plan (re-planning starts from it) */
   bool have_cur;
   long long events;
   bool oom, track_rates;
@@ -183,7 +183,7 @@ static void rebuild_model_lets(sim_t *S) {
 }
 
 /* An active gpu-let of device d that runs P unchanged (units, models, batches, alpha, duty). */
-static int find_same(sim_t *S, int d, int n, const gl_plan_let_t *P, const bool *was) {
+static int find_same(sim_t *S, int d, int n, const gl_sched_let_t *P, const bool *was) {
   for (int i = 0; i < n; i++) {
     int li = S->dev_lets[d][i];
     slet_t *L = &S->lets[li];
@@ -198,7 +198,7 @@ static int find_same(sim_t *S, int d, int n, const gl_plan_let_t *P, const bool 
   return -1;
 }
 
-static gl_status_t install_plan(sim_t *S, const gl_plan_t *plan) {
+static gl_status_t install_plan(sim_t *S, const gl_sched_plan_t *plan) {
   const gl_sched_input_t *in = S->in;
   bool *was = NULL;
   size_t cap_was = 0;
@@ -211,7 +211,7 @@ static gl_status_t install_plan(sim_t *S, const gl_plan_t *plan) {
     }
     int n_before = S->dev_n[d];
     for (int j = 0; j < plan->dev[d].n_lets; j++) {
-      const gl_plan_let_t *P = &plan->dev[d].lets[j];
+      const gl_sched_let_t *P = &plan->dev[d].lets[j];
       if (!P->n_members) continue;
       int same = find_same(S, d, n_before, P, was);
       if (same >= 0) {
@@ -286,7 +286,7 @@ static double target(const sim_t *S, double rate) {
   return S->cfg->headroom > 0 ? rate * S->cfg->headroom : gl_sched_target_rate(rate);
 }
 
-static gl_status_t make_plan(sim_t *S, const double *rates, gl_plan_t *plan) {
+static gl_status_t make_plan(sim_t *S, const double *rates, gl_sched_plan_t *plan) {
   gl_sched_input_t in = *S->in;
   for (int i = 0; i < S->nm; i++) S->models[i].rate = target(S, rates[i]);
   in.models = S->models;
@@ -487,7 +487,7 @@ static void on_replan(sim_t *S) {
     /* unchanged models keep their planned target (their gpu-lets stay) */
     for (int i = 0; i < S->nm; i++) S->models[i].rate = changed[i] ? target(S, rates[i]) : S->m[i].planned;
     in.models = S->models;
-    gl_plan_t plan;
+    gl_sched_plan_t plan;
     bool inc = false;
     if (gl_sched_replan(S->cfg->policy, &in, S->have_cur ? &S->cur : NULL, changed, &plan, &inc) == GL_OK) {
       if (plan.feasible) {
@@ -501,11 +501,11 @@ static void on_replan(sim_t *S) {
         if (inc) S->replans_inc++;
         else S->replans_full++;
         for (size_t l = 0; l < S->n_lets; l++) try_start(S, (int)l);
-        if (S->have_cur) gl_plan_fini(&S->cur);
+        if (S->have_cur) gl_sched_plan_fini(&S->cur);
         S->cur = plan;
         S->have_cur = true;
       } else {
-        gl_plan_fini(&plan);
+        gl_sched_plan_fini(&plan);
       }
     }
   }
@@ -547,7 +547,7 @@ static void sim_free(sim_t *S) {
   gl_free(S->m);
   gl_free(S->models);
   gl_free(S->h.a);
-  if (S->have_cur) gl_plan_fini(&S->cur);
+  if (S->have_cur) gl_sched_plan_fini(&S->cur);
 }
 
 void gl_sim_result_fini(gl_sim_result_t *r) {
@@ -612,8 +612,8 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
       goto out;
     }
   }
-  gl_plan_t own;
-  const gl_plan_t *plan = cfg->plan;
+  gl_sched_plan_t own;
+  const gl_sched_plan_t *plan = cfg->plan;
   if (!plan) {
     st = make_plan(&S, rates, &own);
     if (st < 0) {
@@ -629,7 +629,7 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
   if (plan == &own) {
     S.cur = own;
     S.have_cur = true;
-  } else if (st == GL_OK && (st = gl_plan_copy(plan, &S.cur)) == GL_OK) {
+  } else if (st == GL_OK && (st = gl_sched_plan_copy(plan, &S.cur)) == GL_OK) {
     S.have_cur = true;
   }
   if (st < 0) goto out;

@@ -17,7 +17,7 @@ typedef struct {
   const gl_sched_input_t *in;     /* models (their rates are ignored: the scenario drives), devices */
   const gl_scenario_t *scen;      /* rates over time; NULL: constant in->models[].rate */
   const char *policy;             /* used for the first plan and re-plans */
-  const gl_plan_t *plan;          /* optional fixed first plan instead of `policy` */
+  const gl_sched_plan_t *plan;          /* optional fixed first plan instead of `policy` */
   double scale;                   /* multiplies every scenario rate (1) */
   double duration_s;              /* simulated time */
   double warmup_s;                /* requests arriving before this are not counted */

@@ -29,7 +29,7 @@ typedef struct {
 
 typedef struct {
   const gl_sim_config_t *cfg;
-  const gl_plan_t *plan;
+  const gl_sched_plan_t *plan;
   gl_sched_input_t in1;           /* one device, the real models */
   gl_scenario_t *scen;            /* [n_devices] per-device scenarios (rates x share), NULL for unused devices */
   int nm;
@@ -76,7 +76,7 @@ static void scale_scenario(gl_scen_model_t *m, double f) {
   for (int k = 0; k < m->n_phases; k++) m->phase_rate[k] *= f;
 }
 
-static void device_ords(const gl_plan_device_t *D, ords_t *o) {
+static void device_ords(const gl_sched_device_t *D, ords_t *o) {
   o->n = 0;
   for (int j = 0; j < D->n_lets; j++)
     for (int m = 0; m < D->lets[j].n_members; m++) {
@@ -89,7 +89,7 @@ static void device_ords(const gl_plan_device_t *D, ords_t *o) {
 /* A device's configuration as text: devices with equal keys are one class. A model is named by
  * what the simulator sees of it: its ordinal on the device, profile model, SLO, percentile and the
  * rate this device receives over time (rate x share, every phase; 9 significant digits). */
-static char *device_key(const gl_plan_device_t *D, const ords_t *o, const gl_sched_input_t *in,
+static char *device_key(const gl_sched_device_t *D, const ords_t *o, const gl_sched_input_t *in,
                         const gl_scenario_t *base, const double *share_here) {
   size_t cap = 64 + (size_t)D->n_lets * (64 + GL_PLAN_MAX_MEMBERS * 64) + (size_t)o->n * (96 + GL_SCEN_MAX_PHASES * 40);
   char *k = gl_malloc(cap);
@@ -97,7 +97,7 @@ static char *device_key(const gl_plan_device_t *D, const ords_t *o, const gl_sch
   size_t w = 0;
   w += (size_t)snprintf(k + w, cap - w, "%d|", D->n_lets);
   for (int j = 0; j < D->n_lets; j++) {
-    const gl_plan_let_t *L = &D->lets[j];
+    const gl_sched_let_t *L = &D->lets[j];
     w += (size_t)snprintf(k + w, cap - w, "u%d n%d s%d d%.9g:", L->units, L->n_members, L->saturated, L->duty_ms);
     for (int m = 0; m < L->n_members; m++) {
       int ord = 0;
@@ -119,7 +119,7 @@ static char *device_key(const gl_plan_device_t *D, const ords_t *o, const gl_sch
 
 static void run_job(agg_t *A, job_t *J, int ji) {
   gl_sim_config_t c = *A->cfg;
-  gl_plan_t p1 = {0};
+  gl_sched_plan_t p1 = {0};
   snprintf(p1.policy, sizeof p1.policy, "%s", A->plan->policy);
   p1.n_devices = 1;
   p1.n_models = A->nm;
@@ -186,7 +186,7 @@ static int cmp_keyed(const void *a, const void *b) {
 
 /* The reference: every device in one event loop, each (model, device) pair its own queue and
  * Poisson stream (rate x share). Models are expanded into (model, device) sub-models. */
-static gl_status_t run_split_full(const gl_sim_config_t *cfg, const gl_plan_t *plan, const double *share,
+static gl_status_t run_split_full(const gl_sim_config_t *cfg, const gl_sched_plan_t *plan, const double *share,
                                   const gl_scenario_t *base, gl_sim_result_t *res, gl_sim_agg_info_t *info) {
   const gl_sched_input_t *in = cfg->in;
   int nm = in->n_models, nd = plan->n_devices, ns = 0;
@@ -194,7 +194,7 @@ static gl_status_t run_split_full(const gl_sim_config_t *cfg, const gl_plan_t *p
   gl_sched_model_t *sm = NULL;
   gl_scenario_t sc = *base;
   sc.models = NULL;
-  gl_plan_t p2 = {0};
+  gl_sched_plan_t p2 = {0};
   gl_sim_result_t r = {0};
   gl_status_t st = GL_OK;
   if (!sub) return gl_err(GL_ENOMEM, "simulate: out of memory");
@@ -203,7 +203,7 @@ static gl_status_t run_split_full(const gl_sim_config_t *cfg, const gl_plan_t *p
   sm = gl_calloc((size_t)ns + 1, sizeof *sm);
   owner = gl_calloc((size_t)ns + 1, sizeof *owner);
   sc.models = gl_calloc((size_t)ns + 1, sizeof *sc.models);
-  if (!sm || !owner || !sc.models || gl_plan_copy(plan, &p2) < 0) {
+  if (!sm || !owner || !sc.models || gl_sched_plan_copy(plan, &p2) < 0) {
     st = gl_err(GL_ENOMEM, "simulate: out of memory");
     goto out;
   }
@@ -220,7 +220,7 @@ static gl_status_t run_split_full(const gl_sim_config_t *cfg, const gl_plan_t *p
   for (int d = 0; d < nd; d++)
     for (int j = 0; j < p2.dev[d].n_lets; j++)
       for (int m = 0; m < p2.dev[d].lets[j].n_members; m++) {
-        gl_plan_member_t *M = &p2.dev[d].lets[j].m[m];
+        gl_sched_member_t *M = &p2.dev[d].lets[j].m[m];
         M->model = sub[(size_t)d * nm + M->model];
       }
   /* served[] is per model: the sub-models' (unused by the simulator) */
@@ -266,7 +266,7 @@ static gl_status_t run_split_full(const gl_sim_config_t *cfg, const gl_plan_t *p
   info->events_represented = r.events;
 out:
   gl_sim_result_fini(&r);
-  if (p2.dev) gl_plan_fini(&p2);
+  if (p2.dev) gl_sched_plan_fini(&p2);
   gl_free(sc.models);
   gl_free(sm);
   gl_free(owner);
@@ -289,9 +289,9 @@ gl_status_t gl_sim_run_aggregate(const gl_sim_config_t *cfg, const gl_sim_agg_op
   int64_t t0 = gl_now_ns();
   gl_status_t st = GL_OK;
   gl_scenario_t base = {0};
-  gl_plan_t own = {0};
+  gl_sched_plan_t own = {0};
   bool have_own = false;
-  const gl_plan_t *plan = cfg->plan;
+  const gl_sched_plan_t *plan = cfg->plan;
   agg_t A;
   memset(&A, 0, sizeof A);
   double *share = NULL, *tot = NULL;
@@ -343,7 +343,7 @@ gl_status_t gl_sim_run_aggregate(const gl_sim_config_t *cfg, const gl_sim_agg_op
   for (int d = 0; d < nd; d++)
     for (int j = 0; j < plan->dev[d].n_lets; j++)
       for (int m = 0; m < plan->dev[d].lets[j].n_members; m++) {
-        const gl_plan_member_t *M = &plan->dev[d].lets[j].m[m];
+        const gl_sched_member_t *M = &plan->dev[d].lets[j].m[m];
         share[(size_t)d * nm + M->model] += M->rate;
         tot[M->model] += M->rate;
       }
@@ -496,7 +496,7 @@ out:
   gl_free(share);
   gl_free(tot);
   gl_free(base.models);
-  if (have_own) gl_plan_fini(&own);
+  if (have_own) gl_sched_plan_fini(&own);
   if (st < 0) gl_sim_result_fini(res);
   return st;
 }

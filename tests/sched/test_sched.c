@@ -106,7 +106,7 @@ static void test_placement_split(void **st) {
   gl_sched_model_t ms[3];
   gl_sched_input_t in;
   setup_in(&in, p, ms, 2, 1000, (double[]){300, 300});
-  gl_plan_t plan;
+  gl_sched_plan_t plan;
   assert_int_equal(gl_sched_plan("gpulet", &in, &plan), GL_OK);
   assert_true(plan.feasible);
   /* both are residual (300 < T(knee 40) = 400); min part 40 (L(32,20)=128 > D=106.7).
@@ -118,7 +118,7 @@ static void test_placement_split(void **st) {
   assert_int_equal(plan.dev[0].lets[1].m[0].model, 0);
   assert_int_equal(plan.dev[0].lets[1].m[0].batch, 32);
   assert_true(fabs(plan.served[0] - 300) < 1e-9 && fabs(plan.served[1] - 300) < 1e-9);
-  gl_plan_fini(&plan);
+  gl_sched_plan_fini(&plan);
   /* a saturated estimate: 900 req/s = 2 x T(40)=400 + 100 residual -> 2 devices at least */
   setup_in(&in, p, ms, 1, 1000, (double[]){900});
   in.n_devices = 1;
@@ -128,7 +128,7 @@ static void test_placement_split(void **st) {
   for (int l = 0; l < plan.dev[0].n_lets; l++) total += plan.dev[0].lets[l].units;
   assert_true(total <= 100);
   assert_true(plan.served[0] >= 900 - 1e-6);
-  gl_plan_fini(&plan);
+  gl_sched_plan_fini(&plan);
   gl_profile_destroy(p);
 }
 
@@ -139,24 +139,24 @@ static void test_timeshare(void **st) {
   gl_sched_input_t in;
   /* three small models, one device of at most two gpu-lets: the third must time-share */
   setup_in(&in, p, ms, 3, 1000, (double[]){10, 10, 10});
-  gl_plan_t plan;
+  gl_sched_plan_t plan;
   assert_int_equal(gl_sched_plan("gpulet", &in, &plan), GL_OK);
   assert_true(plan.feasible);
   int shared = -1;
   for (int l = 0; l < plan.dev[0].n_lets; l++)
     if (plan.dev[0].lets[l].n_members == 2) shared = l;
   assert_true(shared >= 0);
-  const gl_plan_let_t *L = &plan.dev[0].lets[shared];
+  const gl_sched_let_t *L = &plan.dev[0].lets[shared];
   double sum = 0;
   for (int k = 0; k < 2; k++) sum += L->m[k].lat_ms;
   assert_true(sum <= L->duty_ms + 1e-9);
   for (int k = 0; k < 2; k++) assert_true(L->duty_ms + L->m[k].lat_ms <= 1000);
-  gl_plan_fini(&plan);
+  gl_sched_plan_fini(&plan);
   /* with Max Model 1 there is no time-sharing: infeasible on one device */
   in.max_members = 1;
   assert_int_equal(gl_sched_plan("gpulet", &in, &plan), GL_OK);
   assert_false(plan.feasible);
-  gl_plan_fini(&plan);
+  gl_sched_plan_fini(&plan);
   gl_profile_destroy(p);
 }
 
@@ -169,7 +169,7 @@ static void test_merge_residue(void **st) {
    * needs a 40 knee let + residual, and the retry path must keep every plan within units */
   setup_in(&in, p, ms, 3, 1000, (double[]){450, 380, 380});
   in.n_devices = 2;
-  gl_plan_t plan;
+  gl_sched_plan_t plan;
   assert_int_equal(gl_sched_plan("gpulet", &in, &plan), GL_OK);
   for (int d = 0; d < 2; d++) {
     int u = 0;
@@ -178,13 +178,13 @@ static void test_merge_residue(void **st) {
   }
   if (plan.feasible)
     for (int i = 0; i < 3; i++) assert_true(plan.served[i] >= in.models[i].rate * 0.999);
-  gl_plan_fini(&plan);
+  gl_sched_plan_fini(&plan);
   gl_profile_destroy(p);
 }
 
-static gl_plan_let_t let1(int units, int m, int b, double rate, bool sat) {
-  gl_plan_let_t L = {.units = units, .n_members = 1, .saturated = sat};
-  L.m[0] = (gl_plan_member_t){m, b, rate, 0, 0, 1};
+static gl_sched_let_t let1(int units, int m, int b, double rate, bool sat) {
+  gl_sched_let_t L = {.units = units, .n_members = 1, .saturated = sat};
+  L.m[0] = (gl_sched_member_t){m, b, rate, 0, 0, 1};
   return L;
 }
 
@@ -196,7 +196,7 @@ static void test_merge_residue_rule(void **st) {
   setup_in(&in, p, ms, 3, 1000, (double[]){0, 0, 0});
   in.n_devices = 2;
   for (double leftover = 100; leftover <= 300; leftover += 200) {
-    gl_plan_t plan;
+    gl_sched_plan_t plan;
     assert_int_equal(gl__plan_init(&plan, &in, "gpulet"), GL_OK);
     /* model 0 has residual gpu-lets of 40 (100 req/s) and 20 (50 req/s) next to saturated
      * neighbours, and `leftover` req/s it could not place */
@@ -222,7 +222,7 @@ static void test_merge_residue_rule(void **st) {
       assert_int_equal(plan.dev[1].lets[0].n_members, 1);
       assert_true(fabs(plan.served[0] - 150) < 1e-9);
     }
-    gl_plan_fini(&plan);
+    gl_sched_plan_fini(&plan);
   }
   gl_profile_destroy(p);
 }
@@ -235,22 +235,22 @@ static void test_sbp_merge(void **st) {
   /* whole device: latency b ms. Residual at 10 req/s: (b-1)*100 + b <= 1000 -> b = 10,
    * max duty min(1000-10, 1000) = 990. Merged: D = 990, b_i = ceil(9.9) = 10, E = 20 <= 990. */
   setup_in(&in, p, ms, 2, 1000, (double[]){10, 10});
-  gl_plan_t plan;
+  gl_sched_plan_t plan;
   assert_int_equal(gl_sched_plan("sbp", &in, &plan), GL_OK);
   assert_true(plan.feasible);
   assert_int_equal(plan.devices_used, 1);
-  const gl_plan_let_t *L = &plan.dev[0].lets[0];
+  const gl_sched_let_t *L = &plan.dev[0].lets[0];
   assert_int_equal(L->n_members, 2);
   assert_true(fabs(L->duty_ms - 990) < 1e-9);
   assert_int_equal(L->m[0].batch, 10);
   assert_true(fabs(L->occupancy - 20.0 / 990) < 1e-9);
-  gl_plan_fini(&plan);
+  gl_sched_plan_fini(&plan);
   /* saturating rate: T(100) = 1000 req/s -> 2500 req/s = 2 whole devices + a residual */
   setup_in(&in, p, ms, 1, 1000, (double[]){2500});
   in.n_devices = 2;
   assert_int_equal(gl_sched_plan("sbp", &in, &plan), GL_OK);
   assert_false(plan.feasible);
-  gl_plan_fini(&plan);
+  gl_sched_plan_fini(&plan);
   assert_int_equal(gl_sched_devices_needed("sbp", &in, 100), 3);
   gl_profile_destroy(p);
 }
@@ -341,13 +341,13 @@ static void test_rates_and_diff(void **st) {
   gl_sched_model_t ms[3];
   gl_sched_input_t in;
   setup_in(&in, p, ms, 2, 1000, (double[]){300, 300});
-  gl_plan_t a, b;
+  gl_sched_plan_t a, b;
   assert_int_equal(gl_sched_plan("gpulet", &in, &a), GL_OK);
   assert_int_equal(gl_sched_plan("sbp", &in, &b), GL_OK);
-  assert_int_equal(gl_plan_diff(&a, &a, &in, NULL), 0);
-  assert_true(gl_plan_diff(&a, &b, &in, NULL) >= 3); /* retire two gpu-lets, build one shared */
-  gl_plan_fini(&a);
-  gl_plan_fini(&b);
+  assert_int_equal(gl_sched_plan_diff(&a, &a, &in, NULL), 0);
+  assert_true(gl_sched_plan_diff(&a, &b, &in, NULL) >= 3); /* retire two gpu-lets, build one shared */
+  gl_sched_plan_fini(&a);
+  gl_sched_plan_fini(&b);
   gl_profile_destroy(p);
 }
 
@@ -372,7 +372,7 @@ static gl_profile_t *scen1(gl_sched_input_t *in, gl_sched_model_t *ms, int n_dev
   return p;
 }
 
-static bool let_equal(const gl_plan_let_t *a, const gl_plan_let_t *b) {
+static bool let_equal(const gl_sched_let_t *a, const gl_sched_let_t *b) {
   if (a->units != b->units || a->n_members != b->n_members || a->saturated != b->saturated) return false;
   for (int k = 0; k < a->n_members; k++)
     if (a->m[k].model != b->m[k].model || a->m[k].batch != b->m[k].batch || a->m[k].rate != b->m[k].rate) return false;
@@ -388,7 +388,7 @@ static void test_incremental(void **st) {
     gl_sched_model_t ms[5];
     gl_sched_input_t in;
     gl_profile_t *p = scen1(&in, ms, 8);
-    gl_plan_t old, nw;
+    gl_sched_plan_t old, nw;
     assert_int_equal(gl_sched_plan(pol[k], &in, &old), GL_OK);
     assert_true(old.feasible);
     assert_true(old.devices_used < 8);
@@ -400,7 +400,7 @@ static void test_incremental(void **st) {
     int kept = 0;
     for (int d = 0; d < 8; d++)
       for (int l = 0; l < old.dev[d].n_lets; l++) {
-        const gl_plan_let_t *L = &old.dev[d].lets[l];
+        const gl_sched_let_t *L = &old.dev[d].lets[l];
         bool mine = L->n_members == 0;
         for (int j = 0; j < L->n_members; j++) mine |= L->m[j].model == 1;
         if (mine) continue;
@@ -414,7 +414,7 @@ static void test_incremental(void **st) {
       if (i != 1) assert_true(nw.served[i] >= 0.85 * ms[i].rate);
     char buf[8192] = {0};
     FILE *f = fmemopen(buf, sizeof buf - 1, "w");
-    int n = gl_plan_diff(&old, &nw, &in, f);
+    int n = gl_sched_plan_diff(&old, &nw, &in, f);
     fclose(f);
     assert_true(n > 0);
     if (!strcmp(pol[k], "gpulet")) {
@@ -425,14 +425,14 @@ static void test_incremental(void **st) {
       }
     }
     /* a downsizing step re-places only that model too */
-    gl_plan_t down;
+    gl_sched_plan_t down;
     ms[1].rate = 100;
     assert_int_equal(gl_sched_replan_incremental(pol[k], &in, &nw, changed, &down), GL_OK);
     assert_true(down.feasible);
     assert_true(down.served[1] >= 0.85 * 100 && down.served[1] < nw.served[1]);
-    gl_plan_fini(&down);
-    gl_plan_fini(&nw);
-    gl_plan_fini(&old);
+    gl_sched_plan_fini(&down);
+    gl_sched_plan_fini(&nw);
+    gl_sched_plan_fini(&old);
     gl_profile_destroy(p);
   }
 }
@@ -444,7 +444,7 @@ static void test_incremental_fallback(void **st) {
   gl_sched_input_t in;
   gl_profile_t *p = scen1(&in, ms, 4);
   for (int i = 0; i < 5; i++) ms[i].rate *= 0.5;
-  gl_plan_t old, nw;
+  gl_sched_plan_t old, nw;
   assert_int_equal(gl_sched_plan("gpulet", &in, &old), GL_OK);
   assert_true(old.feasible);
   bool changed[5] = {false, false, false, false, true};
@@ -455,19 +455,19 @@ static void test_incremental_fallback(void **st) {
   assert_int_equal(gl_sched_replan_incremental("gpulet", &in, &old, changed, &nw), GL_OK);
   assert_false(nw.feasible);
   assert_non_null(strstr(nw.why, "vgg16"));
-  gl_plan_fini(&nw);
+  gl_sched_plan_fini(&nw);
   assert_int_equal(gl_sched_replan("gpulet", &in, &old, changed, &nw, &inc), GL_OK);
   assert_false(inc);
   assert_true(nw.feasible);
   assert_true(nw.served[4] >= 645 * (1 - 1e-9));
-  gl_plan_fini(&nw);
+  gl_sched_plan_fini(&nw);
   /* a small step takes the incremental path through the same entry */
   ms[4].rate = 130;
   assert_int_equal(gl_sched_replan("gpulet", &in, &old, changed, &nw, &inc), GL_OK);
   assert_true(inc);
   assert_true(nw.feasible);
-  gl_plan_fini(&nw);
-  gl_plan_fini(&old);
+  gl_sched_plan_fini(&nw);
+  gl_sched_plan_fini(&old);
   gl_profile_destroy(p);
 }
 
@@ -478,27 +478,27 @@ static void test_int_rebatch(void **st) {
   gl_sched_model_t ms[5];
   gl_sched_input_t in;
   gl_profile_t *p = scen1(&in, ms, 1);
-  gl_plan_t pl;
+  gl_sched_plan_t pl;
   assert_int_equal(gl__plan_init(&pl, &in, "gpulet-int"), GL_OK);
   /* resnet50 on 40% and vgg16 on 60%, each saturated at the batch it gets alone (alpha 1) */
   int mod[2] = {2, 4}, units[2] = {40, 60}, b0[2];
   pl.dev[0].n_lets = 2;
   for (int l = 0; l < 2; l++) {
-    gl_plan_let_t *L = &pl.dev[0].lets[l];
+    gl_sched_let_t *L = &pl.dev[0].lets[l];
     double t;
     b0[l] = gl_sched_sat_batch(&in, mod[l], units[l], 1, &t);
     L->units = units[l], L->n_members = 1, L->saturated = true;
-    L->m[0] = (gl_plan_member_t){mod[l], b0[l], t, t, 0, 1};
+    L->m[0] = (gl_sched_member_t){mod[l], b0[l], t, t, 0, 1};
   }
-  gl_plan_t copy;
-  assert_int_equal(gl_plan_copy(&pl, &copy), GL_OK);
+  gl_sched_plan_t copy;
+  assert_int_equal(gl_sched_plan_copy(&pl, &copy), GL_OK);
   /* without interference both hold; with it, the batches that sat at 2L = SLO are lowered */
   assert_true(gl__gpulet_device_ok(&in, &copy, 0, false));
   assert_true(gl__gpulet_device_ok(&in, &pl, 0, true));
   bool lowered = false;
   for (int l = 0; l < 2; l++) {
-    const gl_plan_let_t *L = &pl.dev[0].lets[l];
-    const gl_plan_member_t *m = &L->m[0];
+    const gl_sched_let_t *L = &pl.dev[0].lets[l];
+    const gl_sched_member_t *m = &L->m[0];
     assert_true(m->alpha > 1.05);
     assert_true(2 * m->lat_ms <= ms[m->model].slo_ms);
     assert_true(fabs(m->lat_ms - gl_sched_latency(&in, m->model, m->batch, units[l], m->alpha)) < 1e-9);
@@ -509,8 +509,8 @@ static void test_int_rebatch(void **st) {
     assert_true(m->tput < copy.dev[0].lets[l].m[0].tput);
   }
   assert_true(lowered);
-  gl_plan_fini(&copy);
-  gl_plan_fini(&pl);
+  gl_sched_plan_fini(&copy);
+  gl_sched_plan_fini(&pl);
   gl_profile_destroy(p);
 }
 

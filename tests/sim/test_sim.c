@@ -34,7 +34,7 @@ static void test_md1(void **st) {
   in.models = &m;
   in.n_models = 1;
   in.max_batch = 1;
-  gl_plan_t plan;
+  gl_sched_plan_t plan;
   in.models = &m;
   m.rate = 1;
   assert_int_equal(gl_sched_plan("sbp", &in, &plan), GL_OK);
@@ -61,7 +61,7 @@ static void test_md1(void **st) {
     assert_int_equal(r.m[0].rejected, 0);
     gl_sim_result_fini(&r);
   }
-  gl_plan_fini(&plan);
+  gl_sched_plan_fini(&plan);
   gl_profile_destroy(p);
 }
 
@@ -170,7 +170,7 @@ static void test_trace(void **st) {
   in.models = &m;
   in.n_models = 1;
   in.max_batch = 1;
-  gl_plan_t plan;
+  gl_sched_plan_t plan;
   assert_int_equal(gl_sched_plan("sbp", &in, &plan), GL_OK);
   assert_true(plan.feasible);
   m.slo_ms = 1.6;
@@ -193,7 +193,7 @@ static void test_trace(void **st) {
   assert_int_equal(r.m[0].met, 3);
   assert_true(fabs(r.m[0].mean_ms - 3.5 / 3) < 1e-6);
   gl_sim_result_fini(&r);
-  gl_plan_fini(&plan);
+  gl_sched_plan_fini(&plan);
   gl_profile_destroy(p);
 }
 
@@ -293,7 +293,7 @@ static void test_latency_histogram(void **st) {
   in.models = &m;
   in.n_models = 1;
   in.max_batch = 1;
-  gl_plan_t plan;
+  gl_sched_plan_t plan;
   assert_int_equal(gl_sched_plan("sbp", &in, &plan), GL_OK);
   m.rate = 800;
   gl_sim_config_t cfg = {0};
@@ -320,7 +320,7 @@ static void test_latency_histogram(void **st) {
   }
   assert_true(a.m[0].p99_ms > 2 * a.m[0].p50_ms); /* a real spread, not a constant */
   gl_sim_result_fini(&a), gl_sim_result_fini(&b);
-  gl_plan_fini(&plan);
+  gl_sched_plan_fini(&plan);
   gl_profile_destroy(p);
 }
 

@@ -19,7 +19,7 @@ typedef struct {
   gl_profile_t *prof;
   gl_sched_model_t ms[2];
   gl_sched_input_t in;
-  gl_plan_t plan;
+  gl_sched_plan_t plan;
 } fixture_t;
 
 static void setup_case(fixture_t *F, double lenet_rate, double resnet_rate, double over) {
@@ -30,7 +30,7 @@ static void setup_case(fixture_t *F, double lenet_rate, double resnet_rate, doub
   gl_sched_input_defaults(&F->in, F->prof);
   F->in.n_models = 2;
   F->in.models = F->ms;
-  gl_plan_t one[2];
+  gl_sched_plan_t one[2];
   for (int i = 0; i < 2; i++) {
     gl_sched_model_t *m = &F->ms[i];
     snprintf(m->name, sizeof m->name, "%s", names[i]);
@@ -60,11 +60,11 @@ static void setup_case(fixture_t *F, double lenet_rate, double resnet_rate, doub
   assert_non_null(F->plan.dev);
   assert_non_null(F->plan.served);
   for (int d = 0; d < 8; d++) F->plan.dev[d] = one[d / 4].dev[0];
-  gl_plan_fini(&one[0]), gl_plan_fini(&one[1]);
+  gl_sched_plan_fini(&one[0]), gl_sched_plan_fini(&one[1]);
 }
 
 static void teardown_case(fixture_t *F) {
-  gl_plan_fini(&F->plan);
+  gl_sched_plan_fini(&F->plan);
   gl_profile_destroy(F->prof);
 }
 
