@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "part/part.h"
 #include "serve/kserve.h"
+#include "serve/latwin.h"
 
 #define GL_SMODEL_MAX_IO 16
 
@@ -88,6 +89,7 @@ struct gl_smodel {
   pthread_t thread;
   atomic_int refs;
   gl_smodel_stats_t st;
+  gl_latwin_t lw;                        /* recent outcomes (recorded by server.c, read by metrics.c) */
 };
 
 /* Reads DIR/config.json (optional) into cfg; names any bad field. */

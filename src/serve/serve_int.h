@@ -60,6 +60,5 @@ int gl_serve_scan(gl_server_t *s, char (*names)[128], int cap);
 void gl_serve_metrics(gl_server_t *s, gl_kv_buf_t *b);
 void gl_serve_stats_json(gl_server_t *s, const char *only, gl_kv_buf_t *b);
 void gl_serve_plan_json(gl_server_t *s, gl_kv_buf_t *b);
-extern const char gl_serve_status_html[];
 
 #endif

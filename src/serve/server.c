@@ -14,6 +14,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "serve/serve_int.h"
+#include "serve/web.h"
 
 typedef struct {
   gl_server_t *s;
@@ -80,11 +81,37 @@ static int status_for(gl_status_t st) {
   }
 }
 
+/* A status-page file: revalidated by the browser on each load (no-cache + ETag, 304 when unchanged). */
+static enum MHD_Result send_web(struct MHD_Connection *c, const gl_web_file_t *f) {
+  const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+  bool same = inm && strstr(inm, f->etag);
+  struct MHD_Response *r = same ? MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT)
+                                : MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+  if (!r) return MHD_NO;
+  if (!same) MHD_add_response_header(r, "Content-Type", f->content_type);
+  MHD_add_response_header(r, "Cache-Control", "no-cache");
+  MHD_add_response_header(r, "ETag", f->etag);
+  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  enum MHD_Result ret = MHD_queue_response(c, same ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
 /* ---- the executor's side: called on the model's dispatcher thread ---- */
+
+/* Records an answered request in its model's window of recent outcomes (the model is alive). */
+static void record(gl_smodel_t *m, const gl_sreq_t *r, int status) {
+  int64_t now = gl_now_ns();
+  gl_lw_kind_t kind = status == 200 ? (now <= r->deadline_ns ? GL_LW_MET : GL_LW_MISSED)
+                      : status == 429 || status == 503 ? GL_LW_REJECTED
+                      : status >= 500 ? GL_LW_FAILED : 0;
+  if (kind) gl_latwin_add(&m->lw, now, now - r->arrival_ns, kind);
+}
 
 static void on_done(gl_sreq_t *r) {
   conn_t *k = r->user;
   gl_smodel_t *m = r->model;
+  record(m, r, r->http_status);
   if (r->http_status == 200) {
     gl_kv_out_t outs[GL_SMODEL_MAX_IO];
     int n = 0;
@@ -225,6 +252,7 @@ static enum MHD_Result infer(conn_t *k, gl_smodel_t *m) {
   atomic_fetch_add(&s->suspended, 1);
   int code = gl_smodel_submit(m, &k->req);
   if (code) {
+    record(m, &k->req, code);
     k->status = code;
     MHD_resume_connection(k->c);
   }
@@ -296,7 +324,7 @@ static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
     gl_kv_buf_t b = {0};
     gl_serve_metrics(s, &b);
     enum MHD_Result r = b.oom ? send_error(c, 500, "out of memory")
-                              : send_buf(c, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.len, -1);
+                              : send_buf(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "", b.len, -1);
     gl_kv_buf_fini(&b);
     return r;
   }
@@ -316,10 +344,8 @@ static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
     return send_json(c, 200, "{\"name\":\"gpulet\",\"version\":\"" GL_VERSION "\",\"extensions\":[\"binary_tensor_data\","
                              "\"model_repository\",\"model_configuration\",\"statistics\",\"schedule_policy\",\"parameters\"]}");
   }
-  if (!strcmp(url, "/")) {
-    if (!get) return send_error(c, 405, "use GET");
-    return send_buf(c, 200, "text/html; charset=utf-8", gl_serve_status_html, strlen(gl_serve_status_html), -1);
-  }
+  const gl_web_file_t *wf = gl_serve_web_find(url);
+  if (wf) return get ? send_web(c, wf) : send_error(c, 405, "use GET");
   if (!strcmp(url, "/v2/gpulet/plan")) {
     if (!get) return send_error(c, 405, "use GET");
     gl_kv_buf_t b = {0};
