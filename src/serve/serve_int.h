@@ -43,6 +43,7 @@ struct gl_server {
   atomic_size_t body_bytes; /* request bodies buffered now */
   atomic_bool stopping;
   int64_t start_ns;
+  char *repo_token;        /* the server's copy of o.repo_token (NULL: open) */
 };
 
 /* repo.c */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -69,6 +70,51 @@ static enum MHD_Result send_jansson(struct MHD_Connection *c, int status, json_t
   enum MHD_Result r = send_json(c, status, s);
   free(s);
   return r;
+}
+
+/* ---- repository control: bearer token ---- */
+
+/* Constant-time in the content of the token: every byte of `want` is compared whatever differs. */
+static bool token_equal(const char *got, size_t glen, const char *want, size_t wlen) {
+  unsigned char d = glen != wlen;
+  for (size_t i = 0; i < wlen; i++) d |= (unsigned char)want[i] ^ (unsigned char)(i < glen ? got[i] : 0);
+  return d == 0;
+}
+
+/* The paths that change or list the repository (and re-plan): the only ones the token guards. */
+static bool is_control(const char *url) {
+  return !strncmp(url, "/v2/repository/", 15) || !strcmp(url, "/v2/repository") || !strncmp(url, "/v2/gpulet/replan", 17);
+}
+
+/* NULL when the request may go on, else the reason it may not. */
+static const char *unauthorized(gl_server_t *s, struct MHD_Connection *c) {
+  if (!s->repo_token) return NULL;
+  const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  if (!h) return "repository control needs an 'Authorization: Bearer <token>' header (see --repo-token)";
+  if (strncasecmp(h, "Bearer ", 7)) return "repository control needs a Bearer token in the Authorization header";
+  h += 7;
+  while (*h == ' ') h++;
+  size_t n = strlen(h);
+  while (n && (h[n - 1] == ' ' || h[n - 1] == '\t')) n--;
+  if (!token_equal(h, n, s->repo_token, strlen(s->repo_token))) return "the bearer token is not the server's repository token";
+  return NULL;
+}
+
+static enum MHD_Result send_unauthorized(struct MHD_Connection *c, const char *why, bool had_header) {
+  gl_kv_buf_t b = {0};
+  gl_kv_buf_put(&b, "{\"error\":", 9);
+  gl_kv_buf_jstr(&b, why);
+  gl_kv_buf_put(&b, "}", 1);
+  const char *body = b.oom ? "{\"error\":\"unauthorized\"}" : b.p;
+  struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+  gl_kv_buf_fini(&b);
+  if (!r) return MHD_NO;
+  MHD_add_response_header(r, "Content-Type", "application/json");
+  MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                          had_header ? "Bearer realm=\"gpulet\", error=\"invalid_token\"" : "Bearer realm=\"gpulet\"");
+  enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
+  MHD_destroy_response(r);
+  return ret;
 }
 
 static int status_for(gl_status_t st) {
@@ -329,6 +375,10 @@ static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
     return r;
   }
   if (k->metrics_only) return send_error(c, 404, "this port serves /metrics only");
+  if (is_control(url)) {
+    const char *why = unauthorized(s, c);
+    if (why) return send_unauthorized(c, why, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION) != NULL);
+  }
   if (!strcmp(url, "/v2/health/live")) return get ? send_json(c, 200, "{\"live\":true}") : send_error(c, 405, "use GET");
   if (!strcmp(url, "/v2/health/ready")) {
     if (!get) return send_error(c, 405, "use GET");
@@ -558,6 +608,11 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
   if (!s->o.max_connections) s->o.max_connections = 256;
   if (!s->o.max_header) s->o.max_header = 64 << 10;
   if (!s->o.threads) s->o.threads = 2;
+  if (o->repo_token) {
+    if (!o->repo_token[0]) { gl_free(s); return gl_err(GL_EINVAL, "the repository token is empty"); }
+    if (!(s->repo_token = gl_strdup(o->repo_token))) { gl_free(s); return gl_err(GL_ENOMEM, "out of memory"); }
+    s->o.repo_token = s->repo_token;
+  }
   s->lim = (gl_kv_limits_t){s->o.max_body, s->o.max_elements, 64};
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->load_mu, NULL);
@@ -638,5 +693,10 @@ void gl_server_stop(gl_server_t *s) {
   if (s->repo_fd >= 0) close(s->repo_fd);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->load_mu);
+  if (s->repo_token) {
+    volatile char *t = s->repo_token;
+    for (size_t i = 0; t[i]; i++) t[i] = 0;
+    gl_free(s->repo_token);
+  }
   gl_free(s);
 }

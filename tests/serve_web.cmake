@@ -1,0 +1,6 @@
+# tests/serve_web.cmake - `gpulet serve`'s repository token, Prometheus text checked by promtool,
+# and the status page rendered by headless Chromium (each skips when its tool is missing).
+add_test(NAME serve_auth
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/serve/auth.sh $<TARGET_FILE:gpulet> ${CMAKE_BINARY_DIR}/serve-auth)
+set_tests_properties(serve_auth PROPERTIES LABELS e2e TIMEOUT 120 SKIP_RETURN_CODE 77
+  ENVIRONMENT "OMP_NUM_THREADS=2;ASAN_OPTIONS=detect_leaks=1")
