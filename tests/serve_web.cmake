@@ -4,3 +4,7 @@ add_test(NAME serve_auth
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/serve/auth.sh $<TARGET_FILE:gpulet> ${CMAKE_BINARY_DIR}/serve-auth)
 set_tests_properties(serve_auth PROPERTIES LABELS e2e TIMEOUT 120 SKIP_RETURN_CODE 77
   ENVIRONMENT "OMP_NUM_THREADS=2;ASAN_OPTIONS=detect_leaks=1")
+add_test(NAME serve_promtool
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/serve/promtool.sh $<TARGET_FILE:gpulet> ${CMAKE_BINARY_DIR}/serve-promtool)
+set_tests_properties(serve_promtool PROPERTIES LABELS e2e TIMEOUT 120 SKIP_RETURN_CODE 77
+  ENVIRONMENT "OMP_NUM_THREADS=2;ASAN_OPTIONS=detect_leaks=1")

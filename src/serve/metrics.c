@@ -126,14 +126,17 @@ void gl_serve_metrics(gl_server_t *s, gl_kv_buf_t *b) {
     gl_kv_buf_printf(b, "%s_sum{" L "} %lld\n%s_count{" L "} %lld\n", mname, sn[i].name, (long long)sum, mname,
                      sn[i].name, (long long)cum);
   }
-  mname = "gpulet_latency_window_seconds";
-  metric(b, mname, "gauge", "End-to-end latency quantiles of the requests answered in the last 10 seconds");
+  mname = "gpulet_request_duration_seconds";
+  metric(b, mname, "summary", "End-to-end request latency: quantiles over the requests answered in the last 10 seconds, sum and count since start");
   for (int i = 0; i < n; i++) {
     const gl_latwin_stats_t *w = &sn[i].lw;
-    if (w->answered <= 0) continue;
-    gl_kv_buf_printf(b, "%s{" L ",quantile=\"0.5\"} %.6f\n", mname, sn[i].name, w->p50_ms / 1000);
-    gl_kv_buf_printf(b, "%s{" L ",quantile=\"0.99\"} %.6f\n", mname, sn[i].name, w->p99_ms / 1000);
-    gl_kv_buf_printf(b, "%s{" L ",quantile=\"0.999\"} %.6f\n", mname, sn[i].name, w->p999_ms / 1000);
+    if (w->answered > 0) {
+      gl_kv_buf_printf(b, "%s{" L ",quantile=\"0.5\"} %.6f\n", mname, sn[i].name, w->p50_ms / 1000);
+      gl_kv_buf_printf(b, "%s{" L ",quantile=\"0.99\"} %.6f\n", mname, sn[i].name, w->p99_ms / 1000);
+      gl_kv_buf_printf(b, "%s{" L ",quantile=\"0.999\"} %.6f\n", mname, sn[i].name, w->p999_ms / 1000);
+    }
+    gl_kv_buf_printf(b, "%s_sum{" L "} %.6f\n%s_count{" L "} %lld\n", mname, sn[i].name, sn[i].st.ns_request / 1e9, mname,
+                     sn[i].name, (long long)sn[i].st.success);
   }
   mname = "gpulet_slo_attainment_ratio";
   metric(b, mname, "gauge", "Requests of the last 10 seconds that met their deadline, over those answered or rejected");
