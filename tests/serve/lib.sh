@@ -39,6 +39,7 @@ stop_server() {
 # req METHOD PATH [curl args...] -> CODE, BODY, and the answer's headers in W/headers
 req() {
   local m=$1 p=$2; shift 2
+  rm -f "$W/body" "$W/headers"; : > "$W/body"
   CODE=$(curl -s -m 60 -X "$m" -D "$W/headers" -o "$W/body" -w '%{http_code}' "$@" "$U$p"; true)
   BODY=$(cat "$W/body")
 }

@@ -14,20 +14,29 @@ function num(v, digits) {
 }
 function pct(v) { return v === null || v === undefined ? '-' : (100 * v).toFixed(1) + '%'; }
 
-// The plan in the form of CONTRACTS.md section 2; the older form ({"gpulets":[{model, units,
-// share, cpus, max_batch, slo_ms, queued}]}, one partition per model) is converted to it.
+// The plan in the form of CONTRACTS.md section 2; the older form ({"gpulets":[{model, kind, units,
+// share, cpus, max_batch, slo_ms, queued}]}, one entry per model) is converted to it: entries on
+// the same CPUs (models sharing a partition) become one gpu-let with several members.
 function normalise(p) {
   if (Array.isArray(p.devices)) return p;
-  const lets = p.gpulets || [];
+  const entries = p.gpulets || [];
   let total = 0;
-  for (const g of lets) if (g.share > 0) { total = Math.round(g.units / g.share); break; }
+  for (const g of entries) if (g.share > 0) { total = Math.round(g.units / g.share); break; }
+  const lets = [], byCpus = {}, models = [];
+  for (const g of entries) {
+    const key = (g.kind || '') + ':' + (g.cpus || []).join(',');
+    let l = byCpus[key];
+    if (!l) {
+      l = byCpus[key] = {id: lets.length, units: g.units, share: g.share, cpus: g.cpus, state: 'serving', members: []};
+      lets.push(l);
+    }
+    l.members.push({model: g.model, batch: g.max_batch});
+    models.push({name: g.model, slo_ms: g.slo_ms, queued: g.queued, gpulets: [l.id]});
+  }
   return {
     policy: p.policy, epoch: p.epoch, uptime_s: p.uptime_s, decision_ms: p.decision_ms, feasible: p.feasible,
-    devices: [{id: 0, kind: 'cpu', name: 'CPU', unit: 'core', units: total,
-      gpulets: lets.map((g, i) => ({id: i, units: g.units, share: g.share, cpus: g.cpus, state: 'serving',
-        members: [{model: g.model, batch: g.max_batch}]}))}],
-    models: lets.map((g, i) => ({name: g.model, slo_ms: g.slo_ms, queued: g.queued, gpulets: [i]})),
-    history: p.history || [],
+    devices: [{id: 0, kind: 'cpu', name: 'CPU', unit: 'core', units: total, gpulets: lets}],
+    models, history: p.history || [],
   };
 }
 
@@ -50,13 +59,13 @@ function drawDevices(p) {
     for (const g of lets) {
       const share = g.share !== undefined ? g.share : (total ? g.units / total : 0);
       used += share;
-      const members = (g.members || []).map(m => `<b>${esc(m.model)}</b> &times;${esc(m.batch)}`).join('<br>');
+      const members = (g.members || []).map(m => `<b>${esc(m.model)}</b> &times;${esc(m.batch)}`).join(', ');
       const title = (g.members || []).map(m => `${m.model}: batch ${m.batch}` +
         (m.rate !== undefined ? `, ${num(m.rate, 1)} req/s` : '') +
         (m.predicted_ms !== undefined ? `, predicted ${num(m.predicted_ms, 2)} ms` : '') +
         (m.observed_ms !== undefined && m.observed_ms !== null ? `, observed ${num(m.observed_ms, 2)} ms` : '')).join('\n');
       h += `<div class="let ${esc(g.state || 'serving')}" data-let="${esc(g.id)}" data-share="${share}" ` +
-           `style="flex: 0 0 ${(100 * share).toFixed(3)}%" title="${esc(title)}">` +
+           `style="flex: 0 1 ${(100 * share).toFixed(3)}%" title="${esc(title)}">` +
            `${members}<br>${esc(g.units)} ${esc(d.unit || 'unit')}${g.units === 1 ? '' : 's'} &middot; ${esc(g.state || 'serving')}` +
            (g.occupancy !== undefined ? ` &middot; ${pct(g.occupancy)} busy` : '') + `</div>`;
     }
