@@ -504,9 +504,16 @@ static gl_status_t plan_run_impl(gl_plan_t *p, const gl_tensor_t *inputs, gl_ten
   if (cp->own_stream) GL_CU(cudaSetDevice(cp->cx.device), "selecting the device");
   for (int i = 0; i < p->n_inputs; i++)
     if (cp->in_bytes[i]) memcpy(cp->in_host[i], inputs[i].data, cp->in_bytes[i]);
-  if (cp->use_graph && !cp->graph_tried) try_capture(cp);
+  bool ran = false;
+  if (cp->use_graph && !cp->graph_tried) {
+    /* One eager run before the capture: the libraries load their kernels, and a step that decides
+     * at its first run (the fused conv falling back) decides, outside the capture. */
+    GL_TRY(enqueue(cp));
+    ran = true;
+    try_capture(cp);
+  }
   if (cp->graph) GL_CU(cudaGraphLaunch(cp->graph, cp->cx.stream), "launching the plan's graph");
-  else GL_TRY(enqueue(cp));
+  else if (!ran) GL_TRY(enqueue(cp));
   cp->pending_out = outputs;
   return GL_OK;
 }
