@@ -14,8 +14,8 @@
  *    share ONNX's alpha/size scaling);
  *  - every cuBLAS call: the row-major -> column-major argument mapping of Gemm (transA/transB)
  *    and MatMul (batched, broadcast batch, B without batch folded into rows) was checked by hand
- *    against the cuBLAS documentation only; the compute types CUBLAS_COMPUTE_32F / _FAST_TF32 /
- *    _FAST_16F; the 32 MiB workspace set with cublasSetWorkspace after cublasSetStream;
+ *    against the cuBLAS documentation only; the compute types CUBLAS_COMPUTE_32F / _FAST_TF32
+ *    and the 16F operands at fp16; the 32 MiB workspace set with cublasSetWorkspace after cublasSetStream;
  *  - CUDA graph capture (no allocation or sync inside it: cudnnFind, cudaMalloc and constant
  *    uploads all happen in plan_create; on a capture failure the plan runs eagerly and logs it);
  *  - the shared constant table (content-hashed, refcounted; its host side is plain C but
