@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend/gpu.h"
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -80,10 +81,7 @@ int gl_cmd_run(int argc, char **argv) {
       case 'F': no_fuse = true; break;
       case 'd': device = optarg; break;
       case 'P':
-        if (!strcmp(optarg, "fp32")) precision = GL_PREC_FP32;
-        else if (!strcmp(optarg, "tf32")) precision = GL_PREC_TF32;
-        else if (!strcmp(optarg, "fp16")) precision = GL_PREC_FP16;
-        else goto bad;
+        if (gl_precision_parse(optarg, &precision)) goto bad;
         break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend/gpu.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 
@@ -73,6 +74,7 @@ gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *
   cfg->max_queue = 256;
   cfg->collect_us = 0;
   cfg->warm = true;
+  cfg->precision = 0; /* GL_PREC_FP32 */
   char *text = NULL;
   size_t len = 0;
   gl_status_t st = read_small(dirfd, "config.json", &text, &len, 1 << 20);
@@ -95,6 +97,8 @@ gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *
     } else if (!strcmp(k, "slo_ms")) {
       if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 3.6e6) { st = gl_err(GL_EINVAL, "config.json: 'slo_ms' must be a number in (0, 3600000]"); break; }
       cfg->slo_ms = json_number_value(v);
+    } else if (!strcmp(k, "precision")) {
+      if (!json_is_string(v) || gl_precision_parse(json_string_value(v), &cfg->precision)) { st = gl_err(GL_EINVAL, "config.json: 'precision' must be \"fp32\", \"tf32\" or \"fp16\""); break; }
     } else if (!strcmp(k, "slo_percentile")) {
       if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 100) { st = gl_err(GL_EINVAL, "config.json: 'slo_percentile' must be a number in (0, 100]"); break; }
       cfg->slo_percentile = json_number_value(v);

@@ -27,6 +27,7 @@ typedef struct {
   int max_queue;        /* queued requests beyond which arrivals get 429 */
   int64_t collect_us;   /* > 0: wait up to this long after the head arrives for a fuller batch */
   bool warm;            /* compile and time every batch size in the background after loading */
+  int precision;        /* CUDA: a gl_precision_t, config "precision": "fp32" (default), "tf32", "fp16" */
 } gl_smodel_cfg_t;
 
 typedef struct {
