@@ -19,8 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (s->n_models < 1 || s->n_models > 1024 || !(s->duration_s > 0 && isfinite(s->duration_s))) abort();
     for (int m = 0; m < s->n_models; m++) {
       const gl_scen_model_t *sm = &s->models[m];
-      if (!sm->name[0] || !sm->profile[0] || !(sm->slo_ms > 0 && isfinite(sm->slo_ms)) || !isfinite(sm->rate))
+      if (!sm->name[0] || !sm->profile[0] || !(sm->slo_ms > 0 && isfinite(sm->slo_ms)) || !isfinite(sm->rate)) {
+        fprintf(stderr, "model %d ('%s', profile '%s') accepted with a bad field\n", m, sm->name, sm->profile);
         abort();
+      }
       double peak = gl_scenario_peak_rate(s, m);
       if (!(peak >= 0 && isfinite(peak))) abort();
       for (double t = 0; t <= s->duration_s; t += s->duration_s / 8) {

@@ -69,8 +69,8 @@ static gl_status_t parse(json_t *root, const char *what, gl_scenario_t **out) {
       goto fail;
     }
     snprintf(sm->name, sizeof sm->name, "%s", json_string_value(n));
-    if (p && (!json_is_string(p) || json_string_length(p) >= sizeof sm->profile)) {
-      st = gl_err(GL_EPARSE, "%s: models[%d].profile: expected a short string", what, i);
+    if (p && (!json_is_string(p) || !json_string_length(p) || json_string_length(p) >= sizeof sm->profile)) {
+      st = gl_err(GL_EPARSE, "%s: models[%d].profile: expected a non-empty short string", what, i);
       goto fail;
     }
     snprintf(sm->profile, sizeof sm->profile, "%s", p ? json_string_value(p) : sm->name);
