@@ -16,6 +16,6 @@ scripts/build.sh tsan gpulet  # configures, so tsan-targets.txt exists
 read -r -a tsan_targets < build-tsan/tsan-targets.txt
 scripts/build.sh tsan "${tsan_targets[@]}"
 (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/../scripts/tsan.supp" \
-  ctest --output-on-failure -L tsan)
+  ctest --output-on-failure -L '^tsan$')
 cd build-asan
 ctest --output-on-failure -j "$(nproc)" "$@"
