@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/serve/limits.sh GPULET WORKDIR - `gpulet serve`'s limits and repository path checks that
 # tests/serve/e2e.sh does not cover, each hit once and its message checked: --max-model-bytes
-# (checked before model.onnx is read), --max-graph-nodes, --max-inputs, --max-elements; model
+# (checked before model.onnx is read), --max-graph-nodes, --max-inputs, --max-elements, the
+# queue length's range in config.json; model
 # folders that are symlinks, config.json that is a symlink or over 1 MiB, model.onnx that is a
 # folder; load/unload names with "..", "/", absolute paths, percent-escapes and leading dots.
 # Exit 77 (skip) without curl/python3.
@@ -26,6 +27,8 @@ ln -s "$W/outside/config.json" "$W/repo/cfglink/config.json"
 ln -s "$W/outside/m" "$W/repo/linkdir"        # a model folder that is a symlink
 python3 -c "import sys; open(sys.argv[1],'w').write('{\"slo_ms\": 100' + ' ' * (1 << 20) + '}')" "$W/repo/bigcfg/config.json"
 echo '{"max_batch_size": 8, "slo_ms": 60000}' > "$W/repo/lenet/config.json"
+mkdir -p "$W/repo/badq"; cp "$W/repo/lenet/model.onnx" "$W/repo/badq/"
+echo '{"max_queue_size": 100000}' > "$W/repo/badq/config.json"
 
 start() { # start ARGS...: a server on a free port; sets SP and U
   rm -f "$W/ports"
@@ -55,6 +58,7 @@ reason big "model.onnx is $((size + 2000)) bytes, more than the limit of $limit 
 reason cfglink "config.json: is a symbolic link (not allowed)" "config.json that is a symlink"
 reason bigcfg "config.json: not a regular file of at most 1048576 bytes" "config.json over 1 MiB"
 reason onnxdir "model.onnx is not a regular file" "model.onnx that is a folder"
+reason badq "'max_queue_size' must be an integer in [1, 65536]" "queue length over its limit"
 printf '%s' "$BODY" | grep -q '"linkdir"' && fail "a symlinked model folder is listed" || ok "symlinked model folder not listed"
 req POST /v2/repository/models/linkdir/load; expect 4?? "is a symbolic link or not a folder (not allowed)" "load of a symlinked model folder"
 req GET /v2/models/linkdir/ready; expect "[45]??" "" "symlinked model not served"
@@ -85,7 +89,7 @@ req POST /v2/models/lenet/infer --data-binary @"$W/one.json"; expect 200 '"logit
 kill -TERM $SP; wait $SP || fail "server exit code"
 
 # --max-graph-nodes: lenet has 12 nodes
-rm -rf "$W/repo/big" "$W/repo/cfglink" "$W/repo/bigcfg" "$W/repo/onnxdir" "$W/repo/linkdir"
+rm -rf "$W/repo/big" "$W/repo/cfglink" "$W/repo/bigcfg" "$W/repo/onnxdir" "$W/repo/linkdir" "$W/repo/badq"
 start --max-graph-nodes 5
 req POST /v2/repository/index; expect 200 '"lenet"' "index (second server)"
 reason lenet "the model has 12 nodes, more than the limit of 5" "model over --max-graph-nodes"
