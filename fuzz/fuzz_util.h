@@ -9,15 +9,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static char gl_fuzz_dir_[96];
+
+/* Removes the scratch folder and the files the targets write there (at exit). */
+static void gl_fuzz_cleanup(void) {
+  static const char *files[] = {"config.json", "trace.txt"};
+  char p[160];
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    snprintf(p, sizeof p, "%s/%s", gl_fuzz_dir_, files[i]);
+    unlink(p);
+  }
+  rmdir(gl_fuzz_dir_);
+}
+
 /* Makes (once) a private scratch folder, on /dev/shm when there is one. */
 static inline const char *gl_fuzz_dir(void) {
-  static char dir[96];
-  if (!dir[0]) {
+  if (!gl_fuzz_dir_[0]) {
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(dir, sizeof dir, "%s/gl_fuzz.%ld", base, (long)getpid());
-    if (mkdir(dir, 0700) && access(dir, W_OK)) abort();
+    snprintf(gl_fuzz_dir_, sizeof gl_fuzz_dir_, "%s/gl_fuzz.%ld", base, (long)getpid());
+    if (mkdir(gl_fuzz_dir_, 0700) && access(gl_fuzz_dir_, W_OK)) abort();
+    atexit(gl_fuzz_cleanup);
   }
-  return dir;
+  return gl_fuzz_dir_;
 }
 
 /* Replaces dir/name with the given bytes; returns 0 on success. */
