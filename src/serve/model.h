@@ -13,6 +13,7 @@
 
 #include "batch/batch.h"
 #include "engine/engine.h"
+#include "onnx/onnx.h"
 #include "part/part.h"
 #include "serve/kserve.h"
 
@@ -98,6 +99,10 @@ gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *
  * share one, and it must outlive the model), warms it and starts the dispatcher. refs = 1. */
 gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
                            gl_smodel_t **out) GL_MUST_USE;
+/* Same with limits on model.onnx (file bytes checked before it is mapped, graph size; NULL or zero
+ * fields: the reader's defaults). */
+gl_status_t gl_smodel_load_lim(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
+                               const gl_onnx_limits_t *lim, gl_smodel_t **out) GL_MUST_USE;
 void gl_smodel_ref(gl_smodel_t *m);
 /* Drops one reference; the last stops accepting, finishes every admitted request, joins the
  * dispatcher and frees the model. */
