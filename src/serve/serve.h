@@ -33,6 +33,8 @@ typedef struct {
   int cores_per_model;       /* 0 = cores / models, at least 1 */
   bool whole;                /* every model on the whole CPU, unpinned */
   bool quiet;
+  const char *repo_token;    /* non-NULL: repository control (index, load, unload, replan) needs
+                              * "Authorization: Bearer <repo_token>"; inference stays open */
 } gl_serve_opts_t;
 
 typedef struct gl_server gl_server_t;

@@ -369,7 +369,7 @@ static void on_arrival(sim_t *S, int m) {
   bool counted = S->now >= S->warm_ns;
   if (counted) M->sent++;
   if (S->track_rates) gl_rate_observe(&M->est, (double)S->now / 1e9, 1);
-  gl_req_t r = {0, S->now, S->now + M->slo_ns};
+  gl_req_t r = {.id = 0, .arrival_ns = S->now, .deadline_ns = S->now + M->slo_ns};
   if (gl_dqueue_push(&M->q, r, S->now, M->min_service) != GL_ADMIT_OK) {
     if (counted) M->rejected++;
   } else {
