@@ -129,6 +129,7 @@ gl_status_t gl_lg_http_head(const char *buf, size_t n, gl_lg_head_t *h) {
   h->status = st;
   bool keep_alive = false;
   const char *p = memchr(buf, '\n', end);
+  if (p[-1] != '\r') return gl_err(GL_EPARSE, "bad status line");
   p++;
   const char *stop = buf + end - 2; /* the final CRLF */
   while (p < stop) {

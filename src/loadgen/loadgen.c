@@ -146,7 +146,7 @@ static void pend_push_front(worker_t *W, long i) {
  * else the request failed. */
 static void conn_broke(worker_t *W, conn_t *c, const char *why, int64_t now) {
   long i = c->req;
-  bool retry = i >= 0 && c->served > 0 && c->rlen == 0 && W->R->tries[i] < 2 && now < W->R->hard_end;
+  bool retry = i >= 0 && c->served > 0 && c->rlen == 0 && W->R->tries[i] < 4 && now < W->R->hard_end;
   conn_close(W, c);
   if (i < 0) return;
   if (retry) {
