@@ -177,7 +177,7 @@ int gl_cmd_loadgen(int argc, char **argv) {
       .url = url,
       .scen = s,
       .scale = scale,
-      .duration_s = duration > 0 ? duration : (trace ? fmax(tt[tn - 1] / (scale > 0 ? scale : 1) - warmup, 0.001) : s->duration_s),
+      .duration_s = duration > 0 ? duration : (trace ? fmax(tt[tn - 1] / (scale > 0 ? scale : 1) - warmup + 0.001, 0.001) : s->duration_s),
       .warmup_s = warmup,
       .seed = seed >= 0 ? (uint64_t)seed : s->seed,
       .binary = binary,

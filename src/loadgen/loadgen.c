@@ -545,12 +545,13 @@ gl_status_t gl_lg_run(const gl_lg_config_t *cfg, gl_lg_result_t *res) {
     arr = gl_malloc((size_t)cfg->trace_n * sizeof *arr);
     if (!arr) return gl_err(GL_ENOMEM, "loadgen: out of memory");
     for (long i = 0; i < cfg->trace_n; i++) {
-      if (cfg->trace_t[i] >= total_s) break;
+      double t = cfg->trace_t[i] / (cfg->scale > 0 ? cfg->scale : 1);
+      if (t >= total_s) break;
       if (cfg->trace_model[i] < 0 || cfg->trace_model[i] >= s->n_models) {
         gl_free(arr);
         return gl_err(GL_EINVAL, "loadgen: trace arrival %ld names no model", i);
       }
-      arr[n].t_ns = (int64_t)(cfg->trace_t[i] / (cfg->scale > 0 ? cfg->scale : 1) * 1e9);
+      arr[n].t_ns = (int64_t)(t * 1e9);
       arr[n].model = cfg->trace_model[i];
       n++;
     }
