@@ -16,6 +16,7 @@ int gl_cmd_serve(int argc, char **argv);
 int gl_cmd_gpulets(int argc, char **argv);
 int gl_cmd_mps_worker(int argc, char **argv);
 int gl_cmd_loadgen(int argc, char **argv);
+int gl_cmd_demo(int argc, char **argv);
 
 /* Opens the backend a --device value names (cpu, cuda, cuda:N) into *out. Returns 0, or the
  * command's exit code (1 error, 2 usage) having printed why. */
