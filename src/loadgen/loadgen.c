@@ -54,6 +54,7 @@ typedef struct {
   run_t *R;
   int id;
   pthread_t th;
+  bool joined;
   int ep, tfd;
   conn_t *conns;       /* [max_conns] */
   int max_conns, n_open;
@@ -634,10 +635,8 @@ gl_status_t gl_lg_run(const gl_lg_config_t *cfg, gl_lg_result_t *res) {
       /* all threads done? (a zero-timeout join probe) */
       done = true;
       for (int t = 0; t < T; t++) {
-        long long sent = 0;
-        (void)sent;
-        if (pthread_tryjoin_np(R.w[t].th, NULL) == 0) R.w[t].th = 0;
-        if (R.w[t].th) done = false;
+        if (!R.w[t].joined && pthread_tryjoin_np(R.w[t].th, NULL) == 0) R.w[t].joined = true;
+        if (!R.w[t].joined) done = false;
       }
       if (!done) {
         struct timespec ts = {0, 50 * 1000000L};
@@ -647,7 +646,7 @@ gl_status_t gl_lg_run(const gl_lg_config_t *cfg, gl_lg_result_t *res) {
     if (!cfg->quiet && tty) fputc('\n', pf);
   }
   for (int t = 0; t < started; t++)
-    if (R.w[t].th) pthread_join(R.w[t].th, NULL);
+    if (!R.w[t].joined) pthread_join(R.w[t].th, NULL);
   res->wall_s = (double)(gl_now_ns() - R.t0) / 1e9;
   if (st == GL_OK) fill_result(&R, res);
 out:
