@@ -19,6 +19,7 @@ static void usage(FILE *f) {
           "                    [--max-body BYTES] [--max-elements N] [--max-connections N]\n"
           "                    [--max-header BYTES] [--max-inflight BYTES] [--http-threads N]\n"
           "                    [--cores-per-model N] [--whole] [--repo-token FILE] [--quiet]\n"
+          "                    [--max-inputs N] [--max-model-bytes BYTES] [--max-graph-nodes N]\n"
           "  Serves the models of DIR (one folder per model with model.onnx and config.json) over\n"
           "  HTTP with the KServe v2 protocol on ADDR:N (default 127.0.0.1:8000) and Prometheus\n"
           "  metrics on port 8002. Without a repository it serves a default set of zoo models\n"
@@ -26,7 +27,11 @@ static void usage(FILE *f) {
           "  --port 0 picks a free port; --port-file writes the ports chosen (\"PORT METRICS_PORT\").\n"
           "  --repo-token FILE (or $GPULET_REPO_TOKEN holding the token itself): repository control\n"
           "  (/v2/repository/..., /v2/gpulet/replan) then needs \"Authorization: Bearer <token>\".\n"
-          "  SIGTERM or SIGINT: stop accepting, answer every admitted request, exit 0.\n");
+          "  SIGTERM or SIGINT: stop accepting, answer every admitted request, exit 0.\n"
+          "  Limits (defaults): --max-body 64 MiB, --max-elements 16 Mi per tensor, --max-inputs 64\n"
+          "  (inputs or requested outputs per request), --max-header 64 KiB, --max-connections 256,\n"
+          "  --max-inflight 1 GiB of bodies, --max-model-bytes 2 GiB (model.onnx, checked before\n"
+          "  reading), --max-graph-nodes 1000000 (initializers at most as many, values 4x).\n");
 }
 
 /* The repository token from FILE (or, without one, from $GPULET_REPO_TOKEN): one line, surrounding
@@ -78,6 +83,8 @@ int gl_cmd_serve(int argc, char **argv) {
       {"cores-per-model", required_argument, 0, 'k'},  {"whole", no_argument, 0, 'W'},
       {"quiet", no_argument, 0, 'q'},                  {"help", no_argument, 0, 'h'},
       {"max-inflight", required_argument, 0, 'I'},
+      {"max-inputs", required_argument, 0, 'N'},     {"max-model-bytes", required_argument, 0, 'S'},
+      {"max-graph-nodes", required_argument, 0, 'G'},
       {"repo-token", required_argument, 0, 'A'},
       {0, 0, 0, 0}};
   gl_serve_opts_t o = {.listen = "127.0.0.1", .port = 8000, .metrics_port = 8002};
@@ -85,10 +92,10 @@ int gl_cmd_serve(int argc, char **argv) {
   static char token[4096];
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "r:M:l:p:m:P:c:B:E:C:H:T:k:I:A:Wqh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "r:M:l:p:m:P:c:B:E:C:H:T:k:I:N:S:G:A:Wqh", opts, NULL)) != -1) {
     char *end = NULL;
     long long v = 0;
-    if (optarg && strchr("pmBECHTkI", c)) {
+    if (optarg && strchr("pmBECHTkINSG", c)) {
       v = strtoll(optarg, &end, 10);
       if (*end || end == optarg) goto bad;
     }
@@ -107,6 +114,9 @@ int gl_cmd_serve(int argc, char **argv) {
       case 'T': if (v < 1 || v > 256) goto bad; o.threads = (int)v; break;
       case 'k': if (v < 1 || v > 4096) goto bad; o.cores_per_model = (int)v; break;
       case 'I': if (v < 4096) goto bad; o.max_inflight = (size_t)v; break;
+      case 'N': if (v < 1 || v > 4096) goto bad; o.max_inputs = (int)v; break;
+      case 'S': if (v < 1024) goto bad; o.max_model_bytes = (size_t)v; break;
+      case 'G': if (v < 1 || v > 100000000) goto bad; o.max_graph_nodes = (int)v; break;
       case 'A': token_file = optarg; break;
       case 'W': o.whole = true; break;
       case 'q': o.quiet = true; break;

@@ -35,6 +35,7 @@ gl_status_t gl_smodel_ensure_plan(gl_smodel_t *m, int size) {
   }
   gl_compile_opts_t co = {.batch = size, .input_shapes = shapes};
   gl_part_placement(m->part, &co.placement);
+  co.placement.precision = m->cfg.precision; /* the CUDA backend's arithmetic; the CPU ignores it */
   gl_plan_t *p = NULL;
   GL_TRY(gl_model_compile(m->model, m->be, &co, &p));
   gl_status_t st = GL_OK;

@@ -13,6 +13,7 @@
 
 #include "batch/batch.h"
 #include "engine/engine.h"
+#include "onnx/onnx.h"
 #include "part/part.h"
 #include "serve/kserve.h"
 #include "serve/latwin.h"
@@ -28,6 +29,7 @@ typedef struct {
   int max_queue;        /* queued requests beyond which arrivals get 429 */
   int64_t collect_us;   /* > 0: wait up to this long after the head arrives for a fuller batch */
   bool warm;            /* compile and time every batch size in the background after loading */
+  int precision;        /* CUDA: a gl_precision_t, config "precision": "fp32" (default), "tf32", "fp16" */
 } gl_smodel_cfg_t;
 
 typedef struct {
@@ -99,6 +101,10 @@ gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *
  * share one, and it must outlive the model), warms it and starts the dispatcher. refs = 1. */
 gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
                            gl_smodel_t **out) GL_MUST_USE;
+/* Same with limits on model.onnx (file bytes checked before it is mapped, graph size; NULL or zero
+ * fields: the reader's defaults). */
+gl_status_t gl_smodel_load_lim(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
+                               const gl_onnx_limits_t *lim, gl_smodel_t **out) GL_MUST_USE;
 void gl_smodel_ref(gl_smodel_t *m);
 /* Drops one reference; the last stops accepting, finishes every admitted request, joins the
  * dispatcher and frees the model. */

@@ -608,12 +608,15 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
   if (!s->o.max_connections) s->o.max_connections = 256;
   if (!s->o.max_header) s->o.max_header = 64 << 10;
   if (!s->o.threads) s->o.threads = 2;
+  if (!s->o.max_inputs) s->o.max_inputs = 64;
+  if (!s->o.max_model_bytes) s->o.max_model_bytes = (size_t)2 << 30;
+  if (!s->o.max_graph_nodes) s->o.max_graph_nodes = 1000000;
   if (o->repo_token) {
     if (!o->repo_token[0]) { gl_free(s); return gl_err(GL_EINVAL, "the repository token is empty"); }
     if (!(s->repo_token = gl_strdup(o->repo_token))) { gl_free(s); return gl_err(GL_ENOMEM, "out of memory"); }
     s->o.repo_token = s->repo_token;
   }
-  s->lim = (gl_kv_limits_t){s->o.max_body, s->o.max_elements, 64};
+  s->lim = (gl_kv_limits_t){s->o.max_body, s->o.max_elements, s->o.max_inputs};
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->load_mu, NULL);
   gl_status_t st = GL_OK;

@@ -826,11 +826,15 @@ gl_status_t gl_sim_trace_load(const char *path, const gl_scenario_t *s, long *n,
     ln++;
     char name[64];
     double ts;
+    if (!strchr(line, '\n') && !feof(f)) {
+      st = gl_err(GL_EPARSE, "%s:%ld: line longer than %zu bytes", path, ln, sizeof line - 2);
+      break;
+    }
     char *h = strchr(line, '#');
     if (h) *h = 0;
     int got = sscanf(line, "%lf %63s", &ts, name);
     if (got <= 0) continue;
-    if (got != 2 || !(ts >= last)) {
+    if (got != 2 || !(ts >= last) || !isfinite(ts)) {
       st = gl_err(GL_EPARSE, "%s:%ld: expected \"<seconds> <model>\" with time ascending", path, ln);
       break;
     }
