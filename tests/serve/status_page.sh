@@ -10,6 +10,7 @@ G=$1; W=$2; ART=$3
 CHROME=${CHROMIUM:-chromium}
 command -v "$CHROME" >/dev/null || { echo "SKIP: $CHROME not found (Debian package chromium; scripts/install-deps.sh)"; exit 77; }
 command -v curl >/dev/null && command -v python3 >/dev/null || { echo "SKIP: needs curl and python3"; exit 77; }
+timeout 20 "$CHROME" --version >/dev/null 2>&1 || { echo "SKIP: '$CHROME --version' fails: Chromium cannot run here"; exit 77; }
 rm -rf "$W"; mkdir -p "$W" "$ART"
 . "$(dirname "$0")/lib.sh"
 make_repo lenet lenet2=lenet lenet3=lenet || exit 1
@@ -33,7 +34,7 @@ grep -qi '^Content-Type: text/css; charset=utf-8' "$W/headers" && ok "status.css
 req POST /status.js; expect 405 '"error"' "POST to a static file: 405"
 
 # the page in Chromium: --virtual-time-budget lets its once-a-second timer run several polls
-chrome() { timeout 25 "$CHROME" --headless=new --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
+chrome() { timeout 25 "$CHROME" --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars --no-first-run \
              --user-data-dir="$W/chrome" --virtual-time-budget=4000 "$@" 2>> "$W/chrome.log"; }
 t0=$(date +%s)
 chrome --dump-dom "$U/" > "$W/dom.html" || fail "chromium --dump-dom exited $?"
