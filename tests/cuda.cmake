@@ -24,3 +24,6 @@ foreach(pair node:100 pytorch-converted:20 pytorch-operator:8 simple:1)
   set_tests_properties(cuda_check_onnx_${suite} PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 1800
     ENVIRONMENT "${GL_GPU_TEST_ENV}")
 endforeach()
+# The gate above, on canned check-onnx outputs (no GPU needed): it fails where it should.
+add_test(NAME cuda_check_onnx_selftest COMMAND ${GL_TEST_SCRIPTS}/backend/cuda_check_onnx_selftest.sh)
+set_tests_properties(cuda_check_onnx_selftest PROPERTIES LABELS "unit" TIMEOUT 60)
