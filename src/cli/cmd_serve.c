@@ -16,12 +16,19 @@ static void usage(FILE *f) {
           "                    [--max-body BYTES] [--max-elements N] [--max-connections N]\n"
           "                    [--max-header BYTES] [--max-inflight BYTES] [--http-threads N]\n"
           "                    [--cores-per-model N] [--whole] [--quiet]\n"
+          "                    [--policy P] [--profile FILE] [--save-profile FILE]\n"
+          "                    [--replan-period S] [--rate-window S]\n"
           "  Serves the models of DIR (one folder per model with model.onnx and config.json) over\n"
           "  HTTP with the KServe v2 protocol on ADDR:N (default 127.0.0.1:8000) and Prometheus\n"
           "  metrics on port 8002. Without a repository it serves a default set of zoo models\n"
           "  (lenet, mobilenetv2; --models picks others: resnet50) written once into the cache folder.\n"
           "  --port 0 picks a free port; --port-file writes the ports chosen (\"PORT METRICS_PORT\").\n"
-          "  SIGTERM or SIGINT: stop accepting, answer every admitted request, exit 0.\n");
+          "  SIGTERM or SIGINT: stop accepting, answer every admitted request, exit 0.\n"
+          "  Placement: the scheduler's --policy (gpulet, gpulet-int, sbp, triton, static, fine; default\n"
+          "  gpulet; none = one core set per model) plans gpu-lets (core sets) over the --profile\n"
+          "  (default <cache>/profile-cpu.json, else the analytic CPU profile), re-planned every\n"
+          "  --replan-period seconds (10) and when a model's rate over --rate-window seconds (10) moves;\n"
+          "  executed batches refine the profile (--save-profile writes it at exit).\n");
 }
 
 int gl_cmd_serve(int argc, char **argv) {
@@ -35,12 +42,15 @@ int gl_cmd_serve(int argc, char **argv) {
       {"cores-per-model", required_argument, 0, 'k'},  {"whole", no_argument, 0, 'W'},
       {"quiet", no_argument, 0, 'q'},                  {"help", no_argument, 0, 'h'},
       {"max-inflight", required_argument, 0, 'I'},
+      {"policy", required_argument, 0, 'y'},           {"profile", required_argument, 0, 'f'},
+      {"save-profile", required_argument, 0, 'S'},     {"replan-period", required_argument, 0, 'e'},
+      {"rate-window", required_argument, 0, 'w'},
       {0, 0, 0, 0}};
   gl_serve_opts_t o = {.listen = "127.0.0.1", .port = 8000, .metrics_port = 8002};
   const char *port_file = NULL;
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "r:M:l:p:m:P:c:B:E:C:H:T:k:I:Wqh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "r:M:l:p:m:P:c:B:E:C:H:T:k:I:y:f:S:e:w:Wqh", opts, NULL)) != -1) {
     char *end = NULL;
     long long v = 0;
     if (optarg && strchr("pmBECHTkI", c)) {
@@ -63,6 +73,16 @@ int gl_cmd_serve(int argc, char **argv) {
       case 'k': if (v < 1 || v > 4096) goto bad; o.cores_per_model = (int)v; break;
       case 'I': if (v < 4096) goto bad; o.max_inflight = (size_t)v; break;
       case 'W': o.whole = true; break;
+      case 'y': o.policy = optarg; break;
+      case 'f': o.profile = optarg; break;
+      case 'S': o.save_profile = optarg; break;
+      case 'e': case 'w': {
+        double d = strtod(optarg, &end);
+        if (*end || end == optarg || !(d >= 0.05 && d <= 86400)) goto bad;
+        if (c == 'e') o.replan_period_s = d;
+        else o.rate_window_s = d;
+        break;
+      }
       case 'q': o.quiet = true; break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
