@@ -137,7 +137,7 @@ static void observe(void *user, gl_slet_t *l, int k, int size, int64_t ns) {
       pmod->lat_med[cell] = c->cell_ewma[idx];
       double ratio = isnan(old) || old <= 0 ? 2 : c->cell_ewma[idx] / old;
       if (isnan(pmod->lat_p99[cell]) || pmod->lat_p99[cell] < pmod->lat_med[cell]) pmod->lat_p99[cell] = pmod->lat_med[cell] * 1.1;
-      if (ratio > 1.1 || ratio < 1 / 1.1) c->prof_dirty = true;
+      if (ratio > 1.3 || ratio < 1 / 1.3) c->prof_dirty = true; /* the drift threshold */
       c->prof_updates++;
     }
   }
@@ -256,7 +256,7 @@ static void publish_lets(gl_sctl_t *c, gl_slet_t **a, int na, gl_slet_t **b, int
 
 /* Builds sp's gpu-lets beside the current ones (identical ones are kept), warms them, switches
  * every model's routing, then retires and joins the old ones. On a build error nothing changes. */
-static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **ms, int nm, reorg_t *r) {
+static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **ms, int nm, bool rebuild, reorg_t *r) {
   gl_sctl_t *c = &s->ctl;
   int64_t t0 = gl_now_ns();
   gl_part_dev_info_t di;
@@ -272,7 +272,7 @@ static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **m
   int used[256] = {0};
   for (int i = 0; i < n; i++) {
     nw[i] = NULL;
-    for (int j = 0; j < n_old; j++)
+    for (int j = 0; j < n_old && !rebuild; j++)
       if (!keep_old[j] && gl_slet_same(old[j], sp[i].units, sp[i].duty_ms, sp[i].m, sp[i].n)) {
         keep_old[j] = true;
         nw[i] = old[j];
@@ -363,7 +363,7 @@ static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **m
 
 /* One epoch. force: a full plan whatever the rates did; else incremental over the models whose
  * target moved past the triggers, and nothing at all when none did and the profile is unchanged. */
-static void replan(gl_server_t *s, const char *reason, bool force) {
+static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild) {
   gl_sctl_t *c = &s->ctl;
   reason = gl_serve_reasons[reason_idx(reason)];
   pthread_mutex_lock(&c->replan_mu);
@@ -386,7 +386,7 @@ static void replan(gl_server_t *s, const char *reason, bool force) {
   bool policy_none = !strcmp(s->o.policy, "none");
   pthread_mutex_lock(&c->prof_mu);
   bool dirty = c->prof_dirty;
-  if (!force && same_set && (!any || policy_none) && !dirty) {
+  if (!force && !rebuild && same_set && (!any || policy_none) && !dirty) {
     pthread_mutex_unlock(&c->prof_mu);
     goto out;
   }
@@ -447,7 +447,7 @@ static void replan(gl_server_t *s, const char *reason, bool force) {
     }
     if (have_new) {
       n_sp = plan_specs(s, &plan, ms, sp);
-    } else if (same_set) {
+    } else if (same_set && !rebuild) {
       size_t l = strlen(why);
       snprintf(why + l, sizeof why - l, "; keeping the previous plan");
       n_sp = -1;
@@ -464,7 +464,7 @@ static void replan(gl_server_t *s, const char *reason, bool force) {
   reorg_t r = {0};
   gl_status_t st = GL_OK;
   if (n_sp >= 0) {
-    st = reorganize(s, sp, n_sp, ms, nm, &r);
+    st = reorganize(s, sp, n_sp, ms, nm, rebuild, &r);
     if (st) {
       feasible = false;
       snprintf(why, sizeof why, "gpu-lets not built, previous plan kept: %s", gl_errmsg());
@@ -573,12 +573,14 @@ static void *ctl_main(void *arg) {
     }
     if (c->stop) break;
     uint64_t seq = c->req_seq;
+    bool rebuild = c->req_rebuild;
+    c->req_rebuild = false;
     char reason[16];
     snprintf(reason, sizeof reason, "%s", c->req_reason);
     pthread_mutex_unlock(&c->mu);
     int64_t now = gl_now_ns();
     if (seq != c->done_seq) {
-      replan(s, reason, true);
+      replan(s, reason, true, rebuild);
       pthread_mutex_lock(&c->mu);
       c->done_seq = seq;
       pthread_cond_broadcast(&c->done_cv);
@@ -591,14 +593,14 @@ static void *ctl_main(void *arg) {
       if (period_due) next_period = now + period;
       if (any_fault(s)) {
         /* the gpu-let rebuilt its plans itself; the epoch is recorded so that it shows */
-        replan(s, "fault", false);
+        replan(s, "fault", false, false);
       } else if (fire && !period_due) {
-        replan(s, "rate", false);
+        replan(s, "rate", false, false);
       } else if (period_due) {
-        replan(s, "period", false);
+        replan(s, "period", false, false);
       } else if (any_drift(s) && now >= c->next_drift_ns && strcmp(s->o.policy, "none")) {
         c->next_drift_ns = now + period;
-        replan(s, "drift", true);
+        replan(s, "drift", true, false);
       }
     }
     pthread_mutex_lock(&c->mu);
@@ -607,14 +609,15 @@ static void *ctl_main(void *arg) {
   return NULL;
 }
 
-void gl_sctl_replan_wait(gl_server_t *s, const char *reason) {
+void gl_sctl_replan_wait(gl_server_t *s, const char *reason, bool rebuild) {
   gl_sctl_t *c = &s->ctl;
   if (!c->started) {
-    replan(s, reason, true);
+    replan(s, reason, true, rebuild);
     return;
   }
   pthread_mutex_lock(&c->mu);
   uint64_t seq = ++c->req_seq;
+  c->req_rebuild |= rebuild;
   snprintf(c->req_reason, sizeof c->req_reason, "%s", reason);
   pthread_cond_signal(&c->cv);
   while (c->done_seq < seq && !c->stop) pthread_cond_wait(&c->done_cv, &c->mu);
@@ -668,7 +671,7 @@ gl_status_t gl_sctl_init(gl_server_t *s) {
 
 gl_status_t gl_sctl_start(gl_server_t *s) {
   gl_sctl_t *c = &s->ctl;
-  replan(s, "load", true);
+  replan(s, "load", true, false);
   if (pthread_create(&c->thread, NULL, ctl_main, s)) return gl_err(GL_ENOMEM, "cannot start the control thread");
   c->started = true;
   return GL_OK;

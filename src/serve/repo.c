@@ -144,7 +144,7 @@ static gl_status_t unload_locked(gl_server_t *s, const char *name) {
   gl_smodel_t *held = e->m;
   e->m = NULL;
   pthread_mutex_unlock(&s->mu);
-  gl_sctl_replan_wait(s, "unload");
+  gl_sctl_replan_wait(s, "unload", false);
   gl_smodel_unref(held); /* the table's reference */
   gl_smodel_unref(m);    /* ours: the last one once its gpu-lets are gone */
   pthread_mutex_lock(&s->mu);
@@ -224,7 +224,7 @@ gl_status_t gl_serve_load(gl_server_t *s, const char *name) {
   }
   pthread_mutex_unlock(&s->mu);
   if (!st && s->ctl.started) {
-    gl_sctl_replan_wait(s, "load");
+    gl_sctl_replan_wait(s, "load", false);
     gl_serve_settle(s, e);
     pthread_mutex_lock(&s->mu);
     if (strcmp(e->state, "READY")) st = gl_err(GL_EBUSY, "model '%s': %s", name, e->reason);

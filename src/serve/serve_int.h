@@ -39,6 +39,7 @@ typedef struct {
   pthread_mutex_t mu;           /* guards the request fields and the published state below */
   pthread_cond_t cv, done_cv;   /* cv: CLOCK_MONOTONIC */
   uint64_t req_seq, done_seq;
+  bool req_rebuild;
   char req_reason[16];
   pthread_mutex_t replan_mu;    /* one epoch at a time (the control thread; startup) */
   /* published (mu) */
@@ -119,8 +120,9 @@ int gl_serve_scan(gl_server_t *s, char (*names)[128], int cap);
 gl_status_t gl_sctl_init(gl_server_t *s) GL_MUST_USE;
 /* The first plan over the models loaded so far, then starts the control thread. */
 gl_status_t gl_sctl_start(gl_server_t *s) GL_MUST_USE;
-/* Re-plans now for `reason` (one of gl_serve_reasons) and waits until it is installed. */
-void gl_sctl_replan_wait(gl_server_t *s, const char *reason);
+/* Re-plans now for `reason` (one of gl_serve_reasons) and waits until it is installed;
+ * rebuild: build every gpu-let anew even where the plan keeps one (tests, demos). */
+void gl_sctl_replan_wait(gl_server_t *s, const char *reason, bool rebuild);
 /* Stops the thread, destroys every gpu-let, saves the profile if asked, frees the state. */
 void gl_sctl_fini(gl_server_t *s);
 /* Finds (or adds, from its load-time measurement) m's row in the live profile; sets m->pm. */

@@ -323,16 +323,19 @@ static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
   if (!strcmp(url, "/v2/gpulet/replan")) {
     if (!post) return send_error(c, 405, "use POST");
     char reason[16] = "request";
+    bool rebuild = false;
     if (k->len) {
       json_t *j = json_loadb(k->body, k->len, 0, NULL);
-      json_t *r = json_is_object(j) ? json_object_get(j, "reason") : NULL;
-      bool ok = json_is_object(j) && (!r || (json_is_string(r) && strlen(json_string_value(r)) < sizeof reason));
+      json_t *r = json_is_object(j) ? json_object_get(j, "reason") : NULL, *rb = json_is_object(j) ? json_object_get(j, "rebuild") : NULL;
+      bool ok = json_is_object(j) && (!r || (json_is_string(r) && strlen(json_string_value(r)) < sizeof reason)) &&
+                (!rb || json_is_boolean(rb));
       if (ok && r) snprintf(reason, sizeof reason, "%s", json_string_value(r));
+      rebuild = json_is_true(rb);
       json_decref(j);
-      if (!ok) return send_error(c, 400, "the body must be {\"reason\": \"...\"} (at most 15 characters) or empty");
+      if (!ok) return send_error(c, 400, "the body must be {\"reason\": \"...\" (at most 15 characters), \"rebuild\": bool} or empty");
     }
     if (atomic_load(&s->stopping)) return send_error(c, 503, "shutting down");
-    gl_sctl_replan_wait(s, reason);
+    gl_sctl_replan_wait(s, reason, rebuild);
     gl_kv_buf_t b = {0};
     gl_serve_plan_json(s, &b);
     enum MHD_Result r = b.oom ? send_error(c, 500, "out of memory") : send_buf(c, 200, "application/json", b.p, b.len, -1);
