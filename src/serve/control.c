@@ -112,6 +112,9 @@ gl_status_t gl_sctl_profile_model(gl_server_t *s, gl_smodel_t *m) {
   }
   if (!st) m->pm = pm;
   pthread_mutex_unlock(&c->prof_mu);
+  /* the window in 5 buckets (the rate is the busiest bucket's, as the simulator's) */
+  double bucket = s->o.rate_window_s / 5;
+  gl_rate_init(&m->est, bucket < 0.05 ? 0.05 : bucket, 5);
   return st;
 }
 
@@ -593,7 +596,7 @@ static void *ctl_main(void *arg) {
       if (period_due) next_period = now + period;
       if (any_fault(s)) {
         /* the gpu-let rebuilt its plans itself; the epoch is recorded so that it shows */
-        replan(s, "fault", false, false);
+        replan(s, "fault", true, false);
       } else if (fire && !period_due) {
         replan(s, "rate", false, false);
       } else if (period_due) {
@@ -637,6 +640,10 @@ gl_status_t gl_sctl_init(gl_server_t *s) {
   pthread_cond_init(&c->done_cv, NULL);
   c->inited = true;
   c->feasible = true;
+#ifdef GL_FAULT_INJECT
+  if (getenv("GPULET_FAULT_INJECT"))
+    fprintf(stderr, "gpulet serve: fault injection armed: GPULET_FAULT_INJECT=%s\n", getenv("GPULET_FAULT_INJECT"));
+#endif
   const char *path = s->o.profile;
   char def[4200];
   struct stat sb;

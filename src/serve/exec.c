@@ -118,6 +118,10 @@ int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r) {
     pthread_mutex_unlock(&m->mu);
     return reject(m, r, 503, "model '%s' is not accepting requests (unloading or shutting down)", m->name);
   }
+  if (m->n_lets == 0) {
+    pthread_mutex_unlock(&m->mu);
+    return reject(m, r, 503, "model '%s' has no gpu-let serving it right now (see GET /v2/gpulet/plan)", m->name);
+  }
   int64_t now = gl_now_ns();
   r->enqueue_ns = now;
   gl_req_t q = {(int64_t)(intptr_t)r, r->arrival_ns, r->deadline_ns};
