@@ -587,6 +587,19 @@ static void *ctl_main(void *arg) {
       pthread_mutex_lock(&c->mu);
       c->done_seq = seq;
       pthread_cond_broadcast(&c->done_cv);
+      int w = 0;
+      for (int i = 0; i < c->n_waiters; i++) {
+        if (c->waiters[i].seq > seq) {
+          c->waiters[w++] = c->waiters[i];
+          continue;
+        }
+        void (*cb)(void *) = c->waiters[i].cb;
+        void *a = c->waiters[i].arg;
+        pthread_mutex_unlock(&c->mu);
+        cb(a);
+        pthread_mutex_lock(&c->mu);
+      }
+      c->n_waiters = w;
       continue;
     }
     if (now >= next_tick) {
@@ -608,6 +621,13 @@ static void *ctl_main(void *arg) {
     }
     pthread_mutex_lock(&c->mu);
   }
+  /* stopping: whoever still waits gets the plan as it is */
+  for (int i = 0; i < c->n_waiters; i++) {
+    pthread_mutex_unlock(&c->mu);
+    c->waiters[i].cb(c->waiters[i].arg);
+    pthread_mutex_lock(&c->mu);
+  }
+  c->n_waiters = 0;
   pthread_mutex_unlock(&c->mu);
   return NULL;
 }
@@ -625,6 +645,24 @@ void gl_sctl_replan_wait(gl_server_t *s, const char *reason, bool rebuild) {
   pthread_cond_signal(&c->cv);
   while (c->done_seq < seq && !c->stop) pthread_cond_wait(&c->done_cv, &c->mu);
   pthread_mutex_unlock(&c->mu);
+}
+
+bool gl_sctl_replan_async(gl_server_t *s, const char *reason, bool rebuild, void (*cb)(void *), void *arg) {
+  gl_sctl_t *c = &s->ctl;
+  pthread_mutex_lock(&c->mu);
+  bool ok = c->started && !c->stop && c->n_waiters < (int)(sizeof c->waiters / sizeof c->waiters[0]);
+  if (ok) {
+    uint64_t seq = ++c->req_seq;
+    c->req_rebuild |= rebuild;
+    snprintf(c->req_reason, sizeof c->req_reason, "%s", reason);
+    c->waiters[c->n_waiters].seq = seq;
+    c->waiters[c->n_waiters].cb = cb;
+    c->waiters[c->n_waiters].arg = arg;
+    c->n_waiters++;
+    pthread_cond_signal(&c->cv);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return ok;
 }
 
 gl_status_t gl_sctl_init(gl_server_t *s) {

@@ -40,6 +40,8 @@ typedef struct {
   pthread_cond_t cv, done_cv;   /* cv: CLOCK_MONOTONIC */
   uint64_t req_seq, done_seq;
   bool req_rebuild;
+  struct { uint64_t seq; void (*cb)(void *); void *arg; } waiters[16]; /* answered after their epoch */
+  int n_waiters;
   char req_reason[16];
   pthread_mutex_t replan_mu;    /* one epoch at a time (the control thread; startup) */
   /* published (mu) */
@@ -123,6 +125,9 @@ gl_status_t gl_sctl_start(gl_server_t *s) GL_MUST_USE;
 /* Re-plans now for `reason` (one of gl_serve_reasons) and waits until it is installed;
  * rebuild: build every gpu-let anew even where the plan keeps one (tests, demos). */
 void gl_sctl_replan_wait(gl_server_t *s, const char *reason, bool rebuild);
+/* The same without waiting: cb(arg) is called on the control thread once the plan is installed.
+ * False (nothing queued) when the control loop is not running or too many are waiting. */
+bool gl_sctl_replan_async(gl_server_t *s, const char *reason, bool rebuild, void (*cb)(void *), void *arg);
 /* Stops the thread, destroys every gpu-let, saves the profile if asked, frees the state. */
 void gl_sctl_fini(gl_server_t *s);
 /* Finds (or adds, from its load-time measurement) m's row in the live profile; sets m->pm. */

@@ -118,6 +118,21 @@ static void on_done(gl_sreq_t *r) {
   MHD_resume_connection(k->c);
 }
 
+/* Control thread: the re-plan asked for by POST /v2/gpulet/replan is installed. */
+static void replan_done(void *arg) {
+  conn_t *k = arg;
+  gl_serve_plan_json(k->s, &k->out);
+  if (k->out.oom) {
+    gl_kv_buf_fini(&k->out);
+    k->status = 500;
+    snprintf(k->req.err, sizeof k->req.err, "out of memory");
+  } else {
+    k->status = 200;
+  }
+  k->binary = false;
+  MHD_resume_connection(k->c);
+}
+
 /* ---- routes ---- */
 
 typedef enum { R_NONE, R_META, R_READY, R_INFER, R_CONFIG, R_STATS } model_route_t;
@@ -335,12 +350,16 @@ static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
       if (!ok) return send_error(c, 400, "the body must be {\"reason\": \"...\" (at most 15 characters), \"rebuild\": bool} or empty");
     }
     if (atomic_load(&s->stopping)) return send_error(c, 503, "shutting down");
-    gl_sctl_replan_wait(s, reason, rebuild);
-    gl_kv_buf_t b = {0};
-    gl_serve_plan_json(s, &b);
-    enum MHD_Result r = b.oom ? send_error(c, 500, "out of memory") : send_buf(c, 200, "application/json", b.p, b.len, -1);
-    gl_kv_buf_fini(&b);
-    return r;
+    /* answered by the control thread once installed; the HTTP thread serves others meanwhile */
+    MHD_suspend_connection(c);
+    k->submitted = true;
+    atomic_fetch_add(&s->suspended, 1);
+    if (!gl_sctl_replan_async(s, reason, rebuild, replan_done, k)) {
+      k->status = 503;
+      snprintf(k->req.err, sizeof k->req.err, "too many re-plan requests waiting; retry");
+      MHD_resume_connection(c);
+    }
+    return MHD_YES;
   }
   if (!strcmp(url, "/v2/gpulet/plan")) {
     if (!get) return send_error(c, 405, "use GET");
