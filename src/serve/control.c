@@ -433,7 +433,29 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
       feasible = false;
       snprintf(why, sizeof why, "%s", plan.feasible ? "a model got no gpu-let" : plan.why);
       gl_sched_plan_fini(&plan);
-      /* best effort: the policy's plan at lower rates */
+      /* best effort 1: models that cannot meet their SLO even alone are planned with a relaxed
+       * one (they are rejected early or served late anyway), so the others keep a real plan */
+      bool relaxed = false;
+      for (int i = 0; i < nm; i++) {
+        gl_sched_input_t one = in;
+        gl_sched_model_t m1 = sm[i];
+        m1.rate = target_of(MIN_RATE);
+        one.models = &m1;
+        one.n_models = 1;
+        gl_sched_plan_t p1;
+        if (gl_sched_plan(s->o.policy, &one, &p1) == GL_OK && !p1.feasible) {
+          sm[i].slo_ms = 1e5;
+          relaxed = true;
+          size_t l = strlen(why);
+          snprintf(why + l, sizeof why - l, "; %.40s cannot meet its SLO even alone: planned with a relaxed one", sm[i].name);
+        }
+        gl_sched_plan_fini(&p1);
+      }
+      if (relaxed) {
+        if (gl_sched_plan(s->o.policy, &in, &plan) == GL_OK && plan.feasible && all_placed(&plan, nm)) have_new = true;
+        else gl_sched_plan_fini(&plan);
+      }
+      /* best effort 2: the policy's plan at lower rates */
       double scale = 1;
       for (int k = 0; k < 8 && !have_new; k++) {
         scale *= 0.6;
@@ -441,7 +463,7 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
         if (gl_sched_plan(s->o.policy, &in, &plan) == GL_OK && plan.feasible && all_placed(&plan, nm)) have_new = true;
         else gl_sched_plan_fini(&plan);
       }
-      if (have_new) {
+      if (have_new && scale < 1) {
         size_t l = strlen(why);
         snprintf(why + l, sizeof why - l, "; serving the plan for %.0f%% of the rates", scale * 100);
       }
