@@ -279,6 +279,16 @@ static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **m
       if (!keep_old[j] && gl_slet_same(old[j], sp[i].units, sp[i].duty_ms, sp[i].m, sp[i].n)) {
         keep_old[j] = true;
         nw[i] = old[j];
+        /* kept as it runs; its predictions and rates follow the live profile and the new plan */
+        for (int k = 0; k < sp[i].n; k++) {
+          gl_slet_member_t *e = &old[j]->mem[k];
+          pthread_mutex_lock(&e->m->mu);
+          memcpy(e->pred_ms, sp[i].m[k].pred_ms, sizeof e->pred_ms);
+          e->rate = sp[i].m[k].rate;
+          e->drift_n = 0;
+          e->drift_obs = e->drift_pred = 0;
+          pthread_mutex_unlock(&e->m->mu);
+        }
         for (int k = 0; k < old[j]->n_cores; k++) used[old[j]->cores[k]]++;
         break;
       }

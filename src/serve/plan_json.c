@@ -37,13 +37,13 @@ static void let_json(gl_kv_buf_t *b, gl_slet_t *l, int units_total, int64_t now)
   for (int k = 0; k < l->n_members; k++) {
     gl_slet_member_t *e = &l->mem[k];
     pthread_mutex_lock(&e->m->mu);
-    double obs = e->obs_ms;
+    double obs = e->obs_ms, rate = e->rate, pred = e->pred_ms[size_of(e)];
     long long nb = e->batches;
     pthread_mutex_unlock(&e->m->mu);
     gl_kv_buf_printf(b, "%s{\"model\":", k ? "," : "");
     gl_kv_buf_jstr(b, e->m->name);
-    gl_kv_buf_printf(b, ",\"batch\":%d,\"rate\":%.2f", e->batch, e->rate);
-    num_or_null(b, "predicted_ms", e->pred_ms[size_of(e)]);
+    gl_kv_buf_printf(b, ",\"batch\":%d,\"rate\":%.2f", e->batch, rate);
+    num_or_null(b, "predicted_ms", pred);
     num_or_null(b, "observed_ms", obs);
     gl_kv_buf_printf(b, ",\"batches\":%lld}", nb);
   }
@@ -122,13 +122,10 @@ void gl_sctl_metrics(gl_server_t *s, gl_kv_buf_t *b) {
     for (int i = 0; i < c->n_lets; i++)
       for (int k = 0; k < c->lets[i]->n_members; k++) {
         gl_slet_member_t *e = &c->lets[i]->mem[k];
-        double v = e->pred_ms[size_of(e)];
-        if (pass) {
-          pthread_mutex_lock(&e->m->mu);
-          v = e->obs_ms;
-          pthread_mutex_unlock(&e->m->mu);
-          if (v <= 0) continue;
-        }
+        pthread_mutex_lock(&e->m->mu);
+        double v = pass ? e->obs_ms : e->pred_ms[size_of(e)];
+        pthread_mutex_unlock(&e->m->mu);
+        if (pass && v <= 0) continue;
         gl_kv_buf_printf(b, "%s{gpulet=\"%d\",model=\"%s\",batch=\"%d\",units=\"%d\"} %.4f\n", nm, c->lets[i]->id, e->m->name,
                          e->batch, c->lets[i]->grant.units, v);
       }
