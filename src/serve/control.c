@@ -39,19 +39,29 @@ static bool same_name(const char *a, const char *b) {
   }
 }
 
-/* Grows the cell arrays to the profile's model count (prof_mu held). */
+/* Grows the cell arrays to the profile's model count (prof_mu held); new models' original
+ * values are their current cells. */
 static gl_status_t cells_fit(gl_sctl_t *c) {
-  int n = c->prof->n_models;
-  if (n <= c->cells_cap) return GL_OK;
+  int n = c->prof->n_models, o = c->cells_cap;
+  if (n <= o) return GL_OK;
   size_t per = (size_t)c->prof->n_batches * (size_t)c->prof->n_sizes;
   double *e = gl_realloc(c->cell_ewma, sizeof(double) * per * (size_t)n);
-  if (!e) return gl_err(GL_ENOMEM, "out of memory");
-  c->cell_ewma = e;
+  if (e) c->cell_ewma = e;
   int *k = gl_realloc(c->cell_n, sizeof(int) * per * (size_t)n);
-  if (!k) return gl_err(GL_ENOMEM, "out of memory");
-  c->cell_n = k;
-  memset(c->cell_ewma + per * (size_t)c->cells_cap, 0, sizeof(double) * per * (size_t)(n - c->cells_cap));
-  memset(c->cell_n + per * (size_t)c->cells_cap, 0, sizeof(int) * per * (size_t)(n - c->cells_cap));
+  if (k) c->cell_n = k;
+  double *g = gl_realloc(c->cell_orig, sizeof(double) * per * (size_t)n);
+  if (g) c->cell_orig = g;
+  double *cb = gl_realloc(c->calib, sizeof(double) * (size_t)n);
+  if (cb) c->calib = cb;
+  double *cp = gl_realloc(c->calib_plan, sizeof(double) * (size_t)n);
+  if (cp) c->calib_plan = cp;
+  if (!e || !k || !g || !cb || !cp) return gl_err(GL_ENOMEM, "out of memory");
+  memset(c->cell_ewma + per * (size_t)o, 0, sizeof(double) * per * (size_t)(n - o));
+  memset(c->cell_n + per * (size_t)o, 0, sizeof(int) * per * (size_t)(n - o));
+  for (int m = o; m < n; m++) {
+    memcpy(c->cell_orig + per * (size_t)m, c->prof->models[m].lat_med, sizeof(double) * per);
+    c->calib[m] = c->calib_plan[m] = 1;
+  }
   c->cells_cap = n;
   return GL_OK;
 }
@@ -131,17 +141,31 @@ static void observe(void *user, gl_slet_t *l, int k, int size, int64_t ns) {
   for (int u = 0; u < p->n_sizes; u++)
     if (p->sizes[u] == l->grant.units) si = u;
   if (bi >= 0 && si >= 0 && pm >= 0 && pm < c->cells_cap) {
-    size_t idx = ((size_t)pm * p->n_batches + bi) * p->n_sizes + si, cell = (size_t)bi * p->n_sizes + si;
+    size_t per = (size_t)p->n_batches * p->n_sizes, cell = (size_t)bi * p->n_sizes + si, idx = per * pm + cell;
     double ms = gl_ns_to_ms(ns);
     c->cell_ewma[idx] = c->cell_n[idx] ? c->cell_ewma[idx] * 0.8 + ms * 0.2 : ms;
     if (++c->cell_n[idx] >= CELL_SAMPLES) {
       gl_profile_model_t *pmod = &p->models[pm];
-      double old = pmod->lat_med[cell];
-      pmod->lat_med[cell] = c->cell_ewma[idx];
-      double ratio = isnan(old) || old <= 0 ? 2 : c->cell_ewma[idx] / old;
-      if (isnan(pmod->lat_p99[cell]) || pmod->lat_p99[cell] < pmod->lat_med[cell]) pmod->lat_p99[cell] = pmod->lat_med[cell] * 1.1;
-      if (ratio > 1.3 || ratio < 1 / 1.3) c->prof_dirty = true; /* the drift threshold */
+      double old = pmod->lat_med[cell], v = c->cell_ewma[idx];
+      pmod->lat_med[cell] = v;
+      if (isnan(pmod->lat_p99[cell]) || pmod->lat_p99[cell] < v) pmod->lat_p99[cell] = v * 1.1;
+      double ratio = isnan(old) || old <= 0 ? 2 : v / old;
+      /* the drift threshold, and more than timing noise (0.1 ms) */
+      if ((ratio > 1.3 || ratio < 1 / 1.3) && !(fabs(v - old) < 0.1)) c->prof_dirty = true;
       c->prof_updates++;
+      /* calibration: cells never measured follow the measured ones' ratio to the profile */
+      double orig = c->cell_orig[idx];
+      if (orig > 0 && isfinite(orig)) {
+        c->calib[pm] = c->calib[pm] == 1 ? v / orig : c->calib[pm] * 0.9 + v / orig * 0.1; /* 1: none yet */
+        for (size_t q = 0; q < per; q++) {
+          double o = c->cell_orig[per * pm + q];
+          if (c->cell_n[per * pm + q] >= CELL_SAMPLES || !(o > 0)) continue;
+          pmod->lat_med[q] = o * c->calib[pm];
+          if (!(pmod->lat_p99[q] >= pmod->lat_med[q])) pmod->lat_p99[q] = pmod->lat_med[q] * 1.1;
+        }
+        double moved = c->calib[pm] / c->calib_plan[pm], o1 = c->cell_orig[per * pm];
+        if ((moved > 1.3 || moved < 1 / 1.3) && o1 > 0 && fabs(o1 * (c->calib[pm] - c->calib_plan[pm])) > 0.1) c->prof_dirty = true;
+      }
     }
   }
   pthread_mutex_unlock(&c->prof_mu);
@@ -495,6 +519,7 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
   }
   int64_t t1 = gl_now_ns();
   c->prof_dirty = false;
+  for (int i = 0; i < c->cells_cap; i++) c->calib_plan[i] = c->calib[i];
   pthread_mutex_unlock(&c->prof_mu);
   reorg_t r = {0};
   gl_status_t st = GL_OK;
@@ -787,6 +812,10 @@ void gl_sctl_fini(gl_server_t *s) {
   c->prof = NULL;
   gl_free(c->cell_ewma);
   gl_free(c->cell_n);
+  gl_free(c->cell_orig);
+  gl_free(c->calib);
+  gl_free(c->calib_plan);
+  c->cell_orig = c->calib = c->calib_plan = NULL;
   c->cell_ewma = NULL;
   c->cell_n = NULL;
   pthread_mutex_destroy(&c->mu);

@@ -275,7 +275,9 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
       e->drift_pred += e->pred_ms[j.size];
       if (++e->drift_n >= 20) {
         double ratio = e->drift_obs / e->drift_pred;
-        if (ratio > 1.3 || ratio < 1 / 1.3) atomic_store(&l->drifted, true);
+        /* past 1.3x and more than timing noise (0.1 ms a batch on average) */
+        if ((ratio > 1.3 || ratio < 1 / 1.3) && fabs(e->drift_obs - e->drift_pred) > 0.1 * e->drift_n)
+          atomic_store(&l->drifted, true);
         e->drift_n = 0;
         e->drift_obs = e->drift_pred = 0;
       }

@@ -67,6 +67,8 @@ typedef struct {
   gl_profile_t *prof;
   double *cell_ewma;            /* [model][batch][size] of the live profile */
   int *cell_n;
+  double *cell_orig;            /* the profile's value before any measurement */
+  double *calib, *calib_plan;   /* [model]: measured / profiled (EWMA), and its value at the last plan */
   int cells_cap;                /* models the cell arrays hold */
   bool prof_dirty;              /* cells replaced since the last plan */
   long long prof_updates;
