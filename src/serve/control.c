@@ -269,7 +269,7 @@ static int reason_idx(const char *reason) {
 /* ---- the reorganizer ---- */
 
 typedef struct {
-  int built, kept, retired;
+  int built, kept, reconf, retired;
   double build_ms, switch_ms;
 } reorg_t;
 
@@ -317,6 +317,19 @@ static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **m
         break;
       }
   }
+  /* same members on the same units with other batches: reconfigured in place (no rebuild) */
+  bool reconf[GL_SERVE_MAX_LETS] = {0};
+  for (int i = 0; i < n && !rebuild; i++) {
+    if (nw[i]) continue;
+    for (int j = 0; j < n_old; j++)
+      if (!keep_old[j] && gl_slet_same_members(old[j], sp[i].units, sp[i].m, sp[i].n)) {
+        keep_old[j] = true;
+        nw[i] = old[j];
+        reconf[i] = true;
+        for (int k = 0; k < old[j]->n_cores; k++) used[old[j]->cores[k]]++;
+        break;
+      }
+  }
   gl_status_t st = GL_OK;
   for (int i = 0; i < n && !st; i++) {
     if (nw[i]) continue;
@@ -343,6 +356,8 @@ static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **m
     return gl_err(st, "%s", msg);
   }
   int64_t t1 = gl_now_ns();
+  for (int i = 0; i < n; i++)
+    if (reconf[i]) gl_slet_reconfigure(nw[i], sp[i].duty_ms, sp[i].occ, sp[i].m, sp[i].n);
   /* the switch: new gpu-lets pull from their queues; each model's routing is swapped at once */
   for (int i = 0; i < n; i++)
     if (fresh[i]) gl_slet_serve(nw[i]);
@@ -389,8 +404,8 @@ static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **m
     gl_slet_destroy(ret[j]);
   }
   int64_t t2 = gl_now_ns();
-  for (int i = 0; i < n; i++) r->built += fresh[i];
-  r->kept = n - r->built;
+  for (int i = 0; i < n; i++) r->built += fresh[i], r->reconf += reconf[i];
+  r->kept = n - r->built - r->reconf;
   r->retired = n_ret;
   r->build_ms = gl_ns_to_ms(t1 - t0);
   r->switch_ms = gl_ns_to_ms(t2 - t0);
@@ -555,13 +570,13 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
   gl_shist_t *h = &c->hist[c->n_hist % GL_SERVE_HISTORY];
   c->n_hist++;
   *h = (gl_shist_t){.epoch = c->epoch, .t_s = now_s(s), .incremental = inc, .feasible = feasible,
-                    .switched = !st && n_sp >= 0, .built = r.built, .kept = r.kept, .retired = r.retired,
+                    .switched = !st && n_sp >= 0, .built = r.built, .kept = r.kept, .reconf = r.reconf, .retired = r.retired,
                     .decision_ms = c->decision_ms, .build_ms = r.build_ms, .switch_ms = r.switch_ms};
   snprintf(h->reason, sizeof h->reason, "%s", reason);
   pthread_mutex_unlock(&c->mu);
   if (!s->o.quiet)
-    fprintf(stderr, "gpulet serve: epoch %d (%s): %d gpu-lets built, %d kept, %d retired; decision %.2f ms, switch %.1f ms%s%s\n",
-            c->epoch, reason, r.built, r.kept, r.retired, c->decision_ms, r.switch_ms, feasible ? "" : "; infeasible: ", why);
+    fprintf(stderr, "gpulet serve: epoch %d (%s): %d gpu-lets built, %d kept, %d reconfigured, %d retired; decision %.2f ms, switch %.1f ms%s%s\n",
+            c->epoch, reason, r.built, r.kept, r.reconf, r.retired, c->decision_ms, r.switch_ms, feasible ? "" : "; infeasible: ", why);
 out:
   for (int i = 0; i < nm; i++) gl_smodel_unref(ms[i]);
   pthread_mutex_unlock(&c->replan_mu);

@@ -121,6 +121,40 @@ bool gl_slet_same(const gl_slet_t *l, int units, double duty_ms, const gl_slet_s
   return true;
 }
 
+bool gl_slet_same_members(const gl_slet_t *l, int units, const gl_slet_spec_member_t *mem, int n) {
+  if (l->units != units || l->n_members != n || atomic_load(&l->state) != GL_SLET_SERVING) return false;
+  for (int k = 0; k < n; k++)
+    if (l->mem[k].m != mem[k].m) return false;
+  return true;
+}
+
+void gl_slet_reconfigure(gl_slet_t *l, double duty_ms, double occupancy, const gl_slet_spec_member_t *mem, int n) {
+  GL_ASSERT(n == l->n_members);
+  for (int k = 0; k < n; k++) {
+    gl_slet_member_t *e = &l->mem[k];
+    gl_smodel_t *m = e->m;
+    int mb = m->cfg.max_batch > 0 ? m->cfg.max_batch : 1;
+    pthread_mutex_lock(&m->mu);
+    e->batch = mem[k].batch < 1 ? 1 : mem[k].batch > mb ? mb : mem[k].batch;
+    e->bat.max_batch = e->batch;
+    e->rate = mem[k].rate;
+    memcpy(e->pred_ms, mem[k].pred_ms, sizeof e->pred_ms);
+    e->obs_ms = 0;
+    e->drift_n = 0;
+    e->drift_obs = e->drift_pred = 0;
+    update_lat(e);
+    gl_smodel_refresh_service(m);
+    pthread_mutex_unlock(&m->mu);
+  }
+  pthread_mutex_lock(&l->mu);
+  l->duty_ms = duty_ms;
+  l->occupancy_plan = occupancy;
+  atomic_store(&l->rewarm, true);
+  l->kick++;
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+}
+
 #ifdef GL_FAULT_INJECT
 /* Test builds: GPULET_FAULT_INJECT="MODEL:N" makes the next N batches of MODEL fail. */
 static bool fault_now(const char *model) {
@@ -372,6 +406,9 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
     }
     uint64_t k0 = l->kick;
     pthread_mutex_unlock(&l->mu);
+    if (atomic_exchange(&l->rewarm, false))
+      for (int k = 0; k < l->n_members; k++)
+        if (warm_member(l, &l->mem[k])) { /* a batch compiles what is missing on demand */ }
     int64_t wake = INT64_MAX;
     if (try_start(l, &wake)) continue;
     pthread_mutex_lock(&l->mu);

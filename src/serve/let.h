@@ -68,6 +68,7 @@ struct gl_slet {
   atomic_llong busy_ns;   /* compute time while serving */
   atomic_bool drifted;    /* observed/predicted drifted past the threshold (control reads it) */
   atomic_int faults;      /* batches that failed (the gpu-let recompiled its plans after each) */
+  atomic_bool rewarm;     /* reconfigured: compile and time the new batch sizes before pulling */
 };
 
 typedef struct {
@@ -94,6 +95,11 @@ void gl_slet_retire(gl_slet_t *l);
 /* Retires (if not yet), joins the executor, destroys plans and partition, drops the members'
  * model references, frees l. Accepts NULL. */
 void gl_slet_destroy(gl_slet_t *l);
+/* True when l serves these models in this order on `units` (batches or duty may differ). */
+bool gl_slet_same_members(const gl_slet_t *l, int units, const gl_slet_spec_member_t *members, int n);
+/* Reconfigures a serving gpu-let in place for the same members with new batches, rates and
+ * predictions: the executor compiles and times the sizes it lacks before its next batch. */
+void gl_slet_reconfigure(gl_slet_t *l, double duty_ms, double occupancy, const gl_slet_spec_member_t *members, int n);
 /* The member serving m, or -1; the fastest predicted batch of 1 of member k (caller holds
  * m->mu). */
 int gl_slet_member_of(const gl_slet_t *l, const gl_smodel_t *m);

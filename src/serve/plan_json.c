@@ -93,9 +93,9 @@ void gl_sctl_plan_json(gl_server_t *s, gl_kv_buf_t *b) {
   for (int k = 0; k < n; k++) {
     const gl_shist_t *h = &c->hist[(c->n_hist - n + k) % GL_SERVE_HISTORY];
     gl_kv_buf_printf(b, "%s{\"epoch\":%d,\"t_s\":%.2f,\"reason\":\"%s\",\"incremental\":%s,\"feasible\":%s,\"switched\":%s,"
-                        "\"lets_built\":%d,\"lets_kept\":%d,\"lets_retired\":%d,\"decision_ms\":%.3f,\"build_ms\":%.1f,\"switch_ms\":%.1f}",
+                        "\"lets_built\":%d,\"lets_kept\":%d,\"lets_reconfigured\":%d,\"lets_retired\":%d,\"decision_ms\":%.3f,\"build_ms\":%.1f,\"switch_ms\":%.1f}",
                      k ? "," : "", h->epoch, h->t_s, h->reason, h->incremental ? "true" : "false", h->feasible ? "true" : "false",
-                     h->switched ? "true" : "false", h->built, h->kept, h->retired, h->decision_ms, h->build_ms, h->switch_ms);
+                     h->switched ? "true" : "false", h->built, h->kept, h->reconf, h->retired, h->decision_ms, h->build_ms, h->switch_ms);
   }
   gl_kv_buf_put(b, "]}", 2);
   pthread_mutex_unlock(&c->mu);

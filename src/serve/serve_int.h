@@ -24,7 +24,7 @@ typedef struct {
   double t_s;
   char reason[16];
   bool incremental, feasible, switched;
-  int built, kept, retired;
+  int built, kept, reconf, retired;
   double decision_ms, build_ms, switch_ms;
 } gl_shist_t;
 
