@@ -223,7 +223,10 @@ static gl_status_t run_batch(gl_slet_t *l, gl_slet_member_t *e, job_t *j) {
 /* Compiles and times the member's sizes up to its batch (a plan's first run is cold: the faster
  * of two runs counts). */
 static gl_status_t warm_member(gl_slet_t *l, gl_slet_member_t *e) {
-  for (int s = 1; s <= e->batch; s = s == e->batch ? e->batch + 1 : (s * 2 < e->batch ? s * 2 : e->batch)) {
+  pthread_mutex_lock(&e->m->mu);
+  int batch = e->batch; /* the reorganizer may change it (under the lock) */
+  pthread_mutex_unlock(&e->m->mu);
+  for (int s = 1; s <= batch; s = s == batch ? batch + 1 : (s * 2 < batch ? s * 2 : batch)) {
     GL_TRY(ensure_plan(l, e, s));
     int64_t lat = INT64_MAX;
     for (int k = 0; k < 2; k++) {
@@ -283,8 +286,8 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
     batch[i] = (gl_sreq_t *)(intptr_t)rq[i].id;
     batch[i]->start_ns = now;
   }
-  pthread_mutex_unlock(&m->mu);
   job_t j = {.r = batch, .n = n, .size = plan_size(e, samples)};
+  pthread_mutex_unlock(&m->mu);
   gl_status_t st = run_batch(l, e, &j);
   if (st) {
     snprintf(j.err, sizeof j.err, "%s", gl_errmsg());
