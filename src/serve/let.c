@@ -350,6 +350,10 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
     m->st.ns_request += end - r->arrival_ns;
     if (end <= r->deadline_ns) m->st.slo_met++;
     else m->st.slo_missed++;
+    m->lat_ms[m->lat_head] = (float)gl_ns_to_ms(end - r->arrival_ns);
+    m->lat_end_ns[m->lat_head] = end;
+    m->lat_head = (m->lat_head + 1) % GL_SMODEL_LAT_RING;
+    if (m->lat_n < GL_SMODEL_LAT_RING) m->lat_n++;
   }
   pthread_mutex_unlock(&m->mu);
   for (int i = 0; i < n; i++) gl_sreq_finish(batch[i]);

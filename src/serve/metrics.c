@@ -1,6 +1,7 @@
 /* serve/metrics.c - what the server reports: Prometheus text (Triton's names plus gpulet_*),
  * the statistics extension's JSON, the partition/batch plan JSON and the static status page. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -15,7 +16,19 @@ typedef struct {
   double share;
   int max_batch, queued;
   double slo_ms;
+  int n_lat;                  /* answered in the last rate window */
+  double p50, p99, p999;      /* their end-to-end latency, ms */
 } snap_t;
+
+static int cmp_float(const void *a, const void *b) {
+  float x = *(const float *)a, y = *(const float *)b;
+  return (x > y) - (x < y);
+}
+
+static double pct_of(const float *v, int n, double p) {
+  int i = (int)(p / 100 * (n - 1) + 0.5);
+  return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
 
 /* Copies each ready model's numbers (or just `only`); returns the count. */
 static int snapshot(gl_server_t *s, const char *only, snap_t *out, int cap) {
@@ -26,7 +39,15 @@ static int snapshot(gl_server_t *s, const char *only, snap_t *out, int cap) {
     if (!m || (only && strcmp(only, m->name))) continue;
     snap_t *p = &out[n++];
     snprintf(p->name, sizeof p->name, "%s", m->name);
+    static float lat[GL_SMODEL_LAT_RING]; /* s->mu is held: one snapshot at a time */
+    int64_t since = gl_now_ns() - (int64_t)(s->o.rate_window_s * 1e9);
     pthread_mutex_lock(&m->mu);
+    p->n_lat = 0;
+    for (int k = 0; k < m->lat_n; k++) {
+      int q = (m->lat_head - 1 - k + GL_SMODEL_LAT_RING) % GL_SMODEL_LAT_RING;
+      if (m->lat_end_ns[q] < since) break;
+      lat[p->n_lat++] = m->lat_ms[q];
+    }
     p->st = m->st;
     p->queued = m->q.len;
     p->units = 0;
@@ -37,6 +58,12 @@ static int snapshot(gl_server_t *s, const char *only, snap_t *out, int cap) {
     p->share = (double)p->units / di.units_total;
     p->max_batch = m->cfg.max_batch;
     p->slo_ms = m->cfg.slo_ms;
+    if (p->n_lat) {
+      qsort(lat, (size_t)p->n_lat, sizeof lat[0], cmp_float);
+      p->p50 = pct_of(lat, p->n_lat, 50);
+      p->p99 = pct_of(lat, p->n_lat, 99);
+      p->p999 = pct_of(lat, p->n_lat, 99.9);
+    }
   }
   pthread_mutex_unlock(&s->mu);
   return n;
@@ -166,8 +193,15 @@ void gl_serve_stats_json(gl_server_t *s, const char *only, gl_kv_buf_t *b) {
       gl_kv_buf_put(b, "}", 1);
       first = false;
     }
-    gl_kv_buf_printf(b, "],\"memory_usage\":[],\"gpulet\":{\"slo_met\":%lld,\"slo_missed\":%lld,\"rejected_early\":%lld,\"rejected_queue_full\":%lld}}",
+    gl_kv_buf_printf(b, "],\"memory_usage\":[],\"gpulet\":{\"slo_met\":%lld,\"slo_missed\":%lld,\"rejected_early\":%lld,\"rejected_queue_full\":%lld",
                      (long long)t->slo_met, (long long)t->slo_missed, (long long)t->rejected_late, (long long)t->rejected_full);
+    long long judged = t->slo_met + t->slo_missed + t->rejected_late + t->rejected_full;
+    if (sn[i].n_lat)
+      gl_kv_buf_printf(b, ",\"window_n\":%d,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f", sn[i].n_lat, sn[i].p50, sn[i].p99, sn[i].p999);
+    else
+      gl_kv_buf_printf(b, ",\"window_n\":0,\"p50_ms\":null,\"p99_ms\":null,\"p999_ms\":null");
+    if (judged) gl_kv_buf_printf(b, ",\"slo_attain\":%.4f}}", (double)t->slo_met / (double)judged);
+    else gl_kv_buf_printf(b, ",\"slo_attain\":null}}");
   }
   gl_kv_buf_put(b, "]}", 2);
   gl_free(sn);

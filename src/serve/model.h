@@ -98,6 +98,11 @@ struct gl_smodel {
   atomic_llong arrivals;                 /* requests seen (admitted or not), for rate estimation */
   atomic_int refs;
   gl_smodel_stats_t st;
+  /* end-to-end latencies of the last answered requests (mu): percentiles over the last window */
+#define GL_SMODEL_LAT_RING 4096
+  float lat_ms[GL_SMODEL_LAT_RING];
+  int64_t lat_end_ns[GL_SMODEL_LAT_RING];
+  int lat_head, lat_n;
 };
 
 /* Reads DIR/config.json (optional) into cfg; names any bad field. */

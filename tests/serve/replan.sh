@@ -99,6 +99,9 @@ for r in ("load", "request", "unload"):
     if r not in reasons: print("FAIL: no '%s' re-plan in the history %s" % (r, sorted(reasons))); ok = False
 if "rate" not in reasons and "period" not in reasons: print("FAIL: the rate step caused no re-plan %s" % sorted(reasons)); ok = False
 if 'gpulet_replans_total{reason="request"}' not in metrics or "gpulet_gpulet_units{" not in metrics: print("FAIL: control-loop metrics missing"); ok = False
+g = [s for s in st["model_stats"] if s["name"] == "lenet"][0]["gpulet"]
+if not (g.get("p99_ms") and g["p50_ms"] <= g["p99_ms"] <= g["p999_ms"] and g.get("slo_attain") == 1.0):
+    print("FAIL: stats window percentiles / slo_attain: %s" % g); ok = False
 if sent["lenet"] < 200: print("FAIL: the load was too light to mean anything (%d lenet requests)" % sent["lenet"]); ok = False
 sys.exit(0 if ok else 1)
 PY
