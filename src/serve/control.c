@@ -794,7 +794,7 @@ gl_status_t gl_sctl_start(gl_server_t *s) {
   return GL_OK;
 }
 
-void gl_sctl_fini(gl_server_t *s) {
+void gl_sctl_stop(gl_server_t *s) {
   gl_sctl_t *c = &s->ctl;
   if (c->started) {
     pthread_mutex_lock(&c->mu);
@@ -805,6 +805,11 @@ void gl_sctl_fini(gl_server_t *s) {
     pthread_join(c->thread, NULL);
     c->started = false;
   }
+}
+
+void gl_sctl_fini(gl_server_t *s) {
+  gl_sctl_t *c = &s->ctl;
+  gl_sctl_stop(s);
   for (int i = 0; i < c->n_lets; i++) {
     gl_slet_t *l = c->lets[i];
     for (int k = 0; k < l->n_members; k++) {

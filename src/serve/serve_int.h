@@ -130,6 +130,8 @@ void gl_sctl_replan_wait(gl_server_t *s, const char *reason, bool rebuild);
 /* The same without waiting: cb(arg) is called on the control thread once the plan is installed.
  * False (nothing queued) when the control loop is not running or too many are waiting. */
 bool gl_sctl_replan_async(gl_server_t *s, const char *reason, bool rebuild, void (*cb)(void *), void *arg);
+/* Stops the control thread (answering re-plan requests still waiting); gpu-lets keep serving. */
+void gl_sctl_stop(gl_server_t *s);
 /* Stops the thread, destroys every gpu-let, saves the profile if asked, frees the state. */
 void gl_sctl_fini(gl_server_t *s);
 /* Finds (or adds, from its load-time measurement) m's row in the live profile; sets m->pm. */

@@ -659,6 +659,10 @@ void gl_server_stop(gl_server_t *s) {
   }
   /* let resumed connections send their answers (bounded wait) */
   for (int t = 0; t < 500 && atomic_load(&s->suspended) > 0; t++) usleep(10000);
+  if (s->ctl.inited) { /* no re-plan answer may come once the daemons are gone */
+    gl_sctl_stop(s);
+    for (int t = 0; t < 100 && atomic_load(&s->suspended) > 0; t++) usleep(10000);
+  }
   if (s->d) MHD_stop_daemon(s->d);
   if (s->dm) MHD_stop_daemon(s->dm);
   if (s->ctl.inited) gl_sctl_fini(s); /* the control thread, then every gpu-let */
