@@ -55,7 +55,13 @@ static gl_status_t cells_fit(gl_sctl_t *c) {
   if (cb) c->calib = cb;
   double *cp = gl_realloc(c->calib_plan, sizeof(double) * (size_t)n);
   if (cp) c->calib_plan = cp;
-  if (!e || !k || !g || !cb || !cp) return gl_err(GL_ENOMEM, "out of memory");
+  double *so = gl_realloc(c->cell_solo, sizeof(double) * per * (size_t)n);
+  if (so) c->cell_solo = so;
+  int *sn = gl_realloc(c->cell_solo_n, sizeof(int) * per * (size_t)n);
+  if (sn) c->cell_solo_n = sn;
+  if (!e || !k || !g || !cb || !cp || !so || !sn) return gl_err(GL_ENOMEM, "out of memory");
+  memset(c->cell_solo + per * (size_t)o, 0, sizeof(double) * per * (size_t)(n - o));
+  memset(c->cell_solo_n + per * (size_t)o, 0, sizeof(int) * per * (size_t)(n - o));
   memset(c->cell_ewma + per * (size_t)o, 0, sizeof(double) * per * (size_t)(n - o));
   memset(c->cell_n + per * (size_t)o, 0, sizeof(int) * per * (size_t)(n - o));
   for (int m = o; m < n; m++) {
@@ -128,8 +134,53 @@ gl_status_t gl_sctl_profile_model(gl_server_t *s, gl_smodel_t *m) {
   return st;
 }
 
+/* What else runs as l starts a batch (the first other gpu-let found busy). */
+static void peek(void *user, gl_slet_t *l, gl_slet_corun_t *co) {
+  gl_server_t *s = user;
+  gl_sctl_t *c = &s->ctl;
+  co->pm = -1;
+  pthread_mutex_lock(&c->mu);
+  for (int i = 0; i < c->n_lets && co->pm < 0; i++) {
+    gl_slet_t *o = c->lets[i];
+    if (o == l) continue;
+    int pm = atomic_load(&o->run_pm);
+    if (pm < 0) continue;
+    co->pm = pm;
+    co->size = atomic_load(&o->run_size);
+    co->units = o->grant.units;
+  }
+  pthread_mutex_unlock(&c->mu);
+}
+
+/* Interference (PAPER.md §8): a batch that ran beside another is a sample of its slowdown over
+ * the same cell run alone; every 32 new samples the coefficients are refitted
+ * (gl_interference_fit) into the live profile, which the next plans use (prof_mu held). */
+static void interference_sample(gl_sctl_t *c, int pm, int size, int units, double ms, gl_slet_corun_t co, size_t solo_idx) {
+  gl_profile_t *p = c->prof;
+  if (c->cell_solo_n[solo_idx] < 3 || co.pm >= p->n_models || co.units <= 0) return;
+  double y = ms / c->cell_solo[solo_idx];
+  if (!(y > 0.5 && y < 5)) return;
+  double l2, dr, l2o, dro;
+  gl_profile_features(p, pm, size, &l2, &dr);
+  gl_profile_features(p, co.pm, co.size, &l2o, &dro);
+  double sh = (double)units / p->total_units, sho = (double)co.units / p->total_units;
+  int i = c->i_head;
+  c->ix[i][0] = l2 * sh, c->ix[i][1] = l2o * sho, c->ix[i][2] = dr * sh, c->ix[i][3] = dro * sho;
+  c->iy[i] = y;
+  c->i_head = (c->i_head + 1) % GL_SERVE_ISAMPLES;
+  if (c->i_n < GL_SERVE_ISAMPLES) c->i_n++;
+  if (++c->i_new < 32 || c->i_n < 16) return;
+  c->i_new = 0;
+  double coef[5];
+  if (gl_interference_fit((const double (*)[4])c->ix, c->iy, c->i_n, coef)) return; /* degenerate: keep */
+  for (int k = 0; k < 5; k++)
+    if (!isfinite(coef[k]) || fabs(coef[k]) > 100) return;
+  memcpy(p->icoef, coef, sizeof coef);
+  c->i_fits++;
+}
+
 /* Continuous profiling: each executed batch refines its (model, batch, units) cell. */
-static void observe(void *user, gl_slet_t *l, int k, int size, int64_t ns) {
+static void observe(void *user, gl_slet_t *l, int k, int size, int64_t ns, gl_slet_corun_t co) {
   gl_server_t *s = user;
   gl_sctl_t *c = &s->ctl;
   int pm = l->mem[k].m->pm;
@@ -143,6 +194,12 @@ static void observe(void *user, gl_slet_t *l, int k, int size, int64_t ns) {
   if (bi >= 0 && si >= 0 && pm >= 0 && pm < c->cells_cap) {
     size_t per = (size_t)p->n_batches * p->n_sizes, cell = (size_t)bi * p->n_sizes + si, idx = per * pm + cell;
     double ms = gl_ns_to_ms(ns);
+    if (co.pm < 0) {
+      c->cell_solo[idx] = c->cell_solo_n[idx] ? c->cell_solo[idx] * 0.8 + ms * 0.2 : ms;
+      c->cell_solo_n[idx]++;
+    } else {
+      interference_sample(c, pm, size, l->grant.units, ms, co, idx);
+    }
     c->cell_ewma[idx] = c->cell_n[idx] ? c->cell_ewma[idx] * 0.8 + ms * 0.2 : ms;
     if (++c->cell_n[idx] >= CELL_SAMPLES) {
       gl_profile_model_t *pmod = &p->models[pm];
@@ -342,8 +399,8 @@ static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **m
         int t = order[b]; order[b] = order[b - 1]; order[b - 1] = t;
       }
     for (int k = 0; k < u; k++) cores[k] = order[k], used[order[k]]++;
-    st = gl_slet_start(s->dev, cores, u, sp[i].units, sp[i].duty_ms, sp[i].occ, sp[i].m, sp[i].n, observe, s,
-                       ++c->next_let_id, &nw[i]);
+    st = gl_slet_start(s->dev, cores, u, sp[i].units, sp[i].duty_ms, sp[i].occ, sp[i].m, sp[i].n, observe, peek,
+                       s, ++c->next_let_id, &nw[i]);
     if (!st) fresh[i] = true;
   }
   for (int i = 0; i < n && !st; i++)
@@ -833,6 +890,10 @@ void gl_sctl_fini(gl_server_t *s) {
   gl_free(c->cell_ewma);
   gl_free(c->cell_n);
   gl_free(c->cell_orig);
+  gl_free(c->cell_solo);
+  gl_free(c->cell_solo_n);
+  c->cell_solo = NULL;
+  c->cell_solo_n = NULL;
   gl_free(c->calib);
   gl_free(c->calib_plan);
   c->cell_orig = c->calib = c->calib_plan = NULL;

@@ -288,7 +288,12 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
   }
   job_t j = {.r = batch, .n = n, .size = plan_size(e, samples)};
   pthread_mutex_unlock(&m->mu);
+  gl_slet_corun_t co = {-1, 0, 0};
+  if (l->peek) l->peek(l->user, l, &co);
+  atomic_store(&l->run_size, j.size);
+  atomic_store(&l->run_pm, m->pm);
   gl_status_t st = run_batch(l, e, &j);
+  atomic_store(&l->run_pm, -1);
   if (st) {
     snprintf(j.err, sizeof j.err, "%s", gl_errmsg());
     /* fault isolation: only this batch fails; the member's plans are rebuilt before the next */
@@ -299,7 +304,7 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
   int64_t end = gl_now_ns();
   if (!st) {
     atomic_fetch_add(&l->busy_ns, j.t2 - j.t1);
-    if (l->observe) l->observe(l->user, l, k, j.size, j.t2 - j.t1);
+    if (l->observe) l->observe(l->user, l, k, j.size, j.t2 - j.t1, co);
   }
   pthread_mutex_lock(&m->mu);
   if (!st) {
@@ -438,7 +443,7 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
 
 gl_status_t gl_slet_start(gl_part_dev_t *dev, const int *cores, int n, int units, double duty_ms, double occupancy,
                           const gl_slet_spec_member_t *members, int n_members, gl_slet_observe_fn observe,
-                          void *user, int id, gl_slet_t **out) {
+                          gl_slet_peek_fn peek, void *user, int id, gl_slet_t **out) {
   *out = NULL;
   if (n_members < 1 || n_members > GL_PLAN_MAX_MEMBERS || n < 1 || n > 256)
     return gl_err(GL_EINVAL, "gpu-let with %d members on %d cores", n_members, n);
@@ -449,7 +454,10 @@ gl_status_t gl_slet_start(gl_part_dev_t *dev, const int *cores, int n, int units
   l->duty_ms = duty_ms;
   l->occupancy_plan = occupancy;
   l->observe = observe;
+  l->peek = peek;
   l->user = user;
+  atomic_init(&l->run_pm, -1);
+  atomic_init(&l->run_size, 0);
   l->n_cores = n;
   memcpy(l->cores, cores, sizeof(int) * (size_t)n);
   pthread_mutex_init(&l->mu, NULL);

@@ -24,9 +24,17 @@ enum { GL_SLET_WARMING = 0, GL_SLET_SERVING, GL_SLET_RETIRING, GL_SLET_FAILED };
 
 typedef struct gl_slet gl_slet_t;
 
-/* Called on the executor after each successful batch: member k ran `samples` samples on the
- * compiled size `size` in `ns` of compute. */
-typedef void (*gl_slet_observe_fn)(void *user, gl_slet_t *l, int k, int size, int64_t ns);
+/* What ran beside a batch: another gpu-let's batch (profile model pm, compiled size, units) that
+ * was running when it started; pm < 0 when it ran alone. */
+typedef struct {
+  int pm, size, units;
+} gl_slet_corun_t;
+
+/* Called on the executor after each successful batch: member k ran the compiled size `size` in
+ * `ns` of compute, next to `co`. */
+typedef void (*gl_slet_observe_fn)(void *user, gl_slet_t *l, int k, int size, int64_t ns, gl_slet_corun_t co);
+/* Called on the executor as a batch starts: fills what else is running now. */
+typedef void (*gl_slet_peek_fn)(void *user, gl_slet_t *l, gl_slet_corun_t *co);
 
 typedef struct {
   gl_smodel_t *m;       /* a reference is held while the gpu-let lives */
@@ -55,7 +63,9 @@ struct gl_slet {
   gl_part_grant_t grant;
   int cores[256], n_cores; /* device unit indices it was built on */
   gl_slet_observe_fn observe;
+  gl_slet_peek_fn peek;
   void *user;
+  atomic_int run_pm, run_size; /* the batch running now (-1: none), for the others' peek */
   pthread_mutex_t mu;
   pthread_cond_t cv;      /* CLOCK_MONOTONIC */
   uint64_t kick;
@@ -83,7 +93,7 @@ typedef struct {
  * and the batch itself are compiled and timed. Returns at once; gl_slet_wait_ready waits. */
 gl_status_t gl_slet_start(gl_part_dev_t *dev, const int *cores, int n, int units, double duty_ms, double occupancy,
                           const gl_slet_spec_member_t *members, int n_members, gl_slet_observe_fn observe,
-                          void *user, int id, gl_slet_t **out) GL_MUST_USE;
+                          gl_slet_peek_fn peek, void *user, int id, gl_slet_t **out) GL_MUST_USE;
 /* Waits for warming; its error (a plan that does not compile) comes back. */
 gl_status_t gl_slet_wait_ready(gl_slet_t *l) GL_MUST_USE;
 /* Starts pulling from the members' queues (call after routing it in the models). */

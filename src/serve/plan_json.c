@@ -63,7 +63,15 @@ void gl_sctl_plan_json(gl_server_t *s, gl_kv_buf_t *b) {
   gl_kv_buf_jstr(b, c->why);
   gl_kv_buf_put(b, ",\"profile\":", 11);
   gl_kv_buf_jstr(b, c->prof_src);
-  gl_kv_buf_printf(b, ",\"profile_updates\":%lld,\"devices\":[{\"id\":0,\"kind\":\"cpu\",\"name\":", c->prof_updates);
+  pthread_mutex_lock(&c->prof_mu); /* order: mu, then prof_mu */
+  double ic[5];
+  memcpy(ic, c->prof->icoef, sizeof ic);
+  long long updates = c->prof_updates, fits = c->i_fits;
+  int isamples = c->i_n;
+  pthread_mutex_unlock(&c->prof_mu);
+  gl_kv_buf_printf(b, ",\"profile_updates\":%lld,\"interference\":{\"samples\":%d,\"fits\":%lld,\"coef\":[%.4g,%.4g,%.4g,%.4g,%.4g]}",
+                   updates, isamples, fits, ic[0], ic[1], ic[2], ic[3], ic[4]);
+  gl_kv_buf_printf(b, ",\"devices\":[{\"id\":0,\"kind\":\"cpu\",\"name\":");
   gl_kv_buf_jstr(b, di.name);
   gl_kv_buf_printf(b, ",\"unit\":\"core\",\"units\":%d,\"partition_kind\":\"%s\",\"gpulets\":[", di.units_total, gl_part_kind_name(di.kind));
   for (int i = 0; i < c->n_lets; i++) {

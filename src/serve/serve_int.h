@@ -69,7 +69,14 @@ typedef struct {
   int *cell_n;
   double *cell_orig;            /* the profile's value before any measurement */
   double *calib, *calib_plan;   /* [model]: measured / profiled (EWMA), and its value at the last plan */
+  double *cell_solo;            /* EWMA of batches that ran alone (the interference baseline) */
+  int *cell_solo_n;
   int cells_cap;                /* models the cell arrays hold */
+  /* co-run samples for the interference refit (prof_mu) */
+#define GL_SERVE_ISAMPLES 256
+  double ix[GL_SERVE_ISAMPLES][4], iy[GL_SERVE_ISAMPLES];
+  int i_n, i_head, i_new;
+  long long i_fits;
   bool prof_dirty;              /* cells replaced since the last plan */
   long long prof_updates;
   char prof_src[160];
