@@ -10,6 +10,7 @@
 #include "profile/profile.h"
 #include "sched/sched.h"
 #include "serve/kserve.h"
+#include "serve/let.h"
 #include "serve/model.h"
 #include "serve/serve.h"
 
@@ -143,6 +144,11 @@ void gl_sctl_stop(gl_server_t *s);
 void gl_sctl_fini(gl_server_t *s);
 /* Finds (or adds, from its load-time measurement) m's row in the live profile; sets m->pm. */
 gl_status_t gl_sctl_profile_model(gl_server_t *s, gl_smodel_t *m) GL_MUST_USE;
+/* profile_live.c: grows the cell arrays to the live profile's models (prof_mu held); the
+ * gpu-lets' callbacks (what runs beside a batch; a batch's measured time). */
+gl_status_t gl_sctl_cells_fit(gl_sctl_t *c) GL_MUST_USE;
+void gl_sctl_peek(void *user, gl_slet_t *l, gl_slet_corun_t *co);
+void gl_sctl_observe(void *user, gl_slet_t *l, int k, int size, int64_t ns, gl_slet_corun_t co);
 /* The plan JSON (CONTRACTS.md §2) and the control loop's metrics. */
 void gl_sctl_plan_json(gl_server_t *s, gl_kv_buf_t *b);
 void gl_sctl_metrics(gl_server_t *s, gl_kv_buf_t *b);
