@@ -124,7 +124,7 @@ int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r) {
   }
   int64_t now = gl_now_ns();
   r->enqueue_ns = now;
-  gl_req_t q = {(int64_t)(intptr_t)r, r->arrival_ns, r->deadline_ns};
+  gl_req_t q = {(int64_t)(intptr_t)r, r->arrival_ns, r->deadline_ns, gl_smodel_priority(m, kv->priority)};
   /* serve_late: never refused for lateness (only for a full queue) */
   int64_t min_service = m->cfg.serve_late ? -(INT64_MAX / 4) : m->min_service_ns;
   gl_admit_t a = gl_dqueue_push(&m->q, q, now, min_service);

@@ -60,6 +60,7 @@ static gl_status_t ensure_plan(gl_slet_t *l, gl_slet_member_t *e, int size) {
   }
   gl_compile_opts_t co = {.batch = size, .input_shapes = shapes};
   gl_part_placement(l->part, &co.placement);
+  co.placement.precision = m->cfg.precision; /* the CUDA backend's arithmetic; the CPU ignores it */
   gl_plan_t *p = NULL;
   GL_TRY(gl_model_compile(m->model, m->be, &co, &p));
   gl_status_t st = GL_OK;
@@ -355,10 +356,6 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
     m->st.ns_request += end - r->arrival_ns;
     if (end <= r->deadline_ns) m->st.slo_met++;
     else m->st.slo_missed++;
-    m->lat_ms[m->lat_head] = (float)gl_ns_to_ms(end - r->arrival_ns);
-    m->lat_end_ns[m->lat_head] = end;
-    m->lat_head = (m->lat_head + 1) % GL_SMODEL_LAT_RING;
-    if (m->lat_n < GL_SMODEL_LAT_RING) m->lat_n++;
   }
   pthread_mutex_unlock(&m->mu);
   for (int i = 0; i < n; i++) gl_sreq_finish(batch[i]);

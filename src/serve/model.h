@@ -14,9 +14,11 @@
 
 #include "batch/batch.h"
 #include "engine/engine.h"
+#include "onnx/onnx.h"
 #include "part/part.h"
 #include "sched/sched.h"
 #include "serve/kserve.h"
+#include "serve/latwin.h"
 
 #define GL_SMODEL_MAX_IO 16
 
@@ -24,11 +26,12 @@ typedef struct {
   int max_batch;        /* >= 1: the first dim is the batch; 0: no batching, full shapes */
   double slo_ms;        /* latency objective per request (arrival to answer) */
   double slo_percentile;/* informational, for the scheduler (99) */
-  int priority;         /* informational for now */
+  int priority;         /* queue level of requests that name none (1 = highest; 0 = 1) */
   bool serve_late;      /* run requests that will miss their SLO instead of rejecting them */
   int max_queue;        /* queued requests beyond which arrivals get 429 */
   int64_t collect_us;   /* > 0: wait up to this long after the head arrives for a fuller batch */
   bool warm;            /* compile and time every batch size in the background after loading */
+  int precision;        /* CUDA: a gl_precision_t, config "precision": "fp32" (default), "tf32", "fp16" */
   double rate;          /* expected req/s for the first plan (0 = unknown) */
   char profile_model[48]; /* the profile's model to plan with ("" = by name) */
 } gl_smodel_cfg_t;
@@ -98,11 +101,7 @@ struct gl_smodel {
   atomic_llong arrivals;                 /* requests seen (admitted or not), for rate estimation */
   atomic_int refs;
   gl_smodel_stats_t st;
-  /* end-to-end latencies of the last answered requests (mu): percentiles over the last window */
-#define GL_SMODEL_LAT_RING 4096
-  float lat_ms[GL_SMODEL_LAT_RING];
-  int64_t lat_end_ns[GL_SMODEL_LAT_RING];
-  int lat_head, lat_n;
+  gl_latwin_t lw;                        /* recent outcomes (recorded by server.c, read by metrics.c) */
 };
 
 /* Reads DIR/config.json (optional) into cfg; names any bad field. */
@@ -112,6 +111,10 @@ gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *
  * shapes, lat1_ms) and makes its queue. It serves once gpu-lets are routed to it (let.h).
  * refs = 1. */
 gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_smodel_t **out) GL_MUST_USE;
+/* Same with limits on model.onnx (file bytes checked before it is mapped, graph size; NULL or zero
+ * fields: the reader's defaults). */
+gl_status_t gl_smodel_load_lim(int repo_fd, const char *repo_path, const char *name, const gl_onnx_limits_t *lim,
+                               gl_smodel_t **out) GL_MUST_USE;
 void gl_smodel_ref(gl_smodel_t *m);
 /* Drops one reference; the last frees the model (gpu-lets hold references on their members, so
  * the queue is empty by then: drained before unloading). */
@@ -125,6 +128,12 @@ void gl_smodel_drain(gl_smodel_t *m);
 int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r);
 /* Finishes one request: stamps end_ns and calls done (from a gpu-let's executor). */
 void gl_sreq_finish(gl_sreq_t *r);
+/* The queue level of a request asking for `asked` (its `priority` parameter; 0 = none): asked, or
+ * the model's configured default level; 1 is the highest, larger is lower. */
+static inline int32_t gl_smodel_priority(const gl_smodel_t *m, int64_t asked) {
+  int64_t p = asked > 0 ? asked : m->cfg.priority > 0 ? m->cfg.priority : 1;
+  return p > INT32_MAX ? INT32_MAX : (int32_t)p;
+}
 /* Frees the request's tensors (not r itself). */
 void gl_sreq_fini(gl_sreq_t *r);
 

@@ -117,14 +117,15 @@ void gl_sctl_metrics(gl_server_t *s, gl_kv_buf_t *b) {
     gl_kv_buf_printf(b, "gpulet_replans_total{reason=\"%s\"} %lld\n", gl_serve_reasons[r], c->replans[r]);
   gl_kv_buf_printf(b, "# HELP gpulet_plan_decision_seconds Time the last plan took to decide\n# TYPE gpulet_plan_decision_seconds gauge\ngpulet_plan_decision_seconds %.6f\n",
                    c->decision_ms / 1000);
-  gl_kv_buf_printf(b, "# HELP gpulet_plan_epoch Plans installed so far\n# TYPE gpulet_plan_epoch counter\ngpulet_plan_epoch %d\n", c->epoch);
+  gl_kv_buf_printf(b, "# HELP gpulet_plan_epoch The installed plan's epoch\n# TYPE gpulet_plan_epoch gauge\ngpulet_plan_epoch %d\n", c->epoch);
   gl_kv_buf_printf(b, "# HELP gpulet_gpulet_units Cores of each gpu-let, per member model\n# TYPE gpulet_gpulet_units gauge\n");
   for (int i = 0; i < c->n_lets; i++)
     for (int k = 0; k < c->lets[i]->n_members; k++)
       gl_kv_buf_printf(b, "gpulet_gpulet_units{gpulet=\"%d\",model=\"%s\"} %d\n", c->lets[i]->id, c->lets[i]->mem[k].m->name,
                        c->lets[i]->grant.units);
   for (int pass = 0; pass < 2; pass++) {
-    const char *nm = pass ? "gpulet_observed_latency_ms" : "gpulet_predicted_latency_ms";
+    /* seconds, as Prometheus names units (promtool refuses "_ms") */
+    const char *nm = pass ? "gpulet_observed_latency_seconds" : "gpulet_predicted_latency_seconds";
     gl_kv_buf_printf(b, "# HELP %s %s compute time of a batch at the planned batch size\n# TYPE %s gauge\n", nm,
                      pass ? "Observed (EWMA)" : "Predicted (profile)", nm);
     for (int i = 0; i < c->n_lets; i++)
@@ -134,8 +135,8 @@ void gl_sctl_metrics(gl_server_t *s, gl_kv_buf_t *b) {
         double v = pass ? e->obs_ms : e->pred_ms[size_of(e)];
         pthread_mutex_unlock(&e->m->mu);
         if (pass && v <= 0) continue;
-        gl_kv_buf_printf(b, "%s{gpulet=\"%d\",model=\"%s\",batch=\"%d\",units=\"%d\"} %.4f\n", nm, c->lets[i]->id, e->m->name,
-                         e->batch, c->lets[i]->grant.units, v);
+        gl_kv_buf_printf(b, "%s{gpulet=\"%d\",model=\"%s\",batch=\"%d\",units=\"%d\"} %.7f\n", nm, c->lets[i]->id, e->m->name,
+                         e->batch, c->lets[i]->grant.units, v / 1000);
       }
   }
   pthread_mutex_unlock(&c->mu);

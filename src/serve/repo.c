@@ -1,6 +1,7 @@
 /* serve/repo.c - the model repository: the default zoo set, scanning, loading and unloading models
  * into the server's table (each load and unload re-plans through the control loop). */
 #include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -209,7 +210,10 @@ gl_status_t gl_serve_load(gl_server_t *s, const char *name) {
     return gl_err(GL_ELIMIT, "more than %d models", GL_SERVE_MAX_MODELS);
   }
   gl_smodel_t *m = NULL;
-  gl_status_t st = gl_smodel_load(s->repo_fd, s->repo_path, name, &m);
+  gl_onnx_limits_t lim = {.max_file_bytes = s->o.max_model_bytes, .max_nodes = s->o.max_graph_nodes,
+                          .max_values = s->o.max_graph_nodes > INT32_MAX / 4 ? INT32_MAX : s->o.max_graph_nodes * 4,
+                          .max_initializers = s->o.max_graph_nodes};
+  gl_status_t st = gl_smodel_load_lim(s->repo_fd, s->repo_path, name, &lim, &m);
   if (!st) {
     m->uid = ++s->next_uid;
     st = gl_sctl_profile_model(s, m);

@@ -28,6 +28,9 @@ typedef struct {
   int64_t max_elements;      /* per tensor (default 16 Mi) */
   int max_connections;       /* default 256 */
   size_t max_header;         /* per-connection memory for the request line and headers (64 KiB) */
+  int max_inputs;            /* inputs (and requested outputs) per request (default 64) */
+  size_t max_model_bytes;    /* model.onnx size, checked before it is read (default 2 GiB) */
+  int max_graph_nodes;       /* nodes per model (default 1,000,000; initializers <= this, values <= 4x) */
   int threads;               /* HTTP threads (default 2) */
   int cores_per_model;       /* 0 = cores / models, at least 1 */
   bool whole;                /* every gpu-let on the whole CPU, unpinned */
@@ -37,6 +40,8 @@ typedef struct {
   double replan_period_s;    /* control loop epoch (default 10) */
   double rate_window_s;      /* arrival-rate window (default 10) */
   bool quiet;
+  const char *repo_token;    /* non-NULL: repository control (index, load, unload, replan) needs
+                              * "Authorization: Bearer <repo_token>"; inference stays open */
 } gl_serve_opts_t;
 
 typedef struct gl_server gl_server_t;
