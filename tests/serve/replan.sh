@@ -89,7 +89,7 @@ c.request("GET", "/metrics"); metrics = c.getresponse().read().decode()
 succ = {s["name"]: s["inference_stats"]["success"]["count"] for s in st["model_stats"]}
 print("sent", sent, "server success", succ)
 hist = plan["history"]
-for h in hist: print("epoch %(epoch)d %(reason)s built %(lets_built)d kept %(lets_kept)d retired %(lets_retired)d decision %(decision_ms).3f ms switch %(switch_ms).1f ms" % h)
+for h in hist: print("epoch %(epoch)d %(reason)s built %(lets_built)d kept %(lets_kept)d reconfigured %(lets_reconfigured)d retired %(lets_retired)d decision %(decision_ms).3f ms switch %(switch_ms).1f ms" % h)
 if bad: print("FAIL: %d requests not answered 200, e.g. %s" % (len(bad), bad[:3])); ok = False
 for mname in sent:
     if succ.get(mname) != sent[mname]: print("FAIL: %s: sent %d, server counted %s successes" % (mname, sent[mname], succ.get(mname))); ok = False
