@@ -443,12 +443,13 @@ static double tick_s(const gl_server_t *s) {
   return t > 1 ? 1 : t < 0.05 ? 0.05 : t;
 }
 
-/* Feeds the arrivals since the last tick to each model's estimator; true when some model's
- * target crossed a trigger. */
-static bool rates_tick(gl_server_t *s) {
+/* Feeds the arrivals since the last tick to each model's estimator; 1 when some model's target
+ * crossed a trigger, 2 when one more than doubled its planned target (an overload that does not
+ * wait for the epoch), 0 otherwise. */
+static int rates_tick(gl_server_t *s) {
   gl_smodel_t *ms[GL_SERVE_MAX_MODELS];
   int nm = snapshot_models(s, ms);
-  bool fire = false;
+  int fire = 0;
   double t = now_s(s);
   for (int i = 0; i < nm; i++) {
     gl_smodel_t *m = ms[i];
@@ -459,12 +460,13 @@ static bool rates_tick(gl_server_t *s) {
     pthread_mutex_lock(&m->mu);
     m->rate_observed = r;
     m->rate_target = tgt;
-    bool f = m->planned_target > 0 && gl_sched_replan_trigger(m->planned_target, tgt) != 0;
+    int f = m->planned_target > 0 && gl_sched_replan_trigger(m->planned_target, tgt) != 0;
+    if (f && tgt > 2 * m->planned_target) f = 2;
     pthread_mutex_unlock(&m->mu);
-    fire |= f;
+    if (f > fire) fire = f;
   }
   for (int i = 0; i < nm; i++) gl_smodel_unref(ms[i]);
-  return fire && strcmp(s->o.policy, "none");
+  return strcmp(s->o.policy, "none") ? fire : 0;
 }
 
 static bool any_drift(gl_server_t *s) {
@@ -530,19 +532,21 @@ static void *ctl_main(void *arg) {
     }
     if (now >= next_tick) {
       next_tick = now + tick;
-      bool fire = rates_tick(s);
-      bool period_due = now >= next_period;
-      if (period_due) next_period = now + period;
+      int fire = rates_tick(s);
+      bool epoch_due = now >= next_period;
+      if (epoch_due) next_period = now + period;
+      /* as the simulator's epochs: rate triggers, drift and the profile are acted on every
+       * --replan-period (so a huge period means one plan); only faults and an overload that more
+       * than doubles a model's target act between epochs */
       if (any_fault(s)) {
         /* the gpu-let rebuilt its plans itself; the epoch is recorded so that it shows */
         replan(s, "fault", true, false);
-      } else if (fire && !period_due) {
+      } else if (fire == 2 || (fire && epoch_due)) {
         replan(s, "rate", false, false);
-      } else if (period_due) {
-        replan(s, "period", false, false);
-      } else if (any_drift(s) && now >= c->next_drift_ns && strcmp(s->o.policy, "none")) {
-        c->next_drift_ns = now + period;
+      } else if (epoch_due && any_drift(s) && strcmp(s->o.policy, "none")) {
         replan(s, "drift", true, false);
+      } else if (epoch_due) {
+        replan(s, "period", false, false); /* acts only when the live profile moved */
       }
     }
     pthread_mutex_lock(&c->mu);

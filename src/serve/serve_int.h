@@ -60,7 +60,6 @@ typedef struct {
   bool have_plan;
   long long plan_uid[GL_SERVE_MAX_MODELS]; /* the plan's models, by load id */
   int n_plan_models;
-  int64_t next_drift_ns;
   int next_let_id;
   /* the live profile (prof_mu) */
   bool inited;
