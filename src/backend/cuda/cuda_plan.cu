@@ -296,6 +296,20 @@ static gl_status_t build(cu_plan_t *cp, const gl_graph_t *g, int *alias) {
   return GL_OK;
 }
 
+/* The arena's layout: every value at its device size (gl_cu_esz: 2 bytes per f32 element at
+ * fp16, so the fp16 arena is about half the f32 one). */
+static gl_status_t plan_memory(const cu_plan_t *cp, const gl_graph_t *g, const int *alias, gl_memplan_t *mp) {
+  int64_t *bytes = (int64_t *)gl_malloc(sizeof(int64_t) * (size_t)(g->n_values ? g->n_values : 1));
+  if (!bytes) return gl_err(GL_ENOMEM, "out of memory");
+  for (int v = 0; v < g->n_values; v++) {
+    int64_t nel = gl_shape_numel(&g->values[v].shape);
+    bytes[v] = nel < 0 ? -1 : nel * (int64_t)gl_cu_esz(&cp->cx, g->values[v].dtype);
+  }
+  gl_status_t st = gl_memplan_build_exact(g, alias, bytes, mp);
+  gl_free(bytes);
+  return st;
+}
+
 /* SMs the work on stream s may use: a green context's SM count, else the whole device's
  * (`all`). The driver calls are resolved at run time (the module does not link libcuda). */
 static int stream_sms(cudaStream_t s, int all) {
@@ -393,7 +407,7 @@ static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const
   }
   for (int v = 0; v < g->n_values; v++) alias[v] = -1;
   st = build(cp, g, alias);
-  if (!st) st = gl_memplan_build(g, alias, &mp);
+  if (!st) st = plan_memory(cp, g, alias, &mp);
   if (st) goto fail;
   st = gl_cu_check(cudaMalloc(&cp->arena, mp.arena_bytes ? mp.arena_bytes : 64), "allocating the arena");
   if (!st && cp->cx.workspace_need) {
