@@ -6,13 +6,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/cuda_layout.h"
 #include "core/alloc.h"
+#include "engine/engine.h"
 #include "graph/graph.h"
+#include "zoo/zoo.h"
 
 static float val(int64_t i) { return (float)((i * 7919) % 1009) - 500.f; }
 
@@ -143,6 +146,16 @@ static void test_layout_pass(void **state) {
   int n_lrn = node(g, "LRN", b, -1, lrn);      /* NCHW only */
   int n_mul = node(g, "Mul", e, sc, m);        /* per-channel scale: NHWC */
   int n_relu2 = node(g, "Relu", f, -1, m2);    /* f is NCHW: stays NCHW */
+  static const int64_t tps[4] = {1, 4, 4, 4}, perm[4] = {0, 2, 3, 1}, perm2[4] = {0, 3, 1, 2};
+  int tp = value(g, "tp", 4, tps), tp2 = value(g, "tp2", 4, tps);
+  int n_tp = node(g, "Transpose", d, -1, tp);   /* NHWC -> plain [n,h,w,c]: a view */
+  int n_tp2 = node(g, "Transpose", d, -1, tp2); /* another permutation: reads NCHW */
+  gl_attr_t *pa = gl_node_add_attr(g, n_tp, "perm", GL_ATTR_INTS);
+  pa->n = 4, pa->ints = gl_malloc(sizeof perm), memcpy(pa->ints, perm, sizeof perm);
+  pa = gl_node_add_attr(g, n_tp2, "perm", GL_ATTR_INTS);
+  pa->n = 4, pa->ints = gl_malloc(sizeof perm2), memcpy(pa->ints, perm2, sizeof perm2);
+  assert_int_equal(gl_graph_add_output(g, tp), GL_OK);
+  assert_int_equal(gl_graph_add_output(g, tp2), GL_OK);
   int outs[] = {f, r, fl, out, cat, lrn, m, m2};
   for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
     if (outs[i] != cat && outs[i] != m) assert_int_equal(gl_graph_add_output(g, outs[i]), GL_OK);
@@ -166,6 +179,13 @@ static void test_layout_pass(void **state) {
   assert_int_equal(L.node_nhwc[n_lrn], 0);
   assert_int_equal(L.node_nhwc[n_mul], 1);
   assert_int_equal(L.node_nhwc[n_relu2], 0);
+  assert_int_equal(L.node_nhwc[n_tp], 1);
+  assert_true(gl_cu_lay_is_nhwc_view(g, &L, n_tp));
+  assert_int_equal(L.val_nhwc[tp], 0); /* plain, and a graph output */
+  assert_int_equal(gl_cu_layout_need(g, &L, n_tp, 0), GL_CU_LAY_ASIS);
+  assert_int_equal(L.node_nhwc[n_tp2], 0);
+  assert_false(gl_cu_lay_is_nhwc_view(g, &L, n_tp2));
+  assert_int_equal(gl_cu_layout_need(g, &L, n_tp2, 0), GL_CU_LAY_TO_NCHW);
   assert_int_equal(L.val_nhwc[x], 0);  /* graph inputs stay NCHW */
   assert_int_equal(L.val_nhwc[a], 1);
   assert_int_equal(L.val_nhwc[e], 1);
@@ -233,11 +253,69 @@ static void test_layout_residual(void **state) {
   gl_graph_destroy(g);
 }
 
+/* The pass on every zoo model's prepared graph (batch 8): every 2-D Conv with constant weights runs
+ * channels-last unless it writes a graph output; no value is converted twice in one direction;
+ * every channels-last node's activations arrive NHWC (or of one layout). Prints the counts the GPU
+ * checklist's fp16 A/B will be read against. ResNet-50 needs exactly one conversion (its input). */
+static void test_layout_zoo(void **state) {
+  (void)state;
+  for (int z = 0; z < gl_zoo_count(); z++) {
+    const char *name = gl_zoo_info(z)->name;
+    gl_zoo_opts_t zo = {.seed = 1, .batch = 0, .seq = 128};
+    gl_graph_t *g0 = NULL, *g = NULL;
+    assert_int_equal(gl_zoo_build(name, &zo, &g0), GL_OK);
+    gl_model_t *m = NULL;
+    assert_int_equal(gl_model_from_graph(g0, &m), GL_OK);
+    gl_compile_opts_t co = {.batch = 8};
+    assert_int_equal(gl_model_prepare(m, &co, &g), GL_OK);
+    gl_cu_layout_t L;
+    assert_int_equal(gl_cu_layout_plan(g, 1, &L), GL_OK);
+    uint8_t *seen = gl_calloc((size_t)g->n_values * 2 + 1, 1);
+    assert_non_null(seen);
+    int convs = 0, nhwc_convs = 0, nhwc_nodes = 0, to_nhwc = 0, to_nchw = 0, live = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+      const gl_node_t *n = &g->nodes[i];
+      if (n->dead) continue;
+      live++;
+      nhwc_nodes += L.node_nhwc[i];
+      if (!strcmp(n->op_type, "Conv") && gl_cu_lay_rank4(gl_in(g, n, 0))) {
+        convs++;
+        nhwc_convs += L.node_nhwc[i];
+        if (gl_in(g, n, 1)->data && !gl_out(g, n, 0)->is_output) assert_int_equal(L.node_nhwc[i], 1);
+      }
+      for (int k = 0; k < n->n_inputs; k++) {
+        int dir = gl_cu_layout_need(g, &L, i, k), v = n->inputs[k];
+        if (dir == GL_CU_LAY_ASIS) {
+          /* what the node reads as is is in its layout, or of one layout */
+          if (v >= 0 && gl_cu_lay_rank4(&g->values[v]) && !gl_cu_lay_same_bytes(&g->values[v].shape) &&
+              gl_cu_lay_slot(n, k))
+            assert_int_equal(L.val_nhwc[v], L.node_nhwc[i]);
+          continue;
+        }
+        if (!seen[(dir - 1) * g->n_values + v]) *(dir == GL_CU_LAY_TO_NHWC ? &to_nhwc : &to_nchw) += 1;
+        seen[(dir - 1) * g->n_values + v] = 1;
+      }
+    }
+    for (int k = 0; k < g->n_outputs; k++) assert_int_equal(L.val_nhwc[g->outputs[k]], 0);
+    printf("%-14s %3d live nodes, %3d/%3d convs and %3d nodes channels-last, %d to NHWC, %d to NCHW\n", name, live,
+           nhwc_convs, convs, nhwc_nodes, to_nhwc, to_nchw);
+    if (!strcmp(name, "resnet50")) {
+      assert_int_equal(to_nhwc, 1);
+      assert_int_equal(to_nchw, 0);
+      assert_int_equal(nhwc_convs, convs);
+    }
+    gl_free(seen);
+    gl_cu_layout_fini(&L);
+    gl_graph_destroy(g);
+    gl_model_destroy(m);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_relayout_body), cmocka_unit_test(test_nhwc_weights),
       cmocka_unit_test(test_nhwc_pool_body), cmocka_unit_test(test_layout_pass),
-      cmocka_unit_test(test_layout_residual),
+      cmocka_unit_test(test_layout_residual), cmocka_unit_test(test_layout_zoo),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
  *    activation inputs is NHWC: the unary elementwise ops (and Identity/Dropout), binary ops whose
  *    other operands are NHWC or have the same bytes in both layouts, MaxPool/AveragePool/
  *    GlobalAveragePool/GlobalMaxPool, BatchNormalization, Concat of rank-4 tensors;
+ *  - a Transpose with perm (0, 2, 3, 1) of an NHWC value (an SSD head's) is a view: its plain
+ *    [n, h, w, c] output has exactly the input's bytes (gl_cu_lay_is_nhwc_view);
  *  - everything else (Reshape, Gemm, LRN, Softmax, ...) reads NCHW; graph inputs and outputs are
  *    NCHW (a node whose output is a graph output runs NCHW unless that output's bytes are the
  *    same in both layouts);
@@ -99,10 +101,19 @@ static inline int gl_cu_lay_slot(const gl_node_t *n, int k) {
   return k == 0;
 }
 
+/* Transpose(perm 0,2,3,1): NCHW -> plain NHWC, which is a view of an NHWC-stored input. */
+static inline int gl_cu_lay_nhwc_transpose(const gl_graph_t *g, const gl_node_t *n) {
+  int cnt = 0;
+  const int64_t *perm = gl_attr_ints(n, "perm", &cnt);
+  return !strcmp(n->op_type, "Transpose") && cnt == 4 && perm[0] == 0 && perm[1] == 2 && perm[2] == 3 &&
+         perm[3] == 1 && gl_cu_lay_rank4(gl_in(g, n, 0)) && gl_cu_lay_rank4(gl_out(g, n, 0));
+}
+
 /* Whether n can run channels-last at all (its inputs converted where needed). */
 static inline int gl_cu_lay_capable(const gl_graph_t *g, const gl_node_t *n) {
   const gl_value_t *y = gl_out(g, n, 0);
   if (!gl_cu_lay_rank4(y)) return 0;
+  if (gl_cu_lay_nhwc_transpose(g, n)) return 1; /* its output is plain: may be a graph output */
   for (int k = 1; k < n->n_outputs; k++)
     if (n->outputs[k] >= 0) return 0; /* Dropout's mask, MaxPool's indices, BN's training outputs */
   if (y->is_output && !gl_cu_lay_same_bytes(&y->shape)) return 0;
@@ -152,9 +163,15 @@ static inline gl_status_t gl_cu_layout_plan(const gl_graph_t *g, int enable, gl_
     if (!run) continue;
     L->node_nhwc[i] = 1;
     const gl_value_t *y = gl_out(g, n, 0);
-    L->val_nhwc[n->outputs[0]] = !gl_cu_lay_same_bytes(&y->shape);
+    L->val_nhwc[n->outputs[0]] = !gl_cu_lay_same_bytes(&y->shape) && !gl_cu_lay_nhwc_transpose(g, n);
   }
   return GL_OK;
+}
+
+/* Node i (already planned channels-last) is a Transpose that the plan runs as an alias of its
+ * input: the NHWC bytes are the transposed tensor's plain bytes. */
+static inline int gl_cu_lay_is_nhwc_view(const gl_graph_t *g, const gl_cu_layout_t *L, int i) {
+  return L->node_nhwc[i] && gl_cu_lay_nhwc_transpose(g, &g->nodes[i]);
 }
 
 /* The conversion input k of node i needs before the node reads it (GL_CU_LAY_*). */

@@ -370,7 +370,7 @@ static gl_status_t build_node(cu_plan_t *cp, const gl_graph_t *g, int i, int *al
     if (wvirt >= 0) s->in[1] = wvirt;
     cp->n_steps++;
     if (s->n_in + s->n_out > cp->max_args) cp->max_args = s->n_in + s->n_out;
-    if (gl_node_is_view(g, n)) {
+    if (gl_node_is_view(g, n) || gl_cu_lay_is_nhwc_view(g, &cp->lay, i)) {
       s->alias_src = s->in[0];
       const gl_value_t *src = &g->values[n->inputs[0]];
       /* A view of a layout copy aliases the copy at run time; the memory plan then gives the
