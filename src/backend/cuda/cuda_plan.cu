@@ -33,6 +33,11 @@
  *    from half before their copy out (gl_cu_convert_launch), so callers still see f32. The
  *    conversion and elementwise bodies are CPU-tested (test_cuda_kernels.c); the cuDNN/cuBLAS
  *    half calls are not;
+ *  - the fp16 arena planned at 2 bytes per f32 element (gl_memplan_build_exact; the host-side
+ *    planner is CPU-tested, the device sizes it is given are not);
+ *  - channels-last conv chains (cuda_layout.h; the pass's decisions, the conversion and NHWC
+ *    pooling bodies and the KRSC weights are CPU-tested): cuDNN NHWC tensor/filter descriptors,
+ *    the conversion steps' launches and their buffers, the Transpose(0,2,3,1) alias;
  *  - fused conv + bias + ReLU (+ residual) through cudnnConvolutionBiasActivationForward, with a
  *    fall-back to convolution + epilogue kernel when cuDNN refuses it at the first run;
  *  - the algorithm cache key's SM count: a green context's SMs read through the driver entry
