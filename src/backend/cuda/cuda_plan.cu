@@ -434,8 +434,10 @@ static int stream_sms(cudaStream_t s, int all) {
   return (int)res.sm.smCount;
 }
 
+/* nchw_only: the layout pass off whatever GPULET_CUDA_NHWC says (the retry in plan_create);
+ * *nhwc_default is set when the pass ran on by default (fp16, option unset). */
 static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const gl_placement_t *pl,
-                                    gl_plan_t **out) {
+                                    gl_plan_t **out, bool nchw_only, bool *nhwc_default) {
   cu_plan_t *cp = (cu_plan_t *)gl_calloc(1, sizeof *cp);
   if (!cp) return gl_err(GL_ENOMEM, "out of memory");
   int *alias = NULL;
@@ -496,7 +498,10 @@ static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const
     cp->relay_buf = (void **)gl_calloc(2 * (size_t)g->n_values + 1, sizeof(void *));
     cp->consts = (void **)gl_calloc((size_t)g->n_values + (size_t)g->n_nodes + 1, sizeof(void *));
     cp->steps = (step_t *)gl_calloc((size_t)g->n_nodes + 2 * (size_t)g->n_values + 1, sizeof *cp->steps);
-    st = gl_cu_layout_plan(g, gl_cu_layout_enabled(getenv("GPULET_CUDA_NHWC"), cp->cx.half), &cp->lay);
+    const char *e = getenv("GPULET_CUDA_NHWC");
+    int on = !nchw_only && gl_cu_layout_enabled(e, cp->cx.half);
+    *nhwc_default = on && !(e && e[0]);
+    st = gl_cu_layout_plan(g, on, &cp->lay);
     if (st) goto fail;
   }
   alias = (int *)gl_malloc(sizeof(int) * (size_t)(g->n_values ? g->n_values : 1));
@@ -656,7 +661,18 @@ static gl_status_t plan_wait_impl(gl_plan_t *p) {
 }
 
 static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_placement_t *pl, gl_plan_t **out) {
-  return report(plan_create_impl(be, g, pl, out));
+  bool dflt = false;
+  gl_status_t st = plan_create_impl(be, g, pl, out, false, &dflt);
+  /* Channels-last is on by default at fp16: if cuDNN refuses an NHWC descriptor or finds no
+   * algorithm for one, plan the model NCHW instead, and say so (GPULET_CUDA_NHWC=1 fails instead,
+   * so tests and A/B runs see the refusal). */
+  if (dflt && (st == GL_EUNSUPPORTED || st == GL_EDEVICE)) {
+    char msg[600];
+    snprintf(msg, sizeof msg, "CUDA: the channels-last plan failed (%s); planning NCHW", gl_errmsg());
+    if (host) host->log(1, msg);
+    st = plan_create_impl(be, g, pl, out, true, &dflt);
+  }
+  return report(st);
 }
 static gl_status_t plan_run(gl_plan_t *p, const gl_tensor_t *in, gl_tensor_t *out) {
   return report(plan_run_impl(p, in, out));
