@@ -118,6 +118,9 @@ if want nhwc; then
         'BEGIN{if (a > 0 && c > 0) printf "%.2fx", a / c; else print "-"}')" | tee -a "$out/checklist.log"
     done
   done
+  # a plan cuDNN refused channels-last fell back to NCHW (its A/B line compares NCHW with NCHW)
+  grep -l "channels-last plan failed" "$raw"/nhwc_*.txt 2>/dev/null | sed 's|^.*/|NHWC FELL BACK TO NCHW: |' |
+    tee -a "$out/checklist.log"
   # the layout at fp32 data too (tensor cores off): does channels-last alone cost or pay?
   step nhwc_resnet50_b32_fp32_l1 env GPULET_CUDA_NHWC=1 timeout 120 $bin run .zoo/resnet50.onnx --device cuda \
     --batch 32 --iters 50 --warmup 5
