@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -157,6 +159,29 @@ typedef struct {
   int max_batch;
 } inst_t;
 
+/* Median batch-1 latency (ms) of profile model `name` on one unit of the measured profile at
+ * path, and the device's units; 0 when the file or the cell is missing. */
+static double profile_b1_ms(const char *path, const char *name, int *units) {
+  json_t *j = json_load_file(path, 0, NULL);
+  double ms = 0;
+  json_t *sizes = j ? json_object_get(j, "sizes") : NULL;
+  int k1 = -1;
+  for (size_t k = 0; sizes && k < json_array_size(sizes); k++)
+    if (json_integer_value(json_array_get(sizes, k)) == 1) k1 = (int)k;
+  json_t *dev = j ? json_object_get(j, "device") : NULL;
+  if (dev && units) *units = (int)json_integer_value(json_object_get(dev, "total_units"));
+  json_t *ms_arr = j ? json_object_get(j, "models") : NULL;
+  for (size_t i = 0; k1 >= 0 && ms_arr && i < json_array_size(ms_arr); i++) {
+    json_t *m = json_array_get(ms_arr, i);
+    if (strcmp(json_string_value(json_object_get(m, "name")) ? json_string_value(json_object_get(m, "name")) : "", name)) continue;
+    json_t *med = json_object_get(json_object_get(m, "latency_ms"), "median");
+    json_t *v = json_array_get(json_array_get(med, 0), (size_t)k1);
+    if (json_is_number(v)) ms = json_number_value(v);
+  }
+  if (j) json_decref(j);
+  return ms > 0 && isfinite(ms) ? ms : 0;
+}
+
 typedef struct {
   char policy[32];
   char label[96];
@@ -254,7 +279,7 @@ static int run_policy(const char *dir, const char *repo, const char *policy, con
          (double)(gl_now_ns() - t_start) / 1e9);
   fflush(stdout);
   gl_lg_config_t cfg = {.url = url, .scen = s, .scale = 1, .duration_s = duration, .warmup_s = warmup, .seed = 1,
-                        .connections = 64, .threads = 2, .drain_s = 10, .quiet = false, .progress = stderr};
+                        .connections = 200, .threads = 2, .drain_s = 10, .quiet = false, .progress = stderr};
   if (gl_lg_run(&cfg, &col->fixed)) { rc = gl_cli_fail("demo: loadgen"); goto stop; }
   gl_lg_print(stdout, &cfg, &col->fixed);
   col->ran = true;
@@ -390,25 +415,73 @@ int gl_cmd_demo(int argc, char **argv) {
   snprintf(zl, sizeof zl, "%s/zoo/lenet.onnx", dir);
   snprintf(zm, sizeof zm, "%s/zoo/mobilenetv2.onnx", dir);
   if (zoo_model("lenet", zl) || (!quick && zoo_model("mobilenetv2", zm))) return 1;
-  /* 2. the scenario: rates and SLOs the demo drives */
-  gl_scenario_t *s = NULL;
-  if (scen_path) {
-    if (gl_scenario_load(scen_path, &s)) return gl_cli_fail("demo");
-  } else {
-    char txt[1024];
-    snprintf(txt, sizeof txt,
-             "{\"format\":\"gpulet-scenario\",\"version\":1,\"name\":\"demo\",\"duration_s\":%g,\"seed\":1,\"models\":["
-             "{\"name\":\"lenet1\",\"slo_ms\":25,\"rate\":100},{\"name\":\"lenet2\",\"slo_ms\":25,\"rate\":100}%s]}",
-             duration,
-             quick ? "" : ",{\"name\":\"lenet3\",\"slo_ms\":25,\"rate\":100},{\"name\":\"mobilenetv2\",\"slo_ms\":100,\"rate\":20}");
-    if (gl_scenario_parse(txt, "demo scenario", &s)) return gl_cli_fail("demo");
-  }
   int rc = 0;
+  gl_scenario_t *s = NULL;
   column_t cols[4];
   memset(cols, 0, sizeof cols);
   int nc = 0;
   bool has_policy = serve_has_policy(dir);
-  /* 3. the repository: a folder per instance, copies of the zoo's files */
+  /* 2. the profile: measured once on this machine and cached, or the analytic one */
+  char prof[4000];
+  snprintf(prof, sizeof prof, "%s/profile-cpu.json", dir);
+  const char *profile = NULL;
+  if (!has_policy) {
+    printf("demo: this `gpulet serve` has no --policy yet: it places each model on its own core set (a static split);\n"
+           "      the demo serves that once and says so (no time-sharing baseline to compare with)\n");
+  } else if (analytic) {
+    printf("demo: planning with the analytic CPU profile (not measured here; see docs/profile.md)\n");
+  } else {
+    if (reprofile || !exists(prof) || profile_b1_ms(prof, "mobilenet_v2", NULL) <= 0) {
+      printf("demo: profiling lenet and mobilenetv2 on this CPU (once; cached in %s)\n", prof);
+      char tmp[4100];
+      snprintf(tmp, sizeof tmp, "%s.tmp", prof);
+      char *pargv[] = {"gpulet", "profile", "--device", "cpu", "--models", quick ? "lenet" : "lenet,mobilenetv2",
+                       "--batches", "1,2,4,8", "--iters", "30", "--time-cap", "0.5", "--note", "gpulet demo", "-o", tmp, NULL};
+      pid_t p = spawn(pargv, NULL);
+      int x = p > 0 ? wait_child(p, 600) : -1;
+      if (x == 0 && rename(tmp, prof) == 0) {
+        profile = prof;
+      } else {
+        printf("demo: profiling failed (exit %d): planning with the analytic CPU profile instead\n", x);
+      }
+    } else {
+      printf("demo: reusing the measured profile %s (--reprofile measures again)\n", prof);
+      profile = prof;
+    }
+  }
+  /* 3. the scenario: rates and SLOs the demo drives. Rates from the measured profile: the mix
+   * (LeNets 5x MobileNetV2's rate) that keeps the device 40% busy at batch 1 on one core each;
+   * without a measured profile, fixed rates. */
+  if (scen_path) {
+    if (gl_scenario_load(scen_path, &s)) { rc = gl_cli_fail("demo"); goto out; }
+  } else {
+    double r_mob = 20;
+    int units = 0;
+    double l_len = profile ? profile_b1_ms(profile, "lenet", &units) : 0;
+    double l_mob = profile && !quick ? profile_b1_ms(profile, "mobilenet_v2", NULL) : 0;
+    if (l_len > 0 && units > 0 && (quick || l_mob > 0)) {
+      double per = quick ? 2 * 5 * l_len : 3 * 5 * l_len + l_mob; /* ms of one core per r_mob request */
+      r_mob = 0.4 * units * 1000 / per;
+      if (r_mob > 2000) r_mob = 2000;
+      r_mob = r_mob >= 10 ? floor(r_mob) : fmax(1, floor(r_mob * 10) / 10);
+      printf("demo: rates from the profile (batch 1 on one core: lenet %.3f ms, mobilenet_v2 %.2f ms; %d cores at 40%%):\n"
+             "      lenet1..3 %g req/s each, mobilenetv2 %g req/s\n", l_len, l_mob, units, 5 * r_mob, r_mob);
+    } else {
+      printf("demo: fixed rates (no measured profile): lenet1..3 100 req/s each, mobilenetv2 20 req/s\n");
+    }
+    char txt[1024];
+    snprintf(txt, sizeof txt,
+             "{\"format\":\"gpulet-scenario\",\"version\":1,\"name\":\"demo\",\"duration_s\":%g,\"seed\":1,\"models\":["
+             "{\"name\":\"lenet1\",\"slo_ms\":25,\"rate\":%g},{\"name\":\"lenet2\",\"slo_ms\":25,\"rate\":%g}",
+             duration, 5 * r_mob, 5 * r_mob);
+    if (!quick)
+      snprintf(txt + strlen(txt), sizeof txt - strlen(txt),
+               ",{\"name\":\"lenet3\",\"slo_ms\":25,\"rate\":%g},{\"name\":\"mobilenetv2\",\"slo_ms\":100,\"rate\":%g}",
+               5 * r_mob, r_mob);
+    snprintf(txt + strlen(txt), sizeof txt - strlen(txt), "]}");
+    if (gl_scenario_parse(txt, "demo scenario", &s)) { rc = gl_cli_fail("demo"); goto out; }
+  }
+  /* 4. the repository: a folder per instance, copies of the zoo's files */
   char repo[4000];
   snprintf(repo, sizeof repo, "%s/repo", dir);
   for (int i = 0; i < s->n_models; i++) {
@@ -438,34 +511,6 @@ int gl_cmd_demo(int argc, char **argv) {
     fprintf(cf, "}\n");
     fclose(cf);
   }
-  /* 4. the profile: measured once on this machine and cached, or the analytic one */
-  char prof[4000];
-  snprintf(prof, sizeof prof, "%s/profile-cpu.json", dir);
-  const char *profile = NULL;
-  if (!has_policy) {
-    printf("demo: this `gpulet serve` has no --policy yet: it places each model on its own core set (a static split);\n"
-           "      the demo serves that once and says so (no time-sharing baseline to compare with)\n");
-  } else if (analytic) {
-    printf("demo: planning with the analytic CPU profile (not measured here; see docs/profile.md)\n");
-  } else {
-    if (reprofile || !exists(prof)) {
-      printf("demo: profiling lenet and mobilenetv2 on this CPU (once; cached in %s)\n", prof);
-      char tmp[4100];
-      snprintf(tmp, sizeof tmp, "%s.tmp", prof);
-      char *pargv[] = {"gpulet", "profile", "--device", "cpu", "--models", quick ? "lenet" : "lenet,mobilenetv2",
-                       "--batches", "1,2,4,8", "--iters", "30", "--time-cap", "0.5", "--note", "gpulet demo", "-o", tmp, NULL};
-      pid_t p = spawn(pargv, NULL);
-      int x = p > 0 ? wait_child(p, 600) : -1;
-      if (x == 0 && rename(tmp, prof) == 0) {
-        profile = prof;
-      } else {
-        printf("demo: profiling failed (exit %d): planning with the analytic CPU profile instead\n", x);
-      }
-    } else {
-      printf("demo: reusing the measured profile %s (--reprofile measures again)\n", prof);
-      profile = prof;
-    }
-  }
   /* 5. serve and load, policy by policy */
   if (has_policy) {
     char *save = NULL, *tok = strtok_r(policies, ",", &save);
@@ -483,7 +528,7 @@ int gl_cmd_demo(int argc, char **argv) {
     if (run_policy(dir, repo, NULL, NULL, s, warmup, duration, steps, probe, col)) rc = 1;
   }
   print_table(s, cols, nc, steps);
-  printf("fixed-rate runs: %.0f s measured after %.0f s warm-up at the scenario's rates; attainment = answered within\n"
+  printf("fixed-rate runs: %g s measured after %g s warm-up at the scenario's rates; attainment = answered within\n"
          "the SLO / sent (rejected requests count as missed); p99 over answered requests, from the scheduled send time.\n",
          duration, warmup);
   printf("demo: done in %.0f s\n", (double)(gl_now_ns() - t0) / 1e9);

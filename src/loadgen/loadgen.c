@@ -568,7 +568,7 @@ gl_status_t gl_lg_run(const gl_lg_config_t *cfg, gl_lg_result_t *res) {
   R.lag_ns = gl_malloc(((size_t)n + 1) * sizeof *R.lag_ns);
   R.tries = gl_calloc((size_t)n + 1, 1);
   int T = cfg->threads > 0 ? cfg->threads : 2;
-  int C = cfg->connections > 0 ? cfg->connections : 64;
+  int C = cfg->connections > 0 ? cfg->connections : 128;
   if (T > C) T = C;
   R.T = T;
   R.w = gl_calloc((size_t)T, sizeof *R.w);

@@ -38,7 +38,7 @@ typedef struct {
   long trace_n;
   const double *trace_t;
   const int *trace_model;
-  int connections;              /* most open connections over all threads (64) */
+  int connections;              /* most open connections over all threads (128) */
   int threads;                  /* sender threads (2) */
   double drain_s;               /* after the last send, wait this long for answers (10) */
   bool quiet;                   /* no progress line */
