@@ -278,7 +278,7 @@ static int run_policy(const char *dir, const char *repo, const char *policy, con
   printf("   listening; status page: %s/  (plan: %s/v2/gpulet/plan) - ready in %.1f s\n", url, url,
          (double)(gl_now_ns() - t_start) / 1e9);
   fflush(stdout);
-  gl_lg_config_t cfg = {.url = url, .scen = s, .scale = 1, .duration_s = duration, .warmup_s = warmup, .seed = 1,
+  gl_lg_config_t cfg = {.url = url, .scen = s, .scale = 1, .duration_s = duration, .warmup_s = warmup, .seed = 1, .binary = true,
                         .connections = 200, .threads = 2, .drain_s = 10, .quiet = false, .progress = stderr};
   if (gl_lg_run(&cfg, &col->fixed)) { rc = gl_cli_fail("demo: loadgen"); goto stop; }
   gl_lg_print(stdout, &cfg, &col->fixed);
@@ -450,7 +450,8 @@ int gl_cmd_demo(int argc, char **argv) {
     }
   }
   /* 3. the scenario: rates and SLOs the demo drives. Rates from the measured profile: the mix
-   * (LeNets 5x MobileNetV2's rate) that keeps the device 40% busy at batch 1 on one core each;
+   * (LeNets 5x MobileNetV2's rate) that keeps the device 30% busy at batch 1 on one core each
+   * (plus 0.3 ms of HTTP work per request);
    * without a measured profile, fixed rates. */
   if (scen_path) {
     if (gl_scenario_load(scen_path, &s)) { rc = gl_cli_fail("demo"); goto out; }
@@ -460,11 +461,12 @@ int gl_cmd_demo(int argc, char **argv) {
     double l_len = profile ? profile_b1_ms(profile, "lenet", &units) : 0;
     double l_mob = profile && !quick ? profile_b1_ms(profile, "mobilenet_v2", NULL) : 0;
     if (l_len > 0 && units > 0 && (quick || l_mob > 0)) {
-      double per = quick ? 2 * 5 * l_len : 3 * 5 * l_len + l_mob; /* ms of one core per r_mob request */
-      r_mob = 0.4 * units * 1000 / per;
+      /* core-ms per second of load for each req/s of MobileNetV2, 0.3 ms of HTTP work per request */
+      double per = quick ? 2 * 5 * (l_len + 0.3) : 3 * 5 * (l_len + 0.3) + l_mob + 0.3;
+      r_mob = 0.3 * units * 1000 / per;
       if (r_mob > 2000) r_mob = 2000;
       r_mob = r_mob >= 10 ? floor(r_mob) : fmax(1, floor(r_mob * 10) / 10);
-      printf("demo: rates from the profile (batch 1 on one core: lenet %.3f ms, mobilenet_v2 %.2f ms; %d cores at 40%%):\n"
+      printf("demo: rates from the profile (batch 1 on one core: lenet %.3f ms, mobilenet_v2 %.2f ms; %d cores at 30%%):\n"
              "      lenet1..3 %g req/s each, mobilenetv2 %g req/s\n", l_len, l_mob, units, 5 * r_mob, r_mob);
     } else {
       printf("demo: fixed rates (no measured profile): lenet1..3 100 req/s each, mobilenetv2 20 req/s\n");
