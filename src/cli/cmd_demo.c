@@ -30,7 +30,7 @@ static void usage(FILE *f) {
           "  them on the CPU once (reused afterwards), then for each policy (gpulet, then the time-sharing\n"
           "  baseline sbp: squishy bin packing, Nexus-style) starts `gpulet serve` on a free port and drives\n"
           "  it with the open-loop load generator: a fixed-rate run of --duration S (15) after --warmup S\n"
-          "  (3), then --steps N (4; 0 = none) find-max probes of --probe S (5) seconds each for the\n"
+          "  (3), then --steps N (6; 0 = none) find-max probes of --probe S (4) seconds each for the\n"
           "  throughput under SLO. Prints a side-by-side table: per model its rate, SLO attainment and p99;\n"
           "  overall the goodput (requests within SLO per second) and the ratio.\n"
           "  --cache-dir DIR   where models, repository, profile and logs go (default $XDG_CACHE_HOME/gpulet/demo)\n"
@@ -334,7 +334,7 @@ static void print_table(const gl_scenario_t *s, column_t *c, int nc, int steps) 
     for (int k = 0; k < nc; k++) {
       if (!c[k].ran || !c[k].fm.find_max) { printf(" | %22s", "-"); continue; }
       char b[64];
-      snprintf(b, sizeof b, "%.1f (x%.3g)", c[k].fm.throughput_rps, c[k].fm.best_scale);
+      snprintf(b, sizeof b, "%s%.1f (x%.3g)", c[k].fm.bracketed ? "" : ">= ", c[k].fm.throughput_rps, c[k].fm.best_scale);
       printf(" | %22s", b);
     }
     printf("\n");
@@ -343,8 +343,9 @@ static void print_table(const gl_scenario_t *s, column_t *c, int nc, int steps) 
     double g0 = c[0].fixed.goodput_rps, g1 = c[1].fixed.goodput_rps;
     printf("ratio %s / %s: goodput at the fixed rates %.3f", c[0].policy, c[1].policy, g1 > 0 ? g0 / g1 : NAN);
     if (steps > 0 && c[0].fm.find_max && c[1].fm.find_max)
-      printf(", throughput under SLO %.3f (find-max, %d probes each; a coarse search: see docs/loadgen.md)",
-             c[1].fm.throughput_rps > 0 ? c[0].fm.throughput_rps / c[1].fm.throughput_rps : NAN, c[0].fm.n_probes);
+      printf(", throughput under SLO %.3f%s (find-max, %d probes each; a coarse search: see docs/loadgen.md)",
+             c[1].fm.throughput_rps > 0 ? c[0].fm.throughput_rps / c[1].fm.throughput_rps : NAN,
+             c[0].fm.bracketed && c[1].fm.bracketed ? "" : ", with a lower bound in it", c[0].fm.n_probes);
     printf("\n");
   }
   for (int k = 0; k < nc; k++)
@@ -364,8 +365,8 @@ int gl_cmd_demo(int argc, char **argv) {
       {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
   const char *cache_arg = NULL, *scen_path = NULL;
   char policies[128] = "gpulet,sbp";
-  double duration = 15, warmup = 3, probe = 5;
-  int steps = 4;
+  double duration = 15, warmup = 3, probe = 4;
+  int steps = 6;
   bool analytic = false, reprofile = false, quick = false;
   int c;
   optind = 1;

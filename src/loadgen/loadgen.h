@@ -77,6 +77,8 @@ typedef struct {
   /* --find-max */
   bool find_max;
   double best_scale, throughput_rps;
+  bool bracketed;               /* some probe failed: best_scale is below the capacity's bracket top;
+                                 * false: every probe passed and the result is only a lower bound */
   int n_probes;
   gl_lg_probe_t probes[64];
 } gl_lg_result_t;

@@ -66,6 +66,7 @@ gl_status_t gl_lg_find_max(const gl_lg_config_t *cfg, double lo, double hi, int 
     *res = last;
   }
   res->find_max = true;
+  res->bracketed = bad > 0;
   res->best_scale = good;
   res->throughput_rps = have_best ? best.offered_rps : 0;
   res->n_probes = np;
@@ -90,8 +91,9 @@ void gl_lg_print(FILE *f, const gl_lg_config_t *cfg, const gl_lg_result_t *r) {
           r->client_limited ? " -- CLIENT-LIMITED: the numbers understate the server" : "");
   if (r->first_error[0]) fprintf(f, "first error: %s\n", r->first_error);
   if (r->find_max)
-    fprintf(f, "find-max: largest scale within SLO %.4g (%d probes): throughput under SLO %.1f req/s\n", r->best_scale,
-            r->n_probes, r->throughput_rps);
+    fprintf(f, "find-max: largest scale within SLO %.4g (%d probes): throughput under SLO %s%.1f req/s%s\n", r->best_scale,
+            r->n_probes, r->bracketed ? "" : ">= ", r->throughput_rps,
+            r->bracketed ? "" : " (no probe failed: a lower bound; raise --steps or --lo)");
   (void)cfg;
 }
 
@@ -153,6 +155,7 @@ gl_status_t gl_lg_write_json(const char *path, const gl_lg_config_t *cfg, const 
     json_t *fm = json_object();
     json_object_set_new(fm, "scale", num(r->best_scale));
     json_object_set_new(fm, "throughput_rps", num(r->throughput_rps));
+    json_object_set_new(fm, "bracketed", json_boolean(r->bracketed));
     json_t *ps = json_array();
     for (int i = 0; i < r->n_probes; i++) {
       json_t *p = json_object();
