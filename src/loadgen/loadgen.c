@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -69,6 +70,7 @@ typedef struct {
   char *rd;            /* read scratch */
   int max_open;
   long long retries;
+  int64_t cpu_ns;      /* this thread's CPU time over the run */
 } worker_t;
 
 struct run {
@@ -439,6 +441,8 @@ static void *worker_main(void *arg) {
     W->pend_len--;
   }
   for (; W->next < R->n; W->next += R->T) R->code[W->next] = R_UNSENT;
+  struct timespec cpu;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) W->cpu_ns = (int64_t)cpu.tv_sec * 1000000000LL + cpu.tv_nsec;
   return NULL;
 }
 
@@ -503,6 +507,7 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
   for (int t = 0; t < R->T; t++) {
     res->retries += R->w[t].retries;
     res->max_open += R->w[t].max_open;
+    res->client_cpu_s += (double)R->w[t].cpu_ns / 1e9;
   }
   snprintf(res->first_error, sizeof res->first_error, "%s", R->first_error);
   gl_free(lat);

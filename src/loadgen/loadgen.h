@@ -72,6 +72,7 @@ typedef struct {
   long long retries;            /* resent after a keep-alive connection closed under it */
   bool client_limited;          /* send lag p99 over 1 ms, or unsent requests */
   int max_open;                 /* most connections open at once */
+  double client_cpu_s;          /* CPU time of the sender threads (their cost per request) */
   double wall_s;
   char first_error[256];        /* the first error answer or failure, for the report */
   /* --find-max */

@@ -86,8 +86,10 @@ void gl_lg_print(FILE *f, const gl_lg_config_t *cfg, const gl_lg_result_t *r) {
   fprintf(f, "overall: sent %lld, met %lld (attainment %.3f%%), offered %.1f req/s, goodput %.1f req/s, %s\n", r->sent,
           r->met, 100 * r->attain, r->offered_rps, r->goodput_rps,
           r->ok ? "every model within its SLO percentile" : "SLO NOT MET");
-  fprintf(f, "client: send lag p99 %.3f ms (max %.3f), %d connections at most, %lld retried, %lld unsent%s\n",
-          r->send_lag_p99_ms, r->send_lag_max_ms, r->max_open, r->retries, r->unsent,
+  long long all = r->sent; /* counted requests; warm-up ones cost CPU too, so this overstates a little */
+  fprintf(f, "client: send lag p99 %.3f ms (max %.3f), %d connections at most, %lld retried, %lld unsent, CPU %.2f s (%.1f us per request)%s\n",
+          r->send_lag_p99_ms, r->send_lag_max_ms, r->max_open, r->retries, r->unsent, r->client_cpu_s,
+          all > 0 ? r->client_cpu_s * 1e6 / (double)all : 0,
           r->client_limited ? " -- CLIENT-LIMITED: the numbers understate the server" : "");
   if (r->first_error[0]) fprintf(f, "first error: %s\n", r->first_error);
   if (r->find_max)
@@ -149,6 +151,7 @@ gl_status_t gl_lg_write_json(const char *path, const gl_lg_config_t *cfg, const 
   json_object_set_new(o, "unsent", json_integer(r->unsent));
   json_object_set_new(o, "retries", json_integer(r->retries));
   json_object_set_new(o, "max_connections_open", json_integer(r->max_open));
+  json_object_set_new(o, "client_cpu_s", num(r->client_cpu_s));
   json_object_set_new(o, "client_limited", json_boolean(r->client_limited));
   if (r->first_error[0]) json_object_set_new(o, "first_error", json_string(r->first_error));
   if (r->find_max) {
