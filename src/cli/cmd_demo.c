@@ -303,6 +303,13 @@ stop:
   return rc;
 }
 
+/* a / b as text: "1.234", or why there is no ratio. */
+static void ratio(char *buf, size_t cap, double a, double b) {
+  if (b > 0) snprintf(buf, cap, "%.3f", a / b);
+  else if (a > 0) snprintf(buf, cap, "unbounded (the second met the SLO at no probed rate)");
+  else snprintf(buf, cap, "undefined (neither met the SLO)");
+}
+
 static void print_table(const gl_scenario_t *s, column_t *c, int nc, int steps) {
   printf("\n== Side by side (same machine, same models, same seeded arrivals)\n");
   printf("%-12s %8s %7s", "model", "rate/s", "slo_ms");
@@ -341,11 +348,14 @@ static void print_table(const gl_scenario_t *s, column_t *c, int nc, int steps) 
   }
   if (nc >= 2 && c[0].ran && c[1].ran) {
     double g0 = c[0].fixed.goodput_rps, g1 = c[1].fixed.goodput_rps;
-    printf("ratio %s / %s: goodput at the fixed rates %.3f", c[0].policy, c[1].policy, g1 > 0 ? g0 / g1 : NAN);
-    if (steps > 0 && c[0].fm.find_max && c[1].fm.find_max)
-      printf(", throughput under SLO %.3f%s (find-max, %d probes each; a coarse search: see docs/loadgen.md)",
-             c[1].fm.throughput_rps > 0 ? c[0].fm.throughput_rps / c[1].fm.throughput_rps : NAN,
+    char r1[64], r2[96];
+    ratio(r1, sizeof r1, g0, g1);
+    printf("ratio %s / %s: goodput at the fixed rates %s", c[0].policy, c[1].policy, r1);
+    if (steps > 0 && c[0].fm.find_max && c[1].fm.find_max) {
+      ratio(r2, sizeof r2, c[0].fm.throughput_rps, c[1].fm.throughput_rps);
+      printf(", throughput under SLO %s%s (find-max, %d probes each; a coarse search: see docs/loadgen.md)", r2,
              c[0].fm.bracketed && c[1].fm.bracketed ? "" : ", with a lower bound in it", c[0].fm.n_probes);
+    }
     printf("\n");
   }
   for (int k = 0; k < nc; k++)
