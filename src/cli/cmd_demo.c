@@ -283,6 +283,9 @@ static int run_policy(const char *dir, const char *repo, const char *policy, con
   if (gl_lg_run(&cfg, &col->fixed)) { rc = gl_cli_fail("demo: loadgen"); goto stop; }
   gl_lg_print(stdout, &cfg, &col->fixed);
   col->ran = true;
+  char jp[4300];
+  snprintf(jp, sizeof jp, "%s/loadgen-%s.json", dir, policy ? policy : "default");
+  if (gl_lg_write_json(jp, &cfg, &col->fixed)) gl_cli_fail("demo");
   if (steps > 0) {
     printf("   find-max: %d probes of %.0f s (+1 s warm-up) each, scale from 1\n", steps, probe);
     gl_lg_config_t fc = cfg;
@@ -294,6 +297,8 @@ static int run_policy(const char *dir, const char *repo, const char *policy, con
       rc = gl_cli_fail("demo: find-max");
       goto stop;
     }
+    snprintf(jp, sizeof jp, "%s/loadgen-%s-find-max.json", dir, policy ? policy : "default");
+    if (gl_lg_write_json(jp, &fc, &col->fm)) gl_cli_fail("demo");
   }
 stop:
   kill(pid, SIGTERM);
@@ -544,6 +549,7 @@ int gl_cmd_demo(int argc, char **argv) {
   printf("fixed-rate runs: %g s measured after %g s warm-up at the scenario's rates; attainment = answered within\n"
          "the SLO / sent (rejected requests count as missed); p99 over answered requests, from the scheduled send time.\n",
          duration, warmup);
+  printf("loadgen's JSON of each run: %s/loadgen-<policy>[-find-max].json; server logs: %s/serve-<policy>.log\n", dir, dir);
   printf("demo: done in %.0f s\n", (double)(gl_now_ns() - t0) / 1e9);
 out:
   for (int k = 0; k < nc; k++) {

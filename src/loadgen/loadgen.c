@@ -88,12 +88,15 @@ struct run {
   worker_t *w;
   counters_t *cnt;
   pthread_mutex_t err_mu;
-  char first_error[256];
+  char first_error[256];   /* under err_mu */
+  atomic_bool has_error;   /* first_error is set: later errors need not format a message */
 };
 
 static void note_error(run_t *R, const char *fmt, const char *a, const char *b) {
+  if (atomic_load_explicit(&R->has_error, memory_order_relaxed)) return;
   pthread_mutex_lock(&R->err_mu);
   if (!R->first_error[0]) snprintf(R->first_error, sizeof R->first_error, fmt, a, b);
+  atomic_store_explicit(&R->has_error, true, memory_order_relaxed);
   pthread_mutex_unlock(&R->err_mu);
 }
 
@@ -274,7 +277,7 @@ static void send_due(worker_t *W, int64_t now) {
 /* A complete response (or the connection's end) for c's request. */
 static void complete(worker_t *W, conn_t *c, int64_t now) {
   int code = c->head.status;
-  if (code != 200 && !W->R->first_error[0]) {
+  if (code != 200 && !atomic_load_explicit(&W->R->has_error, memory_order_relaxed)) {
     size_t bl = c->rlen - c->head.head_len;
     char msg[200];
     snprintf(msg, sizeof msg, "HTTP %d: %.*s", code, (int)(bl < 150 ? bl : 150), c->rbuf + c->head.head_len);
