@@ -466,7 +466,7 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
     snprintf(o->name, sizeof o->name, "%s", s->models[m].name);
     o->slo_ms = s->models[m].slo_ms;
     o->pct = s->models[m].pct;
-    size_t nl = 0;
+    size_t nl = 0, lag0 = nlag;
     int64_t slo_ns = (int64_t)(o->slo_ms * 1e6);
     for (long i = 0; i < R->n; i++) {
       if (R->arr[i].model != m || R->arr[i].t_ns < w0) continue;
@@ -486,6 +486,10 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
       if (lag && R->lag_ns[i] >= 0) lag[nlag++] = (double)R->lag_ns[i] / 1e6;
     }
     o->rate = (double)o->sent / dur;
+    if (lag && nlag > lag0) { /* this model's lags are lag[lag0..nlag) */
+      gl_sort_doubles(lag + lag0, nlag - lag0);
+      o->send_lag_p99_ms = gl_percentile_sorted(lag + lag0, nlag - lag0, 99);
+    }
     if (lat && nl) {
       gl_sort_doubles(lat, nl);
       o->p50_ms = gl_percentile_sorted(lat, nl, 50);
