@@ -10,10 +10,10 @@ set_tests_properties(serve_concurrent PROPERTIES LABELS "e2e" TIMEOUT 300 SKIP_R
 set(GL_TSAN_UNITS batch_test_batch part_test_part part_test_part_plan engine_test_plan_thread sim_test_sim_agg
     loadgen_test_run)  # loadgen: sender threads, progress counters, an in-process server
 # script tests driving gpulet (serve) with concurrent clients, timing-independent
-set(GL_TSAN_SCRIPTS serve_concurrent serve_replan)
+set(GL_TSAN_SCRIPTS serve_concurrent serve_replan serve_fault)
 # slower under TSan (20-50 s each), so not in scripts/test.sh's run: cd build-tsan && ctest -L tsan_slow
 # (profile_measure_checks found the co-run counters race in cmd_profile.c)
-set(GL_TSAN_SLOW profile_measure_checks loadgen_e2e)
+set(GL_TSAN_SLOW profile_measure_checks loadgen_e2e)  # (+ serve_priority, labelled in serve_web.cmake)
 function(gl_tsan_label label)
   foreach(t ${ARGN})
     if(TEST ${t})
