@@ -532,6 +532,12 @@ def main():
             if go and to and len(go) == len(to):
                 r["fp32_abs_sum_rel_diff"] = max(abs(a["abs_sum"] - b["abs_sum"]) / max(abs(b["abs_sum"]), 1e-30)
                                                  for a, b in zip(go, to))
+            # gpulet fp16 sums against torch fp16's and gpulet fp32's (elementwise fp16 checks: ctest -L gpu)
+            g16 = r["gpulet"]["fp16"].get("outputs", [])
+            for ref_name, ref in (("torch_fp16", r["torch"].get("fp16_outputs", [])), ("gpulet_fp32", go)):
+                if g16 and ref and len(g16) == len(ref):
+                    r["fp16_abs_sum_rel_diff_vs_" + ref_name] = max(
+                        abs(a["abs_sum"] - b["abs_sum"]) / max(abs(b["abs_sum"]), 1e-30) for a, b in zip(g16, ref))
             # ratios: gpulet p50 / torch p50 (e2e, the like-for-like measurement); > 1 = gpulet slower
             for prec in ("fp32", "tf32", "fp16"):
                 gp = r["gpulet"][prec].get("p50_ms")

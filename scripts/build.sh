@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Configures and builds gpulet. usage: scripts/build.sh [release|debug|asan|tsan] (default release)
-# Build folders: build (release), build-debug, build-asan, build-tsan.
+# Configures and builds gpulet. usage: scripts/build.sh [release|debug|asan|tsan] [TARGET...]
+# (default release, every target). Build folders: build (release), build-debug, build-asan, build-tsan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-release}
@@ -13,4 +13,6 @@ case "$kind" in
 esac
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 cmake -S . -B "$dir" "${gen[@]}" "${flags[@]}" >/dev/null
-cmake --build "$dir" -j "$(nproc)"
+[ $# -gt 0 ] && shift
+targets=(); [ $# -gt 0 ] && targets=(--target "$@")
+cmake --build "$dir" -j "$(nproc)" "${targets[@]}"

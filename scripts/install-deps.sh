@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
       libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
       libmicrohttpd-dev libjansson-dev libcmocka-dev libhwloc-dev valgrind bc
-      curl python3 wrk gnuplot-nox)
+      curl python3 wrk gnuplot-nox  # gnuplot: bench/headline plots
+      prometheus chromium)  # promtool (tests/serve/promtool.sh), headless Chromium (status_page.sh)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

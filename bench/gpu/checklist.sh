@@ -1,98 +1,169 @@
 #!/usr/bin/env bash
-# bench/gpu/checklist.sh OUT_DIR - everything to do on a GPU machine, in one go:
-#   1. configure and build with the CUDA module (cuDNN from the Python wheel if not in the toolkit);
-#   2. the GPU facts (gpulet doctor, nvidia-smi);
-#   3. the test suite, then every ONNX test case and every zoo model on the GPU against the CPU;
-#   (2b. green-context gpu-lets: gpulet gpulets, see below;)
-#   4. zoo model latency on the GPU at batch 1, 8, 32 in fp32 and tf32, with the conv algorithm
-#      cache cold then warm (compile times), and bench/gpu_vs_torch.py (PyTorch fp16 eager, CUDA
-#      graphs and torch.compile against gpulet fp32/tf32/fp16 on the same weights).
-# Every result goes to OUT_DIR (the device tool's $OUT); commit them under bench/results/.
+# bench/gpu/checklist.sh OUT_DIR [SECTION...] - everything to do on a GPU machine, in sections that
+# each end within ~9 minutes on one H100 with 16 cores (the device tool allows 10 minutes a call;
+# pass two or three small ones per call). Default: all sections, in this order:
+#   build     configure with CUDA (cuDNN from the Python wheel if not in the toolkit), build
+#   facts     nvidia-smi, nvcc, gpulet doctor
+#   gputests  ctest -L gpu: every zoo model on CUDA vs the CPU (fp32 graph/eager, tf32, ResNet-50
+#             unfused) and fp16 vs fp32 within 1e-2|y32| + 1e-2 max|y32| per element (printed with
+#             their margins), Gather's error flag, ONNX's suites on --device cuda (no FAIL, every
+#             CPU pass passes or is an explained SKIP there)
+#   unit      the rest of ctest (CPU; label reference excluded)
+#   runs      zoo latency on CUDA at batch 1, 8, 32 in fp32, tf32 and fp16, fused conv off for
+#             ResNet-50 (A/B), and the CPU's output sums for comparison (RUN_MODELS="a b" splits it)
+#   cache     the conv algorithm cache cold then warm (compile times)
+#   sanitize  compute-sanitizer memcheck/initcheck/racecheck on small runs, eager and graph
+#   profile   gpulet profile --device cuda on green-context gpu-lets (fp32; fp16 smaller)
+#   gpulets   gpulet gpulets: partition build times, latency vs SMs, pairs together vs alone
+#   torch     bench/gpu_vs_torch.py: PyTorch fp16 eager / CUDA graphs / torch.compile against
+#             gpulet fp32 / tf32 / fp16 (GPU_VS_TORCH_MODELS=a,b splits it across calls)
+# A device call, e.g.: bench/gpu/checklist.sh $OUT build facts gputests
+# Results: OUT_DIR/checklist.log (one line per step: rc and seconds, plus the headline lines) and
+# one file per step. With GL_CHECKLIST_PACK=1 the step files are packed into
+# OUT_DIR/checklist_<sections>.tgz at the end (the device tool brings back at most 8 files).
 # Steps that fail are recorded and the script goes on, so one run gives the whole picture.
 set -u
-out=${1:?usage: bench/gpu/checklist.sh OUT_DIR}
+out=${1:?usage: bench/gpu/checklist.sh OUT_DIR [build facts gputests unit runs cache sanitize profile gpulets torch]}
+shift
+sections=${*:-build facts gputests unit runs cache sanitize profile gpulets torch}
 mkdir -p "$out"
-cd "$(dirname "$0")/../.."
+out=$(cd "$out" && pwd)
+cd "$(dirname "$0")/../.." || exit 1
+raw="$out/raw"
+mkdir -p "$raw"
 log() { echo "== $*" | tee -a "$out/checklist.log"; }
 step() { # step NAME command...: runs, logs rc and time
   local name=$1; shift
-  local t0=$(date +%s.%N)
-  "$@" >"$out/$name.txt" 2>&1
-  local rc=$?
-  log "$name: rc $rc, $(echo "$(date +%s.%N) - $t0" | bc) s"
+  local t0 t1 rc
+  t0=$(date +%s.%N)
+  "$@" >"$raw/$name.txt" 2>&1
+  rc=$?
+  t1=$(date +%s.%N)
+  log "$name: rc $rc, $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b - a}') s"
   return $rc
 }
-log "gpulet GPU checklist, commit $(git rev-parse HEAD 2>/dev/null || echo unknown), $(date -u +%FT%TZ)"
-{ nvidia-smi || true; nvcc --version || true; } >"$out/gpu_info.txt" 2>&1
+want() { [[ " $sections " == *" $1 "* ]]; }
+log "gpulet GPU checklist [$sections], commit $(git rev-parse HEAD 2>/dev/null || echo unknown), $(date -u +%FT%TZ)"
 cudnn_root=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)
-step configure cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-  ${cudnn_root:+-DCUDNN_ROOT=$cudnn_root}
-step build cmake --build build-gpu -j "$(nproc)"
 if [ -n "$cudnn_root" ]; then export LD_LIBRARY_PATH="$cudnn_root/lib:${LD_LIBRARY_PATH:-}"; fi
 bin=./build-gpu/gpulet
-step doctor $bin doctor
-# green-context gpu-lets (gpulet gpulets; raw CSVs in $out/gpulets_*): SM granularity, partition
-# build/teardown times, ResNet-50 latency on 10..100% of the SMs at batch 1/8/32, two models on a
-# 50%+50% split alone/together and against one after the other on the whole GPU (goal >= 1.5x)
-mkdir -p .zoo
-for m in resnet50 bert-base mobilenetv2; do [ -f ".zoo/$m.onnx" ] || $bin zoo "$m" -o ".zoo/$m.onnx" >/dev/null 2>&1; done
-step gpulets_resnet50_bert timeout 1200 $bin gpulets "$out/gpulets_resnet50_bert" --model-a .zoo/resnet50.onnx \
-  --model-b .zoo/bert-base.onnx --batch-a 32 --batch-b 8
-step gpulets_resnet50_mobilenet timeout 600 $bin gpulets "$out/gpulets_resnet50_mobilenet" --quick --reps 2 \
-  --model-a .zoo/resnet50.onnx --model-b .zoo/mobilenetv2.onnx --batch-a 32 --batch-b 32
-grep -h "^pair" "$out"/gpulets_*.txt 2>/dev/null | tee -a "$out/checklist.log"
-# The measured H100 profile the scheduler needs most: the zoo on green-context gpu-lets (every
-# grantable size from the smallest up, batches 1..32), with co-runs for the interference fit.
-# Resumable: a later run with --resume adds what this one had no time for.
-step profile_h100 timeout 1500 $bin profile --device cuda --resume \
-  --models lenet,mobilenetv2,mnasnet,googlenet,resnet50,ssd-mobilenet,densenet161,vgg16,bert-base \
-  --batches 1,2,4,8,16,32 --corun -o "$out/profile-h100.json"
-step ctest bash -c "cd build-gpu && ctest -j 8 --output-on-failure -LE reference"
-# the CUDA kernels' coverage of the zoo and their CPU bodies (also in ctest; listed for the record)
-step cuda_coverage ./build-gpu/tests/backend_test_cuda_coverage
-# compute-sanitizer over small runs (eager and graph-replayed): out-of-bounds, races, reads of
-# uninitialised device memory in gpulet's own kernels
-mkdir -p .zoo
-for m in lenet mobilenetv2 bert-base; do
-  [ -f ".zoo/$m.onnx" ] || $bin zoo "$m" -o ".zoo/$m.onnx" >/dev/null 2>&1
-done
-if command -v compute-sanitizer >/dev/null; then
-  for m in lenet mobilenetv2 bert-base; do
-    step "memcheck_$m" env GPULET_CUDA_GRAPHS=0 compute-sanitizer --tool memcheck --error-exitcode 9 \
-      $bin run ".zoo/$m.onnx" --device cuda --batch 2 --iters 1 --warmup 0
-    step "initcheck_$m" env GPULET_CUDA_GRAPHS=0 compute-sanitizer --tool initcheck --error-exitcode 9 \
-      $bin run ".zoo/$m.onnx" --device cuda --batch 2 --iters 1 --warmup 0
+zoo() { mkdir -p .zoo; for m in "$@"; do [ -f ".zoo/$m.onnx" ] || $bin zoo "$m" -o ".zoo/$m.onnx" >/dev/null 2>&1; done; }
+ZOO="lenet mobilenetv2 mnasnet googlenet resnet50 ssd-mobilenet densenet161 vgg16 bert-base"
+
+if want build; then
+  gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+  step configure cmake -S . -B build-gpu "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+    ${cudnn_root:+-DCUDNN_ROOT=$cudnn_root}
+  grep -h "gpulet:" "$raw/configure.txt" | tee -a "$out/checklist.log"
+  step build cmake --build build-gpu -j "$(nproc)"
+  [ -f build-gpu/libgpulet_cuda.so ] || log "NO CUDA MODULE BUILT (see raw/configure.txt)"
+fi
+
+if want facts; then
+  { nvidia-smi || true; nvcc --version || true; } >"$raw/gpu_info.txt" 2>&1
+  step doctor $bin doctor
+fi
+
+if want gputests; then
+  # verbose: the zoo test prints each comparison's worst error as a fraction of its bound
+  step ctest_gpu bash -c "cd build-gpu && timeout 560 ctest -L gpu -j 5 --output-on-failure -V"
+  grep -hE "cuda .* vs |^(cpu|cuda): |of the CPU's|tests passed|Skipped|\(Failed\)|Timeout" "$raw/ctest_gpu.txt" |
+    tee -a "$out/checklist.log"
+fi
+
+if want unit; then
+  step ctest_unit bash -c "cd build-gpu && timeout 560 ctest -j 12 --output-on-failure -LE 'reference|gpu'"
+  grep -h "tests passed" "$raw/ctest_unit.txt" | tee -a "$out/checklist.log"
+fi
+
+if want runs; then
+  zoo ${RUN_MODELS:-$ZOO}
+  for m in ${RUN_MODELS:-$ZOO}; do
+    for b in 1 8 32; do
+      [ "$m" = bert-base ] && [ "$b" = 32 ] && continue
+      for p in fp32 tf32 fp16; do
+        step "run_${m}_b${b}_cuda_$p" timeout 120 $bin run ".zoo/$m.onnx" --device cuda --batch $b --iters 50 --warmup 5 \
+          --precision $p
+      done
+      step "run_${m}_b${b}_cpu_check" timeout 120 $bin run ".zoo/$m.onnx" --batch $b --iters 1 --warmup 0
+    done
   done
-  step racecheck_bert env GPULET_CUDA_GRAPHS=0 compute-sanitizer --tool racecheck --error-exitcode 9 \
+  step run_resnet50_b32_cuda_fp16_unfused env GPULET_CUDA_FUSED_CONV=0 $bin run .zoo/resnet50.onnx --device cuda \
+    --batch 32 --iters 50 --warmup 5 --precision fp16
+  step run_resnet50_b32_cuda_fp32_unfused env GPULET_CUDA_FUSED_CONV=0 $bin run .zoo/resnet50.onnx --device cuda \
+    --batch 32 --iters 50 --warmup 5
+  # one line per run: model, batch, precision, p50
+  for f in "$raw"/run_*_cuda_*.txt; do
+    p50=$(grep -oE "p50 [0-9.]+" "$f" | head -1)
+    echo "$(basename "$f" .txt) ${p50:-FAILED}"
+  done | tee -a "$out/checklist.log"
+fi
+
+if want cache; then
+  # conv algorithm cache: a cold compile measures every convolution, a warm one reads the file
+  zoo resnet50
+  export GPULET_CACHE="$raw/gpulet_cache"
+  rm -rf "$GPULET_CACHE"
+  step algo_cache_cold $bin run .zoo/resnet50.onnx --device cuda --batch 8 --iters 5 --warmup 1
+  step algo_cache_warm $bin run .zoo/resnet50.onnx --device cuda --batch 8 --iters 5 --warmup 1
+  step algo_cache_fp16_cold $bin run .zoo/resnet50.onnx --device cuda --batch 8 --iters 5 --warmup 1 --precision fp16
+  grep -h "compile" "$raw"/algo_cache_*.txt | tee -a "$out/checklist.log"
+  unset GPULET_CACHE
+fi
+
+if want sanitize && command -v compute-sanitizer >/dev/null; then
+  # out-of-bounds, races, reads of uninitialised device memory in gpulet's own kernels (and the
+  # fused conv's z = y with weight 0: initcheck shows whether cuDNN reads it)
+  zoo lenet mobilenetv2 resnet50 bert-base
+  for m in lenet mobilenetv2; do
+    for p in fp32 fp16; do
+      step "memcheck_${m}_$p" env GPULET_CUDA_GRAPHS=0 timeout 240 compute-sanitizer --tool memcheck --error-exitcode 9 \
+        $bin run ".zoo/$m.onnx" --device cuda --batch 2 --iters 1 --warmup 0 --precision $p
+      step "initcheck_${m}_$p" env GPULET_CUDA_GRAPHS=0 timeout 240 compute-sanitizer --tool initcheck --error-exitcode 9 \
+        $bin run ".zoo/$m.onnx" --device cuda --batch 2 --iters 1 --warmup 0 --precision $p
+    done
+  done
+  step initcheck_resnet50_fused env GPULET_CUDA_GRAPHS=0 timeout 300 compute-sanitizer --tool initcheck --error-exitcode 9 \
+    $bin run .zoo/resnet50.onnx --device cuda --batch 1 --iters 1 --warmup 0
+  step racecheck_bert env GPULET_CUDA_GRAPHS=0 timeout 300 compute-sanitizer --tool racecheck --error-exitcode 9 \
     $bin run .zoo/bert-base.onnx --device cuda --batch 1 --iters 1 --warmup 0
-  step memcheck_lenet_graph compute-sanitizer --tool memcheck --error-exitcode 9 \
+  step memcheck_lenet_graph timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 \
     $bin run .zoo/lenet.onnx --device cuda --batch 2 --iters 3 --warmup 1
 fi
-# conv algorithm cache: a cold compile measures every convolution, a warm one reads the file
-export GPULET_CACHE="$out/gpulet_cache"
-rm -rf "$GPULET_CACHE"
-mkdir -p .zoo
-[ -f .zoo/resnet50.onnx ] || $bin zoo resnet50 -o .zoo/resnet50.onnx >/dev/null 2>&1
-step algo_cache_cold $bin run .zoo/resnet50.onnx --device cuda --batch 8 --iters 5 --warmup 1
-step algo_cache_warm $bin run .zoo/resnet50.onnx --device cuda --batch 8 --iters 5 --warmup 1
-grep -h "compile" "$out/algo_cache_cold.txt" "$out/algo_cache_warm.txt" | tee -a "$out/checklist.log"
-data=/usr/share/libonnx-testdata/data
-if [ -d "$data" ]; then
-  for suite in node pytorch-converted pytorch-operator simple; do
-    step "onnx_cuda_$suite" $bin check-onnx --device cuda --summary-only "$data/$suite"
-  done
+
+if want profile; then
+  # The measured H100 profile the scheduler needs most: the zoo on green-context gpu-lets. Resumable:
+  # copy profile-h100.json back in and run again to add what this call had no time for.
+  [ -f bench/results/profile-h100.json ] && cp bench/results/profile-h100.json "$out/profile-h100.json"
+  step profile_h100 timeout 420 $bin profile --device cuda --resume \
+    --models lenet,mobilenetv2,resnet50,bert-base,googlenet,vgg16 --batches 1,2,4,8,16,32 --corun \
+    -o "$out/profile-h100.json"
+  step profile_h100_fp16 env GPULET_CUDA_PRECISION=fp16 timeout 120 $bin profile --device cuda --resume \
+    --models resnet50,bert-base --batches 1,8,32 -o "$out/profile-h100-fp16.json"
 fi
-mkdir -p .zoo
-for m in lenet mobilenetv2 mnasnet googlenet resnet50 ssd-mobilenet densenet161 vgg16 bert-base; do
-  [ -f ".zoo/$m.onnx" ] || $bin zoo "$m" -o ".zoo/$m.onnx" >/dev/null 2>&1
-  for b in 1 8 32; do
-    [ "$m" = bert-base ] && [ "$b" = 32 ] && continue
-    step "run_${m}_b${b}_cuda" $bin run ".zoo/$m.onnx" --device cuda --batch $b --iters 50 --warmup 5
-    step "run_${m}_b${b}_cuda_tf32" $bin run ".zoo/$m.onnx" --device cuda --batch $b --iters 50 --warmup 5 --precision tf32
-    step "run_${m}_b${b}_cpu_check" $bin run ".zoo/$m.onnx" --batch $b --iters 1 --warmup 0
-  done
-done
-# PyTorch comparison (needs python3 with torch, onnx; onnxruntime optional): budget in seconds
-# after which torch.compile is skipped; split with --models a,b if one device call is too short.
-step gpu_vs_torch python3 bench/gpu_vs_torch.py "$out" --gpulet $bin --budget ${GPU_VS_TORCH_BUDGET:-1500}
-log "done"
+
+if want gpulets; then
+  # green-context gpu-lets (raw CSVs in raw/gpulets_*): SM granularity, partition build/teardown
+  # times, ResNet-50 latency on 10..100% of the SMs, two models on a 50%+50% split alone/together
+  zoo resnet50 bert-base mobilenetv2
+  step gpulets_resnet50_bert timeout 300 $bin gpulets "$raw/gpulets_resnet50_bert" --quick --reps 2 \
+    --model-a .zoo/resnet50.onnx --model-b .zoo/bert-base.onnx --batch-a 32 --batch-b 8
+  step gpulets_resnet50_mobilenet timeout 240 $bin gpulets "$raw/gpulets_resnet50_mobilenet" --quick --reps 2 \
+    --model-a .zoo/resnet50.onnx --model-b .zoo/mobilenetv2.onnx --batch-a 32 --batch-b 32
+  grep -h "^pair" "$raw"/gpulets_*.txt 2>/dev/null | tee -a "$out/checklist.log"
+fi
+
+if want torch; then
+  # PyTorch comparison (needs python3 with torch, onnx; onnxruntime optional); the budget in
+  # seconds after which torch.compile is skipped
+  step gpu_vs_torch timeout 540 python3 bench/gpu_vs_torch.py "$raw" --gpulet $bin \
+    --models "${GPU_VS_TORCH_MODELS:-lenet,resnet50,bert-base}" --budget "${GPU_VS_TORCH_BUDGET:-300}"
+  grep -h "best gpulet" "$raw/gpu_vs_torch.txt" | tee -a "$out/checklist.log"
+  cp "$raw"/gpu_vs_torch.json "$raw"/gpu_vs_torch.csv "$out/" 2>/dev/null
+fi
+
+log "done [$sections]"
+if [ "${GL_CHECKLIST_PACK:-0}" = 1 ]; then
+  tag=$(echo "$sections" | tr ' ' '_')
+  tar -czf "$out/checklist_$tag.tgz" -C "$raw" . && rm -rf "$raw"
+fi

@@ -25,9 +25,10 @@ typedef struct {
   int precision;    /* CUDA: a gl_precision_t (0 = fp32); the CPU backend ignores it */
 } gl_placement_t;
 
-/* Arithmetic of a CUDA plan's convolutions and matrix products (tensors stay f32 in memory):
- * FP32 plain FMA; TF32 tensor cores with TF32 inputs; FP16 tensor cores with inputs
- * down-converted to half by cuDNN/cuBLAS (fp32 accumulate). GPULET_CUDA_PRECISION overrides. */
+/* Arithmetic of a CUDA plan: FP32 plain FMA; TF32 tensor cores on f32 data; FP16 every f32 value
+ * stored as half on the GPU (weights converted once, activations half between kernels, tensor
+ * cores, f32 accumulation), the plan's inputs and outputs still f32 for the caller.
+ * GPULET_CUDA_PRECISION overrides. Names: gl_precision_parse (backend/gpu.h). */
 typedef enum { GL_PREC_FP32 = 0, GL_PREC_TF32 = 1, GL_PREC_FP16 = 2 } gl_precision_t;
 
 /* The header every backend's plan begins with; read it through gl_plan_*(). */

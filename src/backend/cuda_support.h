@@ -1,7 +1,7 @@
 /* backend/cuda_support.h - what the CUDA module can run, decided on the host without a GPU.
  * Owns: gl_cuda_node_supported, the op, dtype and attribute limits of the CUDA kernels, and the
  * on-disk cache of measured cuDNN convolution algorithms
- * (backend/cuda/cuda_ops.cu), in plain C so the CPU test suite can check every zoo model's
+ * (backend/cuda/cuda_ops_nn.cu), in plain C so the CPU test suite can check every zoo model's
  * prepared graph against them and the module refuses the same nodes with the same messages.
  * Does not own: the kernels or the op list itself (backend/cuda/cuda_optable.h). */
 #ifndef GL_BACKEND_CUDA_SUPPORT_H

@@ -1,4 +1,5 @@
-/* backend/gpu.c - dlopen of the CUDA backend module and the host API it reports through. */
+/* backend/gpu.c - dlopen of the CUDA backend module, the host API it reports through, and the
+ * CUDA precisions' names. */
 #include "backend/gpu.h"
 
 #include <dlfcn.h>
@@ -74,3 +75,16 @@ gl_status_t gl_cuda_backend_open(int device, gl_backend_t **out) {
   }
   return GL_OK;
 }
+
+static const char *const prec_names[] = {"fp32", "tf32", "fp16"};
+
+gl_status_t gl_precision_parse(const char *name, int *prec) {
+  for (int i = 0; i < 3; i++)
+    if (name && !strcmp(name, prec_names[i])) {
+      *prec = i; /* GL_PREC_FP32, GL_PREC_TF32, GL_PREC_FP16 in order */
+      return GL_OK;
+    }
+  return gl_err(GL_EINVAL, "unknown precision '%s' (fp32, tf32 or fp16)", name ? name : "");
+}
+
+const char *gl_precision_name(int prec) { return prec >= 0 && prec < 3 ? prec_names[prec] : "?"; }

@@ -1,6 +1,8 @@
 /* batch/batch.c - bounded deadline queue, admission control and the batcher decision function. */
 #include "batch/batch.h"
 
+#include <stdbool.h>
+
 #include "core/alloc.h"
 
 gl_status_t gl_dqueue_init(gl_dqueue_t *q, int cap) {
@@ -18,12 +20,18 @@ void gl_dqueue_fini(gl_dqueue_t *q) {
   q->cap = q->len = q->head = 0;
 }
 
+/* a goes behind b: lower priority value first, then earlier deadline; ties keep arrival order */
+static bool after(const gl_req_t *a, const gl_req_t *b) {
+  if (a->priority != b->priority) return a->priority > b->priority;
+  return a->deadline_ns > b->deadline_ns;
+}
+
 gl_admit_t gl_dqueue_push(gl_dqueue_t *q, gl_req_t r, int64_t now, int64_t min_service_ns) {
   if (now + min_service_ns > r.deadline_ns) return GL_ADMIT_LATE;
   if (q->len == q->cap) return GL_ADMIT_FULL;
   int i = q->len;
   /* insertion from the tail: O(1) when deadlines arrive in order (one SLO per queue) */
-  while (i > 0 && q->buf[(q->head + i - 1) % q->cap].deadline_ns > r.deadline_ns) {
+  while (i > 0 && after(&q->buf[(q->head + i - 1) % q->cap], &r)) {
     q->buf[(q->head + i) % q->cap] = q->buf[(q->head + i - 1) % q->cap];
     i--;
   }
@@ -56,7 +64,14 @@ gl_batch_decision_t gl_batcher_next(const gl_batcher_t *b, const gl_dqueue_t *q,
   }
   const gl_req_t *h = gl_dqueue_at(q, 0);
   int n = q->len < b->max_batch ? q->len : b->max_batch;
-  while (n > 1 && now + b->lat_ns[n] > h->deadline_ns) n--;
+  /* first[k]: the earliest deadline among the first k (the head's when priorities are equal) */
+  int64_t first[GL_BATCH_MAX + 1];
+  first[0] = INT64_MAX;
+  for (int k = 1; k <= n; k++) {
+    int64_t dl = gl_dqueue_at(q, k - 1)->deadline_ns;
+    first[k] = dl < first[k - 1] ? dl : first[k - 1];
+  }
+  while (n > 1 && now + b->lat_ns[n] > first[n]) n--;
   if (b->mode == GL_BATCH_EAGER || n == b->max_batch || n < q->len) {
     d.action = GL_BATCH_RUN;
     d.n = n;
@@ -64,7 +79,7 @@ gl_batch_decision_t gl_batcher_next(const gl_batcher_t *b, const gl_dqueue_t *q,
   }
   /* COLLECT: wait for more while a full batch would still meet the head's deadline */
   int64_t t = h->arrival_ns + b->collect_ns;
-  int64_t t2 = h->deadline_ns - b->lat_ns[b->max_batch];
+  int64_t t2 = first[n] - b->lat_ns[b->max_batch];
   if (t2 < t) t = t2;
   if (now >= t) {
     d.action = GL_BATCH_RUN;

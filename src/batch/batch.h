@@ -1,5 +1,6 @@
 /* batch/batch.h - deadline queues, admission control and the batcher state machine.
- * Owns: gl_dqueue_t (a bounded per-model queue of POD requests ordered by deadline), admission
+ * Owns: gl_dqueue_t (a bounded per-model queue of POD requests ordered by priority, then
+ * deadline; equal priorities everywhere give plain deadline order), admission
  * (reject when the queue is full or when even running now cannot meet the deadline) and
  * gl_batcher_next(), a pure function of (queue, batcher settings, now) that says RUN n, REJECT
  * the n at the head, WAIT until t, or IDLE. Time is an int64 nanosecond count supplied by the
@@ -18,10 +19,11 @@ typedef struct {
   int64_t id;          /* caller's handle */
   int64_t arrival_ns;
   int64_t deadline_ns; /* arrival + SLO */
+  int32_t priority;    /* queue order key before the deadline: lower is served first (0 = default) */
 } gl_req_t;
 
 typedef struct {
-  gl_req_t *buf;       /* ring of cap entries, ordered by deadline from head */
+  gl_req_t *buf;       /* ring of cap entries, ordered by (priority, deadline) from head */
   int cap, head, len;
 } gl_dqueue_t;
 
@@ -30,9 +32,9 @@ typedef enum { GL_ADMIT_OK = 0, GL_ADMIT_FULL, GL_ADMIT_LATE } gl_admit_t;
 GL_MUST_USE gl_status_t gl_dqueue_init(gl_dqueue_t *q, int cap);
 void gl_dqueue_fini(gl_dqueue_t *q);
 /* Admits r unless the queue is full or now + min_service_ns > r.deadline_ns (cannot be met even
- * if run at once, alone); keeps deadline order (ties stay in arrival order). */
+ * if run at once, alone); keeps (priority, deadline) order (ties stay in arrival order). */
 gl_admit_t gl_dqueue_push(gl_dqueue_t *q, gl_req_t r, int64_t now, int64_t min_service_ns);
-/* The i-th request from the head (earliest deadline); i < len. */
+/* The i-th request from the head (highest priority, then earliest deadline); i < len. */
 static inline const gl_req_t *gl_dqueue_at(const gl_dqueue_t *q, int i) {
   return &q->buf[(q->head + i) % q->cap];
 }
@@ -62,7 +64,8 @@ typedef struct {
 } gl_batch_decision_t;
 
 /* What the executor should do now. REJECT comes first (head requests that cannot finish in time
- * even alone); RUN never picks a batch so large that the head would miss its deadline. */
+ * even alone); RUN never picks a batch so large that one of its requests (the head, with equal
+ * priorities) would miss its deadline. */
 gl_batch_decision_t gl_batcher_next(const gl_batcher_t *b, const gl_dqueue_t *q, int64_t now);
 
 #endif

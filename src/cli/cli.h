@@ -15,6 +15,8 @@ int gl_cmd_profile_measure(int argc, char **argv); /* cmd_profile.c; profile_ana
 int gl_cmd_serve(int argc, char **argv);
 int gl_cmd_gpulets(int argc, char **argv);
 int gl_cmd_mps_worker(int argc, char **argv);
+int gl_cmd_loadgen(int argc, char **argv);
+int gl_cmd_demo(int argc, char **argv);
 
 /* Opens the backend a --device value names (cpu, cuda, cuda:N) into *out. Returns 0, or the
  * command's exit code (1 error, 2 usage) having printed why. */

@@ -585,8 +585,9 @@ typedef struct {
   runner_t *r;
   atomic_int *stop;
   double *lat;
-  int n, cap;
-  gl_status_t st;
+  atomic_int n;  /* written by the partition's executor, polled by the main thread */
+  int cap;
+  atomic_int st; /* a gl_status_t, likewise */
   char err[256];
 } driver_t;
 

@@ -6,17 +6,20 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend/gpu.h"
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/stats.h"
 #include "engine/engine.h"
+#include "onnx/onnx.h"
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: gpulet run MODEL.onnx [--batch N] [--iters K] [--warmup W] [--threads T]\n"
           "                 [--input FILE.pb]... [--seed S] [--no-fuse] [--device cpu|cuda[:N]]\n"
           "                 [--precision fp32|tf32|fp16]   (CUDA convolutions and matrix products)\n"
+          "                 [--max-model-bytes BYTES] [--max-graph-nodes N]   (defaults 4 GiB, 1000000)\n"
           "  Loads MODEL, compiles it for batch N (default 1) on the CPU, feeds seeded random\n"
           "  inputs (or the TensorProto files given with --input, in input order), runs it K\n"
           "  times (default 10) after W warm-up runs (default 2), and prints each output's\n"
@@ -56,10 +59,12 @@ int gl_cmd_run(int argc, char **argv) {
       {"no-fuse", no_argument, 0, 'F'},     {"help", no_argument, 0, 'h'},
       {"device", required_argument, 0, 'd'},
       {"precision", required_argument, 0, 'P'},
+      {"max-model-bytes", required_argument, 0, 'S'}, {"max-graph-nodes", required_argument, 0, 'G'},
       {0, 0, 0, 0}};
   int precision = GL_PREC_FP32;
   long batch = 1, iters = 10, warmup = 2, threads = 0, seed = 1;
   bool no_fuse = false;
+  gl_onnx_limits_t lim = {0};
   const char *device = "cpu";
   const char *input_files[64];
   int n_input_files = 0;
@@ -78,12 +83,17 @@ int gl_cmd_run(int argc, char **argv) {
         input_files[n_input_files++] = optarg;
         break;
       case 'F': no_fuse = true; break;
+      case 'S': { long long v = strtoll(optarg, &end, 10); if (*end || v < 1024) goto bad; lim.max_file_bytes = (size_t)v; break; }
+      case 'G': {
+        long v = strtol(optarg, &end, 10);
+        if (*end || v < 1 || v > 100000000) goto bad;
+        lim.max_nodes = lim.max_initializers = (int)v;
+        lim.max_values = (int)v > INT32_MAX / 4 ? INT32_MAX : (int)v * 4;
+        break;
+      }
       case 'd': device = optarg; break;
       case 'P':
-        if (!strcmp(optarg, "fp32")) precision = GL_PREC_FP32;
-        else if (!strcmp(optarg, "tf32")) precision = GL_PREC_TF32;
-        else if (!strcmp(optarg, "fp16")) precision = GL_PREC_FP16;
-        else goto bad;
+        if (gl_precision_parse(optarg, &precision)) goto bad;
         break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
@@ -102,7 +112,8 @@ int gl_cmd_run(int argc, char **argv) {
   double *lat = NULL;
   gl_shape_t shapes[64];
   int64_t t0 = gl_now_ns();
-  if (gl_model_load(path, &m)) { rc = gl_cli_fail(path); goto done; }
+  gl_graph_t *lg = NULL;
+  if (gl_onnx_load_file(path, &lim, &lg) || gl_model_from_graph(lg, &m)) { rc = gl_cli_fail(path); goto done; }
   int64_t t_load = gl_now_ns();
   const gl_graph_t *g = gl_model_graph(m);
   if (n_input_files && n_input_files != g->n_inputs) {

@@ -1,10 +1,13 @@
 /* cli/cmd_serve.c - `gpulet serve`: run the KServe v2 HTTP server until SIGTERM or SIGINT. */
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "serve/serve.h"
@@ -15,13 +18,58 @@ static void usage(FILE *f) {
           "                    [--metrics-port N|-1] [--port-file FILE] [--cache-dir DIR]\n"
           "                    [--max-body BYTES] [--max-elements N] [--max-connections N]\n"
           "                    [--max-header BYTES] [--max-inflight BYTES] [--http-threads N]\n"
-          "                    [--cores-per-model N] [--whole] [--quiet]\n"
+          "                    [--cores-per-model N] [--whole] [--repo-token FILE] [--quiet]\n"
+          "                    [--max-inputs N] [--max-model-bytes BYTES] [--max-graph-nodes N]\n"
           "  Serves the models of DIR (one folder per model with model.onnx and config.json) over\n"
           "  HTTP with the KServe v2 protocol on ADDR:N (default 127.0.0.1:8000) and Prometheus\n"
           "  metrics on port 8002. Without a repository it serves a default set of zoo models\n"
           "  (lenet, mobilenetv2; --models picks others: resnet50) written once into the cache folder.\n"
           "  --port 0 picks a free port; --port-file writes the ports chosen (\"PORT METRICS_PORT\").\n"
-          "  SIGTERM or SIGINT: stop accepting, answer every admitted request, exit 0.\n");
+          "  --repo-token FILE (or $GPULET_REPO_TOKEN holding the token itself): repository control\n"
+          "  (/v2/repository/..., /v2/gpulet/replan) then needs \"Authorization: Bearer <token>\".\n"
+          "  SIGTERM or SIGINT: stop accepting, answer every admitted request, exit 0.\n"
+          "  Limits (defaults): --max-body 64 MiB, --max-elements 16 Mi per tensor, --max-inputs 64\n"
+          "  (inputs or requested outputs per request), --max-header 64 KiB, --max-connections 256,\n"
+          "  --max-inflight 1 GiB of bodies, --max-model-bytes 2 GiB (model.onnx, checked before\n"
+          "  reading), --max-graph-nodes 1000000 (initializers at most as many, values 4x).\n");
+}
+
+/* The repository token from FILE (or, without one, from $GPULET_REPO_TOKEN): one line, surrounding
+ * whitespace dropped; no space or control character inside. Returns nonzero after saying why. */
+static int read_token(const char *file, char *tok, size_t cap) {
+  size_t n = 0;
+  if (file) {
+    FILE *f = fopen(file, "r");
+    if (!f) { fprintf(stderr, "gpulet serve: --repo-token %s: %s\n", file, strerror(errno)); return 1; }
+    struct stat sb;
+    if (!fstat(fileno(f), &sb) && (sb.st_mode & 0077))
+      fprintf(stderr, "gpulet serve: warning: the token file %s can be read by other users (chmod 600 it)\n", file);
+    n = fread(tok, 1, cap - 1, f);
+    bool more = fgetc(f) != EOF;
+    fclose(f);
+    if (more) { fprintf(stderr, "gpulet serve: --repo-token %s: over %zu bytes\n", file, cap - 1); return 1; }
+  } else {
+    const char *e = getenv("GPULET_REPO_TOKEN");
+    n = strlen(e);
+    if (n >= cap) { fprintf(stderr, "gpulet serve: GPULET_REPO_TOKEN: over %zu bytes\n", cap - 1); return 1; }
+    memcpy(tok, e, n);
+  }
+  tok[n] = 0;
+  while (n && isspace((unsigned char)tok[n - 1])) tok[--n] = 0;
+  size_t b = 0;
+  while (b < n && isspace((unsigned char)tok[b])) b++;
+  memmove(tok, tok + b, n - b + 1);
+  n -= b;
+  for (size_t i = 0; i < n; i++)
+    if (isspace((unsigned char)tok[i]) || iscntrl((unsigned char)tok[i])) {
+      fprintf(stderr, "gpulet serve: the repository token holds a space or control character (one line, no spaces)\n");
+      return 1;
+    }
+  if (n < 16) {
+    fprintf(stderr, "gpulet serve: the repository token is %s (at least 16 characters)\n", n ? "too short" : "empty");
+    return 1;
+  }
+  return 0;
 }
 
 int gl_cmd_serve(int argc, char **argv) {
@@ -35,15 +83,19 @@ int gl_cmd_serve(int argc, char **argv) {
       {"cores-per-model", required_argument, 0, 'k'},  {"whole", no_argument, 0, 'W'},
       {"quiet", no_argument, 0, 'q'},                  {"help", no_argument, 0, 'h'},
       {"max-inflight", required_argument, 0, 'I'},
+      {"max-inputs", required_argument, 0, 'N'},     {"max-model-bytes", required_argument, 0, 'S'},
+      {"max-graph-nodes", required_argument, 0, 'G'},
+      {"repo-token", required_argument, 0, 'A'},
       {0, 0, 0, 0}};
   gl_serve_opts_t o = {.listen = "127.0.0.1", .port = 8000, .metrics_port = 8002};
-  const char *port_file = NULL;
+  const char *port_file = NULL, *token_file = NULL;
+  static char token[4096];
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "r:M:l:p:m:P:c:B:E:C:H:T:k:I:Wqh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "r:M:l:p:m:P:c:B:E:C:H:T:k:I:N:S:G:A:Wqh", opts, NULL)) != -1) {
     char *end = NULL;
     long long v = 0;
-    if (optarg && strchr("pmBECHTkI", c)) {
+    if (optarg && strchr("pmBECHTkINSG", c)) {
       v = strtoll(optarg, &end, 10);
       if (*end || end == optarg) goto bad;
     }
@@ -62,6 +114,10 @@ int gl_cmd_serve(int argc, char **argv) {
       case 'T': if (v < 1 || v > 256) goto bad; o.threads = (int)v; break;
       case 'k': if (v < 1 || v > 4096) goto bad; o.cores_per_model = (int)v; break;
       case 'I': if (v < 4096) goto bad; o.max_inflight = (size_t)v; break;
+      case 'N': if (v < 1 || v > 4096) goto bad; o.max_inputs = (int)v; break;
+      case 'S': if (v < 1024) goto bad; o.max_model_bytes = (size_t)v; break;
+      case 'G': if (v < 1 || v > 100000000) goto bad; o.max_graph_nodes = (int)v; break;
+      case 'A': token_file = optarg; break;
       case 'W': o.whole = true; break;
       case 'q': o.quiet = true; break;
       case 'h': usage(stdout); return 0;
@@ -69,6 +125,10 @@ int gl_cmd_serve(int argc, char **argv) {
     }
   }
   if (optind != argc) { usage(stderr); return 2; }
+  if (token_file || getenv("GPULET_REPO_TOKEN")) {
+    if (read_token(token_file, token, sizeof token)) return 2;
+    o.repo_token = token;
+  }
   /* every thread started from here on inherits the blocked signals; main waits for them */
   sigset_t set;
   sigemptyset(&set);

@@ -20,6 +20,8 @@ static const struct {
     {"serve", gl_cmd_serve, "serve models over HTTP (KServe v2 / Open Inference Protocol)"},
     {"gpulets", gl_cmd_gpulets, "GPU partition benchmark on green-context gpu-lets (for the GPU checklist)"},
     {"mps-worker", gl_cmd_mps_worker, "an MPS gpu-let's worker process (started by gpulet itself)"},
+    {"demo", gl_cmd_demo, "serve a model mix with gpu-lets and with time-sharing, load both, print them side by side"},
+    {"loadgen", gl_cmd_loadgen, "open-loop Poisson or trace load against a KServe v2 server: SLO attainment, percentiles"},
 };
 
 int gl_cli_fail(const char *what) {

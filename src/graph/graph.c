@@ -351,55 +351,72 @@ gl_status_t gl_graph_toposort(gl_graph_t *g) {
                       gl_node_label(n), val->name);
     }
   }
-  /* Kahn's algorithm, picking the lowest original index first to keep the model's order. */
-  int *pending = gl_calloc((size_t)(nn ? nn : 1), sizeof(int));
-  int *order = gl_malloc(sizeof(int) * (size_t)(nn ? nn : 1));
-  char *done = gl_calloc((size_t)(nn ? nn : 1), 1);
-  if (!pending || !order || !done) {
-    gl_free(pending), gl_free(order), gl_free(done);
+  /* Kahn's algorithm over a consumer index (value -> consuming nodes, one entry per use), with a
+   * min-heap of ready nodes so the lowest original index goes first and the model's order is kept:
+   * O((nodes + uses) log nodes). */
+  int nv = g->n_values;
+  size_t nn1 = (size_t)(nn ? nn : 1);
+  int *pending = gl_calloc(nn1, sizeof(int));
+  int *order = gl_malloc(sizeof(int) * nn1);
+  int *heap = gl_malloc(sizeof(int) * nn1);
+  int *first = gl_calloc((size_t)nv + 1, sizeof(int)); /* CSR offsets of consumers per value */
+  int n_uses = 0;
+  for (int i = 0; i < nn; i++) n_uses += g->nodes[i].n_inputs;
+  int *cons = gl_malloc(sizeof(int) * (size_t)(n_uses ? n_uses : 1));
+  if (!pending || !order || !heap || !first || !cons) {
+    gl_free(pending), gl_free(order), gl_free(heap), gl_free(first), gl_free(cons);
     return gl_err(GL_ENOMEM, "out of memory sorting the graph");
   }
   for (int i = 0; i < nn; i++) {
     gl_node_t *n = &g->nodes[i];
     for (int k = 0; k < n->n_inputs; k++) {
       int v = n->inputs[k];
-      if (v >= 0 && g->values[v].producer >= 0) pending[i]++;
+      if (v >= 0 && g->values[v].producer >= 0) pending[i]++, first[v + 1]++;
     }
   }
-  int count = 0, cursor = 0;
-  while (count < nn) {
-    int pick = -1;
-    for (int i = cursor; i < nn; i++)
-      if (!done[i] && pending[i] == 0) {
-        pick = i;
-        break;
-      }
-    if (pick < 0)
-      for (int i = 0; i < cursor; i++)
-        if (!done[i] && pending[i] == 0) {
-          pick = i;
-          break;
-        }
-    if (pick < 0) break;
-    done[pick] = 1;
+  for (int v = 0; v < nv; v++) first[v + 1] += first[v];
+  for (int i = 0; i < nn; i++) {
+    gl_node_t *n = &g->nodes[i];
+    for (int k = 0; k < n->n_inputs; k++) {
+      int v = n->inputs[k];
+      if (v >= 0 && g->values[v].producer >= 0) cons[first[v]++] = i;
+    }
+  }
+  for (int v = nv; v > 0; v--) first[v] = first[v - 1]; /* the fill advanced each start to its end */
+  first[0] = 0;
+  int hn = 0, count = 0;
+  for (int i = 0; i < nn; i++)
+    if (pending[i] == 0) heap[hn++] = i; /* ascending: already a min-heap */
+  while (hn > 0) {
+    int pick = heap[0];
+    int last = heap[--hn], at = 0; /* sift the last entry down from the root */
+    for (;;) {
+      int c = 2 * at + 1;
+      if (c >= hn) break;
+      if (c + 1 < hn && heap[c + 1] < heap[c]) c++;
+      if (heap[c] >= last) break;
+      heap[at] = heap[c], at = c;
+    }
+    if (hn > 0) heap[at] = last;
     order[count++] = pick;
-    cursor = pick;
     gl_node_t *n = &g->nodes[pick];
     for (int k = 0; k < n->n_outputs; k++) {
       int v = n->outputs[k];
       if (v < 0) continue;
-      for (int j = 0; j < nn; j++) {
-        if (done[j]) continue;
-        gl_node_t *m = &g->nodes[j];
-        for (int q = 0; q < m->n_inputs; q++)
-          if (m->inputs[q] == v) pending[j]--;
+      for (int u = first[v]; u < first[v + 1]; u++) {
+        int j = cons[u];
+        if (--pending[j] != 0) continue;
+        int up = hn++; /* sift j up */
+        while (up > 0 && heap[(up - 1) / 2] > j) heap[up] = heap[(up - 1) / 2], up = (up - 1) / 2;
+        heap[up] = j;
       }
     }
   }
+  gl_free(heap), gl_free(first), gl_free(cons);
   gl_status_t st = GL_OK;
   if (count < nn) {
     int bad = 0;
-    while (bad < nn && done[bad]) bad++;
+    while (bad < nn && pending[bad] == 0) bad++;
     st = gl_err(GL_EPARSE, "the graph has a cycle through %s", gl_node_label(&g->nodes[bad]));
   } else {
     gl_node_t *sorted = gl_malloc(sizeof *sorted * (size_t)(nn ? nn : 1));
@@ -412,7 +429,7 @@ gl_status_t gl_graph_toposort(gl_graph_t *g) {
       gl_graph_recount(g);
     }
   }
-  gl_free(pending), gl_free(order), gl_free(done);
+  gl_free(pending), gl_free(order);
   return st;
 }
 

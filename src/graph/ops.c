@@ -4,7 +4,7 @@
 #include <string.h>
 
 static const gl_op_schema_t *const families[] = {
-    gl_schemas_elementwise, gl_schemas_tensor, gl_schemas_nn, gl_schemas_reduce};
+    gl_schemas_elementwise, gl_schemas_tensor, gl_schemas_nn, gl_schemas_reduce, gl_schemas_index};
 
 const gl_op_schema_t *gl_op_schema(const char *op_type) {
   for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)

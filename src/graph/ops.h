@@ -25,6 +25,7 @@ const gl_op_schema_t *gl_op_schema(const char *op_type);
 /* Family tables, each ending with a zeroed entry. */
 extern const gl_op_schema_t gl_schemas_elementwise[]; /* ops_elementwise.c */
 extern const gl_op_schema_t gl_schemas_tensor[];      /* ops_tensor.c: shape and data movement */
+extern const gl_op_schema_t gl_schemas_index[];       /* ops_index.c: gather, scatter, data-dependent */
 extern const gl_op_schema_t gl_schemas_nn[];          /* ops_nn.c: conv, gemm, pooling, norms */
 extern const gl_op_schema_t gl_schemas_reduce[];      /* ops_reduce.c: reductions, softmax, topk */
 

@@ -12,8 +12,10 @@
 
 /* Limits applied while reading; zero fields take the defaults shown. */
 typedef struct {
-  size_t max_file_bytes;   /* default 4 GiB */
+  size_t max_file_bytes;   /* default 4 GiB: the model file, and the sum of its weights */
   int max_nodes;           /* default 1,000,000 */
+  int max_values;          /* default 4,000,000: initializers + graph inputs + node outputs */
+  int max_initializers;    /* default 1,000,000 */
 } gl_onnx_limits_t;
 
 /* Reads the model at path; external tensor data is resolved relative to the model's folder and

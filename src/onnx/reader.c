@@ -19,18 +19,22 @@
 
 #define DEFAULT_MAX_FILE ((size_t)4 << 30)
 #define DEFAULT_MAX_NODES 1000000
+#define DEFAULT_MAX_VALUES 4000000
+#define DEFAULT_MAX_INITIALIZERS 1000000
 #define MIN_OPSET 1
 #define MAX_OPSET 17
 
 typedef struct {
   const char *base_dir;       /* folder external data is relative to, or NULL */
   size_t max_file;
-  int max_nodes;
+  int max_nodes, max_values, max_initializers;
 } rd_t;
 
 static void limits_of(const gl_onnx_limits_t *lim, rd_t *rd) {
   rd->max_file = lim && lim->max_file_bytes ? lim->max_file_bytes : DEFAULT_MAX_FILE;
   rd->max_nodes = lim && lim->max_nodes > 0 ? lim->max_nodes : DEFAULT_MAX_NODES;
+  rd->max_values = lim && lim->max_values > 0 ? lim->max_values : DEFAULT_MAX_VALUES;
+  rd->max_initializers = lim && lim->max_initializers > 0 ? lim->max_initializers : DEFAULT_MAX_INITIALIZERS;
 }
 
 static const char *tname(const Onnx__TensorProto *tp) {
@@ -547,7 +551,17 @@ static gl_status_t convert(const rd_t *rd, const Onnx__ModelProto *mp, gl_graph_
   if (!gp) return gl_err(GL_EPARSE, "the model has no graph");
   if (gp->n_node > (size_t)rd->max_nodes)
     return gl_err(GL_ELIMIT, "the model has %zu nodes, more than the limit of %d", gp->n_node, rd->max_nodes);
+  if (gp->n_initializer > (size_t)rd->max_initializers)
+    return gl_err(GL_ELIMIT, "the model has %zu initializers, more than the limit of %d", gp->n_initializer,
+                  rd->max_initializers);
+  /* every value is an initializer, a graph input or a node output: counted before any is made */
+  size_t n_values = gp->n_initializer + gp->n_input;
+  for (size_t i = 0; i < gp->n_node; i++) n_values += gp->node[i]->n_output;
+  if (n_values > (size_t)rd->max_values)
+    return gl_err(GL_ELIMIT, "the model has %zu values (initializers, inputs and node outputs), more than the limit of %d",
+                  n_values, rd->max_values);
   if (gp->n_sparse_initializer) return gl_err(GL_EUNSUPPORTED, "sparse initializers are not supported");
+  size_t weight_bytes = 0;
   if (gp->name && gp->name[0] && !(g->name = gl_strdup(gp->name))) return gl_err(GL_ENOMEM, "out of memory");
   for (size_t i = 0; i < gp->n_initializer; i++) {
     const Onnx__TensorProto *tp = gp->initializer[i];
@@ -558,6 +572,11 @@ static gl_status_t convert(const rd_t *rd, const Onnx__ModelProto *mp, gl_graph_
     gl_tensor_t t;
     gl_status_t st = tensor_from_proto(rd, tp, &t);
     if (st) return gl_err_wrap(st, "initializer");
+    weight_bytes += gl_tensor_nbytes(&t);
+    if (weight_bytes > rd->max_file) {
+      gl_tensor_fini(&t);
+      return gl_err(GL_ELIMIT, "the model's initializers hold more than the limit of %zu bytes", rd->max_file);
+    }
     if ((st = gl_value_set_const(g, vi, &t))) {
       gl_tensor_fini(&t);
       return st;

@@ -35,6 +35,7 @@ gl_status_t gl_smodel_ensure_plan(gl_smodel_t *m, int size) {
   }
   gl_compile_opts_t co = {.batch = size, .input_shapes = shapes};
   gl_part_placement(m->part, &co.placement);
+  co.placement.precision = m->cfg.precision; /* the CUDA backend's arithmetic; the CPU ignores it */
   gl_plan_t *p = NULL;
   GL_TRY(gl_model_compile(m->model, m->be, &co, &p));
   gl_status_t st = GL_OK;
@@ -441,7 +442,7 @@ int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r) {
   }
   int64_t now = gl_now_ns();
   r->enqueue_ns = now;
-  gl_req_t q = {(int64_t)(intptr_t)r, r->arrival_ns, r->deadline_ns};
+  gl_req_t q = {(int64_t)(intptr_t)r, r->arrival_ns, r->deadline_ns, gl_smodel_priority(m, kv->priority)};
   /* serve_late: never refused for lateness (only for a full queue) */
   int64_t min_service = m->cfg.serve_late ? -(INT64_MAX / 4) : m->batcher.lat_ns[1];
   gl_admit_t a = gl_dqueue_push(&m->q, q, now, min_service);

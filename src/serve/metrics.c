@@ -1,5 +1,6 @@
 /* serve/metrics.c - what the server reports: Prometheus text (Triton's names plus gpulet_*),
- * the statistics extension's JSON, the partition/batch plan JSON and the static status page. */
+ * the statistics extension's JSON (with recent percentiles and SLO attainment) and the plan JSON.
+ * The status page itself is src/serve/web/ (embedded at build time, see serve/web.h). */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,7 +16,10 @@ typedef struct {
   double slo_ms;
   int64_t lat[GL_BATCH_MAX + 1];
   bool compiled[GL_BATCH_MAX + 1];
+  gl_latwin_stats_t lw; /* the last GL_SERVE_LAT_WINDOW_S seconds */
 } snap_t;
+
+#define GL_SERVE_LAT_WINDOW_S 10
 
 /* Copies each ready model's numbers (or just `only`); returns the count. */
 static int snapshot(gl_server_t *s, const char *only, snap_t *out, int cap) {
@@ -37,6 +41,7 @@ static int snapshot(gl_server_t *s, const char *only, snap_t *out, int cap) {
     p->grant = m->grant;
     p->max_batch = m->cfg.max_batch;
     p->slo_ms = m->cfg.slo_ms;
+    gl_latwin_stats(&m->lw, gl_now_ns(), (int64_t)GL_SERVE_LAT_WINDOW_S * 1000000000LL, &p->lw);
   }
   pthread_mutex_unlock(&s->mu);
   return n;
@@ -121,6 +126,22 @@ void gl_serve_metrics(gl_server_t *s, gl_kv_buf_t *b) {
     gl_kv_buf_printf(b, "%s_sum{" L "} %lld\n%s_count{" L "} %lld\n", mname, sn[i].name, (long long)sum, mname,
                      sn[i].name, (long long)cum);
   }
+  mname = "gpulet_request_duration_seconds";
+  metric(b, mname, "summary", "End-to-end request latency: quantiles over the requests answered in the last 10 seconds, sum and count since start");
+  for (int i = 0; i < n; i++) {
+    const gl_latwin_stats_t *w = &sn[i].lw;
+    if (w->answered > 0) {
+      gl_kv_buf_printf(b, "%s{" L ",quantile=\"0.5\"} %.6f\n", mname, sn[i].name, w->p50_ms / 1000);
+      gl_kv_buf_printf(b, "%s{" L ",quantile=\"0.99\"} %.6f\n", mname, sn[i].name, w->p99_ms / 1000);
+      gl_kv_buf_printf(b, "%s{" L ",quantile=\"0.999\"} %.6f\n", mname, sn[i].name, w->p999_ms / 1000);
+    }
+    gl_kv_buf_printf(b, "%s_sum{" L "} %.6f\n%s_count{" L "} %lld\n", mname, sn[i].name, sn[i].st.ns_request / 1e9, mname,
+                     sn[i].name, (long long)sn[i].st.success);
+  }
+  mname = "gpulet_slo_attainment_ratio";
+  metric(b, mname, "gauge", "Requests of the last 10 seconds that met their deadline, over those answered or rejected");
+  for (int i = 0; i < n; i++)
+    if (sn[i].lw.attain >= 0) gl_kv_buf_printf(b, "%s{" L "} %.6f\n", mname, sn[i].name, sn[i].lw.attain);
   gl_kv_buf_printf(b, "# HELP gpulet_alloc_live_bytes Bytes held through gpulet's allocator\n# TYPE gpulet_alloc_live_bytes gauge\ngpulet_alloc_live_bytes %zu\n",
                    gl_alloc_live_bytes());
   gl_kv_buf_printf(b, "# HELP gpulet_open_connections Open HTTP connections\n# TYPE gpulet_open_connections gauge\ngpulet_open_connections %d\n",
@@ -132,6 +153,12 @@ void gl_serve_metrics(gl_server_t *s, gl_kv_buf_t *b) {
 
 static void dur(gl_kv_buf_t *b, const char *key, int64_t count, int64_t ns, bool comma) {
   gl_kv_buf_printf(b, "%s\"%s\":{\"count\":%lld,\"ns\":%lld}", comma ? "," : "", key, (long long)count, (long long)ns);
+}
+
+/* ,"key":v with v >= 0, else ,"key":null (nothing measured in the window) */
+static void num_or_null(gl_kv_buf_t *b, const char *key, double v) {
+  if (v >= 0) gl_kv_buf_printf(b, ",\"%s\":%.4g", key, v);
+  else gl_kv_buf_printf(b, ",\"%s\":null", key);
 }
 
 void gl_serve_stats_json(gl_server_t *s, const char *only, gl_kv_buf_t *b) {
@@ -165,8 +192,16 @@ void gl_serve_stats_json(gl_server_t *s, const char *only, gl_kv_buf_t *b) {
       gl_kv_buf_put(b, "}", 1);
       first = false;
     }
-    gl_kv_buf_printf(b, "],\"memory_usage\":[],\"gpulet\":{\"slo_met\":%lld,\"slo_missed\":%lld,\"rejected_early\":%lld,\"rejected_queue_full\":%lld}}",
+    gl_kv_buf_printf(b, "],\"memory_usage\":[],\"gpulet\":{\"slo_met\":%lld,\"slo_missed\":%lld,\"rejected_early\":%lld,\"rejected_queue_full\":%lld",
                      (long long)t->slo_met, (long long)t->slo_missed, (long long)t->rejected_late, (long long)t->rejected_full);
+    const gl_latwin_stats_t *w = &sn[i].lw;
+    gl_kv_buf_printf(b, ",\"window_s\":%d,\"window_answered\":%d,\"window_rejected\":%d", GL_SERVE_LAT_WINDOW_S,
+                     w->answered, w->rejected);
+    num_or_null(b, "p50_ms", w->p50_ms);
+    num_or_null(b, "p99_ms", w->p99_ms);
+    num_or_null(b, "p999_ms", w->p999_ms);
+    num_or_null(b, "slo_attain", w->attain);
+    gl_kv_buf_put(b, "}}", 2);
   }
   gl_kv_buf_put(b, "]}", 2);
   gl_free(sn);
@@ -196,22 +231,3 @@ void gl_serve_plan_json(gl_server_t *s, gl_kv_buf_t *b) {
   gl_kv_buf_put(b, "]}", 2);
   gl_free(sn);
 }
-
-const char gl_serve_status_html[] =
-    "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>gpulet</title>\n"
-    "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#eee}</style></head>\n"
-    "<body><h1>gpulet</h1><p id=\"up\"></p><table id=\"t\"></table>\n<script>\n"
-    "async function tick(){\n"
-    " try{const p=await (await fetch('/v2/gpulet/plan')).json();\n"
-    "  const st=await (await fetch('/v2/models/stats')).json();\n"
-    "  const by={};for(const m of st.model_stats)by[m.name]=m;\n"
-    "  let h='<tr><th>model</th><th>partition</th><th>units</th><th>max batch</th><th>SLO ms</th><th>queued</th>'+\n"
-    "   '<th>requests</th><th>executions</th><th>SLO met</th><th>missed</th><th>rejected</th></tr>';\n"
-    "  for(const g of p.gpulets){const m=by[g.model]||{};const x=m.gpulet||{};\n"
-    "   h+=`<tr><td>${g.model}</td><td>${g.kind}</td><td>${g.units}</td><td>${g.max_batch}</td><td>${g.slo_ms}</td>`+\n"
-    "    `<td>${g.queued}</td><td>${m.inference_count}</td><td>${m.execution_count}</td><td>${x.slo_met}</td>`+\n"
-    "    `<td>${x.slo_missed}</td><td>${x.rejected_early}</td></tr>`;}\n"
-    "  document.getElementById('t').innerHTML=h;document.getElementById('up').textContent='up '+p.uptime_s+' s';\n"
-    " }catch(e){document.getElementById('up').textContent='no answer: '+e;}\n"
-    "}\ntick();setInterval(tick,1000);\n</script></body></html>\n";

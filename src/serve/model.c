@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend/gpu.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 
@@ -73,6 +74,7 @@ gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *
   cfg->max_queue = 256;
   cfg->collect_us = 0;
   cfg->warm = true;
+  cfg->precision = 0; /* GL_PREC_FP32 */
   char *text = NULL;
   size_t len = 0;
   gl_status_t st = read_small(dirfd, "config.json", &text, &len, 1 << 20);
@@ -95,6 +97,8 @@ gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *
     } else if (!strcmp(k, "slo_ms")) {
       if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 3.6e6) { st = gl_err(GL_EINVAL, "config.json: 'slo_ms' must be a number in (0, 3600000]"); break; }
       cfg->slo_ms = json_number_value(v);
+    } else if (!strcmp(k, "precision")) {
+      if (!json_is_string(v) || gl_precision_parse(json_string_value(v), &cfg->precision)) { st = gl_err(GL_EINVAL, "config.json: 'precision' must be \"fp32\", \"tf32\" or \"fp16\""); break; }
     } else if (!strcmp(k, "slo_percentile")) {
       if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 100) { st = gl_err(GL_EINVAL, "config.json: 'slo_percentile' must be a number in (0, 100]"); break; }
       cfg->slo_percentile = json_number_value(v);
@@ -202,6 +206,11 @@ static gl_status_t read_io(gl_smodel_t *m) {
 
 gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
                            gl_smodel_t **out) {
+  return gl_smodel_load_lim(repo_fd, repo_path, name, part, NULL, out);
+}
+
+gl_status_t gl_smodel_load_lim(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
+                               const gl_onnx_limits_t *lim, gl_smodel_t **out) {
   *out = NULL;
   if (!gl_smodel_name_ok(name)) return gl_err(GL_EINVAL, "'%s' is not a valid model name", name);
   gl_smodel_t *m = gl_calloc(1, sizeof *m);
@@ -231,9 +240,17 @@ gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name,
     if (ffd >= 0) close(ffd);
     goto fail_dfd;
   }
+  if (lim && lim->max_file_bytes && (uint64_t)sb.st_size > lim->max_file_bytes) {
+    st = gl_err(GL_ELIMIT, "model '%s': model.onnx is %lld bytes, more than the limit of %zu (--max-model-bytes)", name,
+                (long long)sb.st_size, lim->max_file_bytes);
+    close(ffd);
+    goto fail_dfd;
+  }
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fd/%d", ffd);
-  st = gl_model_load(path, &m->model);
+  gl_graph_t *g = NULL;
+  st = gl_onnx_load_file(path, lim, &g);
+  if (!st) st = gl_model_from_graph(g, &m->model);
   close(ffd);
   if (st) { gl_err_wrap(st, "model '%s': model.onnx", name); goto fail_dfd; }
   if ((st = read_io(m))) { gl_err_wrap(st, "model '%s'", name); goto fail_dfd; }

@@ -13,8 +13,10 @@
 
 #include "batch/batch.h"
 #include "engine/engine.h"
+#include "onnx/onnx.h"
 #include "part/part.h"
 #include "serve/kserve.h"
+#include "serve/latwin.h"
 
 #define GL_SMODEL_MAX_IO 16
 
@@ -22,11 +24,12 @@ typedef struct {
   int max_batch;        /* >= 1: the first dim is the batch; 0: no batching, full shapes */
   double slo_ms;        /* latency objective per request (arrival to answer) */
   double slo_percentile;/* informational, for the scheduler (99) */
-  int priority;         /* informational for now */
+  int priority;         /* queue level of requests that name none (1 = highest; 0 = 1) */
   bool serve_late;      /* run requests that will miss their SLO instead of rejecting them */
   int max_queue;        /* queued requests beyond which arrivals get 429 */
   int64_t collect_us;   /* > 0: wait up to this long after the head arrives for a fuller batch */
   bool warm;            /* compile and time every batch size in the background after loading */
+  int precision;        /* CUDA: a gl_precision_t, config "precision": "fp32" (default), "tf32", "fp16" */
 } gl_smodel_cfg_t;
 
 typedef struct {
@@ -88,6 +91,7 @@ struct gl_smodel {
   pthread_t thread;
   atomic_int refs;
   gl_smodel_stats_t st;
+  gl_latwin_t lw;                        /* recent outcomes (recorded by server.c, read by metrics.c) */
 };
 
 /* Reads DIR/config.json (optional) into cfg; names any bad field. */
@@ -97,6 +101,10 @@ gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *
  * share one, and it must outlive the model), warms it and starts the dispatcher. refs = 1. */
 gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
                            gl_smodel_t **out) GL_MUST_USE;
+/* Same with limits on model.onnx (file bytes checked before it is mapped, graph size; NULL or zero
+ * fields: the reader's defaults). */
+gl_status_t gl_smodel_load_lim(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
+                               const gl_onnx_limits_t *lim, gl_smodel_t **out) GL_MUST_USE;
 void gl_smodel_ref(gl_smodel_t *m);
 /* Drops one reference; the last stops accepting, finishes every admitted request, joins the
  * dispatcher and frees the model. */
@@ -108,6 +116,12 @@ void gl_smodel_drain(gl_smodel_t *m);
  * queues it. Returns 0 when queued (done() will be called later), or an HTTP status with
  * r->err set (the request was not queued; the caller answers it). */
 int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r);
+/* The queue level of a request asking for `asked` (its `priority` parameter; 0 = none): asked, or
+ * the model's configured default level; 1 is the highest, larger is lower. */
+static inline int32_t gl_smodel_priority(const gl_smodel_t *m, int64_t asked) {
+  int64_t p = asked > 0 ? asked : m->cfg.priority > 0 ? m->cfg.priority : 1;
+  return p > INT32_MAX ? INT32_MAX : (int32_t)p;
+}
 /* Frees the request's tensors (not r itself). */
 void gl_sreq_fini(gl_sreq_t *r);
 

@@ -1,6 +1,7 @@
 /* serve/repo.c - the model repository: the default zoo set, scanning, loading and unloading models
  * into the server's table, and giving each model its CPU partition. */
 #include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -206,7 +207,10 @@ gl_status_t gl_serve_load(gl_server_t *s, const char *name) {
   int pi = -1;
   gl_smodel_t *m = NULL;
   gl_status_t st = pick_part(s, &pi);
-  if (!st) st = gl_smodel_load(s->repo_fd, s->repo_path, name, s->parts[pi], &m);
+  gl_onnx_limits_t lim = {.max_file_bytes = s->o.max_model_bytes, .max_nodes = s->o.max_graph_nodes,
+                          .max_values = s->o.max_graph_nodes > INT32_MAX / 4 ? INT32_MAX : s->o.max_graph_nodes * 4,
+                          .max_initializers = s->o.max_graph_nodes};
+  if (!st) st = gl_smodel_load_lim(s->repo_fd, s->repo_path, name, s->parts[pi], &lim, &m);
   pthread_mutex_lock(&s->mu);
   if (st) {
     e->state = "UNAVAILABLE";

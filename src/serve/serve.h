@@ -26,10 +26,15 @@ typedef struct {
   int64_t max_elements;      /* per tensor (default 16 Mi) */
   int max_connections;       /* default 256 */
   size_t max_header;         /* per-connection memory for the request line and headers (64 KiB) */
+  int max_inputs;            /* inputs (and requested outputs) per request (default 64) */
+  size_t max_model_bytes;    /* model.onnx size, checked before it is read (default 2 GiB) */
+  int max_graph_nodes;       /* nodes per model (default 1,000,000; initializers <= this, values <= 4x) */
   int threads;               /* HTTP threads (default 2) */
   int cores_per_model;       /* 0 = cores / models, at least 1 */
   bool whole;                /* every model on the whole CPU, unpinned */
   bool quiet;
+  const char *repo_token;    /* non-NULL: repository control (index, load, unload, replan) needs
+                              * "Authorization: Bearer <repo_token>"; inference stays open */
 } gl_serve_opts_t;
 
 typedef struct gl_server gl_server_t;

@@ -43,6 +43,7 @@ struct gl_server {
   atomic_size_t body_bytes; /* request bodies buffered now */
   atomic_bool stopping;
   int64_t start_ns;
+  char *repo_token;        /* the server's copy of o.repo_token (NULL: open) */
 };
 
 /* repo.c */
@@ -60,6 +61,5 @@ int gl_serve_scan(gl_server_t *s, char (*names)[128], int cap);
 void gl_serve_metrics(gl_server_t *s, gl_kv_buf_t *b);
 void gl_serve_stats_json(gl_server_t *s, const char *only, gl_kv_buf_t *b);
 void gl_serve_plan_json(gl_server_t *s, gl_kv_buf_t *b);
-extern const char gl_serve_status_html[];
 
 #endif

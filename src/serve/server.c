@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "serve/serve_int.h"
+#include "serve/web.h"
 
 typedef struct {
   gl_server_t *s;
@@ -70,6 +72,51 @@ static enum MHD_Result send_jansson(struct MHD_Connection *c, int status, json_t
   return r;
 }
 
+/* ---- repository control: bearer token ---- */
+
+/* Constant-time in the content of the token: every byte of `want` is compared whatever differs. */
+static bool token_equal(const char *got, size_t glen, const char *want, size_t wlen) {
+  unsigned char d = glen != wlen;
+  for (size_t i = 0; i < wlen; i++) d |= (unsigned char)want[i] ^ (unsigned char)(i < glen ? got[i] : 0);
+  return d == 0;
+}
+
+/* The paths that change or list the repository (and re-plan): the only ones the token guards. */
+static bool is_control(const char *url) {
+  return !strncmp(url, "/v2/repository/", 15) || !strcmp(url, "/v2/repository") || !strncmp(url, "/v2/gpulet/replan", 17);
+}
+
+/* NULL when the request may go on, else the reason it may not. */
+static const char *unauthorized(gl_server_t *s, struct MHD_Connection *c) {
+  if (!s->repo_token) return NULL;
+  const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  if (!h) return "repository control needs an 'Authorization: Bearer <token>' header (see --repo-token)";
+  if (strncasecmp(h, "Bearer ", 7)) return "repository control needs a Bearer token in the Authorization header";
+  h += 7;
+  while (*h == ' ') h++;
+  size_t n = strlen(h);
+  while (n && (h[n - 1] == ' ' || h[n - 1] == '\t')) n--;
+  if (!token_equal(h, n, s->repo_token, strlen(s->repo_token))) return "the bearer token is not the server's repository token";
+  return NULL;
+}
+
+static enum MHD_Result send_unauthorized(struct MHD_Connection *c, const char *why, bool had_header) {
+  gl_kv_buf_t b = {0};
+  gl_kv_buf_put(&b, "{\"error\":", 9);
+  gl_kv_buf_jstr(&b, why);
+  gl_kv_buf_put(&b, "}", 1);
+  const char *body = b.oom ? "{\"error\":\"unauthorized\"}" : b.p;
+  struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+  gl_kv_buf_fini(&b);
+  if (!r) return MHD_NO;
+  MHD_add_response_header(r, "Content-Type", "application/json");
+  MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                          had_header ? "Bearer realm=\"gpulet\", error=\"invalid_token\"" : "Bearer realm=\"gpulet\"");
+  enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
 static int status_for(gl_status_t st) {
   switch (st) {
     case GL_ENOTFOUND: return 404;
@@ -80,11 +127,37 @@ static int status_for(gl_status_t st) {
   }
 }
 
+/* A status-page file: revalidated by the browser on each load (no-cache + ETag, 304 when unchanged). */
+static enum MHD_Result send_web(struct MHD_Connection *c, const gl_web_file_t *f) {
+  const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+  bool same = inm && strstr(inm, f->etag);
+  struct MHD_Response *r = same ? MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT)
+                                : MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+  if (!r) return MHD_NO;
+  if (!same) MHD_add_response_header(r, "Content-Type", f->content_type);
+  MHD_add_response_header(r, "Cache-Control", "no-cache");
+  MHD_add_response_header(r, "ETag", f->etag);
+  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  enum MHD_Result ret = MHD_queue_response(c, same ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
 /* ---- the executor's side: called on the model's dispatcher thread ---- */
+
+/* Records an answered request in its model's window of recent outcomes (the model is alive). */
+static void record(gl_smodel_t *m, const gl_sreq_t *r, int status) {
+  int64_t now = gl_now_ns();
+  gl_lw_kind_t kind = status == 200 ? (now <= r->deadline_ns ? GL_LW_MET : GL_LW_MISSED)
+                      : status == 429 || status == 503 ? GL_LW_REJECTED
+                      : status >= 500 ? GL_LW_FAILED : 0;
+  if (kind) gl_latwin_add(&m->lw, now, now - r->arrival_ns, kind);
+}
 
 static void on_done(gl_sreq_t *r) {
   conn_t *k = r->user;
   gl_smodel_t *m = r->model;
+  record(m, r, r->http_status);
   if (r->http_status == 200) {
     gl_kv_out_t outs[GL_SMODEL_MAX_IO];
     int n = 0;
@@ -225,6 +298,7 @@ static enum MHD_Result infer(conn_t *k, gl_smodel_t *m) {
   atomic_fetch_add(&s->suspended, 1);
   int code = gl_smodel_submit(m, &k->req);
   if (code) {
+    record(m, &k->req, code);
     k->status = code;
     MHD_resume_connection(k->c);
   }
@@ -296,11 +370,15 @@ static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
     gl_kv_buf_t b = {0};
     gl_serve_metrics(s, &b);
     enum MHD_Result r = b.oom ? send_error(c, 500, "out of memory")
-                              : send_buf(c, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.len, -1);
+                              : send_buf(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "", b.len, -1);
     gl_kv_buf_fini(&b);
     return r;
   }
   if (k->metrics_only) return send_error(c, 404, "this port serves /metrics only");
+  if (is_control(url)) {
+    const char *why = unauthorized(s, c);
+    if (why) return send_unauthorized(c, why, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION) != NULL);
+  }
   if (!strcmp(url, "/v2/health/live")) return get ? send_json(c, 200, "{\"live\":true}") : send_error(c, 405, "use GET");
   if (!strcmp(url, "/v2/health/ready")) {
     if (!get) return send_error(c, 405, "use GET");
@@ -316,10 +394,8 @@ static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
     return send_json(c, 200, "{\"name\":\"gpulet\",\"version\":\"" GL_VERSION "\",\"extensions\":[\"binary_tensor_data\","
                              "\"model_repository\",\"model_configuration\",\"statistics\",\"schedule_policy\",\"parameters\"]}");
   }
-  if (!strcmp(url, "/")) {
-    if (!get) return send_error(c, 405, "use GET");
-    return send_buf(c, 200, "text/html; charset=utf-8", gl_serve_status_html, strlen(gl_serve_status_html), -1);
-  }
+  const gl_web_file_t *wf = gl_serve_web_find(url);
+  if (wf) return get ? send_web(c, wf) : send_error(c, 405, "use GET");
   if (!strcmp(url, "/v2/gpulet/plan")) {
     if (!get) return send_error(c, 405, "use GET");
     gl_kv_buf_t b = {0};
@@ -532,7 +608,15 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
   if (!s->o.max_connections) s->o.max_connections = 256;
   if (!s->o.max_header) s->o.max_header = 64 << 10;
   if (!s->o.threads) s->o.threads = 2;
-  s->lim = (gl_kv_limits_t){s->o.max_body, s->o.max_elements, 64};
+  if (!s->o.max_inputs) s->o.max_inputs = 64;
+  if (!s->o.max_model_bytes) s->o.max_model_bytes = (size_t)2 << 30;
+  if (!s->o.max_graph_nodes) s->o.max_graph_nodes = 1000000;
+  if (o->repo_token) {
+    if (!o->repo_token[0]) { gl_free(s); return gl_err(GL_EINVAL, "the repository token is empty"); }
+    if (!(s->repo_token = gl_strdup(o->repo_token))) { gl_free(s); return gl_err(GL_ENOMEM, "out of memory"); }
+    s->o.repo_token = s->repo_token;
+  }
+  s->lim = (gl_kv_limits_t){s->o.max_body, s->o.max_elements, s->o.max_inputs};
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->load_mu, NULL);
   gl_status_t st = GL_OK;
@@ -612,5 +696,10 @@ void gl_server_stop(gl_server_t *s) {
   if (s->repo_fd >= 0) close(s->repo_fd);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->load_mu);
+  if (s->repo_token) {
+    volatile char *t = s->repo_token;
+    for (size_t i = 0; t[i]; i++) t[i] = 0;
+    gl_free(s->repo_token);
+  }
   gl_free(s);
 }

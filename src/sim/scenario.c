@@ -47,6 +47,10 @@ static gl_status_t parse(json_t *root, const char *what, gl_scenario_t **out) {
   double seed = 1;
   if ((st = num(root, "duration_s", &s->duration_s, false, what, -1)) < 0) goto fail;
   if ((st = num(root, "seed", &seed, false, what, -1)) < 0) goto fail;
+  if (!(seed >= 0 && seed < 18446744073709551616.0 && seed == floor(seed))) {
+    st = gl_err(GL_EPARSE, "%s: seed must be an integer in [0, 2^64)", what);
+    goto fail;
+  }
   if (!(s->duration_s > 0 && s->duration_s <= 1e6)) {
     st = gl_err(GL_EPARSE, "%s: duration_s must be in (0, 1e6]", what);
     goto fail;
@@ -65,8 +69,8 @@ static gl_status_t parse(json_t *root, const char *what, gl_scenario_t **out) {
       goto fail;
     }
     snprintf(sm->name, sizeof sm->name, "%s", json_string_value(n));
-    if (p && (!json_is_string(p) || json_string_length(p) >= sizeof sm->profile)) {
-      st = gl_err(GL_EPARSE, "%s: models[%d].profile: expected a short string", what, i);
+    if (p && (!json_is_string(p) || !json_string_length(p) || json_string_length(p) >= sizeof sm->profile)) {
+      st = gl_err(GL_EPARSE, "%s: models[%d].profile: expected a non-empty short string", what, i);
       goto fail;
     }
     snprintf(sm->profile, sizeof sm->profile, "%s", p ? json_string_value(p) : sm->name);

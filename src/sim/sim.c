@@ -369,7 +369,7 @@ static void on_arrival(sim_t *S, int m) {
   bool counted = S->now >= S->warm_ns;
   if (counted) M->sent++;
   if (S->track_rates) gl_rate_observe(&M->est, (double)S->now / 1e9, 1);
-  gl_req_t r = {0, S->now, S->now + M->slo_ns};
+  gl_req_t r = {.id = 0, .arrival_ns = S->now, .deadline_ns = S->now + M->slo_ns};
   if (gl_dqueue_push(&M->q, r, S->now, M->min_service) != GL_ADMIT_OK) {
     if (counted) M->rejected++;
   } else {
@@ -826,11 +826,15 @@ gl_status_t gl_sim_trace_load(const char *path, const gl_scenario_t *s, long *n,
     ln++;
     char name[64];
     double ts;
+    if (!strchr(line, '\n') && !feof(f)) {
+      st = gl_err(GL_EPARSE, "%s:%ld: line longer than %zu bytes", path, ln, sizeof line - 2);
+      break;
+    }
     char *h = strchr(line, '#');
     if (h) *h = 0;
     int got = sscanf(line, "%lf %63s", &ts, name);
     if (got <= 0) continue;
-    if (got != 2 || !(ts >= last)) {
+    if (got != 2 || !(ts >= last) || !isfinite(ts)) {
       st = gl_err(GL_EPARSE, "%s:%ld: expected \"<seconds> <model>\" with time ascending", path, ln);
       break;
     }

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
@@ -131,7 +132,7 @@ static void test_binary_broadcast(void **state) {
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     onenode_t o = {cases[c].op, 2, {GL_DT_F32, GL_DT_F32}, {sa, sb}, {a, b}, 0, NULL, 0};
     run_cpu(&o, ref, 120);
-    for (int64_t i = 0; i < 120; i++) gl_k_binary_at(&bc, cases[c].code, a, b, got, i);
+    for (int64_t i = 0; i < 120; i++) gl_k_binary_at(&bc, cases[c].code, a, b, got, 0, i);
     near(got, ref, 120, 1e-6f);
   }
 }
@@ -147,7 +148,7 @@ static void test_batchnorm(void **state) {
   for (int64_t i = 0; i < NE; i++) {
     int c = (int)((i / IN) % C);
     ref[i] = (x[i] - mu[c]) / sqrtf(var[c] + 1e-5f) * sc[c] + bi[c];
-    gl_k_batchnorm_at(x, got, sc, bi, mu, var, 1e-5f, C, IN, i);
+    gl_k_batchnorm_at(x, got, sc, bi, mu, var, 0, 1e-5f, C, IN, i);
   }
   near(got, ref, NE, 1e-5f);
 }
@@ -236,7 +237,7 @@ static void test_softmax_layernorm(void **state) {
     float mean = s / L;
     for (int j = 0; j < L; j++) q += (xr[j] - mean) * (xr[j] - mean);
     float inv = 1.f / sqrtf(q / L + 1e-5f); /* two passes, as k_layernorm */
-    for (int j = 0; j < L; j++) got[r * L + j] = gl_k_layernorm_at(xr[j], mean, inv, sc, bi, j);
+    for (int j = 0; j < L; j++) got[r * L + j] = gl_k_layernorm_at(xr[j], mean, inv, sc, bi, 0, j);
   }
   near(got, ref, R * L, 1e-4f);
 }
@@ -400,7 +401,7 @@ static void test_pool_body(void **state) {
     gl_k_pool_t kp = {.in = {1, H, W}, .out = {1, out, out}, .k = {1, pc->k, pc->k}, .s = {1, pc->s, pc->s},
                       .d = {1, pc->d, pc->d}, .pb = {0, pc->pb, pc->pb}, .pe = {0, pc->pe, pc->pe},
                       .is_max = !strcmp(pc->op, "MaxPool"), .count_pad = pc->count_pad};
-    for (int64_t i = 0; i < ny; i++) got[i] = gl_k_pool_at(&kp, x, i);
+    for (int64_t i = 0; i < ny; i++) got[i] = gl_k_pool_at(&kp, x, 0, i);
     near(got, ref, ny, 1e-6f);
   }
 }
@@ -453,11 +454,194 @@ static void test_resize_body(void **state) {
     assert_int_equal(gl_cuda_resize_tables(g, &g->nodes[ni], &tab, r.off, &total, &linear, &extrap), GL_OK);
     assert_int_equal(total, 1 + 2 + 10 + 8);
     r.linear = linear, r.extrap = (float)extrap;
-    for (int64_t i = 0; i < NY; i++) got[i] = gl_k_resize_at(&r, tab, tab + total, (const double *)(tab + 2 * total), x, i);
+    for (int64_t i = 0; i < NY; i++) got[i] = gl_k_resize_at(&r, tab, tab + total, (const double *)(tab + 2 * total), x, 0, i);
     near(got, ref, NY, 1e-6f);
     gl_free(tab);
     gl_graph_destroy(g);
   }
+}
+
+/* ---------------------------------------------------------------- fp16 storage */
+/* Known float -> half bit patterns (checked against IEEE round-to-nearest-even, e.g. Python's
+ * struct 'e' format), both directions where exact. */
+static void test_half_bits(void **state) {
+  (void)state;
+  static const struct { float f; uint16_t h; } enc[] = {
+      {0.f, 0x0000}, {-0.f, 0x8000}, {1.f, 0x3c00}, {-2.f, 0xc000}, {0.5f, 0x3800},
+      {65504.f, 0x7bff}, {65519.99f, 0x7bff}, {65520.f, 0x7c00}, {1e6f, 0x7c00}, {-1e6f, 0xfc00},
+      {0.33333334f, 0x3555}, {0.1f, 0x2e66}, {3.14159265f, 0x4248},
+      {1.00048828125f, 0x3c00} /* 1 + 2^-11: tie, to even */, {1.00146484375f, 0x3c02} /* tie, up to even */,
+      {5.9604644775390625e-8f, 0x0001} /* 2^-24, the smallest subnormal */, {-5.9604644775390625e-8f, 0x8001},
+      {2.98023223876953125e-8f, 0x0000} /* 2^-25: tie, to even zero */, {4.470348358154297e-8f, 0x0001},
+      {1.4901161193847656e-7f, 0x0002} /* 2.5 * 2^-24: tie, to even */, {1e-8f, 0x0000},
+      {6.097555160522461e-5f, 0x03ff} /* the largest subnormal */, {6.103515625e-5f, 0x0400} /* 2^-14 */,
+      {6.102025508880615e-5f, 0x0400} /* rounds up into the smallest normal */, {1e-45f, 0x0000},
+  };
+  for (size_t i = 0; i < sizeof enc / sizeof enc[0]; i++)
+    if (gl_k_f2h(enc[i].f) != enc[i].h)
+      fail_msg("f2h(%.9g) = 0x%04x, expected 0x%04x", enc[i].f, gl_k_f2h(enc[i].f), enc[i].h);
+  assert_true(isinf(gl_k_h2f(0x7c00)) && gl_k_h2f(0x7c00) > 0);
+  assert_true(isinf(gl_k_h2f(0xfc00)) && gl_k_h2f(0xfc00) < 0);
+  assert_true(gl_k_h2f(0x0001) == 5.9604644775390625e-8f);
+  assert_true(gl_k_h2f(0x8400) == -6.103515625e-5f);
+  assert_true(gl_k_h2f(0x7bff) == 65504.f);
+  assert_true(gl_k_h2f(0x3555) == 0.333251953125f);
+  assert_true(isnan(gl_k_h2f(gl_k_f2h(NAN))));
+  assert_int_equal(gl_k_f2h(INFINITY), 0x7c00);
+  assert_int_equal(gl_k_f2h(-INFINITY), 0xfc00);
+  /* Every half round-trips through float exactly; NaNs stay NaN. */
+  for (uint32_t b = 0; b < 0x10000; b++) {
+    uint16_t h = (uint16_t)b;
+    float f = gl_k_h2f(h);
+    if (((b >> 10) & 0x1f) == 0x1f && (b & 0x3ff)) {
+      assert_true(isnan(f));
+      assert_true((gl_k_f2h(f) & 0x7c00) == 0x7c00 && (gl_k_f2h(f) & 0x3ff));
+      continue;
+    }
+    if (gl_k_f2h(f) != h) fail_msg("0x%04x -> %.9g -> 0x%04x", h, f, gl_k_f2h(f));
+  }
+  /* Nearest: for random floats across the normal range the result is within half a half-ulp,
+   * and no other half is closer. */
+  for (int k = 0; k < 100000; k++) {
+    float f = ldexpf(frand(), (int)(k % 30) - 20);
+    uint16_t h = gl_k_f2h(f);
+    double got = gl_k_h2f(h), err = fabs(got - f);
+    double up = gl_k_h2f((uint16_t)(h + 1)), dn = h & 0x7fff ? gl_k_h2f((uint16_t)(h - 1)) : got;
+    if (!(err <= fabs(up - f) && err <= fabs(dn - f)))
+      fail_msg("f2h(%.9g) = %.9g is not the nearest half", f, got);
+  }
+}
+
+static void to_half(const float *x, uint16_t *h, int64_t n) {
+  for (int64_t i = 0; i < n; i++) h[i] = gl_k_f2h(x[i]);
+}
+static void from_half(const uint16_t *h, float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) x[i] = gl_k_h2f(h[i]);
+}
+
+/* The fp16 tolerance of a body: inputs in [-2, 2] rounded to half, f32 arithmetic, one rounding
+ * of the result: HALF_TOL * (1 + |ref|) against the CPU backend's f32 answer (half's epsilon
+ * is 2^-10 ~ 1e-3; this allows a few roundings). */
+#define HALF_TOL 4e-3f
+
+/* fp16 elementwise bodies (unary, binary with broadcast, batchnorm, epilogue, conversions, Cast
+ * to and from f16 storage) against the CPU backend in f32. */
+static void test_half_elementwise(void **state) {
+  (void)state;
+  enum { N = 1000 };
+  static float x[N], y[N], ref[N], got[N];
+  static uint16_t xh[N], yh[N], oh[N];
+  fill(x, N), fill(y, N);
+  to_half(x, xh, N);
+  static const struct { const char *op; int code; } un[] = {
+      {"Relu", GL_K_RELU}, {"Sigmoid", GL_K_SIGMOID}, {"Tanh", GL_K_TANH}, {"Exp", GL_K_EXP},
+      {"HardSwish", GL_K_HSWISH}, {"Erf", GL_K_ERF}, {"Abs", GL_K_ABS}};
+  for (size_t c = 0; c < sizeof un / sizeof un[0]; c++) {
+    onenode_t o = {un[c].op, 1, {GL_DT_F32}, {{1, {N}}}, {x}, 0, NULL, 0};
+    run_cpu(&o, ref, N);
+    for (int64_t i = 0; i < N; i++) gl_k_unary_at(un[c].code, xh, oh, 1, 0, 0, i);
+    from_half(oh, got, N);
+    near(got, ref, N, HALF_TOL);
+  }
+  /* binary with broadcast: [2,3,4,5] op [3,1,5] */
+  gl_shape_t sa = {4, {2, 3, 4, 5}}, sb = {3, {3, 1, 5}};
+  static const struct { const char *op; int code; } bin[] = {
+      {"Add", GL_K_ADD}, {"Sub", GL_K_SUB}, {"Mul", GL_K_MUL}, {"Max", GL_K_MAX}};
+  gl_k_bcast_t bc = {.rank = 4, .dims = {2, 3, 4, 5}, .st = {{60, 20, 5, 1}, {0, 5, 0, 1}}};
+  to_half(y, yh, 15);
+  for (size_t c = 0; c < sizeof bin / sizeof bin[0]; c++) {
+    onenode_t o = {bin[c].op, 2, {GL_DT_F32, GL_DT_F32}, {sa, sb}, {x, y}, 0, NULL, 0};
+    run_cpu(&o, ref, 120);
+    for (int64_t i = 0; i < 120; i++) gl_k_binary_at(&bc, bin[c].code, xh, yh, oh, 1, i);
+    from_half(oh, got, 120);
+    near(got, ref, 120, HALF_TOL);
+  }
+  /* batchnorm over [2, 3, 10] with half parameters */
+  enum { C = 3, IN = 10, NE = 2 * C * IN };
+  float sc[C], bi[C], mu[C], var[C];
+  uint16_t p16[4][C];
+  fill(sc, C), fill(bi, C), fill(mu, C), fill(var, C);
+  for (int c = 0; c < C; c++) var[c] = fabsf(var[c]) + 0.5f;
+  to_half(sc, p16[0], C), to_half(bi, p16[1], C), to_half(mu, p16[2], C), to_half(var, p16[3], C);
+  for (int64_t i = 0; i < NE; i++) {
+    int c = (int)((i / IN) % C);
+    ref[i] = (x[i] - mu[c]) / sqrtf(var[c] + 1e-5f) * sc[c] + bi[c];
+    gl_k_batchnorm_at(xh, oh, p16[0], p16[1], p16[2], p16[3], 1, 1e-5f, C, IN, i);
+  }
+  from_half(oh, got, NE);
+  near(got, ref, NE, 2 * HALF_TOL);
+  /* epilogue: relu(y + bias[c] + sum) */
+  for (int64_t i = 0; i < NE; i++) {
+    float v = x[i] + bi[(i / IN) % C] + y[i];
+    ref[i] = v > 0 ? v : 0;
+    oh[i] = xh[i];
+  }
+  to_half(y, yh, NE);
+  for (int64_t i = 0; i < NE; i++) gl_k_epilogue_at(oh, p16[1], yh, 1, C, IN, GL_K_RELU, 0, 0, i);
+  from_half(oh, got, NE);
+  near(got, ref, NE, HALF_TOL);
+  /* the plan's edge conversions: f32 -> half -> f32 is one rounding */
+  for (int64_t i = 0; i < N; i++) gl_k_convert_at(0, 1, x, oh, i);
+  for (int64_t i = 0; i < N; i++) gl_k_convert_at(1, 0, oh, got, i);
+  for (int64_t i = 0; i < N; i++) {
+    assert_int_equal(oh[i], gl_k_f2h(x[i]));
+    assert_true(fabsf(got[i] - x[i]) <= ldexpf(fabsf(x[i]), -11) + 1e-7f);
+  }
+  /* Cast from half storage to int64 truncates the stored value; int64 to half rounds. */
+  int64_t iv[N], back[N];
+  for (int64_t i = 0; i < N; i++) x[i] *= 1000.f;
+  to_half(x, xh, N);
+  for (int64_t i = 0; i < N; i++) gl_k_cast_at(GL_K_T_F16, GL_K_T_I64, xh, iv, i);
+  for (int64_t i = 0; i < N; i++) assert_int_equal(iv[i], (int64_t)gl_k_h2f(xh[i]));
+  for (int64_t i = 0; i < N; i++) gl_k_cast_at(GL_K_T_I64, GL_K_T_F16, iv, oh, i);
+  for (int64_t i = 0; i < N; i++) gl_k_cast_at(GL_K_T_F16, GL_K_T_I64, oh, back, i);
+  for (int64_t i = 0; i < N; i++) assert_true(llabs(back[i] - iv[i]) <= 1 + llabs(iv[i]) / 1024);
+}
+
+/* Pooling, resize and layernorm bodies reading half storage, against the CPU backend in f32. */
+static void test_half_pool_norm(void **state) {
+  (void)state;
+  enum { N = 2, C = 3, H = 10, W = 10, NX = N * C * H * W };
+  static float x[NX], ref[NX], got[NX];
+  static uint16_t xh[NX];
+  fill(x, NX);
+  to_half(x, xh, NX);
+  static const poolcase_t cases[] = {{"MaxPool", 3, 2, 1, 0, 0, 1, 0}, {"AveragePool", 3, 2, 1, 0, 1, 0, 1}};
+  for (size_t c = 0; c < 2; c++) {
+    const poolcase_t *pc = &cases[c];
+    g_pc = pc;
+    int64_t ek = (pc->k - 1) * pc->d + 1, span = H + pc->pb + pc->pe - ek;
+    int64_t out = (pc->ceil ? (span + pc->s - 1) / pc->s : span / pc->s) + 1;
+    if (pc->ceil && (out - 1) * pc->s >= H + pc->pb) out--;
+    gl_shape_t sx = {4, {N, C, H, W}};
+    onenode_t o = {pc->op, 1, {GL_DT_F32}, {sx}, {x}, 0, attr_pool, 0};
+    int64_t ny = N * C * out * out;
+    run_cpu(&o, ref, ny);
+    gl_k_pool_t kp = {.in = {1, H, W}, .out = {1, out, out}, .k = {1, pc->k, pc->k}, .s = {1, pc->s, pc->s},
+                      .d = {1, pc->d, pc->d}, .pb = {0, pc->pb, pc->pb}, .pe = {0, pc->pe, pc->pe},
+                      .is_max = !strcmp(pc->op, "MaxPool"), .count_pad = pc->count_pad};
+    for (int64_t i = 0; i < ny; i++) got[i] = gl_k_h2f(gl_k_f2h(gl_k_pool_at(&kp, xh, 1, i)));
+    near(got, ref, ny, HALF_TOL);
+  }
+  /* layernorm rows of 50 with half scale and bias; statistics from the half inputs in f32 */
+  enum { R = 12, L = 50 };
+  float sc[L], bi[L];
+  uint16_t sch[L], bih[L];
+  fill(sc, L), fill(bi, L);
+  to_half(sc, sch, L), to_half(bi, bih, L);
+  gl_shape_t sr = {2, {R, L}}, sl = {1, {L}};
+  onenode_t ln = {"LayerNormalization", 3, {GL_DT_F32, GL_DT_F32, GL_DT_F32}, {sr, sl, sl}, {x, sc, bi}, 0x6, NULL, 0};
+  run_cpu(&ln, ref, R * L);
+  for (int r = 0; r < R; r++) {
+    float s = 0, q = 0;
+    for (int j = 0; j < L; j++) s += gl_k_ldf(xh, 1, r * L + j);
+    float mean = s / L;
+    for (int j = 0; j < L; j++) q += (gl_k_ldf(xh, 1, r * L + j) - mean) * (gl_k_ldf(xh, 1, r * L + j) - mean);
+    float inv = 1.f / sqrtf(q / L + 1e-5f);
+    for (int j = 0; j < L; j++)
+      got[r * L + j] = gl_k_h2f(gl_k_f2h(gl_k_layernorm_at(gl_k_ldf(xh, 1, r * L + j), mean, inv, sch, bih, 1, j)));
+  }
+  near(got, ref, R * L, 2 * HALF_TOL);
 }
 
 int main(void) {
@@ -469,6 +653,8 @@ int main(void) {
       cmocka_unit_test(test_expand_tile_bodies), cmocka_unit_test(test_pad_body),
       cmocka_unit_test(test_where_body),   cmocka_unit_test(test_cast_body),
       cmocka_unit_test(test_pool_body),    cmocka_unit_test(test_resize_body),
+      cmocka_unit_test(test_half_bits),    cmocka_unit_test(test_half_elementwise),
+      cmocka_unit_test(test_half_pool_norm),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

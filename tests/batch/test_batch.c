@@ -7,7 +7,7 @@
 
 #include "batch/batch.h"
 
-static gl_req_t req(int64_t id, int64_t arr, int64_t slo) { return (gl_req_t){id, arr, arr + slo}; }
+static gl_req_t req(int64_t id, int64_t arr, int64_t slo) { return (gl_req_t){.id = id, .arrival_ns = arr, .deadline_ns = arr + slo}; }
 
 static void test_admission(void **s) {
   (void)s;
@@ -44,6 +44,30 @@ static void test_deadline_order(void **s) {
       assert_int_equal(out[0].id, i);
     }
   }
+  gl_dqueue_fini(&q);
+}
+
+static gl_req_t preq(int64_t id, int64_t arr, int64_t slo, int32_t prio) {
+  gl_req_t r = req(id, arr, slo);
+  r.priority = prio;
+  return r;
+}
+
+/* priority first, then deadline; equal priorities keep plain deadline order */
+static void test_priority_order(void **s) {
+  (void)s;
+  gl_dqueue_t q;
+  assert_int_equal(gl_dqueue_init(&q, 8), GL_OK);
+  gl_dqueue_push(&q, preq(1, 0, 100, 2), 0, 0);
+  gl_dqueue_push(&q, preq(2, 0, 300, 1), 0, 0);
+  gl_dqueue_push(&q, preq(3, 0, 50, 2), 0, 0);
+  gl_dqueue_push(&q, preq(4, 0, 400, 1), 0, 0);
+  gl_dqueue_push(&q, preq(5, 0, 10, 3), 0, 0);
+  gl_dqueue_push(&q, preq(6, 0, 300, 1), 0, 0); /* tie with 2: after it */
+  gl_req_t out[6];
+  assert_int_equal(gl_dqueue_pop(&q, 6, out), 6);
+  const int64_t want[6] = {2, 6, 4, 3, 1, 5};
+  for (int i = 0; i < 6; i++) assert_int_equal(out[i].id, want[i]);
   gl_dqueue_fini(&q);
 }
 
@@ -93,10 +117,38 @@ static void test_batcher_decisions(void **s) {
   gl_dqueue_fini(&q);
 }
 
+/* A high-priority head with a late deadline does not drag in a lower-priority request whose earlier
+ * deadline a larger batch would miss. */
+static void test_priority_batch(void **s) {
+  (void)s;
+  gl_dqueue_t q;
+  assert_int_equal(gl_dqueue_init(&q, 8), GL_OK);
+  gl_batcher_t b = bat(GL_BATCH_EAGER, 4); /* 15, 20, 25, 30 */
+  gl_dqueue_push(&q, preq(1, 0, 1000, 1), 0, 0);
+  gl_dqueue_push(&q, preq(2, 0, 1000, 1), 0, 0);
+  gl_dqueue_push(&q, preq(3, 0, 22, 5), 0, 0); /* a batch of 3 (25) would miss it */
+  gl_batch_decision_t d = gl_batcher_next(&b, &q, 0);
+  assert_int_equal(d.action, GL_BATCH_RUN);
+  assert_int_equal(d.n, 2);
+  assert_int_equal(gl_dqueue_at(&q, 0)->id, 1);
+  /* COLLECT waits no longer than the earliest deadline in the queue allows */
+  gl_batcher_t c = bat(GL_BATCH_COLLECT, 4);
+  c.collect_ns = 500;
+  gl_dqueue_pop(&q, 3, NULL);
+  gl_dqueue_push(&q, preq(4, 0, 1000, 1), 0, 0);
+  gl_dqueue_push(&q, preq(5, 0, 100, 2), 0, 0);
+  d = gl_batcher_next(&c, &q, 0);
+  assert_int_equal(d.action, GL_BATCH_WAIT);
+  assert_int_equal(d.until_ns, 100 - 30);
+  gl_dqueue_fini(&q);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_admission),
       cmocka_unit_test(test_deadline_order),
+      cmocka_unit_test(test_priority_order),
+      cmocka_unit_test(test_priority_batch),
       cmocka_unit_test(test_batcher_decisions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -145,6 +145,71 @@ static void assert_msg_has(const char *needle) {
   if (!strstr(gl_errmsg(), needle)) fail_msg("error '%s' does not mention '%s'", gl_errmsg(), needle);
 }
 
+/* Loads b with limits (external data from dir, may be NULL); returns the status, graph destroyed. */
+static gl_status_t mb_load_lim(const mb_t *b, const char *dir, const gl_onnx_limits_t *lim) {
+  size_t len;
+  uint8_t *buf = mb_pack(b, &len);
+  gl_graph_t *g = NULL;
+  gl_status_t st = gl_onnx_load_buffer(buf, len, dir, lim, &g);
+  if (st) assert_null(g);
+  gl_graph_destroy(g);
+  free(buf);
+  return st;
+}
+
+static void mb_external(mb_t *b, const char *loc, const char *off, const char *len);
+static void write_bytes(const char *path, const void *p, size_t n);
+
+/* ---- limits: each one hit, with a message naming it ---- */
+
+static void test_limits(void **state) {
+  (void)state;
+  size_t live = gl_alloc_live_count();
+  mb_t b;
+  mb_init(&b);
+  mb_add_init(&b); /* 1 node, 1 initializer, 3 values (W, x, y) */
+  size_t len;
+  free(mb_pack(&b, &len));
+  assert_int_equal(mb_load_lim(&b, NULL, &(gl_onnx_limits_t){0}), GL_OK); /* zero fields: defaults */
+  assert_int_equal(mb_load_lim(&b, NULL, &(gl_onnx_limits_t){.max_file_bytes = len - 1}), GL_ELIMIT);
+  assert_msg_has("more than the limit of");
+  assert_int_equal(mb_load_lim(&b, NULL, &(gl_onnx_limits_t){.max_file_bytes = len}), GL_OK);
+  assert_int_equal(mb_load_lim(&b, NULL, &(gl_onnx_limits_t){.max_nodes = 1, .max_values = 3, .max_initializers = 1}), GL_OK);
+  assert_int_equal(mb_load_lim(&b, NULL, &(gl_onnx_limits_t){.max_values = 2}), GL_ELIMIT);
+  assert_msg_has("3 values (initializers, inputs and node outputs), more than the limit of 2");
+  Onnx__NodeProto *nodes[2] = {&b.node, &b.node};
+  b.g.node = nodes;
+  b.g.n_node = 2;
+  assert_int_equal(mb_load_lim(&b, NULL, &(gl_onnx_limits_t){.max_nodes = 1}), GL_ELIMIT);
+  assert_msg_has("2 nodes, more than the limit of 1");
+  /* two initializers of 512 bytes each from external data: each is under a 700-byte limit, the
+   * model file too, but together they are over it */
+  char root[] = "/tmp/gl_onnx_lim_XXXXXX";
+  assert_non_null(mkdtemp(root));
+  char path[300];
+  snprintf(path, sizeof path, "%s/w.bin", root);
+  static float w[128];
+  write_bytes(path, w, sizeof w);
+  mb_t e;
+  mb_init(&e);
+  mb_external(&e, "w.bin", NULL, NULL);
+  e.init_dims[1] = 64; /* [2, 64] floats = 512 bytes */
+  Onnx__TensorProto w2 = e.init, *two[2] = {&e.init, &w2};
+  w2.name = "W2";
+  e.g.initializer = two;
+  e.g.n_initializer = 2;
+  free(mb_pack(&e, &len));
+  assert_true(len < 700);
+  assert_int_equal(mb_load_lim(&e, root, &(gl_onnx_limits_t){.max_file_bytes = 1024}), GL_OK);
+  assert_int_equal(mb_load_lim(&e, root, &(gl_onnx_limits_t){.max_file_bytes = 700}), GL_ELIMIT);
+  assert_msg_has("initializers hold more than the limit of 700 bytes");
+  assert_int_equal(mb_load_lim(&e, root, &(gl_onnx_limits_t){.max_initializers = 1}), GL_ELIMIT);
+  assert_msg_has("2 initializers, more than the limit of 1");
+  unlink(path);
+  rmdir(root);
+  assert_int_equal(gl_alloc_live_count(), live);
+}
+
 /* ---- good input ---- */
 
 static void test_good_model(void **state) {
@@ -784,6 +849,7 @@ static void test_round_trip_suite(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_good_model),
+      cmocka_unit_test(test_limits),
       cmocka_unit_test(test_input_with_initializer_is_constant),
       cmocka_unit_test(test_typed_tensor_fields),
       cmocka_unit_test(test_tensor_write_read),

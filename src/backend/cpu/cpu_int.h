@@ -53,6 +53,9 @@ typedef struct {
 /* Family tables, each ending with a zeroed entry (cpu_<family>.c). */
 extern const gl_cpu_op_t gl_cpu_ops_elementwise[];
 extern const gl_cpu_op_t gl_cpu_ops_tensor[];
+extern const gl_cpu_op_t gl_cpu_ops_gather[];
+extern const gl_cpu_op_t gl_cpu_ops_resample[];
+extern const gl_cpu_op_t gl_cpu_ops_norm_pool[];
 extern const gl_cpu_op_t gl_cpu_ops_nn[];
 extern const gl_cpu_op_t gl_cpu_ops_reduce[];
 

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/cpu/cpu_int.h"
+#include "backend/cpu/cpu_dnn.h"
 #include "core/alloc.h"
 #include "graph/nn_geom.h"
 #include "graph/ops.h"
@@ -28,16 +28,8 @@
  * oneDNN helpers
  * ====================================================================================== */
 
-/* Memory the primitive reads or writes, plus when its layout is not plain, the plain user view
- * and the reorder between them (user->mem for inputs, mem->user for outputs). */
-typedef struct {
-  dnnl_memory_t mem;
-  dnnl_memory_t user;
-  dnnl_primitive_t reorder;
-  void *buf; /* gl_aligned_alloc'd storage of mem when owned */
-} dmem_t;
 
-static void dmem_fini(dmem_t *m) {
+static void dmem_fini(gl_dmem_t *m) {
   if (m->reorder) dnnl_primitive_destroy(m->reorder);
   if (m->user) dnnl_memory_destroy(m->user);
   if (m->mem) dnnl_memory_destroy(m->mem);
@@ -65,8 +57,8 @@ static gl_status_t run_reorder(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memo
 
 /* Sets m up for the primitive's layout want; plain is the layout the plan's buffers have.
  * is_out: the reorder goes mem -> user. */
-static gl_status_t dmem_init(dmem_t *m, dnnl_engine_t eng, const dnnl_memory_desc_t *want,
-                             const dnnl_memory_desc_t *plain, bool is_out) {
+gl_status_t gl_dnn_mem_init(gl_dmem_t *m, dnnl_engine_t eng, const dnnl_memory_desc_t *want,
+                            const dnnl_memory_desc_t *plain, bool is_out) {
   if (dnnl_memory_desc_equal(want, plain)) {
     GL_DNNL(dnnl_memory_create(&m->mem, plain, eng, DNNL_MEMORY_NONE), "creating a memory");
     return GL_OK;
@@ -81,7 +73,7 @@ static gl_status_t dmem_init(dmem_t *m, dnnl_engine_t eng, const dnnl_memory_des
 }
 
 /* Packs constant data (plain layout) into an owned buffer in layout want. */
-static gl_status_t dmem_pack(dmem_t *m, const gl_cpu_exec_t *x, const dnnl_memory_desc_t *want,
+static gl_status_t dmem_pack(gl_dmem_t *m, const gl_cpu_exec_t *x, const dnnl_memory_desc_t *want,
                              const dnnl_memory_desc_t *plain, const void *data) {
   size_t sz = dnnl_memory_desc_get_size(want);
   m->buf = gl_aligned_alloc(sz ? sz : 64);
@@ -107,7 +99,7 @@ static void set_handle(dnnl_memory_t m, void *p, dnnl_stream_t s) {
 }
 
 /* Row-major plain md of rank r with dims d. */
-static gl_status_t plain_md(dnnl_memory_desc_t *md, int r, const int64_t *d) {
+gl_status_t gl_dnn_plain_md(dnnl_memory_desc_t *md, int r, const int64_t *d) {
   dnnl_dims_t dims, str;
   int64_t acc = 1;
   for (int i = r - 1; i >= 0; i--) {
@@ -119,27 +111,9 @@ static gl_status_t plain_md(dnnl_memory_desc_t *md, int r, const int64_t *d) {
   return GL_OK;
 }
 
-/* State of every oneDNN-backed kernel (conv, deconv, matmul, gemm). */
-typedef struct {
-  dnnl_primitive_t prim;
-  dmem_t src, wei, bias, dst, sum;
-  dnnl_memory_t src1[2];  /* binary post-op operands (runtime, plain) */
-  int src1_in[2];         /* the node input each comes from */
-  int wei_in, bias_in;    /* >= 0: weights / bias are runtime inputs at this index */
-  int sum_in;             /* >= 0: residual input to copy/reorder into dst (sum post-op) */
-  bool manual_post;       /* residual and activation applied by a loop after the primitive */
-  gl_act_t act;
-  float act_alpha, act_beta;
-  int64_t dst_numel;
-  size_t dst_bytes;       /* bytes of dst in the primitive's layout (the residual copy) */
-  void *const_bias;       /* owned plain bias (scaled copy) when bias comes from a constant */
-  void *const_c;          /* owned beta*C for a constant C added by a binary post-op */
-  dnnl_exec_arg_t args[8];
-  int n_args;
-} dnn_t;
 
-static void dnn_destroy(void *p) {
-  dnn_t *s = p;
+void gl_dnn_destroy(void *p) {
+  gl_dnn_t *s = p;
   if (!s) return;
   if (s->prim) dnnl_primitive_destroy(s->prim);
   dmem_fini(&s->src);
@@ -154,8 +128,8 @@ static void dnn_destroy(void *p) {
   gl_free(s);
 }
 
-static dnn_t *dnn_new(void) {
-  dnn_t *s = gl_calloc(1, sizeof *s);
+gl_dnn_t *gl_dnn_new(void) {
+  gl_dnn_t *s = gl_calloc(1, sizeof *s);
   if (!s) return NULL;
   s->wei_in = s->bias_in = s->sum_in = -1;
   s->src1_in[0] = s->src1_in[1] = -1;
@@ -195,9 +169,9 @@ static void post_process(float *y, const float *r, int64_t n, gl_act_t act, floa
   }
 }
 
-static gl_status_t dnn_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
-                           void *const *out) {
-  const dnn_t *s = k->state;
+gl_status_t gl_dnn_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
+                       void *const *out) {
+  const gl_dnn_t *s = k->state;
   dnnl_stream_t st = x->stream;
   if (s->src.reorder) {
     set_handle(s->src.user, in[0], st);
@@ -240,7 +214,7 @@ static gl_status_t dnn_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, voi
   return GL_OK;
 }
 
-static void add_arg(dnn_t *s, int arg, dnnl_memory_t m) {
+void gl_dnn_add_arg(gl_dnn_t *s, int arg, dnnl_memory_t m) {
   s->args[s->n_args++] = (dnnl_exec_arg_t){arg, m};
 }
 
@@ -287,7 +261,7 @@ static dnnl_format_tag_t conv_tag(int r, int64_t cin, int64_t cout, int64_t grou
 }
 
 static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                              dnn_t *s, bool transposed) {
+                              gl_dnn_t *s, bool transposed) {
   const gl_value_t *xv = gl_in(g, n, 0), *wv = gl_in(g, n, 1), *yv = gl_out(g, n, 0);
   const gl_value_t *bv = gl_in(g, n, 2);
   if (n->fuse.sum_input == 2) bv = NULL;
@@ -344,8 +318,8 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   bool wconst = wv->data != NULL;
   if (wconst) GL_DNNL(dnnl_memory_desc_init_by_tag(&w_any, wr, wd, dnnl_f32, dnnl_format_tag_any), "weights md");
   else w_any = w_plain;
-  GL_TRY(plain_md(&x_plain, r, xs->d));
-  GL_TRY(plain_md(&y_plain, r, yv->shape.d));
+  GL_TRY(gl_dnn_plain_md(&x_plain, r, xs->d));
+  GL_TRY(gl_dnn_plain_md(&y_plain, r, yv->shape.d));
   /* The source's layout (a blocked producer's, else plain) and whether dst may stay blocked (the
    * plan's layout pass): then the conv takes the source as it is and lets oneDNN pick dst. */
   const dnnl_memory_desc_t *x_lay = gl_cpu_layout_of(x, n->inputs[0]);
@@ -353,7 +327,7 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   dnnl_memory_desc_t x_user = x_lay ? *x_lay : x_plain, y_user = y_plain;
   bool blocked = x_lay || y_may || conv_blocked(&geo);
   dnnl_format_tag_t tag = blocked ? conv_tag(r, cin, cout, group, transposed) : dnnl_format_tag_any;
-  if (bv) GL_TRY(plain_md(&b_md, 1, &cout));
+  if (bv) GL_TRY(gl_dnn_plain_md(&b_md, 1, &cout));
   gl_status_t st = GL_OK;
   dnnl_primitive_desc_t pd = NULL;
   /* Layout tries: the preferred tag (or the source's layout), then oneDNN's choice throughout
@@ -373,7 +347,7 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
     x_any = x_plain;
     y_any = y_plain;
   }
-  if (bv) GL_TRY(plain_md(&b_md, 1, &cout));
+  if (bv) GL_TRY(gl_dnn_plain_md(&b_md, 1, &cout));
 
   /* oneDNN's gemm-based convolution (plain layouts, 1x1) applies post-ops several times slower
    * than the conv itself (ResNet's 64->256@56 1x1 + relu: 5.8 vs 1.1 ms): for it the fused
@@ -427,19 +401,19 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
   const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
   size_t dst_sz = dnnl_memory_desc_get_size(dst_md);
-  st = dmem_init(&s->src, x->engine, src_md, &x_user, false);
+  st = gl_dnn_mem_init(&s->src, x->engine, src_md, &x_user, false);
   if (gl_cpu_layout_publish(x, n->outputs[0], dst_md)) y_user = *dst_md;
-  if (!st) st = dmem_init(&s->dst, x->engine, dst_md, &y_user, true);
+  if (!st) st = gl_dnn_mem_init(&s->dst, x->engine, dst_md, &y_user, true);
   if (!st && wconst) st = dmem_pack(&s->wei, x, wei_md, &w_plain, wv->data->data);
   if (!st && !wconst) {
-    st = dmem_init(&s->wei, x->engine, wei_md, &w_plain, false);
+    st = gl_dnn_mem_init(&s->wei, x->engine, wei_md, &w_plain, false);
     s->wei_in = 1;
   }
   if (!st && bv) {
     if (bv->data) {
       st = dmem_pack(&s->bias, x, &b_md, &b_md, bv->data->data);
     } else {
-      st = dmem_init(&s->bias, x->engine, &b_md, &b_md, false);
+      st = gl_dnn_mem_init(&s->bias, x->engine, &b_md, &b_md, false);
       s->bias_in = 2;
     }
   }
@@ -454,7 +428,7 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
       dnnl_memory_desc_t r_md = r_lay ? *r_lay : y_plain;
       if (s->manual_post) {
         if (!dnnl_memory_desc_equal(&r_md, &y_user))
-          st = dmem_init(&s->sum, x->engine, &y_user, &r_md, false);
+          st = gl_dnn_mem_init(&s->sum, x->engine, &y_user, &r_md, false);
       } else if (!dnnl_memory_desc_equal(&r_md, dst_md)) {
         st = gl_dnnl_check(dnnl_memory_create(&s->sum.user, &r_md, x->engine, DNNL_MEMORY_NONE),
                            "creating a memory");
@@ -470,25 +444,25 @@ static gl_status_t conv_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const
   s->act = n->fuse.act;
   s->act_alpha = n->fuse.alpha;
   s->act_beta = n->fuse.beta;
-  add_arg(s, DNNL_ARG_SRC, s->src.mem);
-  add_arg(s, DNNL_ARG_WEIGHTS, s->wei.mem);
-  if (bv) add_arg(s, DNNL_ARG_BIAS, s->bias.mem);
-  add_arg(s, DNNL_ARG_DST, s->dst.mem);
+  gl_dnn_add_arg(s, DNNL_ARG_SRC, s->src.mem);
+  gl_dnn_add_arg(s, DNNL_ARG_WEIGHTS, s->wei.mem);
+  if (bv) gl_dnn_add_arg(s, DNNL_ARG_BIAS, s->bias.mem);
+  gl_dnn_add_arg(s, DNNL_ARG_DST, s->dst.mem);
   return GL_OK;
 }
 
 static gl_status_t conv_prepare_common(const gl_cpu_exec_t *x, const gl_graph_t *g,
                                        const gl_node_t *n, gl_cpu_kernel_t *k, bool transposed) {
-  dnn_t *s = dnn_new();
+  gl_dnn_t *s = gl_dnn_new();
   if (!s) return gl_err(GL_ENOMEM, "out of memory");
   gl_status_t st = conv_build(x, g, n, s, transposed);
   if (st) {
-    dnn_destroy(s);
+    gl_dnn_destroy(s);
     return st;
   }
   k->state = s;
-  k->destroy = dnn_destroy;
-  k->run = dnn_run;
+  k->destroy = gl_dnn_destroy;
+  k->run = gl_dnn_run;
   return GL_OK;
 }
 
@@ -511,11 +485,11 @@ static gl_status_t bcast_md(dnnl_memory_desc_t *md, int r, const gl_shape_t *s) 
   int64_t d[GL_MAX_RANK + 2];
   for (int i = 0; i < r; i++) d[i] = 1;
   for (int i = 0; i < s->rank && i < r; i++) d[r - 1 - i] = s->d[s->rank - 1 - i];
-  return plain_md(md, r, d);
+  return gl_dnn_plain_md(md, r, d);
 }
 
 static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                            dnn_t *s) {
+                            gl_dnn_t *s) {
   bool gemm = !strcmp(n->op_type, "Gemm");
   const gl_value_t *av = gl_in(g, n, 0), *bv = gl_in(g, n, 1), *yv = gl_out(g, n, 0);
   const gl_value_t *cv = gemm && n->fuse.sum_input != 2 ? gl_in(g, n, 2) : NULL;
@@ -573,9 +547,9 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
   dnnl_memory_desc_t a_md, a_dense, b_plain, b_any, y_md, bias_md;
   GL_DNNL(dnnl_memory_desc_init_by_strides(&a_md, r, add, dnnl_f32, ast), "src md");
   /* A transposed A only gets oneDNN's reference matmul: reorder it to row-major first. */
-  GL_TRY(plain_md(&a_dense, r, ad));
+  GL_TRY(gl_dnn_plain_md(&a_dense, r, ad));
   GL_DNNL(dnnl_memory_desc_init_by_strides(&b_plain, r, bdd, dnnl_f32, bst), "weights md");
-  GL_TRY(plain_md(&y_md, r, yd));
+  GL_TRY(gl_dnn_plain_md(&y_md, r, yd));
   bool bconst = bv->data != NULL;
   if (bconst) GL_DNNL(dnnl_memory_desc_init_by_tag(&b_any, r, bdd, dnnl_f32, dnnl_format_tag_any), "weights md");
   else b_any = b_plain;
@@ -665,7 +639,7 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
       mul = 1.f;
     }
     bool full_shape = handle || gl_shape_numel(&bins[b]->shape) == gl_shape_numel(&yv->shape);
-    st = full_shape ? plain_md(&src1_md[n_bin], r, yd) : bcast_md(&src1_md[n_bin], r, &bins[b]->shape);
+    st = full_shape ? gl_dnn_plain_md(&src1_md[n_bin], r, yd) : bcast_md(&src1_md[n_bin], r, &bins[b]->shape);
     if (!st)
       st = gl_dnnl_check(dnnl_post_ops_append_binary(po, dnnl_binary_add, &src1_md[n_bin]),
                          "appending a binary post-op");
@@ -673,7 +647,7 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
       if (!handle) s->src1_in[n_bin] = b == 0 ? 2 : n->fuse.sum_input;
       st = gl_dnnl_check(dnnl_memory_create(&s->src1[n_bin], &src1_md[n_bin], x->engine, handle),
                          "creating a memory");
-      add_arg(s, DNNL_ARG_ATTR_MULTIPLE_POST_OP(n_po) | DNNL_ARG_SRC_1, s->src1[n_bin]);
+      gl_dnn_add_arg(s, DNNL_ARG_ATTR_MULTIPLE_POST_OP(n_po) | DNNL_ARG_SRC_1, s->src1[n_bin]);
       n_po++, n_bin++;
     }
     if (!st && mul != 1.f)
@@ -704,556 +678,39 @@ static gl_status_t mm_build(const gl_cpu_exec_t *x, const gl_graph_t *g, const g
     if (bconst) {
       st = dmem_pack(&s->wei, x, wmd, &b_plain, bscaled ? bscaled : bv->data->data);
     } else {
-      st = dmem_init(&s->wei, x->engine, wmd, &b_plain, false);
+      st = gl_dnn_mem_init(&s->wei, x->engine, wmd, &b_plain, false);
       s->wei_in = 1;
     }
   }
   gl_free(bscaled);
-  if (!st) st = dmem_init(&s->src, x->engine, &a_dense, &a_md, false);
-  if (!st) st = dmem_init(&s->dst, x->engine, &y_md, &y_md, true);
+  if (!st) st = gl_dnn_mem_init(&s->src, x->engine, &a_dense, &a_md, false);
+  if (!st) st = gl_dnn_mem_init(&s->dst, x->engine, &y_md, &y_md, true);
   if (!st && use_bias)
     st = gl_dnnl_check(dnnl_memory_create(&s->bias.mem, &bias_md, x->engine, s->const_bias),
                        "creating a memory");
   if (!st) st = gl_dnnl_check(dnnl_primitive_create(&s->prim, pd), "creating a matmul");
   if (pd) dnnl_primitive_desc_destroy(pd);
   if (st) return gl_err_wrap(st, "%s", gl_node_label(n));
-  add_arg(s, DNNL_ARG_SRC, s->src.mem);
-  add_arg(s, DNNL_ARG_WEIGHTS, s->wei.mem);
-  if (use_bias) add_arg(s, DNNL_ARG_BIAS, s->bias.mem);
-  add_arg(s, DNNL_ARG_DST, s->dst.mem);
+  gl_dnn_add_arg(s, DNNL_ARG_SRC, s->src.mem);
+  gl_dnn_add_arg(s, DNNL_ARG_WEIGHTS, s->wei.mem);
+  if (use_bias) gl_dnn_add_arg(s, DNNL_ARG_BIAS, s->bias.mem);
+  gl_dnn_add_arg(s, DNNL_ARG_DST, s->dst.mem);
   return GL_OK;
 }
 
 static gl_status_t mm_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
                               gl_cpu_kernel_t *k) {
-  dnn_t *s = dnn_new();
+  gl_dnn_t *s = gl_dnn_new();
   if (!s) return gl_err(GL_ENOMEM, "out of memory");
   gl_status_t st = mm_build(x, g, n, s);
   if (st) {
-    dnn_destroy(s);
+    gl_dnn_destroy(s);
     return st;
   }
   k->state = s;
-  k->destroy = dnn_destroy;
-  k->run = dnn_run;
+  k->destroy = gl_dnn_destroy;
+  k->run = gl_dnn_run;
   return GL_OK;
-}
-
-/* ======================================================================================
- * Normalisations (plain loops)
- * ====================================================================================== */
-
-typedef struct {
-  int64_t outer, ch, inner; /* x viewed as [outer, ch, inner] */
-  float eps;
-  float *a, *b;             /* per-channel scale and shift (BN), computed at prepare or run */
-  bool params_const;
-} bn_t;
-
-static void bn_params(bn_t *s, const float *sc, const float *bi, const float *mean,
-                      const float *var) {
-  for (int64_t c = 0; c < s->ch; c++) {
-    float a = sc[c] / sqrtf(var[c] + s->eps);
-    s->a[c] = a;
-    s->b[c] = bi[c] - mean[c] * a;
-  }
-}
-
-static gl_status_t bn_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
-                          void *const *out) {
-  bn_t *s = k->state;
-  if (!s->params_const) bn_params(s, in[1], in[2], in[3], in[4]);
-  const float *xs = in[0];
-  float *y = out[0];
-  int64_t planes = s->outer * s->ch, inner = s->inner, ch = s->ch;
-#pragma omp parallel for if (planes * inner > 32768)
-  for (int64_t p = 0; p < planes; p++) {
-    float a = s->a[p % ch], b = s->b[p % ch];
-    const float *xp = xs + p * inner;
-    float *yp = y + p * inner;
-    for (int64_t i = 0; i < inner; i++) yp[i] = xp[i] * a + b;
-  }
-  return GL_OK;
-}
-
-static gl_status_t bn_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                              gl_cpu_kernel_t *k) {
-  const gl_shape_t *xs = &gl_in(g, n, 0)->shape;
-  bn_t *s = gl_calloc(1, sizeof *s + sizeof(float) * 2 * (size_t)xs->d[1]);
-  if (!s) return gl_err(GL_ENOMEM, "out of memory");
-  s->outer = xs->d[0];
-  s->ch = xs->d[1];
-  s->inner = 1;
-  for (int d = 2; d < xs->rank; d++) s->inner *= xs->d[d];
-  s->eps = gl_attr_f(n, "epsilon", 1e-5f);
-  s->a = (float *)(s + 1);
-  s->b = s->a + s->ch;
-  s->params_const = true;
-  for (int i = 1; i < 5; i++)
-    if (!gl_in(g, n, i)->data) s->params_const = false;
-  if (s->params_const)
-    bn_params(s, gl_in(g, n, 1)->data->data, gl_in(g, n, 2)->data->data,
-              gl_in(g, n, 3)->data->data, gl_in(g, n, 4)->data->data);
-  k->state = s;
-  k->run = bn_run;
-  return GL_OK;
-}
-
-typedef struct {
-  int64_t outer, ch, inner;
-  float eps;
-} inorm_t;
-
-static gl_status_t inorm_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
-                             void *const *out) {
-  const inorm_t *s = k->state;
-  const float *xs = in[0], *sc = in[1], *bi = in[2];
-  float *y = out[0];
-  int64_t planes = s->outer * s->ch, inner = s->inner;
-#pragma omp parallel for if (planes * inner > 32768)
-  for (int64_t p = 0; p < planes; p++) {
-    const float *xp = xs + p * inner;
-    float *yp = y + p * inner;
-    double sum = 0, sq = 0;
-    for (int64_t i = 0; i < inner; i++) sum += xp[i];
-    double mean = sum / (double)inner;
-    for (int64_t i = 0; i < inner; i++) sq += (xp[i] - mean) * (xp[i] - mean);
-    float inv = 1.f / sqrtf((float)(sq / (double)inner) + s->eps);
-    float a = sc[p % s->ch] * inv, b = bi[p % s->ch] - (float)mean * a;
-    for (int64_t i = 0; i < inner; i++) yp[i] = xp[i] * a + b;
-  }
-  return GL_OK;
-}
-
-static gl_status_t inorm_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                                 gl_cpu_kernel_t *k) {
-  const gl_shape_t *xs = &gl_in(g, n, 0)->shape;
-  inorm_t *s = gl_calloc(1, sizeof *s);
-  if (!s) return gl_err(GL_ENOMEM, "out of memory");
-  s->outer = xs->d[0];
-  s->ch = xs->d[1];
-  s->inner = 1;
-  for (int d = 2; d < xs->rank; d++) s->inner *= xs->d[d];
-  s->eps = gl_attr_f(n, "epsilon", 1e-5f);
-  k->state = s;
-  k->run = inorm_run;
-  return GL_OK;
-}
-
-/* Broadcast index map: for each of the inner elements, the offset into a parameter whose shape
- * right-aligns against the inner dims. */
-static void bcast_index(const gl_shape_t *inner, const gl_shape_t *p, int64_t *idx) {
-  int64_t n = gl_shape_numel(inner);
-  int64_t pst[GL_MAX_RANK];
-  gl_shape_strides(p, pst);
-  for (int64_t i = 0; i < n; i++) {
-    int64_t rem = i, off = 0;
-    for (int d = inner->rank - 1; d >= 0; d--) {
-      int64_t c = rem % inner->d[d];
-      rem /= inner->d[d];
-      int pd = d - (inner->rank - p->rank);
-      if (pd >= 0 && p->d[pd] != 1) off += c * pst[pd];
-    }
-    idx[i] = off;
-  }
-}
-
-typedef struct {
-  int64_t outer, inner;
-  float eps;
-  bool has_b;
-  float *scale, *bias; /* expanded to inner elements */
-  int64_t *sidx, *bidx;
-} lnorm_t;
-
-static gl_status_t lnorm_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
-                             void *const *out) {
-  const lnorm_t *s = k->state;
-  const float *sc = in[1], *bi = in[2];
-  for (int64_t i = 0; i < s->inner; i++) {
-    s->scale[i] = sc[s->sidx[i]];
-    s->bias[i] = s->has_b ? bi[s->bidx[i]] : 0.f;
-  }
-  const float *xs = in[0];
-  float *y = out[0], *mo = out[1], *io = out[2];
-  int64_t inner = s->inner;
-#pragma omp parallel for if (s->outer * inner > 32768)
-  for (int64_t o = 0; o < s->outer; o++) {
-    const float *xp = xs + o * inner;
-    float *yp = y + o * inner;
-    double sum = 0, sq = 0;
-    for (int64_t i = 0; i < inner; i++) sum += xp[i];
-    float mean = (float)(sum / (double)inner);
-    for (int64_t i = 0; i < inner; i++) sq += (double)(xp[i] - mean) * (xp[i] - mean);
-    float inv = 1.f / sqrtf((float)(sq / (double)inner) + s->eps);
-    for (int64_t i = 0; i < inner; i++) yp[i] = (xp[i] - mean) * inv * s->scale[i] + s->bias[i];
-    if (mo) mo[o] = mean;
-    if (io) io[o] = inv;
-  }
-  return GL_OK;
-}
-
-static void lnorm_destroy(void *p) { gl_free(p); }
-
-static gl_status_t lnorm_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                                 gl_cpu_kernel_t *k) {
-  const gl_shape_t *xs = &gl_in(g, n, 0)->shape;
-  int axis;
-  GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", -1), xs->rank, &axis));
-  gl_shape_t inner = {xs->rank - axis, {0}};
-  memcpy(inner.d, &xs->d[axis], sizeof(int64_t) * (size_t)inner.rank);
-  int64_t ni = gl_shape_numel(&inner);
-  size_t bytes = sizeof(lnorm_t) + (size_t)(ni ? ni : 1) * (2 * sizeof(float) + 2 * sizeof(int64_t));
-  lnorm_t *s = gl_calloc(1, bytes);
-  if (!s) return gl_err(GL_ENOMEM, "out of memory");
-  s->inner = ni;
-  s->outer = gl_shape_numel(xs) / (ni ? ni : 1);
-  s->eps = gl_attr_f(n, "epsilon", 1e-5f);
-  s->sidx = (int64_t *)(s + 1);
-  s->bidx = s->sidx + ni;
-  s->scale = (float *)(s->bidx + ni);
-  s->bias = s->scale + ni;
-  bcast_index(&inner, &gl_in(g, n, 1)->shape, s->sidx);
-  s->has_b = gl_in(g, n, 2) != NULL;
-  if (s->has_b) bcast_index(&inner, &gl_in(g, n, 2)->shape, s->bidx);
-  k->state = s;
-  k->destroy = lnorm_destroy;
-  k->run = lnorm_run;
-  return GL_OK;
-}
-
-typedef struct {
-  int64_t n, c, inner, size;
-  float alpha, beta, bias;
-} lrn_t;
-
-static gl_status_t lrn_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
-                           void *const *out) {
-  const lrn_t *s = k->state;
-  const float *xs = in[0];
-  float *y = out[0];
-  int64_t lo = (s->size - 1) / 2, hi = s->size - 1 - lo, inner = s->inner;
-  float am = s->alpha / (float)s->size;
-#pragma omp parallel for if (s->n * s->c * inner > 32768)
-  for (int64_t p = 0; p < s->n * s->c; p++) {
-    int64_t b = p / s->c, c = p % s->c;
-    int64_t c0 = c - lo < 0 ? 0 : c - lo, c1 = c + hi >= s->c ? s->c - 1 : c + hi;
-    for (int64_t i = 0; i < inner; i++) {
-      float sq = 0;
-      for (int64_t cc = c0; cc <= c1; cc++) {
-        float v = xs[(b * s->c + cc) * inner + i];
-        sq += v * v;
-      }
-      y[p * inner + i] = xs[p * inner + i] / powf(s->bias + am * sq, s->beta);
-    }
-  }
-  return GL_OK;
-}
-
-static gl_status_t lrn_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                               gl_cpu_kernel_t *k) {
-  const gl_shape_t *xs = &gl_in(g, n, 0)->shape;
-  lrn_t *s = gl_calloc(1, sizeof *s);
-  if (!s) return gl_err(GL_ENOMEM, "out of memory");
-  s->n = xs->d[0];
-  s->c = xs->d[1];
-  s->inner = 1;
-  for (int d = 2; d < xs->rank; d++) s->inner *= xs->d[d];
-  s->size = gl_attr_i(n, "size", 1);
-  s->alpha = gl_attr_f(n, "alpha", 1e-4f);
-  s->beta = gl_attr_f(n, "beta", 0.75f);
-  s->bias = gl_attr_f(n, "bias", 1.f);
-  k->state = s;
-  k->run = lrn_run;
-  return GL_OK;
-}
-
-/* ======================================================================================
- * Pools (plain loops over N*C planes, up to 3 spatial dims)
- * ====================================================================================== */
-
-typedef enum { POOL_MAX, POOL_AVG, POOL_LP } pool_kind_t;
-
-typedef struct {
-  pool_kind_t kind;
-  gl_dtype_t dtype;
-  int64_t planes;
-  int64_t in[3], k[3], s[3], d[3], pb[3], pe[3], out[3]; /* padded to 3 dims (leading 1s) */
-  bool count_pad, col_major, has_ind;
-  float p;
-} pool_t;
-
-/* Window taps j (input index st + j*d) with lo_b <= index < hi_b: j in [*lo, *hi). */
-static void tap_range(int64_t st, int64_t d, int64_t k, int64_t lo_b, int64_t hi_b, int64_t *lo,
-                      int64_t *hi) {
-  int64_t a, b;
-  if (d == 1) { /* the common case, without divisions */
-    a = st >= lo_b ? 0 : lo_b - st;
-    b = st >= hi_b ? 0 : hi_b - st;
-  } else {
-    a = st >= lo_b ? 0 : (lo_b - st + d - 1) / d;
-    b = st >= hi_b ? 0 : (hi_b - st + d - 1) / d;
-  }
-  if (b > k) b = k;
-  if (a > b) a = b;
-  *lo = a;
-  *hi = b;
-}
-
-/* Element i of a pool input (float, or uint8/int8 for MaxPool); the dtype branch is uniform. */
-static inline float pool_ld(gl_dtype_t t, const void *x, int64_t i) {
-  if (t == GL_DT_F32) return ((const float *)x)[i];
-  if (t == GL_DT_U8) return ((const uint8_t *)x)[i];
-  return ((const int8_t *)x)[i];
-}
-
-static gl_status_t pool_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void *const *in,
-                            void *const *out) {
-  /* A local copy: stores through the int64 Indices output could otherwise alias the state. */
-  const pool_t S = *(const pool_t *)k->state;
-  const gl_dtype_t dt = S.dtype;
-  const size_t esz = gl_dtype_size(dt);
-  int64_t *ind = S.has_ind ? out[1] : NULL;
-  int64_t isz = S.in[0] * S.in[1] * S.in[2], osz = S.out[0] * S.out[1] * S.out[2];
-#pragma omp parallel for if (S.planes * osz > 4096)
-  for (int64_t p = 0; p < S.planes; p++) {
-    const char *xp = (const char *)in[0] + (size_t)(p * isz) * esz;
-    for (int64_t o0 = 0; o0 < S.out[0]; o0++)
-      for (int64_t o1 = 0; o1 < S.out[1]; o1++)
-        for (int64_t o2 = 0; o2 < S.out[2]; o2++) {
-          int64_t st[3] = {o0 * S.s[0] - S.pb[0], o1 * S.s[1] - S.pb[1], o2 * S.s[2] - S.pb[2]};
-          int64_t lo[3], hi[3], cntpad = 1;
-          for (int d = 0; d < 3; d++) {
-            int64_t plo, phi;
-            tap_range(st[d], S.d[d], S.k[d], -S.pb[d], S.in[d] + S.pe[d], &plo, &phi);
-            cntpad *= phi - plo;
-            tap_range(st[d], S.d[d], S.k[d], 0, S.in[d], &lo[d], &hi[d]);
-          }
-          float best = -INFINITY, acc = 0;
-          int64_t arg = -1, cnt = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]);
-          for (int64_t j0 = lo[0]; j0 < hi[0]; j0++) {
-            int64_t i0 = st[0] + j0 * S.d[0];
-            for (int64_t j1 = lo[1]; j1 < hi[1]; j1++) {
-              int64_t row = (i0 * S.in[1] + st[1] + j1 * S.d[1]) * S.in[2] + st[2];
-              if (S.kind == POOL_MAX) {
-                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++) {
-                  int64_t off = row + j2 * S.d[2];
-                  float v = pool_ld(dt, xp, off);
-                  if (v > best || arg < 0) best = v, arg = off;
-                }
-              } else if (S.kind == POOL_AVG) {
-                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++) acc += pool_ld(dt, xp, row + j2 * S.d[2]);
-              } else {
-                for (int64_t j2 = lo[2]; j2 < hi[2]; j2++)
-                  acc += powf(fabsf(pool_ld(dt, xp, row + j2 * S.d[2])), S.p);
-              }
-            }
-          }
-          int64_t oi = p * osz + (o0 * S.out[1] + o1) * S.out[2] + o2;
-          if (S.kind == POOL_MAX) {
-            if (dt == GL_DT_F32) ((float *)out[0])[oi] = best;
-            else if (dt == GL_DT_U8) ((uint8_t *)out[0])[oi] = (uint8_t)best;
-            else ((int8_t *)out[0])[oi] = (int8_t)best;
-            if (ind) {
-              if (S.col_major && arg >= 0) /* 2-D only: (h, w) -> w * H + h */
-                arg = (arg % S.in[2]) * S.in[1] + arg / S.in[2];
-              ind[oi] = p * isz + (arg < 0 ? 0 : arg);
-            }
-          } else if (S.kind == POOL_AVG) {
-            int64_t div = S.count_pad ? cntpad : cnt;
-            ((float *)out[0])[oi] = div ? acc / (float)div : 0.f;
-          } else {
-            ((float *)out[0])[oi] = powf(acc, 1.f / S.p);
-          }
-        }
-  }
-  return GL_OK;
-}
-
-/* A float MaxPool/AveragePool (no Indices) as a oneDNN pooling over plain layouts; GL_EUNSUPPORTED
- * when ONNX's semantics differ from oneDNN's (an average including the padding over a ceil_mode
- * window that extends past the end padding), so the caller keeps the loop. */
-static bool pool_dnnl_geom(const pool_t *p, int nsp, dnnl_dims_t st, dnnl_dims_t kk, dnnl_dims_t dil,
-                           dnnl_dims_t pl, dnnl_dims_t pr) {
-  int off = 3 - nsp;
-  for (int i = 0; i < nsp; i++) {
-    int j = off + i;
-    int64_t ek = (p->k[j] - 1) * p->d[j] + 1;
-    st[i] = p->s[j], kk[i] = p->k[j], dil[i] = p->d[j] - 1, pl[i] = p->pb[j];
-    pr[i] = (p->out[j] - 1) * p->s[j] + ek - p->in[j] - p->pb[j];
-    if (pr[i] < 0 || pl[i] >= ek || pr[i] >= ek) return false;
-    if (p->kind == POOL_AVG && p->count_pad && pr[i] > p->pe[j]) return false;
-  }
-  return true;
-}
-
-/* Whether a pool of this kind and dtype runs on oneDNN at all (else the loop). */
-static bool pool_dnnl_kind(const pool_t *p) {
-  return p->dtype == GL_DT_F32 && p->kind != POOL_LP && !p->has_ind && !getenv("GL_POOL_LOOP");
-}
-
-/* Takes the source in its producer's layout (x->lay) and, when the source is blocked, lets oneDNN
- * pick dst's layout (kept when the plan allows, else reordered to plain). */
-static gl_status_t pool_dnnl(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                             const pool_t *p, int nsp, dnn_t *s) {
-  dnnl_dims_t st, kk, dil, pl, pr;
-  if (!pool_dnnl_geom(p, nsp, st, kk, dil, pl, pr)) return GL_EUNSUPPORTED;
-  const gl_value_t *xv = gl_in(g, n, 0), *yv = gl_out(g, n, 0);
-  dnnl_memory_desc_t xmd, ymd, xsrc, ydst;
-  GL_TRY(plain_md(&xmd, xv->shape.rank, xv->shape.d));
-  GL_TRY(plain_md(&ymd, yv->shape.rank, yv->shape.d));
-  const dnnl_memory_desc_t *x_lay = gl_cpu_layout_of(x, n->inputs[0]);
-  xsrc = x_lay ? *x_lay : xmd;
-  ydst = ymd;
-  if (x_lay) {
-    dnnl_dims_t yd;
-    for (int i = 0; i < yv->shape.rank; i++) yd[i] = yv->shape.d[i];
-    GL_DNNL(dnnl_memory_desc_init_by_tag(&ydst, yv->shape.rank, yd, dnnl_f32, dnnl_format_tag_any),
-            "dst md");
-  }
-  dnnl_alg_kind_t alg = p->kind == POOL_MAX ? dnnl_pooling_max
-                        : p->count_pad       ? dnnl_pooling_avg_include_padding
-                                             : dnnl_pooling_avg_exclude_padding;
-  dnnl_pooling_v2_desc_t d;
-  if (dnnl_pooling_v2_forward_desc_init(&d, dnnl_forward_inference, alg, &xsrc, &ydst, st, kk, dil,
-                                        pl, pr) != dnnl_success)
-    return GL_EUNSUPPORTED;
-  dnnl_primitive_desc_t pd;
-  if (dnnl_primitive_desc_create(&pd, &d, NULL, x->engine, NULL) != dnnl_success)
-    return GL_EUNSUPPORTED;
-  const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-  dnnl_memory_desc_t y_user = ymd;
-  if (x_lay && gl_cpu_layout_publish(x, n->outputs[0], dst_md)) y_user = *dst_md;
-  gl_status_t rc = dmem_init(&s->src, x->engine, &xsrc, &xsrc, false);
-  if (!rc) rc = dmem_init(&s->dst, x->engine, dst_md, &y_user, true);
-  if (!rc) rc = gl_dnnl_check(dnnl_primitive_create(&s->prim, pd), "creating a pooling");
-  dnnl_primitive_desc_destroy(pd);
-  if (rc) return rc == GL_EUNSUPPORTED ? GL_EBACKEND : rc;
-  add_arg(s, DNNL_ARG_SRC, s->src.mem);
-  add_arg(s, DNNL_ARG_DST, s->dst.mem);
-  return GL_OK;
-}
-
-/* Fills s (zeroed) for node n. */
-static gl_status_t pool_setup(const gl_graph_t *g, const gl_node_t *n, pool_kind_t kind, bool global,
-                              pool_t *s) {
-  const gl_shape_t *xs = &gl_in(g, n, 0)->shape;
-  int nsp = xs->rank - 2;
-  if (nsp < 1 || nsp > 3)
-    return gl_err(GL_EUNSUPPORTED, "%s: %d spatial dims (1 to 3 supported)", gl_node_label(n), nsp);
-  s->kind = kind;
-  s->dtype = gl_in(g, n, 0)->dtype;
-  s->planes = xs->d[0] * xs->d[1];
-  for (int i = 0; i < 3; i++) s->in[i] = s->k[i] = s->s[i] = s->d[i] = s->out[i] = 1;
-  int off = 3 - nsp;
-  if (global) {
-    for (int i = 0; i < nsp; i++) s->in[off + i] = s->k[off + i] = xs->d[2 + i];
-  } else {
-    gl_nn_geom_t geo;
-    GL_TRY(gl_nn_geom(n, xs, NULL, GL_GEOM_POOL, &geo));
-    for (int i = 0; i < nsp; i++) {
-      s->in[off + i] = geo.in[i];
-      s->k[off + i] = geo.k[i];
-      s->s[off + i] = geo.s[i];
-      s->d[off + i] = geo.d[i];
-      s->pb[off + i] = geo.pb[i];
-      s->pe[off + i] = geo.pe[i];
-      s->out[off + i] = geo.out[i];
-    }
-  }
-  s->count_pad = gl_attr_i(n, "count_include_pad", 0) != 0;
-  s->col_major = gl_attr_i(n, "storage_order", 0) != 0;
-  s->has_ind = kind == POOL_MAX && n->n_outputs > 1 && n->outputs[1] >= 0;
-  const gl_attr_t *pa = gl_attr(n, "p");
-  s->p = pa ? (pa->type == GL_ATTR_FLOAT ? pa->f : (float)pa->i) : 2.f;
-  return GL_OK;
-}
-
-static gl_status_t pool_prepare_kind(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                                     gl_cpu_kernel_t *k, pool_kind_t kind, bool global) {
-  pool_t *s = gl_calloc(1, sizeof *s);
-  if (!s) return gl_err(GL_ENOMEM, "out of memory");
-  gl_status_t pst = pool_setup(g, n, kind, global, s);
-  if (pst) {
-    gl_free(s);
-    return pst;
-  }
-  int nsp = gl_in(g, n, 0)->shape.rank - 2;
-  if (pool_dnnl_kind(s)) {
-    dnn_t *d = dnn_new();
-    if (!d) {
-      gl_free(s);
-      return gl_err(GL_ENOMEM, "out of memory");
-    }
-    gl_status_t st = pool_dnnl(x, g, n, s, nsp, d);
-    if (st == GL_OK) {
-      gl_free(s);
-      k->state = d;
-      k->destroy = dnn_destroy;
-      k->run = dnn_run;
-      return GL_OK;
-    }
-    dnn_destroy(d);
-    if (st == GL_EUNSUPPORTED && gl_cpu_layout_of(x, n->inputs[0]))
-      st = gl_err(GL_EBACKEND, "%s: blocked source but no oneDNN pooling", gl_node_label(n));
-    if (st != GL_EUNSUPPORTED) {
-      gl_free(s);
-      return st;
-    }
-  }
-  k->state = s;
-  k->run = pool_run;
-  return GL_OK;
-}
-
-static gl_status_t maxpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                                   gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(x, g, n, k, POOL_MAX, false);
-}
-static gl_status_t avgpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                                   gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(x, g, n, k, POOL_AVG, false);
-}
-static gl_status_t lppool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                                  gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(x, g, n, k, POOL_LP, false);
-}
-static gl_status_t gavgpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                                    gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(x, g, n, k, POOL_AVG, true);
-}
-static gl_status_t gmaxpool_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const gl_node_t *n,
-                                    gl_cpu_kernel_t *k) {
-  return pool_prepare_kind(x, g, n, k, POOL_MAX, true);
-}
-
-/* ======================================================================================
- * Layout awareness (the plan's layout pass)
- * ====================================================================================== */
-
-static bool f32_rank4(const gl_graph_t *g, const gl_node_t *n, int slot) {
-  const gl_value_t *v = gl_in(g, n, slot);
-  return v && v->dtype == GL_DT_F32 && v->shape.rank == 4;
-}
-
-bool gl_cpu_nn_layout_accepts(const gl_graph_t *g, const gl_node_t *n, int slot) {
-  if (!strcmp(n->op_type, "Conv"))
-    return (slot == 0 || slot == n->fuse.sum_input) && f32_rank4(g, n, slot) && f32_rank4(g, n, 0);
-  static const struct { const char *op; pool_kind_t kind; bool global; } pools[] = {
-      {"MaxPool", POOL_MAX, false},
-      {"AveragePool", POOL_AVG, false},
-      {"GlobalAveragePool", POOL_AVG, true},
-      {"GlobalMaxPool", POOL_MAX, true},
-  };
-  for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++) {
-    if (strcmp(n->op_type, pools[i].op)) continue;
-    if (slot != 0 || !f32_rank4(g, n, 0)) return false;
-    pool_t p = {0};
-    if (pool_setup(g, n, pools[i].kind, pools[i].global, &p) != GL_OK) return false;
-    dnnl_dims_t a, b, c, d, e;
-    return pool_dnnl_kind(&p) && pool_dnnl_geom(&p, 2, a, b, c, d, e);
-  }
-  return false;
 }
 
 const gl_cpu_op_t gl_cpu_ops_nn[] = {
@@ -1261,14 +718,5 @@ const gl_cpu_op_t gl_cpu_ops_nn[] = {
     {"ConvTranspose", convt_prepare},
     {"Gemm", mm_prepare},
     {"MatMul", mm_prepare},
-    {"BatchNormalization", bn_prepare},
-    {"InstanceNormalization", inorm_prepare},
-    {"LayerNormalization", lnorm_prepare},
-    {"LRN", lrn_prepare},
-    {"MaxPool", maxpool_prepare},
-    {"AveragePool", avgpool_prepare},
-    {"LpPool", lppool_prepare},
-    {"GlobalAveragePool", gavgpool_prepare},
-    {"GlobalMaxPool", gmaxpool_prepare},
     {0},
 };

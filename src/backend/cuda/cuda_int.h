@@ -1,5 +1,5 @@
 /* backend/cuda/cuda_int.h - inside the CUDA module: the device context, what a step of a CUDA plan
- * is, and the op table (cuda_ops.cu). CUDA C++, compiled by nvcc into libgpulet_cuda.so only. */
+ * is, and the op table (cuda_ops_*.cu). CUDA C++, compiled by nvcc into libgpulet_cuda.so only. */
 #ifndef GL_BACKEND_CUDA_CUDA_INT_H
 #define GL_BACKEND_CUDA_CUDA_INT_H
 
@@ -26,8 +26,9 @@ typedef struct {
   cublasHandle_t blas;
   size_t workspace_need; /* prepare raises it to what its step needs */
   int precision;         /* gl_precision_t of the plan */
+  int half;              /* 1 at fp16: every f32 value (constants too) is stored as IEEE half */
   int *bad_flag;         /* device int: kernels set it on bad input (Gather's index); plan_wait reads it */
-  char gpu[256];         /* the device's name (keys the conv algorithm cache) */
+  char gpu[256];         /* device name, cuDNN version, SMs available (keys the algorithm cache) */
 } gl_cu_ctx_t;
 
 typedef struct gl_cu_step gl_cu_step_t;
@@ -64,9 +65,19 @@ static inline unsigned gl_cu_blocks(int64_t n) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (int64_t)(n); \
        i += (int64_t)gridDim.x * blockDim.x)
 
+/* The plan's edges at fp16: n floats from one storage (h = 1: half) to the other on stream s
+ * (cuda_ops_ew.cu). */
+gl_status_t gl_cu_convert_launch(cudaStream_t s, int from_h, int to_h, const void *x, void *y, int64_t n);
+
+/* Bytes of one element of a value of type dt on the device (2 for f32 at fp16). */
+static inline size_t gl_cu_esz(const gl_cu_ctx_t *cx, gl_dtype_t dt) {
+  return cx->half && dt == GL_DT_F32 ? 2 : gl_dtype_size(dt);
+}
+
 /* Device copies of constants, shared by every plan of a model on a device (cuda_plan.cu):
- * equal contents (same size and 128-bit hash) map to one device buffer, refcounted. */
-gl_status_t gl_cu_const_get(int device, const gl_tensor_t *t, void **dev);
+ * equal contents (same size and 128-bit hash) and storage (half: f32 stored as half) map to one
+ * device buffer, refcounted. */
+gl_status_t gl_cu_const_get(int device, const gl_tensor_t *t, int half, void **dev);
 void gl_cu_const_put(int device, void *dev);
 
 

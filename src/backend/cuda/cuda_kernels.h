@@ -2,13 +2,17 @@
  * indices that compile both as CUDA device code and as plain C. The CUDA backend launches them;
  * tests/backend/test_cuda_kernels.c runs the same bodies on the CPU against the CPU backend, so
  * only the launch code and the cuDNN/cuBLAS calls wait for a GPU to be checked.
- * Arithmetic is f32; the data-movement bodies return offsets and work for any element type.
- * Everything here is pure (no allocation, no globals). */
+ * Arithmetic is f32. Float tensors are stored as f32, or as IEEE half (fp16 precision: the bits
+ * in a uint16_t, converted by gl_k_f2h/gl_k_h2f below, gpulet's own round-to-nearest-even code
+ * that runs unchanged on the host and the GPU); bodies that read or write float tensors take
+ * them as void pointers plus a flag `h` (1: half). The data-movement bodies return offsets and
+ * work for any element type. Everything here is pure (no allocation, no globals). */
 #ifndef GL_BACKEND_CUDA_CUDA_KERNELS_H
 #define GL_BACKEND_CUDA_CUDA_KERNELS_H
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __CUDACC__
 #define GL_HD __host__ __device__
@@ -17,6 +21,72 @@
 #endif
 
 #define GL_K_MAX_RANK 8
+
+/* ---- IEEE 754 binary16 ("half") storage ---- */
+GL_HD static inline uint32_t gl_k_fbits(float f) {
+#ifdef __CUDA_ARCH__
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+#endif
+}
+
+GL_HD static inline float gl_k_bitsf(uint32_t u) {
+#ifdef __CUDA_ARCH__
+  return __uint_as_float(u);
+#else
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+#endif
+}
+
+/* float -> half bits, rounding to nearest even; overflow gives infinity, NaN stays NaN (quiet,
+ * top payload bits kept), values below half the smallest subnormal (2^-25) give signed zero. */
+GL_HD static inline uint16_t gl_k_f2h(float f) {
+  uint32_t x = gl_k_fbits(f), sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u) /* inf, NaN */
+    return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u | ((ax >> 13) & 0x3ffu) : 0u));
+  if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* >= 65520 rounds to infinity */
+  if (ax < 0x38800000u) {                                    /* below 2^-14: subnormal or zero */
+    if (ax <= 0x33000000u) return (uint16_t)sign;              /* <= 2^-25: ties to even zero */
+    uint32_t e = ax >> 23, m = (ax & 0x7fffffu) | 0x800000u;
+    uint32_t shift = 126u - e; /* value / 2^-24 = m * 2^(e - 126); e in [102, 112] */
+    uint32_t r = m >> shift, rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+    if (rem > half || (rem == half && (r & 1u))) r++;
+    return (uint16_t)(sign | r); /* r = 0x400 is the smallest normal: the encoding carries over */
+  }
+  uint32_t r = (ax - 0x38000000u) >> 13, rem = ax & 0x1fffu; /* rebias 127 -> 15 */
+  if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) r++;
+  return (uint16_t)(sign | r);
+}
+
+/* half bits -> float (exact). */
+GL_HD static inline float gl_k_h2f(uint16_t h) {
+  uint32_t sign = ((uint32_t)h & 0x8000u) << 16, e = ((uint32_t)h >> 10) & 0x1fu, m = (uint32_t)h & 0x3ffu;
+  if (e == 0) {
+    float v = (float)m * 5.9604644775390625e-8f; /* m * 2^-24 */
+    return sign ? -v : v;
+  }
+  if (e == 31) return gl_k_bitsf(sign | 0x7f800000u | (m << 13));
+  return gl_k_bitsf(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+/* Element i of a float tensor stored as f32 (h = 0) or half (h = 1). */
+GL_HD static inline float gl_k_ldf(const void *p, int h, int64_t i) {
+  return h ? gl_k_h2f(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+GL_HD static inline void gl_k_stf(void *p, int h, int64_t i, float v) {
+  if (h) ((uint16_t *)p)[i] = gl_k_f2h(v);
+  else ((float *)p)[i] = v;
+}
+
+/* The plan's edges and constant uploads: element i from one float storage to the other. */
+GL_HD static inline void gl_k_convert_at(int from_h, int to_h, const void *x, void *y, int64_t i) {
+  gl_k_stf(y, to_h, i, gl_k_ldf(x, from_h, i));
+}
 
 /* Unary ops (and fused activations) the CUDA backend computes itself. */
 enum {
@@ -55,6 +125,11 @@ GL_HD static inline float gl_k_unary(int op, float x, float a, float b) {
   }
 }
 
+/* Element i of y = op(x) over float storage h. */
+GL_HD static inline void gl_k_unary_at(int op, const void *x, void *y, int h, float a, float b, int64_t i) {
+  gl_k_stf(y, h, i, gl_k_unary(op, gl_k_ldf(x, h, i), a, b));
+}
+
 GL_HD static inline float gl_k_binary(int op, float x, float y) {
   switch (op) {
     case GL_K_ADD: return x + y;
@@ -89,32 +164,36 @@ GL_HD static inline void gl_k_bcast_offsets(const gl_k_bcast_t *b, int64_t i, in
   *o1 = c;
 }
 
-/* Element i of y = op(x0, x1) with broadcasting. */
-GL_HD static inline void gl_k_binary_at(const gl_k_bcast_t *b, int op, const float *x0,
-                                        const float *x1, float *y, int64_t i) {
+/* Element i of y = op(x0, x1) with broadcasting, float storage h. */
+GL_HD static inline void gl_k_binary_at(const gl_k_bcast_t *b, int op, const void *x0,
+                                        const void *x1, void *y, int h, int64_t i) {
   int64_t o0, o1;
   gl_k_bcast_offsets(b, i, &o0, &o1);
-  y[i] = gl_k_binary(op, x0[o0], x1[o1]);
+  gl_k_stf(y, h, i, gl_k_binary(op, gl_k_ldf(x0, h, o0), gl_k_ldf(x1, h, o1)));
 }
 
 /* Epilogue after a convolution or matrix product, element i of a [outer, c, inner] tensor:
- * y = act(y + bias[c] + sum[i]). bias and sum may be NULL. */
-GL_HD static inline void gl_k_epilogue_at(float *y, const float *bias, const float *sum,
+ * y = act(y + bias[c] + sum[i]). bias and sum may be NULL. The sum is added in f32 before the
+ * one rounding to storage. */
+GL_HD static inline void gl_k_epilogue_at(void *y, const void *bias, const void *sum, int h,
                                           int64_t c_dim, int64_t inner, int act, float a,
                                           float b, int64_t i) {
-  float v = y[i];
-  if (bias) v += bias[(i / inner) % c_dim];
-  if (sum) v += sum[i];
-  y[i] = gl_k_unary(act, v, a, b);
+  float v = gl_k_ldf(y, h, i);
+  if (bias) v += gl_k_ldf(bias, h, (i / inner) % c_dim);
+  if (sum) v += gl_k_ldf(sum, h, i);
+  gl_k_stf(y, h, i, gl_k_unary(act, v, a, b));
 }
 
 /* Inference batch normalization, element i of [n, c, inner]. */
-GL_HD static inline void gl_k_batchnorm_at(const float *x, float *y, const float *scale,
-                                           const float *bias, const float *mean,
-                                           const float *var, float eps, int64_t c_dim,
+GL_HD static inline void gl_k_batchnorm_at(const void *x, void *y, const void *scale,
+                                           const void *bias, const void *mean,
+                                           const void *var, int h, float eps, int64_t c_dim,
                                            int64_t inner, int64_t i) {
   int64_t c = (i / inner) % c_dim;
-  y[i] = (x[i] - mean[c]) * (scale[c] / sqrtf(var[c] + eps)) + bias[c];
+  float v = (gl_k_ldf(x, h, i) - gl_k_ldf(mean, h, c)) *
+                (gl_k_ldf(scale, h, c) / sqrtf(gl_k_ldf(var, h, c) + eps)) +
+            gl_k_ldf(bias, h, c);
+  gl_k_stf(y, h, i, v);
 }
 
 /* Transpose: output element i of rank dims from input strides permuted (in_st[d] is the input
@@ -164,11 +243,11 @@ GL_HD static inline float gl_k_softmax_at(float x, float m, float s, int log_sof
 }
 
 /* Layer normalization of one element of a row given the row's mean and inverse std; scale and
- * bias are indexed by the position within the normalized block (may be NULL for bias). */
-GL_HD static inline float gl_k_layernorm_at(float x, float mean, float inv, const float *scale,
-                                            const float *bias, int64_t j) {
-  float v = (x - mean) * inv * scale[j];
-  return bias ? v + bias[j] : v;
+ * bias (storage h) are indexed by the position within the normalized block (bias may be NULL). */
+GL_HD static inline float gl_k_layernorm_at(float x, float mean, float inv, const void *scale,
+                                            const void *bias, int h, int64_t j) {
+  float v = (x - mean) * inv * gl_k_ldf(scale, h, j);
+  return bias ? v + gl_k_ldf(bias, h, j) : v;
 }
 
 /* Tile: output element i of rank dims reads the input at coordinates (o_d mod in_dims[d]). */
@@ -228,15 +307,17 @@ GL_HD static inline void gl_k_bcast3_offsets(const gl_k_bcast3_t *b, int64_t i, 
   o[0] = a0, o[1] = a1, o[2] = a2;
 }
 
-/* Cast between the types the CUDA backend converts: f32, i64, i32, bool (u8). ONNX casts float
- * to integer by truncation toward zero; anything non-zero becomes true. */
-enum { GL_K_T_F32 = 0, GL_K_T_I64, GL_K_T_I32, GL_K_T_BOOL };
+/* Cast between the types the CUDA backend converts: f32, i64, i32, bool (u8), and f16 (how an
+ * f32 value is stored at fp16 precision). ONNX casts float to integer by truncation toward zero;
+ * anything non-zero becomes true. */
+enum { GL_K_T_F32 = 0, GL_K_T_I64, GL_K_T_I32, GL_K_T_BOOL, GL_K_T_F16 };
 
 GL_HD static inline double gl_k_load_as_f64(int t, const void *x, int64_t i) {
   switch (t) {
     case GL_K_T_F32: return (double)((const float *)x)[i];
     case GL_K_T_I64: return (double)((const int64_t *)x)[i];
     case GL_K_T_I32: return (double)((const int32_t *)x)[i];
+    case GL_K_T_F16: return (double)gl_k_h2f(((const uint16_t *)x)[i]);
     default: return ((const unsigned char *)x)[i] ? 1.0 : 0.0;
   }
 }
@@ -255,6 +336,7 @@ GL_HD static inline void gl_k_cast_at(int from, int to, const void *x, void *y, 
     case GL_K_T_F32: ((float *)y)[i] = (float)v; break;
     case GL_K_T_I64: ((int64_t *)y)[i] = (int64_t)v; break;
     case GL_K_T_I32: ((int32_t *)y)[i] = (int32_t)v; break;
+    case GL_K_T_F16: ((uint16_t *)y)[i] = gl_k_f2h((float)v); break;
     default: ((unsigned char *)y)[i] = v != 0.0; break;
   }
 }
@@ -268,12 +350,13 @@ typedef struct {
   int is_max, count_pad;
 } gl_k_pool_t;
 
-/* Output element i of planes of out[0]*out[1]*out[2] (input planes of in[0]*in[1]*in[2]). */
-GL_HD static inline float gl_k_pool_at(const gl_k_pool_t *p, const float *x, int64_t i) {
+/* Output element i of planes of out[0]*out[1]*out[2] (input planes of in[0]*in[1]*in[2]);
+ * x in float storage h. */
+GL_HD static inline float gl_k_pool_at(const gl_k_pool_t *p, const void *x, int h, int64_t i) {
   int64_t osz = p->out[0] * p->out[1] * p->out[2], isz = p->in[0] * p->in[1] * p->in[2];
   int64_t plane = i / osz, r = i % osz;
   int64_t o[3] = {r / (p->out[1] * p->out[2]), (r / p->out[2]) % p->out[1], r % p->out[2]};
-  const float *xp = x + plane * isz;
+  int64_t base = plane * isz;
   float best = -INFINITY, acc = 0.f;
   int64_t cnt = 0, cntpad = 0;
   for (int64_t j0 = 0; j0 < p->k[0]; j0++) {
@@ -286,7 +369,7 @@ GL_HD static inline float gl_k_pool_at(const gl_k_pool_t *p, const float *x, int
             c2 >= -p->pb[2] && c2 < p->in[2] + p->pe[2])
           cntpad++;
         if (c0 < 0 || c0 >= p->in[0] || c1 < 0 || c1 >= p->in[1] || c2 < 0 || c2 >= p->in[2]) continue;
-        float v = xp[(c0 * p->in[1] + c1) * p->in[2] + c2];
+        float v = gl_k_ldf(x, h, base + (c0 * p->in[1] + c1) * p->in[2] + c2);
         if (v > best) best = v;
         acc += v;
         cnt++;
@@ -309,7 +392,7 @@ typedef struct {
 } gl_k_resize_t;
 
 GL_HD static inline float gl_k_resize_at(const gl_k_resize_t *r, const int64_t *i0, const int64_t *i1,
-                                         const double *w, const float *x, int64_t i) {
+                                         const double *w, const void *x, int h, int64_t i) {
   int64_t c[GL_K_MAX_RANK];
   for (int d = r->rank - 1; d >= 0; d--) c[d] = i % r->odim[d], i /= r->odim[d];
   int64_t base = 0;
@@ -320,7 +403,7 @@ GL_HD static inline float gl_k_resize_at(const gl_k_resize_t *r, const int64_t *
     base += i0[t] * r->ist[d];
     if (r->linear && w[t] != 0.0 && i1[t] != i0[t]) blend[nb++] = d;
   }
-  if (!nb) return x[base];
+  if (!nb) return gl_k_ldf(x, h, base);
   double acc = 0.0;
   for (int m = 0; m < (1 << nb); m++) {
     double wt = 1.0;
@@ -330,7 +413,7 @@ GL_HD static inline float gl_k_resize_at(const gl_k_resize_t *r, const int64_t *
       if (m & (1 << b)) wt *= w[t], off += (i1[t] - i0[t]) * r->ist[blend[b]];
       else wt *= 1.0 - w[t];
     }
-    acc += wt * (double)x[off];
+    acc += wt * (double)gl_k_ldf(x, h, off);
   }
   return (float)acc;
 }

@@ -1,6 +1,6 @@
 /* backend/cuda/cuda_optable.h - the ops the CUDA backend computes and which dtypes each accepts,
  * in plain C so the CPU test suite (tests/backend/test_cuda_coverage.c) can check, without a GPU,
- * that every live op of every zoo model's prepared graph has a CUDA kernel. cuda_ops.cu builds
+ * that every live op of every zoo model's prepared graph has a CUDA kernel. cuda_ops_ew.cu builds
  * its op table from GL_CUDA_OPS and cuda_plan.cu refuses nodes gl_cuda_node_dtypes_ok rejects,
  * so this list and the module cannot drift apart. */
 #ifndef GL_BACKEND_CUDA_CUDA_OPTABLE_H
@@ -10,7 +10,7 @@
 
 #include "graph/graph.h"
 
-/* X(op_type, prepare function in cuda_ops.cu) */
+/* X(op_type, prepare function: gl_cu_<prep> in cuda_ops_{ew,nn,move}.cu) */
 #define GL_CUDA_OPS(X)                                                                          \
   X("Relu", prep_unary) X("LeakyRelu", prep_unary) X("Sigmoid", prep_unary)                      \
   X("Tanh", prep_unary) X("HardSigmoid", prep_unary) X("HardSwish", prep_unary)                  \
