@@ -45,6 +45,7 @@ PROF=$(readlink -f "$PROF")
 {
   echo
   echo "# bench/headline/real.sh (measured part): $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD)$(git diff --quiet -- src || echo '+dirty')"
+  echo "binary: $G ($("$G" doctor 2>/dev/null | grep -m1 -i commit || true))${HR_NOTE:+; $HR_NOTE}"
   echo "scenario $SCEN; policies $POLICIES; $DUR s per probe after $WARM s warm-up; profile $PROF"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores shared with other sessions)"
 } >> "$OUT/README.txt"
@@ -74,6 +75,8 @@ probe() { # policy scale tag -> prints "ok min_attain worst_model goodput"; keep
   cp "$W/plan.json" "$OUT/raw/real-$NAME-$1-$3.plan.json" 2>/dev/null
   "$G" loadgen --url "http://127.0.0.1:$PORT" --scenario "$SCEN" --scale "$2" --duration "$DUR" --warmup "$WARM" \
     --seed 1 --quiet --json "$j" > "$W/lg.log" 2>&1
+  # the plan at the end: its history says whether the control loop re-planned during the run
+  curl -sf "http://127.0.0.1:$PORT/v2/gpulet/plan" -o "$OUT/raw/real-$NAME-$1-$3.plan-end.json" 2>/dev/null
   stop_server
   python3 - "$j" <<'PY'
 import json, sys

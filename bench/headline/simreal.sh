@@ -108,6 +108,7 @@ if [ $FIND = 1 ]; then
   "$G" simulate --profile "$PROF" --scenario "$SCEN" --policy "$POLICY" --devices 1 --scale "$SCALE" \
     --duration "$SDUR" --warmup "$WARM" --seed 1 --replan 0 --find-max --steps 4 > "$W/sim-fm.txt" 2>&1
 fi
+curl -sf "$U/v2/gpulet/plan" -o "$W/plan-end.json" 2>/dev/null
 kill $SP 2>/dev/null; wait $SP 2>/dev/null
 LOAD1=$(cut -d' ' -f1 /proc/loadavg)
 
@@ -182,6 +183,11 @@ if csvp:
         for r in rows:
             f.write(",".join(str(r[k]) for k in keys) + "\n")
 print(f"load average before/after: {load}; loadgen client-limited: {bool(real.get('client_limited'))}")
+try:
+    hist = json.load(open(os.path.join(w, "plan-end.json"))).get("history", [])
+    print("server re-plans: " + ", ".join(f"{h.get('t_s', 0):.1f} s {h.get('reason')}" for h in hist))
+except Exception:
+    pass
 if bad and tol is not None and real.get("client_limited"):
     # loadgen could not keep its own send schedule: the run measured the machine, not the server
     for b in bad:
