@@ -147,8 +147,9 @@ int gl_cmd_run(int argc, char **argv) {
     if (gl_plan_run(plan, ins, outs) || gl_plan_wait(plan)) { rc = gl_cli_fail("run"); goto done; }
     lat[k] = gl_ns_to_ms(gl_now_ns() - s);
   }
-  printf("model %s: %s, batch %ld, threads %d, load %.1f ms, compile %.1f ms\n", path, device, batch,
-         threads ? (int)threads : omp_get_max_threads(), gl_ns_to_ms(t_load - t0),
+  bool gpu = strncmp(device, "cpu", 3) != 0; /* the CUDA precision is part of what ran */
+  printf("model %s: %s%s%s, batch %ld, threads %d, load %.1f ms, compile %.1f ms\n", path, device, gpu ? " " : "",
+         gpu ? gl_precision_name(precision) : "", batch, threads ? (int)threads : omp_get_max_threads(), gl_ns_to_ms(t_load - t0),
          gl_ns_to_ms(t_compile - t_load));
   for (int i = 0; i < plan->n_outputs; i++) {
     char sb[160];

@@ -20,6 +20,8 @@ static void usage(FILE *f) {
           "                    [--max-header BYTES] [--max-inflight BYTES] [--http-threads N]\n"
           "                    [--cores-per-model N] [--whole] [--repo-token FILE] [--quiet]\n"
           "                    [--max-inputs N] [--max-model-bytes BYTES] [--max-graph-nodes N]\n"
+          "                    [--policy P] [--profile FILE] [--save-profile FILE]\n"
+          "                    [--replan-period S] [--rate-window S]\n"
           "  Serves the models of DIR (one folder per model with model.onnx and config.json) over\n"
           "  HTTP with the KServe v2 protocol on ADDR:N (default 127.0.0.1:8000) and Prometheus\n"
           "  metrics on port 8002. Without a repository it serves a default set of zoo models\n"
@@ -31,7 +33,12 @@ static void usage(FILE *f) {
           "  Limits (defaults): --max-body 64 MiB, --max-elements 16 Mi per tensor, --max-inputs 64\n"
           "  (inputs or requested outputs per request), --max-header 64 KiB, --max-connections 256,\n"
           "  --max-inflight 1 GiB of bodies, --max-model-bytes 2 GiB (model.onnx, checked before\n"
-          "  reading), --max-graph-nodes 1000000 (initializers at most as many, values 4x).\n");
+          "  reading), --max-graph-nodes 1000000 (initializers at most as many, values 4x).\n"
+          "  Placement: the scheduler's --policy (gpulet, gpulet-int, sbp, triton, static, fine; default\n"
+          "  gpulet; none = one core set per model) plans gpu-lets (core sets) over the --profile\n"
+          "  (default <cache>/profile-cpu.json, else the analytic CPU profile), re-planned every\n"
+          "  --replan-period seconds (10) and when a model's rate over --rate-window seconds (10) moves;\n"
+          "  executed batches refine the profile (--save-profile writes it at exit).\n");
 }
 
 /* The repository token from FILE (or, without one, from $GPULET_REPO_TOKEN): one line, surrounding
@@ -86,13 +93,16 @@ int gl_cmd_serve(int argc, char **argv) {
       {"max-inputs", required_argument, 0, 'N'},     {"max-model-bytes", required_argument, 0, 'S'},
       {"max-graph-nodes", required_argument, 0, 'G'},
       {"repo-token", required_argument, 0, 'A'},
+      {"policy", required_argument, 0, 'y'},           {"profile", required_argument, 0, 'f'},
+      {"save-profile", required_argument, 0, 'O'},     {"replan-period", required_argument, 0, 'e'},
+      {"rate-window", required_argument, 0, 'w'},
       {0, 0, 0, 0}};
   gl_serve_opts_t o = {.listen = "127.0.0.1", .port = 8000, .metrics_port = 8002};
   const char *port_file = NULL, *token_file = NULL;
   static char token[4096];
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "r:M:l:p:m:P:c:B:E:C:H:T:k:I:N:S:G:A:Wqh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "r:M:l:p:m:P:c:B:E:C:H:T:k:I:N:S:G:A:y:f:O:e:w:Wqh", opts, NULL)) != -1) {
     char *end = NULL;
     long long v = 0;
     if (optarg && strchr("pmBECHTkINSG", c)) {
@@ -119,6 +129,16 @@ int gl_cmd_serve(int argc, char **argv) {
       case 'G': if (v < 1 || v > 100000000) goto bad; o.max_graph_nodes = (int)v; break;
       case 'A': token_file = optarg; break;
       case 'W': o.whole = true; break;
+      case 'y': o.policy = optarg; break;
+      case 'f': o.profile = optarg; break;
+      case 'O': o.save_profile = optarg; break;
+      case 'e': case 'w': {
+        double d = strtod(optarg, &end);
+        if (*end || end == optarg || !(d >= 0.05 && d <= 86400)) goto bad;
+        if (c == 'e') o.replan_period_s = d;
+        else o.rate_window_s = d;
+        break;
+      }
       case 'q': o.quiet = true; break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;

@@ -158,8 +158,30 @@ static void part_free(gl_part_t *p) {
   gl_free(p);
 }
 
+/* Takes exactly the n units `want` whoever holds them (gl_part_create_on); dev->mu held. */
+static gl_status_t take_exact(gl_part_dev_t *d, int n, const int *want, int *units) {
+  for (int k = 0; k < n; k++) {
+    if (want[k] < 0 || want[k] >= d->info.units_total)
+      return gl_err(GL_EINVAL, "unit %d is not one of the device's %d", want[k], d->info.units_total);
+    for (int j = 0; j < k; j++)
+      if (want[j] == want[k]) return gl_err(GL_EINVAL, "unit %d is listed twice", want[k]);
+    if (d->refs[want[k]] == 255) return gl_err(GL_EBUSY, "unit %d is held by too many partitions", want[k]);
+  }
+  for (int k = 0; k < n; k++) units[k] = want[k];
+  for (int a = 1; a < n; a++)
+    for (int b = a; b > 0 && units[b - 1] > units[b]; b--) {
+      int t = units[b]; units[b] = units[b - 1]; units[b - 1] = t;
+    }
+  for (int k = 0; k < n; k++) {
+    if (d->refs[units[k]] == 0) d->info.units_free--;
+    d->refs[units[k]]++;
+  }
+  d->n_parts++;
+  return GL_OK;
+}
+
 static gl_status_t create(gl_part_dev_t *d, int units, double share_req, const gl_part_opts_t *opts,
-                          const gl_part_t *old, gl_part_t **out, gl_part_grant_t *grant) {
+                          const gl_part_t *old, const int *exact, gl_part_t **out, gl_part_grant_t *grant) {
   *out = NULL;
   int cap = opts && opts->queue_cap > 0 ? opts->queue_cap : 16;
   if (cap > 65536) return gl_err(GL_EINVAL, "partition queue of %d jobs is too large", cap);
@@ -178,7 +200,7 @@ static gl_status_t create(gl_part_dev_t *d, int units, double share_req, const g
   }
   p->cap = cap;
   pthread_mutex_lock(&d->mu);
-  gl_status_t st = take_units(d, units, old, p->units);
+  gl_status_t st = exact ? take_exact(d, units, exact, p->units) : take_units(d, units, old, p->units);
   pthread_mutex_unlock(&d->mu);
   if (st < 0) {
     part_free(p);
@@ -223,7 +245,7 @@ gl_status_t gl_part_create(gl_part_dev_t *d, double share, const gl_part_opts_t 
   gl_part_dev_info(d, &info);
   int units;
   GL_TRY(gl_part_units_for_share(&info, share, &units));
-  return create(d, units, share, opts, NULL, out, grant);
+  return create(d, units, share, opts, NULL, NULL, out, grant);
 }
 
 gl_status_t gl_part_create_units(gl_part_dev_t *d, int units, const gl_part_opts_t *opts,
@@ -235,7 +257,18 @@ gl_status_t gl_part_create_units(gl_part_dev_t *d, int units, const gl_part_opts
     return gl_err(GL_EINVAL, "%d %s(s) is not a size %s grants (min %d, step %d, total %d)", units,
                   info.unit_name, info.name, info.unit_min, info.unit_align, info.units_total);
   }
-  return create(d, units, (double)units / info.units_total, opts, NULL, out, grant);
+  return create(d, units, (double)units / info.units_total, opts, NULL, NULL, out, grant);
+}
+
+gl_status_t gl_part_create_on(gl_part_dev_t *d, const int *units, int n, const gl_part_opts_t *opts,
+                              gl_part_t **out, gl_part_grant_t *grant) {
+  *out = NULL;
+  gl_part_dev_info_t info;
+  gl_part_dev_info(d, &info);
+  if (!units || n < 1 || n > info.units_total || !size_allowed(&info, n))
+    return gl_err(GL_EINVAL, "%d %s(s) is not a size %s grants (min %d, step %d, total %d)", n, info.unit_name,
+                  info.name, info.unit_min, info.unit_align, info.units_total);
+  return create(d, n, (double)n / info.units_total, opts, NULL, units, out, grant);
 }
 
 void gl_part_info(const gl_part_t *p, gl_part_grant_t *grant) { *grant = p->grant; }
@@ -254,7 +287,7 @@ gl_status_t gl_part_resize(gl_part_t **pp, double share, gl_part_grant_t *grant)
   GL_TRY(gl_part_units_for_share(&info, share, &units));
   gl_part_opts_t opts = {.queue_cap = old->cap};
   gl_part_t *np;
-  GL_TRY(create(old->dev, units, share, &opts, old, &np, grant));
+  GL_TRY(create(old->dev, units, share, &opts, old, NULL, &np, grant));
   gl_part_destroy(old);
   *pp = np;
   return GL_OK;

@@ -125,6 +125,13 @@ gl_status_t gl_part_create(gl_part_dev_t *d, double share, const gl_part_opts_t 
  * more than units_total) is GL_EINVAL, never rounded. */
 gl_status_t gl_part_create_units(gl_part_dev_t *d, int units, const gl_part_opts_t *opts,
                                  gl_part_t **out, gl_part_grant_t *grant) GL_MUST_USE;
+/* A partition on exactly the units units[0..n) (device unit indices, each < units_total, no
+ * repeats; n must be a size the device grants), whether or not other partitions hold them: the
+ * server's reorganizer builds a new plan's gpu-lets beside the retiring ones on the same cores,
+ * and both run there until the old one is destroyed. Units held by nobody are taken as free.
+ * GL_EINVAL for a bad list. */
+gl_status_t gl_part_create_on(gl_part_dev_t *d, const int *units, int n, const gl_part_opts_t *opts,
+                              gl_part_t **out, gl_part_grant_t *grant) GL_MUST_USE;
 void gl_part_info(const gl_part_t *p, gl_part_grant_t *grant);
 /* The placement a plan compiled for this partition uses (threads = cores granted). */
 void gl_part_placement(const gl_part_t *p, gl_placement_t *pl);

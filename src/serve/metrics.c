@@ -2,20 +2,21 @@
  * the statistics extension's JSON (with recent percentiles and SLO attainment) and the plan JSON.
  * The status page itself is src/serve/web/ (embedded at build time, see serve/web.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "serve/let.h"
 #include "serve/serve_int.h"
 
 typedef struct {
   char name[128];
   gl_smodel_stats_t st;
-  gl_part_grant_t grant;
+  int units;      /* cores of the gpu-lets serving it */
+  double share;
   int max_batch, queued;
   double slo_ms;
-  int64_t lat[GL_BATCH_MAX + 1];
-  bool compiled[GL_BATCH_MAX + 1];
   gl_latwin_stats_t lw; /* the last GL_SERVE_LAT_WINDOW_S seconds */
 } snap_t;
 
@@ -33,12 +34,12 @@ static int snapshot(gl_server_t *s, const char *only, snap_t *out, int cap) {
     pthread_mutex_lock(&m->mu);
     p->st = m->st;
     p->queued = m->q.len;
-    for (int b = 0; b <= GL_BATCH_MAX; b++) {
-      p->lat[b] = m->lat_ewma_ns[b];
-      p->compiled[b] = m->plans[b] != NULL;
-    }
+    p->units = 0;
+    for (int k = 0; k < m->n_lets; k++) p->units += m->lets[k]->grant.units;
     pthread_mutex_unlock(&m->mu);
-    p->grant = m->grant;
+    gl_part_dev_info_t di;
+    gl_part_dev_info(s->dev, &di);
+    p->share = (double)p->units / di.units_total;
     p->max_batch = m->cfg.max_batch;
     p->slo_ms = m->cfg.slo_ms;
     gl_latwin_stats(&m->lw, gl_now_ns(), (int64_t)GL_SERVE_LAT_WINDOW_S * 1000000000LL, &p->lw);
@@ -105,11 +106,11 @@ void gl_serve_metrics(gl_server_t *s, gl_kv_buf_t *b) {
   metric(b, mname, "counter", "Requests rejected because the model's queue was full");
   EACH(sn[i].st.rejected_full);
   mname = "gpulet_partition_units";
-  metric(b, mname, "gauge", "Units (cores) of the model's partition");
-  EACH(sn[i].grant.units);
+  metric(b, mname, "gauge", "Units (cores) of the gpu-lets serving the model");
+  EACH(sn[i].units);
   mname = "gpulet_partition_share";
-  metric(b, mname, "gauge", "Share of the device the model's partition holds");
-  for (int i = 0; i < n; i++) gl_kv_buf_printf(b, "%s{" L "} %g\n", mname, sn[i].name, sn[i].grant.share);
+  metric(b, mname, "gauge", "Share of the device the gpu-lets serving the model hold");
+  for (int i = 0; i < n; i++) gl_kv_buf_printf(b, "%s{" L "} %g\n", mname, sn[i].name, sn[i].share);
   mname = "gpulet_max_batch_size";
   metric(b, mname, "gauge", "The model's largest batch");
   EACH(sn[i].max_batch);
@@ -149,6 +150,7 @@ void gl_serve_metrics(gl_server_t *s, gl_kv_buf_t *b) {
 #undef EACH
 #undef L
   gl_free(sn);
+  gl_sctl_metrics(s, b);
 }
 
 static void dur(gl_kv_buf_t *b, const char *key, int64_t count, int64_t ns, bool comma) {
@@ -207,27 +209,4 @@ void gl_serve_stats_json(gl_server_t *s, const char *only, gl_kv_buf_t *b) {
   gl_free(sn);
 }
 
-void gl_serve_plan_json(gl_server_t *s, gl_kv_buf_t *b) {
-  snap_t *sn = gl_calloc(GL_SERVE_MAX_MODELS, sizeof *sn);
-  if (!sn) { b->oom = true; return; }
-  int n = snapshot(s, NULL, sn, GL_SERVE_MAX_MODELS);
-  gl_kv_buf_printf(b, "{\"policy\":\"static\",\"uptime_s\":%.1f,\"gpulets\":[", gl_ns_to_ms(gl_now_ns() - s->start_ns) / 1000);
-  for (int i = 0; i < n; i++) {
-    const gl_part_grant_t *g = &sn[i].grant;
-    gl_kv_buf_printf(b, "%s{\"model\":", i ? "," : "");
-    gl_kv_buf_jstr(b, sn[i].name);
-    gl_kv_buf_printf(b, ",\"kind\":\"%s\",\"units\":%d,\"share\":%g,\"threads\":%d,\"cpus\":[", gl_part_kind_name(g->kind),
-                     g->units, g->share, g->threads);
-    for (int c = 0; c < g->n_cpus && c < 256; c++) gl_kv_buf_printf(b, "%s%d", c ? "," : "", g->cpus[c]);
-    gl_kv_buf_printf(b, "],\"max_batch\":%d,\"slo_ms\":%g,\"queued\":%d,\"plans\":[", sn[i].max_batch, sn[i].slo_ms, sn[i].queued);
-    bool first = true;
-    for (int k = 1; k <= GL_BATCH_MAX; k++) {
-      if (!sn[i].compiled[k]) continue;
-      gl_kv_buf_printf(b, "%s{\"batch\":%d,\"latency_ms\":%.3f}", first ? "" : ",", k, gl_ns_to_ms(sn[i].lat[k]));
-      first = false;
-    }
-    gl_kv_buf_put(b, "]}", 2);
-  }
-  gl_kv_buf_put(b, "]}", 2);
-  gl_free(sn);
-}
+void gl_serve_plan_json(gl_server_t *s, gl_kv_buf_t *b) { gl_sctl_plan_json(s, b); }

@@ -15,8 +15,6 @@
 #include "core/clock.h"
 
 /* exec.c */
-gl_status_t gl_smodel_exec_start(gl_smodel_t *m);
-gl_status_t gl_smodel_ensure_plan(gl_smodel_t *m, int size);
 void gl_smodel_exec_stop(gl_smodel_t *m);
 
 bool gl_smodel_name_ok(const char *name) {
@@ -75,6 +73,8 @@ gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *
   cfg->collect_us = 0;
   cfg->warm = true;
   cfg->precision = 0; /* GL_PREC_FP32 */
+  cfg->rate = 0;
+  cfg->profile_model[0] = 0;
   char *text = NULL;
   size_t len = 0;
   gl_status_t st = read_small(dirfd, "config.json", &text, &len, 1 << 20);
@@ -117,6 +117,12 @@ gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *
     } else if (!strcmp(k, "warm")) {
       if (!json_is_boolean(v)) { st = gl_err(GL_EINVAL, "config.json: 'warm' must be a bool"); break; }
       cfg->warm = json_is_true(v);
+    } else if (!strcmp(k, "rate")) {
+      if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e7) { st = gl_err(GL_EINVAL, "config.json: 'rate' must be a number in [0, 10000000] (req/s)"); break; }
+      cfg->rate = json_number_value(v);
+    } else if (!strcmp(k, "profile_model")) {
+      if (!json_is_string(v) || !json_string_value(v)[0] || strlen(json_string_value(v)) >= sizeof cfg->profile_model) { st = gl_err(GL_EINVAL, "config.json: 'profile_model' must be a model name of the profile"); break; }
+      snprintf(cfg->profile_model, sizeof cfg->profile_model, "%s", json_string_value(v));
     } else if (!strcmp(k, "inputs") || !strcmp(k, "outputs")) {
       /* checked against the model in apply_io */
       if (!json_is_array(v)) { st = gl_err(GL_EINVAL, "config.json: '%s' must be an array", k); break; }
@@ -204,23 +210,73 @@ static gl_status_t read_io(gl_smodel_t *m) {
   return GL_OK;
 }
 
-gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
-                           gl_smodel_t **out) {
-  return gl_smodel_load_lim(repo_fd, repo_path, name, part, NULL, out);
+/* Compiles batch 1 on this thread (one OpenMP thread), takes the output shapes from it and
+ * times it (the faster of three runs): the fallback profile of a model the profile lacks. */
+static gl_status_t probe(gl_smodel_t *m) {
+  bool batched = m->cfg.max_batch > 0;
+  gl_shape_t shapes[GL_SMODEL_MAX_IO];
+  for (int i = 0; i < m->n_inputs; i++) {
+    shapes[i] = m->inputs[i].shape;
+    if (batched) shapes[i].d[0] = 1;
+  }
+  gl_compile_opts_t co = {.batch = 1, .input_shapes = shapes};
+  co.placement.threads = 1;
+  co.placement.precision = m->cfg.precision;
+  gl_plan_t *p = NULL;
+  GL_TRY(gl_model_compile(m->model, m->be, &co, &p));
+  gl_tensor_t in[GL_SMODEL_MAX_IO] = {0}, out[GL_SMODEL_MAX_IO] = {0};
+  gl_status_t st = GL_OK;
+  if (p->n_inputs != m->n_inputs || p->n_outputs != m->n_outputs) {
+    st = gl_err(GL_ESTATE, "the compiled plan has %d inputs and %d outputs, the model %d and %d", p->n_inputs, p->n_outputs, m->n_inputs, m->n_outputs);
+    goto out;
+  }
+  for (int i = 0; i < p->n_inputs && !st; i++)
+    if (strcmp(p->input_names[i], m->inputs[i].name)) st = gl_err(GL_ESTATE, "plan input %d is '%s', not '%s'", i, p->input_names[i], m->inputs[i].name);
+  for (int o = 0; o < p->n_outputs && !st; o++) {
+    if (batched && (p->outputs[o].shape.rank == 0 || p->outputs[o].shape.d[0] != 1))
+      st = gl_err(GL_ESHAPE, "output '%s' does not have the batch as its first dim", p->output_names[o]);
+    m->outputs[o].dtype = p->outputs[o].dtype;
+    m->outputs[o].shape = p->outputs[o].shape;
+    if (batched) m->outputs[o].shape.d[0] = -1;
+  }
+  for (int i = 0; i < p->n_inputs && !st; i++) {
+    st = gl_tensor_alloc(&in[i], p->inputs[i].dtype, &p->inputs[i].shape);
+    if (!st) memset(in[i].data, 0, gl_tensor_nbytes(&in[i]));
+  }
+  if (!st) st = gl_plan_alloc_outputs(p, out);
+  int64_t best = INT64_MAX;
+  for (int k = 0; k < 3 && !st; k++) {
+    int64_t t0 = gl_now_ns();
+    st = gl_plan_run(p, in, out);
+    if (!st) st = gl_plan_wait(p);
+    if (gl_now_ns() - t0 < best) best = gl_now_ns() - t0;
+  }
+  if (!st) m->lat1_ms = gl_ns_to_ms(best);
+out:
+  for (int i = 0; i < GL_SMODEL_MAX_IO; i++) {
+    gl_tensor_fini(&in[i]);
+    gl_tensor_fini(&out[i]);
+  }
+  gl_plan_destroy(p);
+  return st;
 }
 
-gl_status_t gl_smodel_load_lim(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
-                               const gl_onnx_limits_t *lim, gl_smodel_t **out) {
+gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_smodel_t **out) {
+  return gl_smodel_load_lim(repo_fd, repo_path, name, NULL, out);
+}
+
+gl_status_t gl_smodel_load_lim(int repo_fd, const char *repo_path, const char *name, const gl_onnx_limits_t *lim,
+                               gl_smodel_t **out) {
   *out = NULL;
   if (!gl_smodel_name_ok(name)) return gl_err(GL_EINVAL, "'%s' is not a valid model name", name);
   gl_smodel_t *m = gl_calloc(1, sizeof *m);
   if (!m) return gl_err(GL_ENOMEM, "out of memory");
   snprintf(m->name, sizeof m->name, "%s", name);
   snprintf(m->dir, sizeof m->dir, "%s/%s", repo_path, name);
-  m->part = part;
   atomic_init(&m->refs, 1);
+  m->loaded_ns = gl_now_ns();
+  m->pm = -1;
   pthread_mutex_init(&m->mu, NULL);
-  pthread_cond_init(&m->cv, NULL);
   pthread_cond_init(&m->idle_cv, NULL);
   gl_status_t st = GL_OK;
   int dfd = openat(repo_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -265,9 +321,9 @@ gl_status_t gl_smodel_load_lim(int repo_fd, const char *repo_path, const char *n
   close(dfd);
   dfd = -1;
   if ((st = gl_cpu_backend_create(&m->be))) goto fail;
-  gl_part_info(m->part, &m->grant);
   if ((st = gl_dqueue_init(&m->q, m->cfg.max_queue))) goto fail;
-  if ((st = gl_smodel_exec_start(m))) { gl_err_wrap(st, "model '%s'", name); goto fail; }
+  if ((st = probe(m))) { gl_err_wrap(st, "model '%s'", name); goto fail; }
+  m->accepting = true;
   *out = m;
   return GL_OK;
 fail_dfd:

@@ -1,9 +1,10 @@
 /* serve/model.h - one served model: its configuration, loading from a repository folder, its
- * deadline queue, batcher and executor, and its statistics.
- * Owns: gl_smodel_t (config.json settings, the loaded gl_model_t, compiled plans per batch size,
- * the partition it runs on, the per-model queue and dispatcher thread) and gl_sreq_t (one admitted
- * inference request travelling from the HTTP thread to the executor and back).
- * Does not own: HTTP or the KServe codec (server.c, kserve.h), the partition device (server). */
+ * deadline queue, admission and statistics, and the routing to the gpu-lets serving it.
+ * Owns: gl_smodel_t (config.json settings, the loaded gl_model_t, the per-model deadline queue,
+ * the list of gpu-lets that pull from it, arrival counting for the control loop) and gl_sreq_t
+ * (one admitted inference request travelling from the HTTP thread to a gpu-let and back).
+ * Does not own: HTTP or the KServe codec (server.c, kserve.h), gpu-lets and their compiled plans
+ * (let.h), placement (control.c). */
 #ifndef GL_SERVE_MODEL_H
 #define GL_SERVE_MODEL_H
 
@@ -15,6 +16,7 @@
 #include "engine/engine.h"
 #include "onnx/onnx.h"
 #include "part/part.h"
+#include "sched/sched.h"
 #include "serve/kserve.h"
 #include "serve/latwin.h"
 
@@ -30,7 +32,12 @@ typedef struct {
   int64_t collect_us;   /* > 0: wait up to this long after the head arrives for a fuller batch */
   bool warm;            /* compile and time every batch size in the background after loading */
   int precision;        /* CUDA: a gl_precision_t, config "precision": "fp32" (default), "tf32", "fp16" */
+  double rate;          /* expected req/s for the first plan (0 = unknown) */
+  char profile_model[48]; /* the profile's model to plan with ("" = by name) */
 } gl_smodel_cfg_t;
+
+#define GL_SMODEL_MAX_LETS 32
+struct gl_slet;
 
 typedef struct {
   char name[128];
@@ -74,21 +81,24 @@ struct gl_smodel {
   int n_inputs, n_outputs;
   gl_sio_t inputs[GL_SMODEL_MAX_IO], outputs[GL_SMODEL_MAX_IO];
   gl_backend_t *be;
-  gl_part_t *part;
-  gl_part_grant_t grant;
-  gl_plan_t *plans[GL_BATCH_MAX + 1]; /* by batch size (powers of two and max_batch) */
-  gl_tensor_t bin[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO];  /* batch input buffers per plan */
-  gl_tensor_t bout[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO]; /* batch output buffers per plan */
-  /* queue + batcher */
+  double lat1_ms;                        /* batch 1 measured at load (one thread) */
+  int pm;                                /* the model's row in the server's live profile */
+  int64_t loaded_ns;
+  long long uid;                         /* load id, unique over the server's life */
+  /* the control thread's (rate_* also read under mu by the plan JSON) */
+  gl_rate_est_t est;
+  long long seen;                        /* arrivals already given to est */
+  double rate_observed, rate_target, planned_target;
+  /* queue + routing, guarded by mu */
   pthread_mutex_t mu;
-  pthread_cond_t cv, idle_cv;
+  pthread_cond_t idle_cv;
   gl_dqueue_t q;
-  gl_batcher_t batcher;
-  int64_t lat_ewma_ns[GL_BATCH_MAX + 1]; /* observed compute per plan size (0 = none yet) */
-  bool accepting, stopping, thread_started, warm_submitted;
-  atomic_bool warm_stop;
+  struct gl_slet *lets[GL_SMODEL_MAX_LETS]; /* gpu-lets pulling from q (the reorganizer swaps) */
+  int n_lets;
+  int64_t min_service_ns;                /* admission: fastest batch of 1 among its gpu-lets */
+  bool accepting;
   int in_flight;                         /* queued + running */
-  pthread_t thread;
+  atomic_llong arrivals;                 /* requests seen (admitted or not), for rate estimation */
   atomic_int refs;
   gl_smodel_stats_t st;
   gl_latwin_t lw;                        /* recent outcomes (recorded by server.c, read by metrics.c) */
@@ -97,17 +107,17 @@ struct gl_smodel {
 /* Reads DIR/config.json (optional) into cfg; names any bad field. */
 gl_status_t gl_smodel_read_config(int dirfd, const char *name, gl_smodel_cfg_t *cfg) GL_MUST_USE;
 /* Loads model `name` from the repository opened as repo_fd: the folder name/ (no symlinks)
- * with model.onnx and config.json; compiles batch 1 on `part` (the caller's; several models may
- * share one, and it must outlive the model), warms it and starts the dispatcher. refs = 1. */
-gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
-                           gl_smodel_t **out) GL_MUST_USE;
+ * with model.onnx and config.json; compiles and times batch 1 on the calling thread (output
+ * shapes, lat1_ms) and makes its queue. It serves once gpu-lets are routed to it (let.h).
+ * refs = 1. */
+gl_status_t gl_smodel_load(int repo_fd, const char *repo_path, const char *name, gl_smodel_t **out) GL_MUST_USE;
 /* Same with limits on model.onnx (file bytes checked before it is mapped, graph size; NULL or zero
  * fields: the reader's defaults). */
-gl_status_t gl_smodel_load_lim(int repo_fd, const char *repo_path, const char *name, gl_part_t *part,
-                               const gl_onnx_limits_t *lim, gl_smodel_t **out) GL_MUST_USE;
+gl_status_t gl_smodel_load_lim(int repo_fd, const char *repo_path, const char *name, const gl_onnx_limits_t *lim,
+                               gl_smodel_t **out) GL_MUST_USE;
 void gl_smodel_ref(gl_smodel_t *m);
-/* Drops one reference; the last stops accepting, finishes every admitted request, joins the
- * dispatcher and frees the model. */
+/* Drops one reference; the last frees the model (gpu-lets hold references on their members, so
+ * the queue is empty by then: drained before unloading). */
 void gl_smodel_unref(gl_smodel_t *m);
 /* Stops accepting new requests (they get 503) and waits until every admitted one is answered. */
 void gl_smodel_drain(gl_smodel_t *m);
@@ -116,6 +126,8 @@ void gl_smodel_drain(gl_smodel_t *m);
  * queues it. Returns 0 when queued (done() will be called later), or an HTTP status with
  * r->err set (the request was not queued; the caller answers it). */
 int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r);
+/* Finishes one request: stamps end_ns and calls done (from a gpu-let's executor). */
+void gl_sreq_finish(gl_sreq_t *r);
 /* The queue level of a request asking for `asked` (its `priority` parameter; 0 = none): asked, or
  * the model's configured default level; 1 is the highest, larger is lower. */
 static inline int32_t gl_smodel_priority(const gl_smodel_t *m, int64_t asked) {

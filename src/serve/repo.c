@@ -1,5 +1,5 @@
 /* serve/repo.c - the model repository: the default zoo set, scanning, loading and unloading models
- * into the server's table, and giving each model its CPU partition. */
+ * into the server's table (each load and unload re-plans through the control loop). */
 #include <dirent.h>
 #include <stdint.h>
 #include <errno.h>
@@ -114,7 +114,6 @@ static gl_sentry_t *entry(gl_server_t *s, const char *name, bool create) {
   if (!create || s->n_models == GL_SERVE_MAX_MODELS) return NULL;
   gl_sentry_t *e = &s->models[s->n_models++];
   memset(e, 0, sizeof *e);
-  e->part = -1;
   snprintf(e->name, sizeof e->name, "%s", name);
   e->state = "UNAVAILABLE";
   return e;
@@ -123,55 +122,35 @@ static gl_sentry_t *entry(gl_server_t *s, const char *name, bool create) {
 gl_smodel_t *gl_serve_get(gl_server_t *s, const char *name) {
   pthread_mutex_lock(&s->mu);
   gl_sentry_t *e = entry(s, name, false);
-  gl_smodel_t *m = e && e->m ? e->m : NULL;
+  gl_smodel_t *m = e && e->m && !strcmp(e->state, "READY") ? e->m : NULL;
   if (m) gl_smodel_ref(m);
   pthread_mutex_unlock(&s->mu);
   return m;
 }
 
-/* A partition for one model (caller holds load_mu): an unused one, else new cores while free,
- * else the least shared existing one (models then take turns on its executor). */
-static gl_status_t pick_part(gl_server_t *s, int *idx) {
-  for (int i = 0; i < s->n_parts; i++)
-    if (s->part_users[i] == 0) { *idx = i; return GL_OK; }
-  if (s->n_parts < GL_SERVE_MAX_MODELS) {
-    gl_part_grant_t g;
-    gl_part_t *p = NULL;
-    gl_status_t st = GL_EBUSY;
-    if (s->dev) st = gl_part_create_units(s->dev, s->cores_per_model, NULL, &p, &g);
-    if (st && s->n_parts == 0) st = gl_part_create(s->whole, 1.0, NULL, &p, &g);
-    if (!st) {
-      s->parts[s->n_parts] = p;
-      s->part_users[s->n_parts] = 0;
-      *idx = s->n_parts++;
-      return GL_OK;
-    }
-  }
-  if (s->n_parts == 0) return gl_err(GL_EBUSY, "no CPU partition can be made");
-  int best = 0;
-  for (int i = 1; i < s->n_parts; i++)
-    if (s->part_users[i] < s->part_users[best]) best = i;
-  *idx = best;
-  return GL_OK;
-}
-
+/* Unload: no new requests, every admitted one answered by the gpu-lets still serving it, then a
+ * re-plan without it retires its gpu-lets (caller holds load_mu). */
 static gl_status_t unload_locked(gl_server_t *s, const char *name) {
   pthread_mutex_lock(&s->mu);
   gl_sentry_t *e = entry(s, name, false);
-  gl_smodel_t *m = e ? e->m : NULL;
-  if (e && m) {
-    e->m = NULL;
+  gl_smodel_t *m = e && e->m && !strcmp(e->state, "READY") ? e->m : NULL;
+  if (m) {
     e->state = "UNLOADING";
+    gl_smodel_ref(m);
   }
   pthread_mutex_unlock(&s->mu);
   if (!m) return gl_err(GL_ENOTFOUND, "model '%s' is not loaded", name);
-  gl_smodel_drain(m); /* every admitted request answered before the model goes */
-  gl_smodel_unref(m);
+  gl_smodel_drain(m);
+  pthread_mutex_lock(&s->mu);
+  gl_smodel_t *held = e->m;
+  e->m = NULL;
+  pthread_mutex_unlock(&s->mu);
+  gl_sctl_replan_wait(s, "unload", false);
+  gl_smodel_unref(held); /* the table's reference */
+  gl_smodel_unref(m);    /* ours: the last one once its gpu-lets are gone */
   pthread_mutex_lock(&s->mu);
   e->state = "UNAVAILABLE";
   snprintf(e->reason, sizeof e->reason, "unloaded");
-  if (e->part >= 0) s->part_users[e->part]--; /* drained: it submits no more jobs there */
-  e->part = -1;
   pthread_mutex_unlock(&s->mu);
   return GL_OK;
 }
@@ -181,6 +160,32 @@ gl_status_t gl_serve_unload(gl_server_t *s, const char *name) {
   gl_status_t st = unload_locked(s, name);
   pthread_mutex_unlock(&s->load_mu);
   return st;
+}
+
+void gl_serve_settle(gl_server_t *s, gl_sentry_t *e) {
+  pthread_mutex_lock(&s->mu);
+  gl_smodel_t *m = e->m;
+  if (!m || strcmp(e->state, "LOADING")) {
+    pthread_mutex_unlock(&s->mu);
+    return;
+  }
+  pthread_mutex_lock(&m->mu);
+  bool served = m->n_lets > 0;
+  pthread_mutex_unlock(&m->mu);
+  if (served) {
+    e->state = "READY";
+    e->reason[0] = 0;
+    pthread_mutex_unlock(&s->mu);
+    return;
+  }
+  e->m = NULL;
+  e->state = "UNAVAILABLE";
+  pthread_mutex_lock(&s->ctl.mu);
+  snprintf(e->reason, sizeof e->reason, "no gpu-let could be built for it: %.200s", s->ctl.why[0] ? s->ctl.why : "see the server log");
+  pthread_mutex_unlock(&s->ctl.mu);
+  pthread_mutex_unlock(&s->mu);
+  gl_smodel_drain(m);
+  gl_smodel_unref(m);
 }
 
 gl_status_t gl_serve_load(gl_server_t *s, const char *name) {
@@ -204,25 +209,31 @@ gl_status_t gl_serve_load(gl_server_t *s, const char *name) {
     pthread_mutex_unlock(&s->load_mu);
     return gl_err(GL_ELIMIT, "more than %d models", GL_SERVE_MAX_MODELS);
   }
-  int pi = -1;
   gl_smodel_t *m = NULL;
-  gl_status_t st = pick_part(s, &pi);
   gl_onnx_limits_t lim = {.max_file_bytes = s->o.max_model_bytes, .max_nodes = s->o.max_graph_nodes,
                           .max_values = s->o.max_graph_nodes > INT32_MAX / 4 ? INT32_MAX : s->o.max_graph_nodes * 4,
                           .max_initializers = s->o.max_graph_nodes};
-  if (!st) st = gl_smodel_load_lim(s->repo_fd, s->repo_path, name, s->parts[pi], &lim, &m);
+  gl_status_t st = gl_smodel_load_lim(s->repo_fd, s->repo_path, name, &lim, &m);
+  if (!st) {
+    m->uid = ++s->next_uid;
+    st = gl_sctl_profile_model(s, m);
+    if (st) gl_smodel_unref(m);
+  }
   pthread_mutex_lock(&s->mu);
   if (st) {
     e->state = "UNAVAILABLE";
     snprintf(e->reason, sizeof e->reason, "%s", gl_errmsg());
   } else {
-    e->state = "READY";
-    e->reason[0] = 0;
     e->m = m;
-    e->part = pi;
-    s->part_users[pi]++;
   }
   pthread_mutex_unlock(&s->mu);
+  if (!st && s->ctl.started) {
+    gl_sctl_replan_wait(s, "load", false);
+    gl_serve_settle(s, e);
+    pthread_mutex_lock(&s->mu);
+    if (strcmp(e->state, "READY")) st = gl_err(GL_EBUSY, "model '%s': %s", name, e->reason);
+    pthread_mutex_unlock(&s->mu);
+  }
   pthread_mutex_unlock(&s->load_mu);
   return st;
 }

@@ -3,8 +3,10 @@
  * table with each model's state, the CPU partition device models run on, limits, graceful
  * shutdown) and the default model repository made with the zoo.
  * Does not own: the codec (kserve.h), one model's queue and executor (model.h).
- * Files: server.c (HTTP, routing, handlers), repo.c (repository, defaults, partitions),
- * metrics.c (Prometheus text, statistics and plan JSON), kserve.c, model.c, exec.c. */
+ * Files: server.c (HTTP, routing, handlers), repo.c (repository, defaults, load/unload),
+ * control.c (the control loop: rates, re-planning, the reorganizer, the live profile),
+ * let.c (gpu-lets and batch execution), metrics.c (Prometheus text, statistics and plan JSON),
+ * kserve.c, model.c, exec.c. */
 #ifndef GL_SERVE_SERVE_H
 #define GL_SERVE_SERVE_H
 
@@ -31,7 +33,12 @@ typedef struct {
   int max_graph_nodes;       /* nodes per model (default 1,000,000; initializers <= this, values <= 4x) */
   int threads;               /* HTTP threads (default 2) */
   int cores_per_model;       /* 0 = cores / models, at least 1 */
-  bool whole;                /* every model on the whole CPU, unpinned */
+  bool whole;                /* every gpu-let on the whole CPU, unpinned */
+  const char *policy;        /* the scheduler's policy (default "gpulet"); "none" = one core set per model */
+  const char *profile;       /* profile file; NULL = <cache>/profile-cpu.json if present, else analytic */
+  const char *save_profile;  /* write the refined profile here at stop (NULL = no) */
+  double replan_period_s;    /* control loop epoch (default 10) */
+  double rate_window_s;      /* arrival-rate window (default 10) */
   bool quiet;
   const char *repo_token;    /* non-NULL: repository control (index, load, unload, replan) needs
                               * "Authorization: Bearer <repo_token>"; inference stays open */

@@ -7,18 +7,86 @@
 #include <stdatomic.h>
 
 #include "part/part.h"
+#include "profile/profile.h"
+#include "sched/sched.h"
 #include "serve/kserve.h"
+#include "serve/let.h"
 #include "serve/model.h"
 #include "serve/serve.h"
 
 #define GL_SERVE_MAX_MODELS 64
+
+#define GL_SERVE_MAX_LETS 64
+#define GL_SERVE_HISTORY 50
+
+/* One re-plan (plan JSON's history). */
+typedef struct {
+  int epoch;
+  double t_s;
+  char reason[16];
+  bool incremental, feasible, switched;
+  int built, kept, reconf, retired;
+  double decision_ms, build_ms, switch_ms;
+} gl_shist_t;
+
+enum { GL_REASON_PERIOD, GL_REASON_RATE, GL_REASON_DRIFT, GL_REASON_LOAD, GL_REASON_UNLOAD, GL_REASON_REQUEST,
+       GL_REASON_FAULT, GL_REASON_N };
+extern const char *const gl_serve_reasons[GL_REASON_N];
+
+/* The control loop's state (control.c). */
+typedef struct {
+  pthread_t thread;
+  bool started, stop;
+  pthread_mutex_t mu;           /* guards the request fields and the published state below */
+  pthread_cond_t cv, done_cv;   /* cv: CLOCK_MONOTONIC */
+  uint64_t req_seq, done_seq;
+  bool req_rebuild;
+  struct { uint64_t seq; void (*cb)(void *); void *arg; } waiters[16]; /* answered after their epoch */
+  int n_waiters;
+  char req_reason[16];
+  pthread_mutex_t replan_mu;    /* one epoch at a time (the control thread; startup) */
+  /* published (mu) */
+  struct gl_slet *lets[GL_SERVE_MAX_LETS]; /* serving, then retiring ones during a switch */
+  int n_lets;
+  int epoch;
+  double decision_ms;
+  bool feasible;
+  char why[256];
+  gl_shist_t hist[GL_SERVE_HISTORY];
+  int n_hist;                   /* entries so far; the last is hist[(n_hist - 1) % N] */
+  long long replans[GL_REASON_N];
+  /* the installed plan (replan_mu) */
+  gl_sched_plan_t plan;
+  bool have_plan;
+  long long plan_uid[GL_SERVE_MAX_MODELS]; /* the plan's models, by load id */
+  int n_plan_models;
+  int next_let_id;
+  /* the live profile (prof_mu) */
+  bool inited;
+  pthread_mutex_t prof_mu;
+  gl_profile_t *prof;
+  double *cell_ewma;            /* [model][batch][size] of the live profile */
+  int *cell_n;
+  double *cell_orig;            /* the profile's value before any measurement */
+  double *calib, *calib_plan;   /* [model]: measured / profiled (EWMA), and its value at the last plan */
+  double *cell_solo;            /* EWMA of batches that ran alone (the interference baseline) */
+  int *cell_solo_n;
+  int cells_cap;                /* models the cell arrays hold */
+  /* co-run samples for the interference refit (prof_mu) */
+#define GL_SERVE_ISAMPLES 256
+  double ix[GL_SERVE_ISAMPLES][4], iy[GL_SERVE_ISAMPLES];
+  int i_n, i_head, i_new;
+  long long i_fits;
+  bool prof_dirty;              /* cells replaced since the last plan */
+  long long prof_updates;
+  char prof_src[160];
+} gl_sctl_t;
 
 typedef struct {
   char name[128];
   const char *state; /* "READY", "LOADING", "UNLOADING", "UNAVAILABLE" */
   char reason[256];
   gl_smodel_t *m;    /* non-NULL when READY */
-  int part;          /* index in the server's parts while loaded, else -1 */
 } gl_sentry_t;
 
 struct gl_server {
@@ -29,11 +97,10 @@ struct gl_server {
   struct MHD_Daemon *d, *dm;
   int port, mport;
   gl_kv_limits_t lim;
-  gl_part_dev_t *dev, *whole;
+  gl_part_dev_t *dev;     /* the CPU's cores (or the whole CPU with --whole / without hwloc) */
   int cores_per_model;
-  gl_part_t *parts[GL_SERVE_MAX_MODELS]; /* partitions made so far (kept until stop) */
-  int part_users[GL_SERVE_MAX_MODELS];   /* models on each; guarded by load_mu */
-  int n_parts;
+  long long next_uid;     /* load ids (load_mu) */
+  gl_sctl_t ctl;
   pthread_mutex_t mu;      /* the table */
   pthread_mutex_t load_mu; /* one load/unload at a time */
   gl_sentry_t models[GL_SERVE_MAX_MODELS];
@@ -52,10 +119,39 @@ gl_status_t gl_serve_default_repo(gl_server_t *s) GL_MUST_USE;
 /* Loads (or reloads) model name into the table. Errors name what is wrong. */
 gl_status_t gl_serve_load(gl_server_t *s, const char *name) GL_MUST_USE;
 gl_status_t gl_serve_unload(gl_server_t *s, const char *name) GL_MUST_USE;
+/* After the plan that first included a LOADING entry's model: READY when it got a gpu-let,
+ * else UNAVAILABLE with the reason (the model is dropped). */
+void gl_serve_settle(gl_server_t *s, gl_sentry_t *e);
 /* The model called name with a reference held (gl_smodel_unref), or NULL. */
 gl_smodel_t *gl_serve_get(gl_server_t *s, const char *name);
 /* Names of model folders in the repository; returns the count (at most cap). */
 int gl_serve_scan(gl_server_t *s, char (*names)[128], int cap);
+
+/* control.c */
+/* Loads the profile, sets up the control state (before any model loads). */
+gl_status_t gl_sctl_init(gl_server_t *s) GL_MUST_USE;
+/* The first plan over the models loaded so far, then starts the control thread. */
+gl_status_t gl_sctl_start(gl_server_t *s) GL_MUST_USE;
+/* Re-plans now for `reason` (one of gl_serve_reasons) and waits until it is installed;
+ * rebuild: build every gpu-let anew even where the plan keeps one (tests, demos). */
+void gl_sctl_replan_wait(gl_server_t *s, const char *reason, bool rebuild);
+/* The same without waiting: cb(arg) is called on the control thread once the plan is installed.
+ * False (nothing queued) when the control loop is not running or too many are waiting. */
+bool gl_sctl_replan_async(gl_server_t *s, const char *reason, bool rebuild, void (*cb)(void *), void *arg);
+/* Stops the control thread (answering re-plan requests still waiting); gpu-lets keep serving. */
+void gl_sctl_stop(gl_server_t *s);
+/* Stops the thread, destroys every gpu-let, saves the profile if asked, frees the state. */
+void gl_sctl_fini(gl_server_t *s);
+/* Finds (or adds, from its load-time measurement) m's row in the live profile; sets m->pm. */
+gl_status_t gl_sctl_profile_model(gl_server_t *s, gl_smodel_t *m) GL_MUST_USE;
+/* profile_live.c: grows the cell arrays to the live profile's models (prof_mu held); the
+ * gpu-lets' callbacks (what runs beside a batch; a batch's measured time). */
+gl_status_t gl_sctl_cells_fit(gl_sctl_t *c) GL_MUST_USE;
+void gl_sctl_peek(void *user, gl_slet_t *l, gl_slet_corun_t *co);
+void gl_sctl_observe(void *user, gl_slet_t *l, int k, int size, int64_t ns, gl_slet_corun_t co);
+/* The plan JSON (CONTRACTS.md §2) and the control loop's metrics. */
+void gl_sctl_plan_json(gl_server_t *s, gl_kv_buf_t *b);
+void gl_sctl_metrics(gl_server_t *s, gl_kv_buf_t *b);
 
 /* metrics.c */
 void gl_serve_metrics(gl_server_t *s, gl_kv_buf_t *b);

@@ -191,6 +191,21 @@ static void on_done(gl_sreq_t *r) {
   MHD_resume_connection(k->c);
 }
 
+/* Control thread: the re-plan asked for by POST /v2/gpulet/replan is installed. */
+static void replan_done(void *arg) {
+  conn_t *k = arg;
+  gl_serve_plan_json(k->s, &k->out);
+  if (k->out.oom) {
+    gl_kv_buf_fini(&k->out);
+    k->status = 500;
+    snprintf(k->req.err, sizeof k->req.err, "out of memory");
+  } else {
+    k->status = 200;
+  }
+  k->binary = false;
+  MHD_resume_connection(k->c);
+}
+
 /* ---- routes ---- */
 
 typedef enum { R_NONE, R_META, R_READY, R_INFER, R_CONFIG, R_STATS } model_route_t;
@@ -396,6 +411,32 @@ static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
   }
   const gl_web_file_t *wf = gl_serve_web_find(url);
   if (wf) return get ? send_web(c, wf) : send_error(c, 405, "use GET");
+  if (!strcmp(url, "/v2/gpulet/replan")) {
+    if (!post) return send_error(c, 405, "use POST");
+    char reason[16] = "request";
+    bool rebuild = false;
+    if (k->len) {
+      json_t *j = json_loadb(k->body, k->len, 0, NULL);
+      json_t *r = json_is_object(j) ? json_object_get(j, "reason") : NULL, *rb = json_is_object(j) ? json_object_get(j, "rebuild") : NULL;
+      bool ok = json_is_object(j) && (!r || (json_is_string(r) && strlen(json_string_value(r)) < sizeof reason)) &&
+                (!rb || json_is_boolean(rb));
+      if (ok && r) snprintf(reason, sizeof reason, "%s", json_string_value(r));
+      rebuild = json_is_true(rb);
+      json_decref(j);
+      if (!ok) return send_error(c, 400, "the body must be {\"reason\": \"...\" (at most 15 characters), \"rebuild\": bool} or empty");
+    }
+    if (atomic_load(&s->stopping)) return send_error(c, 503, "shutting down");
+    /* answered by the control thread once installed; the HTTP thread serves others meanwhile */
+    MHD_suspend_connection(c);
+    k->submitted = true;
+    atomic_fetch_add(&s->suspended, 1);
+    if (!gl_sctl_replan_async(s, reason, rebuild, replan_done, k)) {
+      k->status = 503;
+      snprintf(k->req.err, sizeof k->req.err, "too many re-plan requests waiting; retry");
+      MHD_resume_connection(c);
+    }
+    return MHD_YES;
+  }
   if (!strcmp(url, "/v2/gpulet/plan")) {
     if (!get) return send_error(c, 405, "use GET");
     gl_kv_buf_t b = {0};
@@ -624,8 +665,18 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
   else if ((st = gl_serve_default_repo(s))) goto fail;
   s->repo_fd = open(s->repo_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (s->repo_fd < 0) { st = gl_err(GL_ENOTFOUND, "model repository %s: %s", s->repo_path, strerror(errno)); goto fail; }
-  if ((st = gl_part_dev_whole_create(&s->whole))) goto fail;
-  if (!o->whole && gl_part_dev_cpu_create(&s->dev)) s->dev = NULL;
+  if (!s->o.policy) s->o.policy = "gpulet";
+  if (!(s->o.replan_period_s > 0)) s->o.replan_period_s = 10;
+  if (!(s->o.rate_window_s > 0)) s->o.rate_window_s = 10;
+  bool known = !strcmp(s->o.policy, "none");
+  for (int i = 0; gl_sched_policies[i]; i++) known |= !strcmp(gl_sched_policies[i], s->o.policy);
+  if (!known || !strcmp(s->o.policy, "bound")) {
+    st = gl_err(GL_EINVAL, "--policy %s: not a policy the server can run (gpulet, gpulet-int, sbp, triton, static, fine, none)", s->o.policy);
+    goto fail;
+  }
+  if (o->whole || gl_part_dev_cpu_create(&s->dev)) s->dev = NULL;
+  if (!s->dev && (st = gl_part_dev_whole_create(&s->dev))) goto fail;
+  if ((st = gl_sctl_init(s))) goto fail;
   char names[GL_SERVE_MAX_MODELS][128];
   int n = gl_serve_scan(s, names, GL_SERVE_MAX_MODELS);
   int want = 0;
@@ -637,11 +688,12 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
     }
     want++;
   }
-  if (s->dev) {
+  {
     gl_part_dev_info_t di;
     gl_part_dev_info(s->dev, &di);
     s->cores_per_model = o->cores_per_model > 0 ? o->cores_per_model : (want ? di.units_total / want : 1);
     if (s->cores_per_model < 1) s->cores_per_model = 1;
+    if (s->cores_per_model > di.units_total) s->cores_per_model = di.units_total;
   }
   for (int i = 0; i < n; i++) {
     if (!names[i][0]) continue;
@@ -649,8 +701,15 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
     if (gl_serve_load(s, names[i])) {
       if (!o->quiet) fprintf(stderr, "gpulet serve: model %s not loaded: %s\n", names[i], gl_errmsg());
     } else if (!o->quiet) {
-      fprintf(stderr, "gpulet serve: model %s ready (%.0f ms)\n", names[i], gl_ns_to_ms(gl_now_ns() - t0));
+      fprintf(stderr, "gpulet serve: model %s loaded (%.0f ms)\n", names[i], gl_ns_to_ms(gl_now_ns() - t0));
     }
+  }
+  /* the first plan over every loaded model, then the control loop */
+  if ((st = gl_sctl_start(s))) goto fail;
+  for (int i = 0; i < s->n_models; i++) {
+    gl_serve_settle(s, &s->models[i]);
+    if (!o->quiet && !strcmp(s->models[i].state, "UNAVAILABLE") && s->models[i].reason[0] == 'n')
+      fprintf(stderr, "gpulet serve: model %s not served: %s\n", s->models[i].name, s->models[i].reason);
   }
   s->d = start_daemon(s, o->port, s->o.threads, s->o.max_connections + 16, false);
   if (!s->d) { st = GL_EIO; goto fail; }
@@ -684,15 +743,18 @@ void gl_server_stop(gl_server_t *s) {
   }
   /* let resumed connections send their answers (bounded wait) */
   for (int t = 0; t < 500 && atomic_load(&s->suspended) > 0; t++) usleep(10000);
+  if (s->ctl.inited) { /* no re-plan answer may come once the daemons are gone */
+    gl_sctl_stop(s);
+    for (int t = 0; t < 100 && atomic_load(&s->suspended) > 0; t++) usleep(10000);
+  }
   if (s->d) MHD_stop_daemon(s->d);
   if (s->dm) MHD_stop_daemon(s->dm);
+  if (s->ctl.inited) gl_sctl_fini(s); /* the control thread, then every gpu-let */
   for (int i = 0; i < s->n_models; i++) {
     gl_smodel_unref(s->models[i].m);
     s->models[i].m = NULL;
   }
-  for (int i = 0; i < s->n_parts; i++) gl_part_destroy(s->parts[i]);
   gl_part_dev_destroy(s->dev);
-  gl_part_dev_destroy(s->whole);
   if (s->repo_fd >= 0) close(s->repo_fd);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->load_mu);

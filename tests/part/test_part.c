@@ -450,12 +450,43 @@ static void test_virtual_and_resize(void **state) {
   gl_part_dev_destroy(d);
 }
 
+/* gl_part_create_on: exact units, overlapping a partition that holds them (the reorganizer's
+ * switch), unit accounting back to all free once both are gone; bad lists refused. */
+static void test_create_on_overlap(void **state) {
+  (void)state;
+  gl_part_dev_t *d = vdev(4, 0, 0, NULL);
+  gl_part_t *a, *b, *c;
+  gl_part_grant_t g;
+  assert_int_equal(gl_part_create_units(d, 4, NULL, &a, NULL), GL_OK);
+  assert_int_equal(gl_part_create_units(d, 1, NULL, &c, NULL), GL_EBUSY); /* the normal way refuses */
+  int on[2] = {3, 1};
+  assert_int_equal(gl_part_create_on(d, on, 2, NULL, &b, &g), GL_OK);
+  assert_int_equal(g.units, 2);
+  assert_int_equal(gl_part_run_sync(b, nop_job, NULL), GL_OK);
+  gl_part_dev_info_t info;
+  gl_part_dev_info(d, &info);
+  assert_int_equal(info.units_free, 0);
+  gl_part_destroy(a); /* the retiring one goes: units 0 and 2 are free again, 1 and 3 held */
+  gl_part_dev_info(d, &info);
+  assert_int_equal(info.units_free, 2);
+  int twice[2] = {2, 2}, out_of[1] = {4};
+  assert_int_equal(gl_part_create_on(d, twice, 2, NULL, &c, NULL), GL_EINVAL);
+  assert_null(c);
+  assert_int_equal(gl_part_create_on(d, out_of, 1, NULL, &c, NULL), GL_EINVAL);
+  assert_int_equal(gl_part_create_on(d, on, 0, NULL, &c, NULL), GL_EINVAL);
+  gl_part_destroy(b);
+  gl_part_dev_info(d, &info);
+  assert_int_equal(info.units_free, 4);
+  gl_part_dev_destroy(d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_grant_rule),         cmocka_unit_test(test_cpu_grants),
       cmocka_unit_test(test_threads_honoured),   cmocka_unit_test(test_disjoint_concurrent),
       cmocka_unit_test(test_queue_full),         cmocka_unit_test(test_destroy_drains),
       cmocka_unit_test(test_virtual_and_resize), cmocka_unit_test(test_many_producers),
+      cmocka_unit_test(test_create_on_overlap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,7 @@ ok() { echo "ok: $*"; }
 "$G" zoo lenet -o "$W/repo/lenet/model.onnx" >/dev/null || exit 1
 "$G" zoo mobilenetv2 -o "$W/repo/mobilenetv2/model.onnx" >/dev/null || exit 1
 echo '{"max_batch_size": 8, "slo_ms": 5000}' > "$W/repo/lenet/config.json"
-echo '{"max_batch_size": 4, "slo_ms": 60000}' > "$W/repo/mobilenetv2/config.json"
+echo '{"max_batch_size": 4, "slo_ms": 60000, "precision": "tf32"}' > "$W/repo/mobilenetv2/config.json"
 cp "$W/repo/lenet/model.onnx" "$W/repo/broken/model.onnx"
 echo '{"max_batch_size": 4, "colour": "red"}' > "$W/repo/broken/config.json"
 # a model folder whose model.onnx is a symlink to a file outside the repository
@@ -198,6 +198,10 @@ req POST /v2/repository/models/lenet/load; expect 200 '' "load"
 req POST /v2/models/lenet/infer --data-binary @"$W/in.json"; expect 200 '"outputs"' "infer after reload"
 req POST /v2/repository/models/nosuch/load; expect 404 'no model' "load unknown model"
 req POST /v2/repository/models/broken/load; expect 400 "colour" "load broken model names the problem"
+# config.json "precision" (the CUDA arithmetic; the CPU ignores it): a bad name is refused
+mkdir -p "$W/repo/badprec"; cp "$W/repo/lenet/model.onnx" "$W/repo/badprec/"
+echo '{"max_batch_size": 4, "precision": "fp64"}' > "$W/repo/badprec/config.json"
+req POST /v2/repository/models/badprec/load; expect 400 "precision" "load names a bad precision"
 
 # the connection limit: a second server allowing 2 connections answers the third with 503
 mkdir -p "$W/repo2/lenet"; cp "$W/repo/lenet/"* "$W/repo2/lenet/"

@@ -2,11 +2,12 @@
  * indices that compile both as CUDA device code and as plain C. The CUDA backend launches them;
  * tests/backend/test_cuda_kernels.c runs the same bodies on the CPU against the CPU backend, so
  * only the launch code and the cuDNN/cuBLAS calls wait for a GPU to be checked.
- * Arithmetic is f32. Float tensors are stored as f32, or as IEEE half (fp16 precision: the bits
- * in a uint16_t, converted by gl_k_f2h/gl_k_h2f below, gpulet's own round-to-nearest-even code
- * that runs unchanged on the host and the GPU); bodies that read or write float tensors take
- * them as void pointers plus a flag `h` (1: half). The data-movement bodies return offsets and
- * work for any element type. Everything here is pure (no allocation, no globals). */
+ * Arithmetic is f32. Float tensors are stored as f32 or, at fp16 precision, as IEEE half (the
+ * bits in a uint16_t, converted by gl_k_f2h/gl_k_h2f below: gpulet's own round-to-nearest-even
+ * code on the host, tested bit by bit, and the GPU's conversion instructions, the same rounding,
+ * on the device). Bodies that read or write float tensors take them as void pointers plus a flag
+ * `h` (1: half). The data-movement bodies return offsets and work for any element type.
+ * Everything here is pure (no allocation, no globals). */
 #ifndef GL_BACKEND_CUDA_CUDA_KERNELS_H
 #define GL_BACKEND_CUDA_CUDA_KERNELS_H
 
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #ifdef __CUDACC__
+#include <cuda_fp16.h>
 #define GL_HD __host__ __device__
 #else
 #define GL_HD
@@ -44,8 +46,14 @@ GL_HD static inline float gl_k_bitsf(uint32_t u) {
 }
 
 /* float -> half bits, rounding to nearest even; overflow gives infinity, NaN stays NaN (quiet,
- * top payload bits kept), values below half the smallest subnormal (2^-25) give signed zero. */
+ * top payload bits kept), values below half the smallest subnormal (2^-25) give signed zero.
+ * On the GPU the hardware conversion does the same IEEE rounding in one instruction (NaN
+ * payloads may differ); the host code below is what the CPU tests check bit by bit and what
+ * converts the weights at upload. */
 GL_HD static inline uint16_t gl_k_f2h(float f) {
+#ifdef __CUDA_ARCH__
+  return __half_as_ushort(__float2half_rn(f));
+#else
   uint32_t x = gl_k_fbits(f), sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
   if (ax >= 0x7f800000u) /* inf, NaN */
     return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u | ((ax >> 13) & 0x3ffu) : 0u));
@@ -61,10 +69,14 @@ GL_HD static inline uint16_t gl_k_f2h(float f) {
   uint32_t r = (ax - 0x38000000u) >> 13, rem = ax & 0x1fffu; /* rebias 127 -> 15 */
   if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) r++;
   return (uint16_t)(sign | r);
+#endif
 }
 
-/* half bits -> float (exact). */
+/* half bits -> float (exact; the GPU's conversion instruction there). */
 GL_HD static inline float gl_k_h2f(uint16_t h) {
+#ifdef __CUDA_ARCH__
+  return __half2float(__ushort_as_half(h));
+#else
   uint32_t sign = ((uint32_t)h & 0x8000u) << 16, e = ((uint32_t)h >> 10) & 0x1fu, m = (uint32_t)h & 0x3ffu;
   if (e == 0) {
     float v = (float)m * 5.9604644775390625e-8f; /* m * 2^-24 */
@@ -72,6 +84,7 @@ GL_HD static inline float gl_k_h2f(uint16_t h) {
   }
   if (e == 31) return gl_k_bitsf(sign | 0x7f800000u | (m << 13));
   return gl_k_bitsf(sign | ((e + 112u) << 23) | (m << 13));
+#endif
 }
 
 /* Element i of a float tensor stored as f32 (h = 0) or half (h = 1). */

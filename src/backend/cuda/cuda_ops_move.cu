@@ -73,8 +73,6 @@ __global__ void k_concat(const T *x, T *y, int64_t cols, int64_t col0, int64_t r
   GL_CU_FOR(i, n) y[gl_k_concat_dst(cols, col0, row_len, i)] = x[i];
 }
 
-
-
 /* Mean/sum over the inner `len` elements of each of `rows` rows (reduced axes made innermost by
  * the caller's permutation p). */
 __global__ void k_reduce(gl_k_perm_t p, const void *x, void *y, int h, int64_t rows, int64_t len, int mean) {

@@ -45,7 +45,8 @@ function drawSummary(p) {
   document.getElementById('epoch').textContent = p.epoch === undefined ? '-' : p.epoch;
   document.getElementById('uptime').textContent = p.uptime_s === undefined ? '-' : num(p.uptime_s, 1) + ' s';
   document.getElementById('decision').textContent = p.decision_ms === undefined ? '-' : num(p.decision_ms, 2) + ' ms';
-  document.getElementById('feasible').textContent = p.feasible === undefined ? '-' : (p.feasible ? 'yes' : 'no' + (p.why ? ' (' + p.why + ')' : ''));
+  document.getElementById('feasible').textContent = p.feasible === undefined ? '-' : (p.feasible ? 'yes' : 'no');
+  document.getElementById('why').textContent = p.why || '';
 }
 
 function drawDevices(p) {
@@ -53,9 +54,7 @@ function drawDevices(p) {
   for (const d of p.devices || []) {
     const total = d.units || 0;
     const lets = d.gpulets || [];
-    let used = 0;
-    h += `<div class="device" data-device="${esc(d.id)}"><h3>${esc(d.kind || '')} ${esc(d.id)} <span>${esc(d.name || '')}` +
-         ` &middot; ${esc(total)} ${esc(d.unit || 'unit')}s &middot; ${lets.length} gpu-let${lets.length === 1 ? '' : 's'}</span></h3><div class="bar">`;
+    let used = 0, blocks = '';
     for (const g of lets) {
       const share = g.share !== undefined ? g.share : (total ? g.units / total : 0);
       used += share;
@@ -64,13 +63,18 @@ function drawDevices(p) {
         (m.rate !== undefined ? `, ${num(m.rate, 1)} req/s` : '') +
         (m.predicted_ms !== undefined ? `, predicted ${num(m.predicted_ms, 2)} ms` : '') +
         (m.observed_ms !== undefined && m.observed_ms !== null ? `, observed ${num(m.observed_ms, 2)} ms` : '')).join('\n');
-      h += `<div class="let ${esc(g.state || 'serving')}" data-let="${esc(g.id)}" data-share="${share}" ` +
+      const cpus = Array.isArray(g.cpus) && g.cpus.length ? ` (cpu ${g.cpus.map(esc).join(',')})` : '';
+      blocks += `<div class="let ${esc(g.state || 'serving')}" data-let="${esc(g.id)}" data-share="${share}" ` +
            `style="flex: 0 1 ${(100 * share).toFixed(3)}%" title="${esc(title)}">` +
-           `${members}<br>${esc(g.units)} ${esc(d.unit || 'unit')}${g.units === 1 ? '' : 's'} &middot; ${esc(g.state || 'serving')}` +
+           `${members}<br>${esc(g.units)} ${esc(d.unit || 'unit')}${g.units === 1 ? '' : 's'}${cpus} &middot; ${esc(g.state || 'serving')}` +
            (g.occupancy !== undefined ? ` &middot; ${pct(g.occupancy)} busy` : '') + `</div>`;
     }
-    if (used < 0.999) h += `<div class="let free" style="flex: 1 1 auto">free</div>`;
-    h += '</div></div>';
+    if (used < 0.999) blocks += `<div class="let free" style="flex: 1 1 auto">free</div>`;
+    // gpu-lets sharing units (a static split with more models than units) add up to over 100%
+    const over = used > 1.001 ? ` &middot; <span class="over">${(100 * used).toFixed(0)}% of the device: gpu-lets share units</span>` : '';
+    h += `<div class="device" data-device="${esc(d.id)}"><h3>${esc(d.kind || '')} ${esc(d.id)} <span>${esc(d.name || '')}` +
+         ` &middot; ${esc(total)} ${esc(d.unit || 'unit')}s &middot; ${lets.length} gpu-let${lets.length === 1 ? '' : 's'}${over}</span></h3>` +
+         `<div class="bar">${blocks}</div></div>`;
   }
   document.getElementById('devices').innerHTML = h || '<p class="note">No device in the plan.</p>';
 }
@@ -110,7 +114,7 @@ function drawHistory(p) {
   for (const e of hist) {
     h += `<tr data-epoch="${esc(e.epoch)}"><td>${esc(e.epoch)}</td><td>${num(e.t_s, 1)}</td><td class="l">${esc(e.reason || '')}</td>` +
          `<td class="l">${e.incremental ? 'incremental' : 'full'}</td><td>${esc(e.lets_built ?? '-')}</td>` +
-         `<td>${esc(e.lets_kept ?? '-')}</td><td>${esc(e.lets_retired ?? '-')}</td>` +
+         `<td>${esc(e.lets_kept ?? '-')}</td><td>${esc(e.lets_reconfigured ?? '-')}</td><td>${esc(e.lets_retired ?? '-')}</td>` +
          `<td>${num(e.decision_ms, 2)}</td><td>${num(e.switch_ms, 1)}</td></tr>`;
   }
   document.querySelector('#history tbody').innerHTML = h;

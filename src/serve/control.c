@@ -1,0 +1,709 @@
+/* serve/control.c - the server's control loop: per-model arrival rates, re-planning with the
+ * scheduler (every period, on a rate trigger, on drift, on load/unload and on request), and the
+ * reorganizer that builds the new plan's gpu-lets beside the old ones and switches the routing.
+ * The live profile it plans with is refined in profile_live.c. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "serve/let.h"
+#include "serve/serve_int.h"
+
+const char *const gl_serve_reasons[GL_REASON_N] = {"period", "rate", "drift", "load", "unload", "request", "fault"};
+
+#define MIN_RATE 1.0      /* req/s planned for a model never seen */
+
+typedef struct {
+  int units;
+  double duty_ms, occ;
+  int n;
+  gl_slet_spec_member_t m[GL_PLAN_MAX_MEMBERS];
+} spec_t;
+
+/* ---- planning ---- */
+
+static double now_s(gl_server_t *s) { return gl_ns_to_ms(gl_now_ns() - s->start_ns) / 1000; }
+
+/* The loaded models (READY or LOADING with a model), each with a reference. */
+static int snapshot_models(gl_server_t *s, gl_smodel_t **ms) {
+  int n = 0;
+  pthread_mutex_lock(&s->mu);
+  for (int i = 0; i < s->n_models; i++) {
+    gl_sentry_t *e = &s->models[i];
+    if (!e->m || (strcmp(e->state, "READY") && strcmp(e->state, "LOADING"))) continue;
+    gl_smodel_ref(e->m);
+    ms[n++] = e->m;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return n;
+}
+
+/* Observed arrival rate of m now (the configured one while too young to have been observed). */
+static double observed_rate(gl_server_t *s, gl_smodel_t *m) {
+  double t = now_s(s);
+  double r = gl_rate_max(&m->est, t);
+  double age = gl_ns_to_ms(gl_now_ns() - m->loaded_ns) / 1000;
+  if (age < s->o.rate_window_s && m->cfg.rate > r) r = m->cfg.rate;
+  return r;
+}
+
+static double target_of(double rate) { return gl_sched_target_rate(rate > MIN_RATE ? rate : MIN_RATE); }
+
+/* One gpu-let per model on cores_per_model cores (--policy none, and the last fallback). */
+static int static_specs(gl_server_t *s, gl_smodel_t **ms, int n, spec_t *sp) {
+  for (int i = 0; i < n && i < GL_PLAN_MAX_LETS * 4; i++) {
+    memset(&sp[i], 0, sizeof sp[i]);
+    sp[i].units = s->cores_per_model;
+    sp[i].n = 1;
+    sp[i].m[0].m = ms[i];
+    sp[i].m[0].batch = ms[i]->cfg.max_batch > 0 ? ms[i]->cfg.max_batch : 1;
+    sp[i].m[0].rate = ms[i]->rate_target;
+  }
+  return n;
+}
+
+static bool all_placed(const gl_sched_plan_t *p, int n) {
+  for (int i = 0; i < n; i++) {
+    bool found = false;
+    for (int l = 0; l < p->dev[0].n_lets && !found; l++)
+      for (int k = 0; k < p->dev[0].lets[l].n_members; k++) found |= p->dev[0].lets[l].m[k].model == i;
+    if (!found) return false;
+  }
+  return true;
+}
+
+static int plan_specs(gl_server_t *s, const gl_sched_plan_t *p, gl_smodel_t **ms, spec_t *sp) {
+  int n = 0;
+  const gl_profile_t *prof = s->ctl.prof;
+  for (int l = 0; l < p->dev[0].n_lets; l++) {
+    const gl_sched_let_t *L = &p->dev[0].lets[l];
+    if (!L->n_members) continue;
+    spec_t *x = &sp[n++];
+    memset(x, 0, sizeof *x);
+    x->units = L->units;
+    x->duty_ms = L->duty_ms;
+    x->occ = L->occupancy;
+    x->n = L->n_members;
+    for (int k = 0; k < L->n_members; k++) {
+      gl_slet_spec_member_t *e = &x->m[k];
+      e->m = ms[L->m[k].model];
+      e->batch = L->m[k].batch;
+      e->rate = L->m[k].rate;
+    }
+  }
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < sp[i].n; k++) {
+      gl_slet_spec_member_t *e = &sp[i].m[k];
+      for (int b = 1; b <= GL_BATCH_MAX && b <= gl_profile_max_batch(prof); b++)
+        e->pred_ms[b] = gl_profile_latency(prof, e->m->pm, b, sp[i].units, false) + gl_profile_batch_ms(prof, e->m->pm, b);
+    }
+  (void)ms;
+  return n;
+}
+
+static void fill_pred(gl_server_t *s, spec_t *sp, int n) {
+  const gl_profile_t *prof = s->ctl.prof;
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < sp[i].n; k++)
+      for (int b = 1; b <= GL_BATCH_MAX && b <= gl_profile_max_batch(prof); b++)
+        sp[i].m[k].pred_ms[b] = gl_profile_latency(prof, sp[i].m[k].m->pm, b, sp[i].units, false);
+}
+
+static int reason_idx(const char *reason) {
+  for (int i = 0; i < GL_REASON_N; i++)
+    if (!strcmp(gl_serve_reasons[i], reason)) return i;
+  return GL_REASON_REQUEST;
+}
+
+/* ---- the reorganizer ---- */
+
+typedef struct {
+  int built, kept, reconf, retired;
+  double build_ms, switch_ms;
+} reorg_t;
+
+static void publish_lets(gl_sctl_t *c, gl_slet_t **a, int na, gl_slet_t **b, int nb) {
+  pthread_mutex_lock(&c->mu);
+  c->n_lets = 0;
+  for (int i = 0; i < na && c->n_lets < GL_SERVE_MAX_LETS; i++) c->lets[c->n_lets++] = a[i];
+  for (int i = 0; i < nb && c->n_lets < GL_SERVE_MAX_LETS; i++) c->lets[c->n_lets++] = b[i];
+  pthread_mutex_unlock(&c->mu);
+}
+
+/* Builds sp's gpu-lets beside the current ones (identical ones are kept), warms them, switches
+ * every model's routing, then retires and joins the old ones. On a build error nothing changes. */
+static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **ms, int nm, bool rebuild, reorg_t *r) {
+  gl_sctl_t *c = &s->ctl;
+  int64_t t0 = gl_now_ns();
+  gl_part_dev_info_t di;
+  gl_part_dev_info(s->dev, &di);
+  int C = di.units_total;
+  gl_slet_t *old[GL_SERVE_MAX_LETS], *nw[GL_SERVE_MAX_LETS];
+  bool keep_old[GL_SERVE_MAX_LETS] = {0}, fresh[GL_SERVE_MAX_LETS] = {0};
+  pthread_mutex_lock(&c->mu);
+  int n_old = c->n_lets;
+  memcpy(old, c->lets, sizeof(gl_slet_t *) * (size_t)n_old);
+  pthread_mutex_unlock(&c->mu);
+  if (n > GL_SERVE_MAX_LETS) n = GL_SERVE_MAX_LETS;
+  int used[256] = {0};
+  for (int i = 0; i < n; i++) {
+    nw[i] = NULL;
+    for (int j = 0; j < n_old && !rebuild; j++)
+      if (!keep_old[j] && gl_slet_same(old[j], sp[i].units, sp[i].duty_ms, sp[i].m, sp[i].n)) {
+        keep_old[j] = true;
+        nw[i] = old[j];
+        /* kept as it runs; its predictions and rates follow the live profile and the new plan */
+        for (int k = 0; k < sp[i].n; k++) {
+          gl_slet_member_t *e = &old[j]->mem[k];
+          pthread_mutex_lock(&e->m->mu);
+          memcpy(e->pred_ms, sp[i].m[k].pred_ms, sizeof e->pred_ms);
+          e->rate = sp[i].m[k].rate;
+          e->drift_n = 0;
+          e->drift_obs = e->drift_pred = 0;
+          pthread_mutex_unlock(&e->m->mu);
+        }
+        for (int k = 0; k < old[j]->n_cores; k++) used[old[j]->cores[k]]++;
+        break;
+      }
+  }
+  /* same members on the same units with other batches: reconfigured in place (no rebuild) */
+  bool reconf[GL_SERVE_MAX_LETS] = {0};
+  for (int i = 0; i < n && !rebuild; i++) {
+    if (nw[i]) continue;
+    for (int j = 0; j < n_old; j++)
+      if (!keep_old[j] && gl_slet_same_members(old[j], sp[i].units, sp[i].m, sp[i].n)) {
+        keep_old[j] = true;
+        nw[i] = old[j];
+        reconf[i] = true;
+        for (int k = 0; k < old[j]->n_cores; k++) used[old[j]->cores[k]]++;
+        break;
+      }
+  }
+  gl_status_t st = GL_OK;
+  for (int i = 0; i < n && !st; i++) {
+    if (nw[i]) continue;
+    int u = di.kind == GL_PART_CPU_WHOLE ? C : sp[i].units < 1 ? 1 : sp[i].units > C ? C : sp[i].units;
+    if (C > 256) u = u > 256 ? 256 : u;
+    int order[256], nc = C > 256 ? 256 : C, cores[256];
+    for (int k = 0; k < nc; k++) order[k] = k;
+    for (int a = 1; a < nc; a++) /* least used first, then by index (stable insertion sort) */
+      for (int b = a; b > 0 && used[order[b - 1]] > used[order[b]]; b--) {
+        int t = order[b]; order[b] = order[b - 1]; order[b - 1] = t;
+      }
+    for (int k = 0; k < u; k++) cores[k] = order[k], used[order[k]]++;
+    st = gl_slet_start(s->dev, cores, u, sp[i].units, sp[i].duty_ms, sp[i].occ, sp[i].m, sp[i].n, gl_sctl_observe, gl_sctl_peek,
+                       s, ++c->next_let_id, &nw[i]);
+    if (!st) fresh[i] = true;
+  }
+  for (int i = 0; i < n && !st; i++)
+    if (fresh[i]) st = gl_slet_wait_ready(nw[i]);
+  if (st) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", gl_errmsg());
+    for (int i = 0; i < n; i++)
+      if (fresh[i]) gl_slet_destroy(nw[i]);
+    return gl_err(st, "%s", msg);
+  }
+  int64_t t1 = gl_now_ns();
+  for (int i = 0; i < n; i++)
+    if (reconf[i]) gl_slet_reconfigure(nw[i], sp[i].duty_ms, sp[i].occ, sp[i].m, sp[i].n);
+  /* the switch: new gpu-lets pull from their queues; each model's routing is swapped at once */
+  for (int i = 0; i < n; i++)
+    if (fresh[i]) gl_slet_serve(nw[i]);
+  publish_lets(c, nw, n, NULL, 0);
+  for (int q = 0; q < nm; q++) {
+    gl_smodel_t *m = ms[q];
+    pthread_mutex_lock(&m->mu);
+    m->n_lets = 0;
+    for (int i = 0; i < n; i++)
+      if (gl_slet_member_of(nw[i], m) >= 0 && m->n_lets < GL_SMODEL_MAX_LETS) m->lets[m->n_lets++] = nw[i];
+    gl_smodel_refresh_service(m);
+    for (int i = 0; i < m->n_lets; i++) gl_slet_kick(m->lets[i]);
+    pthread_mutex_unlock(&m->mu);
+  }
+  /* models of old gpu-lets that are no longer planned (unloaded) lose their routing */
+  for (int j = 0; j < n_old; j++) {
+    if (keep_old[j]) continue;
+    for (int k = 0; k < old[j]->n_members; k++) {
+      gl_smodel_t *m = old[j]->mem[k].m;
+      pthread_mutex_lock(&m->mu);
+      int w = 0;
+      for (int i = 0; i < m->n_lets; i++)
+        if (m->lets[i] != old[j]) m->lets[w++] = m->lets[i];
+      m->n_lets = w;
+      gl_smodel_refresh_service(m);
+      pthread_mutex_unlock(&m->mu);
+    }
+  }
+  gl_slet_t *ret[GL_SERVE_MAX_LETS];
+  int n_ret = 0;
+  for (int j = 0; j < n_old; j++)
+    if (!keep_old[j]) {
+      ret[n_ret++] = old[j];
+      gl_slet_retire(old[j]);
+    }
+  publish_lets(c, nw, n, ret, n_ret);
+  for (int j = 0; j < n_ret; j++) {
+    pthread_mutex_lock(&c->mu); /* taken out of the published list before it is freed */
+    int w = 0;
+    for (int i = 0; i < c->n_lets; i++)
+      if (c->lets[i] != ret[j]) c->lets[w++] = c->lets[i];
+    c->n_lets = w;
+    pthread_mutex_unlock(&c->mu);
+    gl_slet_destroy(ret[j]);
+  }
+  int64_t t2 = gl_now_ns();
+  for (int i = 0; i < n; i++) r->built += fresh[i], r->reconf += reconf[i];
+  r->kept = n - r->built - r->reconf;
+  r->retired = n_ret;
+  r->build_ms = gl_ns_to_ms(t1 - t0);
+  r->switch_ms = gl_ns_to_ms(t2 - t0);
+  return GL_OK;
+}
+
+
+/* One epoch. force: a full plan whatever the rates did; else incremental over the models whose
+ * target moved past the triggers, and nothing at all when none did and the profile is unchanged. */
+static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild) {
+  gl_sctl_t *c = &s->ctl;
+  reason = gl_serve_reasons[reason_idx(reason)];
+  pthread_mutex_lock(&c->replan_mu);
+  gl_smodel_t *ms[GL_SERVE_MAX_MODELS];
+  int nm = snapshot_models(s, ms);
+  gl_sched_model_t sm[GL_SERVE_MAX_MODELS];
+  bool changed[GL_SERVE_MAX_MODELS] = {0};
+  bool any = false, same_set = c->have_plan && nm == c->n_plan_models;
+  for (int i = 0; i < nm; i++) {
+    gl_smodel_t *m = ms[i];
+    double r = observed_rate(s, m), tgt = target_of(r);
+    pthread_mutex_lock(&m->mu);
+    m->rate_observed = r;
+    m->rate_target = tgt;
+    pthread_mutex_unlock(&m->mu);
+    changed[i] = m->planned_target <= 0 || gl_sched_replan_trigger(m->planned_target, tgt) != 0;
+    any |= changed[i];
+    if (same_set && c->plan_uid[i] != m->uid) same_set = false;
+  }
+  bool policy_none = !strcmp(s->o.policy, "none");
+  pthread_mutex_lock(&c->prof_mu);
+  bool dirty = c->prof_dirty;
+  if (!force && !rebuild && same_set && (!any || policy_none) && !dirty) {
+    pthread_mutex_unlock(&c->prof_mu);
+    goto out;
+  }
+  if (!same_set || dirty) force = true;
+  static spec_t sp[GL_SERVE_MAX_LETS];
+  int n_sp = 0;
+  bool feasible = true, inc = false, have_new = false;
+  char why[256] = "";
+  gl_sched_plan_t plan = {0};
+  int64_t t0 = gl_now_ns();
+  for (int i = 0; i < nm; i++) {
+    gl_smodel_t *m = ms[i];
+    snprintf(sm[i].name, sizeof sm[i].name, "%.47s", m->name);
+    sm[i].pm = m->pm;
+    sm[i].slo_ms = m->cfg.slo_ms;
+    sm[i].pct = m->cfg.slo_percentile;
+    /* unchanged models keep their planned target in an incremental re-plan (as the simulator) */
+    sm[i].rate = !force && !changed[i] && m->planned_target > 0 ? m->planned_target : m->rate_target;
+    sm[i].mem_mb = c->prof->models[m->pm].mem_mb;
+  }
+  gl_sched_input_t in;
+  gl_sched_input_defaults(&in, c->prof);
+  in.n_devices = 1;
+  in.n_models = nm;
+  in.models = sm;
+  in.ctx_mb = 0; /* no per-context memory on a CPU */
+  int mb = 1;
+  for (int i = 0; i < nm; i++)
+    if (ms[i]->cfg.max_batch > mb) mb = ms[i]->cfg.max_batch;
+  if (in.max_batch > mb) in.max_batch = mb;
+  if (policy_none || nm == 0) {
+    n_sp = static_specs(s, ms, nm, sp);
+    fill_pred(s, sp, n_sp);
+  } else {
+    gl_status_t st = force || !c->have_plan ? gl_sched_plan(s->o.policy, &in, &plan)
+                                            : gl_sched_replan(s->o.policy, &in, &c->plan, changed, &plan, &inc);
+    if (st) {
+      feasible = false;
+      snprintf(why, sizeof why, "planner error: %s", gl_errmsg());
+    } else if (!plan.feasible || !all_placed(&plan, nm)) {
+      feasible = false;
+      snprintf(why, sizeof why, "%s", plan.feasible ? "a model got no gpu-let" : plan.why);
+      gl_sched_plan_fini(&plan);
+      /* best effort 1: models that cannot meet their SLO even alone are planned with a relaxed
+       * one (they are rejected early or served late anyway), so the others keep a real plan */
+      bool relaxed = false;
+      for (int i = 0; i < nm; i++) {
+        gl_sched_input_t one = in;
+        gl_sched_model_t m1 = sm[i];
+        m1.rate = target_of(MIN_RATE);
+        one.models = &m1;
+        one.n_models = 1;
+        gl_sched_plan_t p1;
+        if (gl_sched_plan(s->o.policy, &one, &p1) == GL_OK && !p1.feasible) {
+          sm[i].slo_ms = 1e5;
+          relaxed = true;
+          size_t l = strlen(why);
+          snprintf(why + l, sizeof why - l, "; %.40s cannot meet its SLO even alone: planned with a relaxed one", sm[i].name);
+        }
+        gl_sched_plan_fini(&p1);
+      }
+      if (relaxed) {
+        if (gl_sched_plan(s->o.policy, &in, &plan) == GL_OK && plan.feasible && all_placed(&plan, nm)) have_new = true;
+        else gl_sched_plan_fini(&plan);
+      }
+      /* best effort 2: the policy's plan at lower rates */
+      double scale = 1;
+      for (int k = 0; k < 8 && !have_new; k++) {
+        scale *= 0.6;
+        for (int i = 0; i < nm; i++) sm[i].rate = ms[i]->rate_target * scale;
+        if (gl_sched_plan(s->o.policy, &in, &plan) == GL_OK && plan.feasible && all_placed(&plan, nm)) have_new = true;
+        else gl_sched_plan_fini(&plan);
+      }
+      if (have_new && scale < 1) {
+        size_t l = strlen(why);
+        snprintf(why + l, sizeof why - l, "; serving the plan for %.0f%% of the rates", scale * 100);
+      }
+    } else {
+      have_new = true;
+    }
+    if (have_new) {
+      n_sp = plan_specs(s, &plan, ms, sp);
+    } else if (same_set && !rebuild) {
+      size_t l = strlen(why);
+      snprintf(why + l, sizeof why - l, "; keeping the previous plan");
+      n_sp = -1;
+    } else {
+      size_t l = strlen(why);
+      snprintf(why + l, sizeof why - l, "; serving a static split (one gpu-let per model)");
+      n_sp = static_specs(s, ms, nm, sp);
+      fill_pred(s, sp, n_sp);
+    }
+  }
+  int64_t t1 = gl_now_ns();
+  c->prof_dirty = false;
+  for (int i = 0; i < c->cells_cap; i++) c->calib_plan[i] = c->calib[i];
+  pthread_mutex_unlock(&c->prof_mu);
+  reorg_t r = {0};
+  gl_status_t st = GL_OK;
+  if (n_sp >= 0) {
+    st = reorganize(s, sp, n_sp, ms, nm, rebuild, &r);
+    if (st) {
+      feasible = false;
+      snprintf(why, sizeof why, "gpu-lets not built, previous plan kept: %s", gl_errmsg());
+      if (!s->o.quiet) fprintf(stderr, "gpulet serve: re-plan (%s): %s\n", reason, why);
+    }
+  }
+  if (!st && n_sp >= 0) {
+    if (c->have_plan) gl_sched_plan_fini(&c->plan);
+    c->have_plan = have_new;
+    if (have_new) c->plan = plan;
+    else memset(&c->plan, 0, sizeof c->plan);
+    c->n_plan_models = nm;
+    for (int i = 0; i < nm; i++) {
+      c->plan_uid[i] = ms[i]->uid;
+      pthread_mutex_lock(&ms[i]->mu);
+      if (force || changed[i] || ms[i]->planned_target <= 0) ms[i]->planned_target = ms[i]->rate_target;
+      pthread_mutex_unlock(&ms[i]->mu);
+    }
+  } else if (have_new) {
+    gl_sched_plan_fini(&plan);
+  }
+  pthread_mutex_lock(&c->mu);
+  c->epoch++;
+  c->decision_ms = gl_ns_to_ms(t1 - t0);
+  c->feasible = feasible;
+  snprintf(c->why, sizeof c->why, "%s", why);
+  c->replans[reason_idx(reason)]++;
+  gl_shist_t *h = &c->hist[c->n_hist % GL_SERVE_HISTORY];
+  c->n_hist++;
+  *h = (gl_shist_t){.epoch = c->epoch, .t_s = now_s(s), .incremental = inc, .feasible = feasible,
+                    .switched = !st && n_sp >= 0, .built = r.built, .kept = r.kept, .reconf = r.reconf, .retired = r.retired,
+                    .decision_ms = c->decision_ms, .build_ms = r.build_ms, .switch_ms = r.switch_ms};
+  snprintf(h->reason, sizeof h->reason, "%s", reason);
+  pthread_mutex_unlock(&c->mu);
+  if (!s->o.quiet)
+    fprintf(stderr, "gpulet serve: epoch %d (%s): %d gpu-lets built, %d kept, %d reconfigured, %d retired; decision %.2f ms, switch %.1f ms%s%s\n",
+            c->epoch, reason, r.built, r.kept, r.reconf, r.retired, c->decision_ms, r.switch_ms, feasible ? "" : "; infeasible: ", why);
+out:
+  for (int i = 0; i < nm; i++) gl_smodel_unref(ms[i]);
+  pthread_mutex_unlock(&c->replan_mu);
+}
+
+/* ---- the control thread ---- */
+
+static double tick_s(const gl_server_t *s) {
+  double t = s->o.rate_window_s / 4;
+  return t > 1 ? 1 : t < 0.05 ? 0.05 : t;
+}
+
+/* Feeds the arrivals since the last tick to each model's estimator; 1 when some model's target
+ * crossed a trigger, 2 when one more than doubled its planned target (an overload that does not
+ * wait for the epoch), 0 otherwise. */
+static int rates_tick(gl_server_t *s) {
+  gl_smodel_t *ms[GL_SERVE_MAX_MODELS];
+  int nm = snapshot_models(s, ms);
+  int fire = 0;
+  double t = now_s(s);
+  for (int i = 0; i < nm; i++) {
+    gl_smodel_t *m = ms[i];
+    long long a = atomic_load(&m->arrivals);
+    gl_rate_observe(&m->est, t, a - m->seen);
+    m->seen = a;
+    double r = observed_rate(s, m), tgt = target_of(r);
+    pthread_mutex_lock(&m->mu);
+    m->rate_observed = r;
+    m->rate_target = tgt;
+    int f = m->planned_target > 0 && gl_sched_replan_trigger(m->planned_target, tgt) != 0;
+    if (f && tgt > 2 * m->planned_target) f = 2;
+    pthread_mutex_unlock(&m->mu);
+    if (f > fire) fire = f;
+  }
+  for (int i = 0; i < nm; i++) gl_smodel_unref(ms[i]);
+  return strcmp(s->o.policy, "none") ? fire : 0;
+}
+
+static bool any_drift(gl_server_t *s) {
+  gl_sctl_t *c = &s->ctl;
+  bool d = false;
+  pthread_mutex_lock(&c->mu);
+  for (int i = 0; i < c->n_lets; i++) d |= atomic_exchange(&c->lets[i]->drifted, false);
+  pthread_mutex_unlock(&c->mu);
+  return d;
+}
+
+static bool any_fault(gl_server_t *s) {
+  gl_sctl_t *c = &s->ctl;
+  static _Thread_local long long seen;
+  long long n = 0;
+  pthread_mutex_lock(&c->mu);
+  for (int i = 0; i < c->n_lets; i++) n += atomic_load(&c->lets[i]->faults);
+  pthread_mutex_unlock(&c->mu);
+  bool f = n > seen;
+  seen = n;
+  return f;
+}
+
+static void *ctl_main(void *arg) {
+  gl_server_t *s = arg;
+  gl_sctl_t *c = &s->ctl;
+  int64_t tick = (int64_t)(tick_s(s) * 1e9), period = (int64_t)(s->o.replan_period_s * 1e9);
+  int64_t next_tick = gl_now_ns() + tick, next_period = gl_now_ns() + period;
+  pthread_mutex_lock(&c->mu);
+  while (!c->stop) {
+    if (c->req_seq == c->done_seq) {
+      int64_t w = next_tick < next_period ? next_tick : next_period;
+      struct timespec ts = {w / 1000000000LL, w % 1000000000LL};
+      pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+    }
+    if (c->stop) break;
+    uint64_t seq = c->req_seq;
+    bool rebuild = c->req_rebuild;
+    c->req_rebuild = false;
+    char reason[16];
+    snprintf(reason, sizeof reason, "%s", c->req_reason);
+    pthread_mutex_unlock(&c->mu);
+    int64_t now = gl_now_ns();
+    if (seq != c->done_seq) {
+      replan(s, reason, true, rebuild);
+      pthread_mutex_lock(&c->mu);
+      c->done_seq = seq;
+      pthread_cond_broadcast(&c->done_cv);
+      int w = 0;
+      for (int i = 0; i < c->n_waiters; i++) {
+        if (c->waiters[i].seq > seq) {
+          c->waiters[w++] = c->waiters[i];
+          continue;
+        }
+        void (*cb)(void *) = c->waiters[i].cb;
+        void *a = c->waiters[i].arg;
+        pthread_mutex_unlock(&c->mu);
+        cb(a);
+        pthread_mutex_lock(&c->mu);
+      }
+      c->n_waiters = w;
+      continue;
+    }
+    if (now >= next_tick) {
+      next_tick = now + tick;
+      int fire = rates_tick(s);
+      bool epoch_due = now >= next_period;
+      if (epoch_due) next_period = now + period;
+      /* as the simulator's epochs: rate triggers, drift and the profile are acted on every
+       * --replan-period (so a huge period means one plan); only faults and an overload that more
+       * than doubles a model's target act between epochs */
+      if (any_fault(s)) {
+        /* the gpu-let rebuilt its plans itself; the epoch is recorded so that it shows */
+        replan(s, "fault", true, false);
+      } else if (fire == 2 || (fire && epoch_due)) {
+        replan(s, "rate", false, false);
+      } else if (epoch_due && any_drift(s) && strcmp(s->o.policy, "none")) {
+        replan(s, "drift", true, false);
+      } else if (epoch_due) {
+        replan(s, "period", false, false); /* acts only when the live profile moved */
+      }
+    }
+    pthread_mutex_lock(&c->mu);
+  }
+  /* stopping: whoever still waits gets the plan as it is */
+  for (int i = 0; i < c->n_waiters; i++) {
+    pthread_mutex_unlock(&c->mu);
+    c->waiters[i].cb(c->waiters[i].arg);
+    pthread_mutex_lock(&c->mu);
+  }
+  c->n_waiters = 0;
+  pthread_mutex_unlock(&c->mu);
+  return NULL;
+}
+
+void gl_sctl_replan_wait(gl_server_t *s, const char *reason, bool rebuild) {
+  gl_sctl_t *c = &s->ctl;
+  if (!c->started) {
+    replan(s, reason, true, rebuild);
+    return;
+  }
+  pthread_mutex_lock(&c->mu);
+  uint64_t seq = ++c->req_seq;
+  c->req_rebuild |= rebuild;
+  snprintf(c->req_reason, sizeof c->req_reason, "%s", reason);
+  pthread_cond_signal(&c->cv);
+  while (c->done_seq < seq && !c->stop) pthread_cond_wait(&c->done_cv, &c->mu);
+  pthread_mutex_unlock(&c->mu);
+}
+
+bool gl_sctl_replan_async(gl_server_t *s, const char *reason, bool rebuild, void (*cb)(void *), void *arg) {
+  gl_sctl_t *c = &s->ctl;
+  pthread_mutex_lock(&c->mu);
+  bool ok = c->started && !c->stop && c->n_waiters < (int)(sizeof c->waiters / sizeof c->waiters[0]);
+  if (ok) {
+    uint64_t seq = ++c->req_seq;
+    c->req_rebuild |= rebuild;
+    snprintf(c->req_reason, sizeof c->req_reason, "%s", reason);
+    c->waiters[c->n_waiters].seq = seq;
+    c->waiters[c->n_waiters].cb = cb;
+    c->waiters[c->n_waiters].arg = arg;
+    c->n_waiters++;
+    pthread_cond_signal(&c->cv);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return ok;
+}
+
+gl_status_t gl_sctl_init(gl_server_t *s) {
+  gl_sctl_t *c = &s->ctl;
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_mutex_init(&c->replan_mu, NULL);
+  pthread_mutex_init(&c->prof_mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&c->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_cond_init(&c->done_cv, NULL);
+  c->inited = true;
+  c->feasible = true;
+#ifdef GL_FAULT_INJECT
+  if (getenv("GPULET_FAULT_INJECT"))
+    fprintf(stderr, "gpulet serve: fault injection armed: GPULET_FAULT_INJECT=%s\n", getenv("GPULET_FAULT_INJECT"));
+#endif
+  const char *path = s->o.profile;
+  char def[4200];
+  struct stat sb;
+  if (!path) {
+    /* <cache>/profile-cpu.json: the folder above the default model repository */
+    snprintf(def, sizeof def, "%s", s->o.cache_dir ? s->o.cache_dir : "");
+    if (!def[0]) {
+      const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+      if (x && x[0]) snprintf(def, sizeof def, "%s/gpulet/profile-cpu.json", x);
+      else snprintf(def, sizeof def, "%s/.cache/gpulet/profile-cpu.json", h && h[0] ? h : "/tmp");
+    } else {
+      size_t l = strlen(def);
+      snprintf(def + l, sizeof def - l, "/../profile-cpu.json");
+    }
+    if (!stat(def, &sb)) path = def;
+  }
+  gl_status_t st;
+  if (path) {
+    if ((st = gl_profile_load(path, &c->prof))) return gl_err_wrap(st, "--profile");
+    snprintf(c->prof_src, sizeof c->prof_src, "%.150s", path);
+    if (strcmp(c->prof->kind, "cpu") && !s->o.quiet)
+      fprintf(stderr, "gpulet serve: warning: profile %s is for a '%s' device; planning the CPU with it\n", path, c->prof->kind);
+  } else {
+    if ((st = gl_profile_analytic("cpu", &c->prof))) return st;
+    snprintf(c->prof_src, sizeof c->prof_src, "analytic cpu profile");
+  }
+  pthread_mutex_lock(&c->prof_mu);
+  st = gl_sctl_cells_fit(c);
+  pthread_mutex_unlock(&c->prof_mu);
+  return st;
+}
+
+gl_status_t gl_sctl_start(gl_server_t *s) {
+  gl_sctl_t *c = &s->ctl;
+  replan(s, "load", true, false);
+  if (pthread_create(&c->thread, NULL, ctl_main, s)) return gl_err(GL_ENOMEM, "cannot start the control thread");
+  c->started = true;
+  return GL_OK;
+}
+
+void gl_sctl_stop(gl_server_t *s) {
+  gl_sctl_t *c = &s->ctl;
+  if (c->started) {
+    pthread_mutex_lock(&c->mu);
+    c->stop = true;
+    pthread_cond_broadcast(&c->cv);
+    pthread_cond_broadcast(&c->done_cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thread, NULL);
+    c->started = false;
+  }
+}
+
+void gl_sctl_fini(gl_server_t *s) {
+  gl_sctl_t *c = &s->ctl;
+  gl_sctl_stop(s);
+  for (int i = 0; i < c->n_lets; i++) {
+    gl_slet_t *l = c->lets[i];
+    for (int k = 0; k < l->n_members; k++) {
+      gl_smodel_t *m = l->mem[k].m;
+      pthread_mutex_lock(&m->mu);
+      m->n_lets = 0;
+      pthread_mutex_unlock(&m->mu);
+    }
+  }
+  for (int i = 0; i < c->n_lets; i++) gl_slet_destroy(c->lets[i]);
+  c->n_lets = 0;
+  if (c->have_plan) gl_sched_plan_fini(&c->plan);
+  c->have_plan = false;
+  if (c->prof && s->o.save_profile) {
+    snprintf(c->prof->who, sizeof c->prof->who, "gpulet serve (refined by %lld batches)", c->prof_updates);
+    if (gl_profile_save(c->prof, s->o.save_profile)) fprintf(stderr, "gpulet serve: --save-profile: %s\n", gl_errmsg());
+    else if (!s->o.quiet) fprintf(stderr, "gpulet serve: refined profile written to %s\n", s->o.save_profile);
+  }
+  gl_profile_destroy(c->prof);
+  c->prof = NULL;
+  gl_free(c->cell_ewma);
+  gl_free(c->cell_n);
+  gl_free(c->cell_orig);
+  gl_free(c->cell_solo);
+  gl_free(c->cell_solo_n);
+  c->cell_solo = NULL;
+  c->cell_solo_n = NULL;
+  gl_free(c->calib);
+  gl_free(c->calib_plan);
+  c->cell_orig = c->calib = c->calib_plan = NULL;
+  c->cell_ewma = NULL;
+  c->cell_n = NULL;
+  pthread_mutex_destroy(&c->mu);
+  pthread_mutex_destroy(&c->replan_mu);
+  pthread_mutex_destroy(&c->prof_mu);
+  pthread_cond_destroy(&c->cv);
+  pthread_cond_destroy(&c->done_cv);
+  c->inited = false;
+}

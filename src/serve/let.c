@@ -1,0 +1,544 @@
+/* serve/let.c - a served gpu-let: its partition's executor runs one long job that warms the
+ * members' plans, then pulls batches round-robin from the members' model queues (as sim.c's
+ * try_start) until retired, and finally destroys its plans on the thread that compiled them. */
+#include "serve/let.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+
+const char *gl_slet_state_name(int state) {
+  switch (state) {
+    case GL_SLET_WARMING: return "warming";
+    case GL_SLET_SERVING: return "serving";
+    case GL_SLET_RETIRING: return "retiring";
+    default: return "failed";
+  }
+}
+
+/* Compiled size for a batch of `samples`: powers of two, the planned batch, the model's max. */
+static int plan_size(const gl_slet_member_t *e, int64_t samples) {
+  const gl_smodel_t *m = e->m;
+  if (m->cfg.max_batch <= 0) return 1;
+  int s = 1;
+  while (s < samples) s *= 2;
+  if (samples <= e->batch && s > e->batch) s = e->batch;
+  return s > m->cfg.max_batch ? m->cfg.max_batch : s;
+}
+
+static size_t sample_bytes(const gl_tensor_t *t, bool batched) {
+  size_t n = gl_tensor_nbytes(t);
+  return batched && t->shape.d[0] > 0 ? n / (size_t)t->shape.d[0] : n;
+}
+
+static void drop_plans(gl_slet_member_t *e) {
+  for (int s = 0; s <= GL_BATCH_MAX; s++) {
+    for (int i = 0; i < GL_SMODEL_MAX_IO; i++) {
+      gl_tensor_fini(&e->bin[s][i]);
+      gl_tensor_fini(&e->bout[s][i]);
+    }
+    gl_plan_destroy(e->plans[s]);
+    e->plans[s] = NULL;
+  }
+}
+
+/* Compiles member e's plan for batch `size` and its buffers (on the executor thread). */
+static gl_status_t ensure_plan(gl_slet_t *l, gl_slet_member_t *e, int size) {
+  if (e->plans[size]) return GL_OK;
+  gl_smodel_t *m = e->m;
+  bool batched = m->cfg.max_batch > 0;
+  gl_shape_t shapes[GL_SMODEL_MAX_IO];
+  for (int i = 0; i < m->n_inputs; i++) {
+    shapes[i] = m->inputs[i].shape;
+    if (batched) shapes[i].d[0] = size;
+  }
+  gl_compile_opts_t co = {.batch = size, .input_shapes = shapes};
+  gl_part_placement(l->part, &co.placement);
+  co.placement.precision = m->cfg.precision; /* the CUDA backend's arithmetic; the CPU ignores it */
+  gl_plan_t *p = NULL;
+  GL_TRY(gl_model_compile(m->model, m->be, &co, &p));
+  gl_status_t st = GL_OK;
+  if (p->n_inputs != m->n_inputs || p->n_outputs != m->n_outputs) {
+    st = gl_err(GL_ESTATE, "the compiled plan has %d inputs and %d outputs, the model %d and %d", p->n_inputs,
+                p->n_outputs, m->n_inputs, m->n_outputs);
+    goto fail;
+  }
+  for (int o = 0; o < p->n_outputs; o++)
+    if (batched && (p->outputs[o].shape.rank == 0 || p->outputs[o].shape.d[0] != size)) {
+      st = gl_err(GL_ESHAPE, "output '%s' does not have the batch (%d) as its first dim", p->output_names[o], size);
+      goto fail;
+    }
+  for (int i = 0; i < p->n_inputs; i++)
+    if ((st = gl_tensor_alloc(&e->bin[size][i], p->inputs[i].dtype, &p->inputs[i].shape))) goto fail;
+  if ((st = gl_plan_alloc_outputs(p, e->bout[size]))) goto fail;
+  e->plans[size] = p;
+  return GL_OK;
+fail:
+  for (int i = 0; i < GL_SMODEL_MAX_IO; i++) gl_tensor_fini(&e->bin[size][i]);
+  gl_plan_destroy(p);
+  return st;
+}
+
+/* Refreshes the batcher's predicted latencies from what was measured, else the profile's
+ * prediction (caller holds e->m->mu). */
+static void update_lat(gl_slet_member_t *e) {
+  int64_t prev = 0;
+  for (int n = 1; n <= e->bat.max_batch; n++) {
+    int s = plan_size(e, n);
+    int64_t v = e->lat_ewma_ns[s];
+    if (!v) v = e->lat_ewma_ns[1] ? e->lat_ewma_ns[1] * s : (int64_t)(e->pred_ms[n] * 1e6);
+    if (v < prev) v = prev;
+    e->bat.lat_ns[n] = prev = v;
+  }
+}
+
+void gl_smodel_refresh_service(gl_smodel_t *m) {
+  int64_t best = 0;
+  for (int i = 0; i < m->n_lets; i++) {
+    int k = gl_slet_member_of(m->lets[i], m);
+    int64_t v = k >= 0 ? m->lets[i]->mem[k].bat.lat_ns[1] : 0;
+    if (v > 0 && (best == 0 || v < best)) best = v;
+  }
+  m->min_service_ns = best;
+}
+
+int gl_slet_member_of(const gl_slet_t *l, const gl_smodel_t *m) {
+  for (int k = 0; k < l->n_members; k++)
+    if (l->mem[k].m == m) return k;
+  return -1;
+}
+
+bool gl_slet_same(const gl_slet_t *l, int units, double duty_ms, const gl_slet_spec_member_t *mem, int n) {
+  if (l->units != units || l->n_members != n || fabs(l->duty_ms - duty_ms) > 1e-6) return false;
+  if (atomic_load(&l->state) != GL_SLET_SERVING) return false;
+  for (int k = 0; k < n; k++)
+    if (l->mem[k].m != mem[k].m || l->mem[k].batch != mem[k].batch) return false;
+  return true;
+}
+
+bool gl_slet_same_members(const gl_slet_t *l, int units, const gl_slet_spec_member_t *mem, int n) {
+  if (l->units != units || l->n_members != n || atomic_load(&l->state) != GL_SLET_SERVING) return false;
+  for (int k = 0; k < n; k++)
+    if (l->mem[k].m != mem[k].m) return false;
+  return true;
+}
+
+void gl_slet_reconfigure(gl_slet_t *l, double duty_ms, double occupancy, const gl_slet_spec_member_t *mem, int n) {
+  GL_ASSERT(n == l->n_members);
+  for (int k = 0; k < n; k++) {
+    gl_slet_member_t *e = &l->mem[k];
+    gl_smodel_t *m = e->m;
+    int mb = m->cfg.max_batch > 0 ? m->cfg.max_batch : 1;
+    pthread_mutex_lock(&m->mu);
+    e->batch = mem[k].batch < 1 ? 1 : mem[k].batch > mb ? mb : mem[k].batch;
+    e->bat.max_batch = e->batch;
+    e->rate = mem[k].rate;
+    memcpy(e->pred_ms, mem[k].pred_ms, sizeof e->pred_ms);
+    e->obs_ms = 0;
+    e->drift_n = 0;
+    e->drift_obs = e->drift_pred = 0;
+    update_lat(e);
+    gl_smodel_refresh_service(m);
+    pthread_mutex_unlock(&m->mu);
+  }
+  pthread_mutex_lock(&l->mu);
+  l->duty_ms = duty_ms;
+  l->occupancy_plan = occupancy;
+  atomic_store(&l->rewarm, true);
+  l->kick++;
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+}
+
+#ifdef GL_FAULT_INJECT
+/* Test builds: GPULET_FAULT_INJECT="MODEL:N" makes the next N batches of MODEL fail. */
+static bool fault_now(const char *model) {
+  static atomic_int used;
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  const char *v = getenv("GPULET_FAULT_INJECT");
+  if (!v) return false;
+  const char *c = strchr(v, ':');
+  if (!c || (size_t)(c - v) != strlen(model) || strncmp(v, model, (size_t)(c - v))) return false;
+  pthread_mutex_lock(&mu);
+  bool f = atomic_load(&used) < atoi(c + 1);
+  if (f) atomic_fetch_add(&used, 1);
+  pthread_mutex_unlock(&mu);
+  return f;
+}
+#endif
+
+typedef struct {
+  gl_sreq_t **r;
+  int n, size;
+  char err[256];
+  int64_t t0, t1, t2, t3;
+} job_t;
+
+static gl_status_t run_batch(gl_slet_t *l, gl_slet_member_t *e, job_t *j) {
+  gl_smodel_t *m = e->m;
+  bool batched = m->cfg.max_batch > 0;
+  j->t0 = gl_now_ns();
+  gl_status_t st = ensure_plan(l, e, j->size);
+  if (st) return st;
+  gl_tensor_t *bin = e->bin[j->size], *bout = e->bout[j->size];
+  for (int i = 0; i < m->n_inputs; i++) {
+    size_t off = 0, total = gl_tensor_nbytes(&bin[i]);
+    for (int k = 0; k < j->n; k++) {
+      const gl_tensor_t *t = &j->r[k]->kv.inputs[i].t;
+      size_t nb = gl_tensor_nbytes(t);
+      GL_ASSERT(off + nb <= total);
+      memcpy((char *)bin[i].data + off, t->data, nb);
+      off += nb;
+    }
+    if (off < total) memset((char *)bin[i].data + off, 0, total - off);
+  }
+  j->t1 = gl_now_ns();
+#ifdef GL_FAULT_INJECT
+  if (fault_now(m->name)) return gl_err(GL_EBACKEND, "injected fault (GPULET_FAULT_INJECT)");
+#endif
+  st = gl_plan_run(e->plans[j->size], bin, bout);
+  if (!st) st = gl_plan_wait(e->plans[j->size]);
+  j->t2 = gl_now_ns();
+  if (st) return st;
+  int64_t s0 = 0;
+  for (int k = 0; k < j->n; k++) {
+    gl_sreq_t *r = j->r[k];
+    for (int o = 0; o < m->n_outputs; o++) {
+      gl_shape_t s = bout[o].shape;
+      if (batched) s.d[0] = r->samples;
+      GL_TRY(gl_tensor_alloc(&r->outs[o], bout[o].dtype, &s));
+      size_t per = sample_bytes(&bout[o], batched);
+      memcpy(r->outs[o].data, (char *)bout[o].data + (size_t)s0 * per, gl_tensor_nbytes(&r->outs[o]));
+    }
+    s0 += r->samples;
+  }
+  return GL_OK;
+}
+
+/* Compiles and times the member's sizes up to its batch (a plan's first run is cold: the faster
+ * of two runs counts). */
+static gl_status_t warm_member(gl_slet_t *l, gl_slet_member_t *e) {
+  pthread_mutex_lock(&e->m->mu);
+  int batch = e->batch; /* the reorganizer may change it (under the lock) */
+  pthread_mutex_unlock(&e->m->mu);
+  for (int s = 1; s <= batch; s = s == batch ? batch + 1 : (s * 2 < batch ? s * 2 : batch)) {
+    GL_TRY(ensure_plan(l, e, s));
+    int64_t lat = INT64_MAX;
+    for (int k = 0; k < 2; k++) {
+      int64_t t0 = gl_now_ns();
+      gl_status_t st = gl_plan_run(e->plans[s], e->bin[s], e->bout[s]);
+      if (!st) st = gl_plan_wait(e->plans[s]);
+      if (st) return st;
+      if (gl_now_ns() - t0 < lat) lat = gl_now_ns() - t0;
+    }
+    pthread_mutex_lock(&e->m->mu);
+    e->lat_ewma_ns[s] = lat;
+    update_lat(e);
+    pthread_mutex_unlock(&e->m->mu);
+  }
+  return GL_OK;
+}
+
+static void reject_late(gl_slet_t *l, gl_slet_member_t *e, int n, int64_t now) {
+  gl_smodel_t *m = e->m;
+  gl_req_t rq[GL_BATCH_MAX];
+  n = gl_dqueue_pop(&m->q, n > GL_BATCH_MAX ? GL_BATCH_MAX : n, rq);
+  m->st.rejected_late += n;
+  m->st.fail_rejected += n;
+  double lat1 = gl_ns_to_ms(e->bat.lat_ns[1]);
+  pthread_mutex_unlock(&m->mu);
+  for (int k = 0; k < n; k++) {
+    gl_sreq_t *r = (gl_sreq_t *)(intptr_t)rq[k].id;
+    r->http_status = 503;
+    snprintf(r->err, sizeof r->err, "request for model '%s' rejected: it can no longer meet its deadline (%.3f ms left, a batch of 1 takes %.3f ms)",
+             m->name, gl_ns_to_ms(r->deadline_ns - now), lat1);
+    gl_sreq_finish(r);
+  }
+  pthread_mutex_lock(&m->mu);
+  m->in_flight -= n;
+  pthread_cond_broadcast(&m->idle_cv);
+  pthread_mutex_unlock(&m->mu);
+}
+
+/* Runs a batch of member e chosen by the batcher (n requests at most); caller holds m->mu, which
+ * is released on return. */
+static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
+  gl_slet_member_t *e = &l->mem[k];
+  gl_smodel_t *m = e->m;
+  gl_sreq_t *batch[GL_BATCH_MAX];
+  int cap = m->cfg.max_batch > 0 ? e->batch : 1;
+  int n = 0;
+  int64_t samples = 0;
+  while (n < want && n < m->q.len) {
+    gl_sreq_t *r = (gl_sreq_t *)(intptr_t)gl_dqueue_at(&m->q, n)->id;
+    if (n > 0 && samples + r->samples > cap) break;
+    samples += r->samples;
+    n++;
+  }
+  gl_req_t rq[GL_BATCH_MAX];
+  n = gl_dqueue_pop(&m->q, n, rq);
+  for (int i = 0; i < n; i++) {
+    batch[i] = (gl_sreq_t *)(intptr_t)rq[i].id;
+    batch[i]->start_ns = now;
+  }
+  job_t j = {.r = batch, .n = n, .size = plan_size(e, samples)};
+  pthread_mutex_unlock(&m->mu);
+  gl_slet_corun_t co = {-1, 0, 0};
+  if (l->peek) l->peek(l->user, l, &co);
+  atomic_store(&l->run_size, j.size);
+  atomic_store(&l->run_pm, m->pm);
+  gl_status_t st = run_batch(l, e, &j);
+  atomic_store(&l->run_pm, -1);
+  if (st) {
+    snprintf(j.err, sizeof j.err, "%s", gl_errmsg());
+    /* fault isolation: only this batch fails; the member's plans are rebuilt before the next */
+    drop_plans(e);
+    atomic_fetch_add(&l->faults, 1);
+    if (warm_member(l, e)) { /* a real batch compiles again on demand */ }
+  }
+  int64_t end = gl_now_ns();
+  if (!st) {
+    atomic_fetch_add(&l->busy_ns, j.t2 - j.t1);
+    if (l->observe) l->observe(l->user, l, k, j.size, j.t2 - j.t1, co);
+  }
+  pthread_mutex_lock(&m->mu);
+  if (!st) {
+    int64_t lat = j.t2 - j.t1;
+    int64_t *ew = &e->lat_ewma_ns[j.size];
+    *ew = *ew ? (*ew * 7 + lat) / 8 : lat;
+    if (j.size == plan_size(e, e->batch)) e->obs_ms = e->obs_ms > 0 ? e->obs_ms * 0.875 + gl_ns_to_ms(lat) * 0.125 : gl_ns_to_ms(lat);
+    if (e->pred_ms[j.size] > 0) {
+      e->drift_obs += gl_ns_to_ms(lat);
+      e->drift_pred += e->pred_ms[j.size];
+      if (++e->drift_n >= 20) {
+        double ratio = e->drift_obs / e->drift_pred;
+        /* past 1.3x and more than timing noise (0.1 ms a batch on average) */
+        if ((ratio > 1.3 || ratio < 1 / 1.3) && fabs(e->drift_obs - e->drift_pred) > 0.1 * e->drift_n)
+          atomic_store(&l->drifted, true);
+        e->drift_n = 0;
+        e->drift_obs = e->drift_pred = 0;
+      }
+    }
+    update_lat(e);
+    gl_smodel_refresh_service(m);
+    e->batches++;
+    m->st.exec_count++;
+    m->st.inference_count += samples;
+    int hb = samples <= GL_BATCH_MAX ? (int)samples : GL_BATCH_MAX;
+    m->st.batch_hist[hb]++;
+    m->st.batch_ns_infer[hb] += j.t2 - j.t1;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    m->st.last_inference_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+  } else {
+    e->errors++;
+  }
+  for (int i = 0; i < n; i++) {
+    gl_sreq_t *r = batch[i];
+    if (st) {
+      r->http_status = 500;
+      snprintf(r->err, sizeof r->err, "model '%s': %s", m->name, j.err);
+      m->st.fail_backend++;
+      continue;
+    }
+    r->http_status = 200;
+    m->st.success++;
+    m->st.ns_queue += r->start_ns - r->enqueue_ns;
+    m->st.ns_input += j.t1 - j.t0;
+    m->st.ns_infer += j.t2 - j.t1;
+    m->st.ns_output += end - j.t2;
+    m->st.ns_request += end - r->arrival_ns;
+    if (end <= r->deadline_ns) m->st.slo_met++;
+    else m->st.slo_missed++;
+  }
+  pthread_mutex_unlock(&m->mu);
+  for (int i = 0; i < n; i++) gl_sreq_finish(batch[i]);
+  pthread_mutex_lock(&m->mu);
+  m->in_flight -= n;
+  pthread_cond_broadcast(&m->idle_cv);
+  pthread_mutex_unlock(&m->mu);
+}
+
+/* One pass over the members; true when it ran or rejected something. *wake: earliest WAIT. */
+static bool try_start(gl_slet_t *l, int64_t *wake) {
+  for (int j = 0; j < l->n_members; j++) {
+    int k = (l->rr + j) % l->n_members;
+    gl_slet_member_t *e = &l->mem[k];
+    gl_smodel_t *m = e->m;
+    pthread_mutex_lock(&m->mu);
+    if (atomic_load(&l->state) != GL_SLET_SERVING || m->q.len == 0) {
+      pthread_mutex_unlock(&m->mu);
+      continue;
+    }
+    int64_t now = gl_now_ns();
+    gl_batch_decision_t d = gl_batcher_next(&e->bat, &m->q, now);
+    if (d.action == GL_BATCH_REJECT && !m->cfg.serve_late) {
+      reject_late(l, e, d.n, now);
+      return true;
+    }
+    if (d.action == GL_BATCH_RUN || d.action == GL_BATCH_REJECT) {
+      l->rr = (k + 1) % l->n_members;
+      start_batch(l, k, d.n > 0 ? d.n : 1, now);
+      return true;
+    }
+    if (d.action == GL_BATCH_WAIT && d.until_ns < *wake) *wake = d.until_ns;
+    pthread_mutex_unlock(&m->mu);
+  }
+  return false;
+}
+
+static gl_status_t loop_job(gl_part_t *p, void *arg) {
+  gl_slet_t *l = arg;
+  gl_status_t st = GL_OK;
+  for (int k = 0; k < l->n_members && !st; k++) st = warm_member(l, &l->mem[k]);
+  pthread_mutex_lock(&l->mu);
+  l->warm_st = st;
+  if (st) {
+    snprintf(l->warm_err, sizeof l->warm_err, "%s", gl_errmsg());
+    atomic_store(&l->state, GL_SLET_FAILED);
+  }
+  l->warmed = true;
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+  for (;;) {
+    pthread_mutex_lock(&l->mu);
+    while (atomic_load(&l->state) == GL_SLET_WARMING) pthread_cond_wait(&l->cv, &l->mu);
+    if (atomic_load(&l->state) != GL_SLET_SERVING) {
+      pthread_mutex_unlock(&l->mu);
+      break;
+    }
+    uint64_t k0 = l->kick;
+    pthread_mutex_unlock(&l->mu);
+    if (atomic_exchange(&l->rewarm, false))
+      for (int k = 0; k < l->n_members; k++)
+        if (warm_member(l, &l->mem[k])) { /* a batch compiles what is missing on demand */ }
+    int64_t wake = INT64_MAX;
+    if (try_start(l, &wake)) continue;
+    pthread_mutex_lock(&l->mu);
+    if (l->kick == k0 && atomic_load(&l->state) == GL_SLET_SERVING) {
+      if (wake == INT64_MAX) {
+        pthread_cond_wait(&l->cv, &l->mu);
+      } else {
+        struct timespec ts = {wake / 1000000000LL, wake % 1000000000LL};
+        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+      }
+    }
+    pthread_mutex_unlock(&l->mu);
+  }
+  for (int k = 0; k < l->n_members; k++) drop_plans(&l->mem[k]);
+  pthread_mutex_lock(&l->mu);
+  l->loop_done = true;
+  pthread_mutex_unlock(&l->mu);
+  return GL_OK;
+}
+
+gl_status_t gl_slet_start(gl_part_dev_t *dev, const int *cores, int n, int units, double duty_ms, double occupancy,
+                          const gl_slet_spec_member_t *members, int n_members, gl_slet_observe_fn observe,
+                          gl_slet_peek_fn peek, void *user, int id, gl_slet_t **out) {
+  *out = NULL;
+  if (n_members < 1 || n_members > GL_PLAN_MAX_MEMBERS || n < 1 || n > 256)
+    return gl_err(GL_EINVAL, "gpu-let with %d members on %d cores", n_members, n);
+  gl_slet_t *l = gl_calloc(1, sizeof *l);
+  if (!l) return gl_err(GL_ENOMEM, "out of memory");
+  l->id = id;
+  l->units = units;
+  l->duty_ms = duty_ms;
+  l->occupancy_plan = occupancy;
+  l->observe = observe;
+  l->peek = peek;
+  l->user = user;
+  atomic_init(&l->run_pm, -1);
+  atomic_init(&l->run_size, 0);
+  l->n_cores = n;
+  memcpy(l->cores, cores, sizeof(int) * (size_t)n);
+  pthread_mutex_init(&l->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&l->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  atomic_init(&l->state, GL_SLET_WARMING);
+  for (int k = 0; k < n_members; k++) {
+    gl_slet_member_t *e = &l->mem[k];
+    gl_smodel_t *m = members[k].m;
+    gl_smodel_ref(m);
+    l->n_members = k + 1;
+    e->m = m;
+    int mb = m->cfg.max_batch > 0 ? m->cfg.max_batch : 1;
+    e->batch = members[k].batch < 1 ? 1 : members[k].batch > mb ? mb : members[k].batch;
+    e->rate = members[k].rate;
+    memcpy(e->pred_ms, members[k].pred_ms, sizeof e->pred_ms);
+    e->bat.mode = m->cfg.collect_us > 0 ? GL_BATCH_COLLECT : GL_BATCH_EAGER;
+    e->bat.max_batch = e->batch;
+    e->bat.collect_ns = m->cfg.collect_us * 1000;
+    pthread_mutex_lock(&m->mu);
+    update_lat(e);
+    pthread_mutex_unlock(&m->mu);
+  }
+  gl_part_opts_t po = {.queue_cap = 2};
+  gl_status_t st = gl_part_create_on(dev, cores, n, &po, &l->part, &l->grant);
+  if (!st && (st = gl_part_submit(l->part, loop_job, l))) {
+    gl_part_destroy(l->part);
+    l->part = NULL;
+  }
+  if (st) {
+    for (int k = 0; k < l->n_members; k++) gl_smodel_unref(l->mem[k].m);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    gl_free(l);
+    return st;
+  }
+  *out = l;
+  return GL_OK;
+}
+
+gl_status_t gl_slet_wait_ready(gl_slet_t *l) {
+  pthread_mutex_lock(&l->mu);
+  while (!l->warmed) pthread_cond_wait(&l->cv, &l->mu);
+  gl_status_t st = l->warm_st;
+  pthread_mutex_unlock(&l->mu);
+  if (st) gl_err(st, "gpu-let %d: %s", l->id, l->warm_err);
+  return st;
+}
+
+void gl_slet_serve(gl_slet_t *l) {
+  pthread_mutex_lock(&l->mu);
+  if (atomic_load(&l->state) == GL_SLET_WARMING) {
+    l->serving_since_ns = gl_now_ns();
+    atomic_store(&l->state, GL_SLET_SERVING);
+  }
+  l->kick++;
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+}
+
+void gl_slet_kick(gl_slet_t *l) {
+  pthread_mutex_lock(&l->mu);
+  l->kick++;
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+}
+
+void gl_slet_retire(gl_slet_t *l) {
+  pthread_mutex_lock(&l->mu);
+  if (atomic_load(&l->state) != GL_SLET_FAILED) atomic_store(&l->state, GL_SLET_RETIRING);
+  l->kick++;
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+}
+
+void gl_slet_destroy(gl_slet_t *l) {
+  if (!l) return;
+  gl_slet_retire(l);
+  gl_part_destroy(l->part); /* runs the loop job to its end: plans destroyed on their thread */
+  for (int k = 0; k < l->n_members; k++) gl_smodel_unref(l->mem[k].m);
+  pthread_mutex_destroy(&l->mu);
+  pthread_cond_destroy(&l->cv);
+  gl_free(l);
+}
