@@ -6,8 +6,9 @@
 # real-sweep.csv, simreal.csv, raw/real-*), then the summary and plots are rebuilt.
 # Usage: bench/headline/real.sh [BUILD_DIR] [OUT_DIR]
 # Environment: HR_SCEN (scenarios/cpu-small.json), HR_POLICIES (gpulet gpulet-int sbp triton static
-#   fine), HR_DUR (8 s per probe), HR_WARM (2), HR_PROFILE (measure: gpulet profile on this machine
-#   first, into OUT_DIR/profile-cpu-small.json; or a file), HR_SWEEP=0 skips the sweep.
+#   fine none; none = the server's static split, one executor per model on overlapping cores),
+#   HR_DUR (8 s per probe), HR_WARM (2), HR_PROFILE (measure: gpulet profile on this machine first,
+#   into OUT_DIR/profile-cpu-<scenario>.json, kept when present; or a file), HR_SWEEP=0 skips the sweep.
 # Requests carry binary tensors (--binary): as JSON, MobileNetV2's 602 KB input is ~1.5 MB of text
 # that the client and the server format and parse on the same 2 cores, and the lenets' p99 went
 # from ~25 ms to 250-400 ms at half the load (attainment 64 % vs 99 %).
@@ -25,7 +26,7 @@ BUILD=${1:-build}
 G=$(readlink -f "$BUILD/gpulet")
 OUT=${2:-bench/results/headline-$(date -u +%Y%m%d)-$(git rev-parse --short HEAD)}
 SCEN=$(readlink -f "${HR_SCEN:-scenarios/cpu-small.json}")
-POLICIES=${HR_POLICIES:-gpulet gpulet-int sbp triton static fine}
+POLICIES=${HR_POLICIES:-gpulet gpulet-int sbp triton static fine none}
 DUR=${HR_DUR:-8}; WARM=${HR_WARM:-2}
 mkdir -p "$OUT/raw"
 OUT=$(readlink -f "$OUT")
@@ -107,8 +108,9 @@ for p in $POLICIES; do
   r=$(probe "$p" "$k" "p$n"); n=$((n + 1)); log="$log $k:${r%% *}"
   if [ "${r%% *}" = ok ]; then
     lo=$k; best=$r
-    for _ in 1 2 3; do
-      k=$(awk -v k="$k" 'BEGIN { printf "%.4g", k * 1.25 }')
+    up=1.25; awk -v k="$ks" 'BEGIN { exit !(k > 0) }' || up=2   # no simulated answer: double
+    for _ in 1 2 3 4; do
+      k=$(awk -v k="$k" -v u=$up 'BEGIN { printf "%.4g", k * u }')
       r=$(probe "$p" "$k" "p$n"); n=$((n + 1)); log="$log $k:${r%% *}"
       if [ "${r%% *}" = ok ]; then lo=$k; best=$r; else hi=$k; break; fi
     done
@@ -137,12 +139,12 @@ done
 mv "$OUT/real.csv.new" "$OUT/real.csv"
 
 if [ "${HR_SWEEP:-1}" != 0 ]; then
-  # offered load sweep for the plots: a common grid, 20%..160% of the best policy's real max
+  # offered load sweep for the plots: a common grid, 25%..200% of the best policy's real max
   kmax=$(awk -F, 'NR > 1 && $3 > m { m = $3 } END { print m + 0 }' "$OUT/real.csv")
   awk -v k="$kmax" 'BEGIN { exit !(k > 0) }' || kmax=1
   echo "profile,devices,scenario,policy,scale,offered_rps,model,slo_ms,sent,attain_pct,p99_ms,plan" > "$OUT/real-sweep.csv"
   for p in $POLICIES; do
-    for fr in 0.2 0.5 0.8 1.0 1.2 1.6; do
+    for fr in 0.25 0.5 1.0 1.5 2.0; do
       k=$(awk -v a="$kmax" -v f=$fr 'BEGIN { printf "%.4g", a * f }')
       probe "$p" "$k" "sweep$fr" > /dev/null
       python3 - "$OUT/raw/real-$NAME-$p-sweep$fr.json" "$SCEN" "$p" "$k" "$NAME" >> "$OUT/real-sweep.csv" <<'PY'
