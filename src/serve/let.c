@@ -85,6 +85,19 @@ fail:
   return st;
 }
 
+int64_t gl_slet_lat_update(int64_t ew, int64_t sample) {
+  if (ew <= 0) return sample;
+  if (sample > 2 * ew) sample = 2 * ew;
+  return (ew * 7 + sample) / 8;
+}
+
+int64_t gl_slet_lat_age(int64_t ew, int64_t warm, int64_t idle_ns) {
+  if (warm <= 0 || ew <= warm || idle_ns < 1000000000LL) return ew;
+  int64_t x = ew - warm;
+  for (int64_t t = idle_ns; t >= 1000000000LL && x > 0; t -= 1000000000LL) x /= 2;
+  return warm + x;
+}
+
 /* Refreshes the batcher's predicted latencies from what was measured, else the profile's
  * prediction (caller holds e->m->mu). */
 static void update_lat(gl_slet_member_t *e) {
@@ -239,6 +252,7 @@ static gl_status_t warm_member(gl_slet_t *l, gl_slet_member_t *e) {
     }
     pthread_mutex_lock(&e->m->mu);
     e->lat_ewma_ns[s] = lat;
+    e->warm_ns[s] = lat;
     update_lat(e);
     pthread_mutex_unlock(&e->m->mu);
   }
@@ -311,10 +325,13 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
   if (!st) {
     int64_t lat = j.t2 - j.t1;
     int64_t *ew = &e->lat_ewma_ns[j.size];
-    *ew = *ew ? (*ew * 7 + lat) / 8 : lat;
-    if (j.size == plan_size(e, e->batch)) e->obs_ms = e->obs_ms > 0 ? e->obs_ms * 0.875 + gl_ns_to_ms(lat) * 0.125 : gl_ns_to_ms(lat);
+    *ew = gl_slet_lat_update(*ew, lat);
+    e->last_run_ns = end;
+    if (j.size == plan_size(e, e->batch)) e->obs_ms = gl_ns_to_ms(gl_slet_lat_update((int64_t)(e->obs_ms * 1e6), lat));
     if (e->pred_ms[j.size] > 0) {
-      e->drift_obs += gl_ns_to_ms(lat);
+      /* a stalled batch counts at most twice the prediction here too */
+      double o = gl_ns_to_ms(lat);
+      e->drift_obs += o > 2 * e->pred_ms[j.size] ? 2 * e->pred_ms[j.size] : o;
       e->drift_pred += e->pred_ms[j.size];
       if (++e->drift_n >= 20) {
         double ratio = e->drift_obs / e->drift_pred;
@@ -365,6 +382,30 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
   pthread_mutex_unlock(&m->mu);
 }
 
+/* Estimates no batch refreshed for a second decay towards the warm-up's timing (gl_slet_lat_age),
+ * so that admission opens again after a stall and real batches measure anew. */
+static void age_estimates(gl_slet_t *l, int64_t now) {
+  for (int k = 0; k < l->n_members; k++) {
+    gl_slet_member_t *e = &l->mem[k];
+    pthread_mutex_lock(&e->m->mu);
+    int64_t since = e->last_run_ns ? e->last_run_ns : l->serving_since_ns;
+    bool moved = false;
+    if (since > 0 && now - since >= 1000000000LL) {
+      for (int s = 1; s <= GL_BATCH_MAX; s++) {
+        int64_t v = gl_slet_lat_age(e->lat_ewma_ns[s], e->warm_ns[s], now - since);
+        moved |= v != e->lat_ewma_ns[s];
+        e->lat_ewma_ns[s] = v;
+      }
+      if (moved) {
+        e->last_run_ns = now; /* the next halving a second later */
+        update_lat(e);
+        gl_smodel_refresh_service(e->m);
+      }
+    }
+    pthread_mutex_unlock(&e->m->mu);
+  }
+}
+
 /* One pass over the members; true when it ran or rejected something. *wake: earliest WAIT. */
 static bool try_start(gl_slet_t *l, int64_t *wake) {
   for (int j = 0; j < l->n_members; j++) {
@@ -406,6 +447,7 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
   l->warmed = true;
   pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
+  int64_t next_age = 0;
   for (;;) {
     pthread_mutex_lock(&l->mu);
     while (atomic_load(&l->state) == GL_SLET_WARMING) pthread_cond_wait(&l->cv, &l->mu);
@@ -418,16 +460,18 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
     if (atomic_exchange(&l->rewarm, false))
       for (int k = 0; k < l->n_members; k++)
         if (warm_member(l, &l->mem[k])) { /* a batch compiles what is missing on demand */ }
+    int64_t now = gl_now_ns();
+    if (now >= next_age) {
+      age_estimates(l, now);
+      next_age = now + 1000000000LL;
+    }
     int64_t wake = INT64_MAX;
     if (try_start(l, &wake)) continue;
+    if (wake > next_age) wake = next_age; /* idle: wake to age the estimates */
     pthread_mutex_lock(&l->mu);
     if (l->kick == k0 && atomic_load(&l->state) == GL_SLET_SERVING) {
-      if (wake == INT64_MAX) {
-        pthread_cond_wait(&l->cv, &l->mu);
-      } else {
-        struct timespec ts = {wake / 1000000000LL, wake % 1000000000LL};
-        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-      }
+      struct timespec ts = {wake / 1000000000LL, wake % 1000000000LL};
+      pthread_cond_timedwait(&l->cv, &l->mu, &ts);
     }
     pthread_mutex_unlock(&l->mu);
   }

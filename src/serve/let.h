@@ -44,6 +44,8 @@ typedef struct {
   /* guarded by m->mu */
   gl_batcher_t bat;
   int64_t lat_ewma_ns[GL_BATCH_MAX + 1]; /* measured compute per compiled size, 0 = none */
+  int64_t warm_ns[GL_BATCH_MAX + 1]; /* the warm-up's timing per compiled size, 0 = none */
+  int64_t last_run_ns;  /* when its last batch ended (0: none yet) */
   double obs_ms;        /* EWMA of compute at the planned batch's size, 0 = none yet */
   double drift_obs, drift_pred; /* sums over the batches since the last drift check */
   int drift_n;
@@ -116,6 +118,15 @@ int gl_slet_member_of(const gl_slet_t *l, const gl_smodel_t *m);
 /* True when l serves exactly these members on `units` with this duty (the reorganizer keeps it). */
 bool gl_slet_same(const gl_slet_t *l, int units, double duty_ms, const gl_slet_spec_member_t *members, int n);
 const char *gl_slet_state_name(int state);
+/* One batch's compute time `sample` folded into the estimate `ew` (0 = none yet) with weight
+ * 1/8; a sample counts at most twice the estimate, so one batch stalled by a preemption (other
+ * processes on a shared CPU) cannot make a model look unable to meet its SLO. */
+int64_t gl_slet_lat_update(int64_t ew, int64_t sample);
+/* An estimate that no batch refreshed for `idle_ns` (>= 1 s) halves its excess over the warm-up's
+ * timing `warm` per second idle: admission rejects arrivals while the estimate exceeds their
+ * deadline, so without it a too-high estimate would never be measured again. */
+int64_t gl_slet_lat_age(int64_t ew, int64_t warm, int64_t idle_ns);
+
 /* Recomputes m->min_service_ns from the gpu-lets routed to m (caller holds m->mu). */
 void gl_smodel_refresh_service(gl_smodel_t *m);
 
