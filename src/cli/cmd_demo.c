@@ -232,6 +232,12 @@ static int run_policy(const char *dir, const char *repo, const char *policy, con
       argv[a++] = "--profile";
       argv[a++] = (char *)profile;
     }
+    /* one plan per run, made for the scenario's rates (as `gpulet simulate --replan 0`): with the
+     * default 10 s epochs each find-max probe was served partly by the plan for the previous
+     * probe's rate and partly by one built mid-probe from a 10 s window spanning both; an
+     * overload (a target over twice the planned one) still re-plans at once */
+    argv[a++] = "--replan-period";
+    argv[a++] = "86400";
   }
   argv[a] = NULL;
   printf("\n== %s: gpulet serve%s%s (log %s)\n", col->label, policy ? " --policy " : "", policy ? policy : "", log);

@@ -676,6 +676,7 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
   }
   if (o->whole || gl_part_dev_cpu_create(&s->dev)) s->dev = NULL;
   if (!s->dev && (st = gl_part_dev_whole_create(&s->dev))) goto fail;
+  if (o->no_pin) gl_part_dev_cpu_set_pinning(s->dev, false);
   if ((st = gl_sctl_init(s))) goto fail;
   char names[GL_SERVE_MAX_MODELS][128];
   int n = gl_serve_scan(s, names, GL_SERVE_MAX_MODELS);
