@@ -4,6 +4,7 @@
 #include "serve/let.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,6 +349,7 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
       continue;
     }
     r->http_status = 200;
+    r->compute_ns = j.t2 - j.t1;
     m->st.success++;
     m->st.ns_queue += r->start_ns - r->enqueue_ns;
     m->st.ns_input += j.t1 - j.t0;
@@ -422,12 +424,14 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
     if (try_start(l, &wake)) continue;
     pthread_mutex_lock(&l->mu);
     if (l->kick == k0 && atomic_load(&l->state) == GL_SLET_SERVING) {
+      l->waiting = true;
       if (wake == INT64_MAX) {
         pthread_cond_wait(&l->cv, &l->mu);
       } else {
         struct timespec ts = {wake / 1000000000LL, wake % 1000000000LL};
         pthread_cond_timedwait(&l->cv, &l->mu, &ts);
       }
+      l->waiting = false;
     }
     pthread_mutex_unlock(&l->mu);
   }
@@ -521,8 +525,11 @@ void gl_slet_serve(gl_slet_t *l) {
 void gl_slet_kick(gl_slet_t *l) {
   pthread_mutex_lock(&l->mu);
   l->kick++;
-  pthread_cond_broadcast(&l->cv);
+  bool sleeping = l->waiting;
   pthread_mutex_unlock(&l->mu);
+  /* after the unlock, so the woken executor does not block on l->mu at once; broadcast: cv
+   * also has gl_slet_wait_ready's waiter */
+  if (sleeping) pthread_cond_broadcast(&l->cv);
 }
 
 void gl_slet_retire(gl_slet_t *l) {
@@ -537,6 +544,8 @@ void gl_slet_destroy(gl_slet_t *l) {
   if (!l) return;
   gl_slet_retire(l);
   gl_part_destroy(l->part); /* runs the loop job to its end: plans destroyed on their thread */
+  /* unrouted before it is destroyed, so no new pin comes; a submitter may still be kicking it */
+  while (atomic_load(&l->pins) > 0) sched_yield();
   for (int k = 0; k < l->n_members; k++) gl_smodel_unref(l->mem[k].m);
   pthread_mutex_destroy(&l->mu);
   pthread_cond_destroy(&l->cv);

@@ -69,6 +69,8 @@ struct gl_slet {
   pthread_mutex_t mu;
   pthread_cond_t cv;      /* CLOCK_MONOTONIC */
   uint64_t kick;
+  bool waiting;           /* the executor sleeps on cv (mu): only then does a kick signal */
+  atomic_int pins;        /* submitters kicking it outside their model's mu (destroy waits) */
   atomic_int state;
   bool warmed, loop_done;
   gl_status_t warm_st;
@@ -98,7 +100,8 @@ gl_status_t gl_slet_start(gl_part_dev_t *dev, const int *cores, int n, int units
 gl_status_t gl_slet_wait_ready(gl_slet_t *l) GL_MUST_USE;
 /* Starts pulling from the members' queues (call after routing it in the models). */
 void gl_slet_serve(gl_slet_t *l);
-/* Wakes the executor to look at the queues again; the caller holds a member model's mu. */
+/* Wakes the executor to look at the queues again (signals only when it sleeps, after releasing
+ * l->mu). The caller holds a member model's mu, or a pin taken under it (l->pins). */
 void gl_slet_kick(gl_slet_t *l);
 /* Stops pulling: the running batch finishes, queued requests stay for the other gpu-lets. */
 void gl_slet_retire(gl_slet_t *l);

@@ -24,6 +24,7 @@ typedef struct {
   char *body;
   size_t len, cap;
   bool too_big, busy, submitted;
+  int64_t http_in_ns; /* the request's first handler call (headers parsed) */
   gl_sreq_t req;
   /* the answer, filled by the handler or by the executor (done) */
   int status;
@@ -445,6 +446,14 @@ static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
     gl_kv_buf_fini(&b);
     return r;
   }
+  if (!strcmp(url, "/v2/gpulet/overhead")) {
+    if (!get) return send_error(c, 405, "use GET");
+    gl_kv_buf_t b = {0};
+    gl_serve_overhead_json(s, &b);
+    enum MHD_Result r = b.oom ? send_error(c, 500, "out of memory") : send_buf(c, 200, "application/json", b.p, b.len, -1);
+    gl_kv_buf_fini(&b);
+    return r;
+  }
   if (!strcmp(url, "/v2/models/stats")) {
     if (!get) return send_error(c, 405, "use GET");
     gl_kv_buf_t b = {0};
@@ -505,6 +514,7 @@ static enum MHD_Result handler(gl_server_t *s, bool metrics_only, struct MHD_Con
     k->s = s;
     k->c = c;
     k->metrics_only = metrics_only;
+    k->http_in_ns = gl_now_ns();
     *con_cls = k;
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > s->lim.max_body) {
@@ -552,9 +562,16 @@ static enum MHD_Result handler(gl_server_t *s, bool metrics_only, struct MHD_Con
     /* resumed: the executor (or admission) answered */
     atomic_fetch_sub(&s->suspended, 1);
     k->submitted = false;
-    if (k->status == 200)
-      return send_buf(c, 200, k->binary ? "application/octet-stream" : "application/json", k->out.p, k->out.len,
-                      k->binary ? (long long)k->header_len : -1);
+    if (k->status == 200) {
+      enum MHD_Result r = send_buf(c, 200, k->binary ? "application/octet-stream" : "application/json", k->out.p,
+                                   k->out.len, k->binary ? (long long)k->header_len : -1);
+      if (k->req.start_ns) { /* an inference (not a re-plan answer) */
+        int64_t now = gl_now_ns();
+        gl_ovh_add(&s->ovh, now - k->http_in_ns - k->req.compute_ns);
+        gl_ovh_add(&s->handoff, (k->req.start_ns - k->req.enqueue_ns) + (now - k->req.end_ns));
+      }
+      return r;
+    }
     return send_error(c, k->status ? k->status : 500, k->req.err);
   }
   if (k->busy) {
