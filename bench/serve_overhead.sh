@@ -8,8 +8,10 @@
 # libmicrohttpd's floor with an empty handler), `post404` (a POST with the binary body to an
 # unknown model: the floor with a body), then JSON and binary inference on 1 and CONNS
 # connections. Several binaries (e.g. before/after) run interleaved, REPEATS times; medians are
-# reported. Results: bench/results/serve_overhead_<host>_<time>.txt. The machine is shared:
-# read the load average printed with the numbers.
+# reported. The server's CPU time per request (all its threads, /proc/PID/task/*/schedstat) and
+# 1e6 / that (the requests/s one core would sustain if the server had it alone) are reported
+# beside the measured requests/s, which on a shared machine depend on the others. Results:
+# bench/results/serve_overhead_<host>_<time>.txt, with the load average at each run.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=4 reps=3 conns=16
@@ -81,6 +83,13 @@ def start(b):
         time.sleep(0.05)
     port = int(open(pf).read().split()[0])
     return p, port
+def cpu_ns(pid):
+    # CPU time of every thread of the server (schedstat: ns on a CPU)
+    tot = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try: tot += int(open(f"/proc/{pid}/task/{t}/schedstat").read().split()[0])
+        except Exception: pass
+    return tot
 def us(v):
     m = re.match(r"([\d.]+)(us|ms|s)", v)
     return float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]
@@ -104,19 +113,25 @@ def stats(port):
     s = s["model_stats"][0]
     return s["inference_stats"]["compute_infer"]["ns"], s["inference_stats"]["success"]["count"], s["execution_count"]
 res = {}
-print(f"# raw runs: label case conns req/s wrk_p50_us wrk_p99_us errors server_overhead_p50_us server_overhead_p99_us handoff_p50_us handoff_p99_us compute_mean_us batches/req loadavg")
+print(f"# raw runs: label case conns req/s server_cpu_us/req req/s_per_core(=1e6/cpu) wrk_p50_us wrk_p99_us errors server_overhead_p50_us server_overhead_p99_us handoff_p50_us handoff_p99_us compute_mean_us batches/req loadavg")
 for rep in range(reps):
     for b, label in bins:
         p, port = start(b)
         try:
             for name, c, script, path in cases:
-                o0, s0 = get(port, "/v2/gpulet/overhead"), stats(port)
+                o0, s0, c0 = get(port, "/v2/gpulet/overhead"), stats(port), cpu_ns(p.pid)
                 r = subprocess.run(["taskset", "-c", wcpu, "wrk", "-t1", f"-c{c}", f"-d{secs}s", "--latency", "-s", script,
                                     f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True)
-                o1, s1 = get(port, "/v2/gpulet/overhead"), stats(port)
+                c1, o1, s1 = cpu_ns(p.pid), get(port, "/v2/gpulet/overhead"), stats(port)
                 t = r.stdout
-                rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-                p50 = us(re.search(r"50%\s+(\S+)", t).group(1)); p99 = us(re.search(r"99%\s+(\S+)", t).group(1))
+                try:
+                    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+                    nreq = int(re.search(r"(\d+) requests in", t).group(1))
+                    p50 = us(re.search(r"50%\s+(\S+)", t).group(1)); p99 = us(re.search(r"99%\s+(\S+)", t).group(1))
+                except Exception:
+                    print(f"# {label} {name} {c}: wrk output not understood: {t!r} {r.stderr!r}", flush=True)
+                    continue
+                cpu = (c1 - c0) / 1e3 / max(nreq, 1)
                 m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
                 errs = int(m.group(1)) if m else 0
                 ov = diff_q(o0 and o0["overhead"], o1 and o1["overhead"]) if name in ("json", "binary") else None
@@ -127,16 +142,16 @@ for rep in range(reps):
                     bpr = (s1[2] - s0[2]) / (s1[1] - s0[1])
                 la = open("/proc/loadavg").read().split()[0]
                 f = lambda v: "-" if v is None else f"{v:.1f}"
-                print(f"{label} {name} {c} {rps:.0f} {p50:.0f} {p99:.0f} {errs} {f(ov and ov[0])} {f(ov and ov[1])} {f(ho and ho[0])} {f(ho and ho[1])} {f(comp)} {f(bpr)} {la}", flush=True)
-                res.setdefault((label, name, c), []).append((rps, p50, p99, errs, ov and ov[0], ov and ov[1], ho and ho[0], ho and ho[1], comp))
+                print(f"{label} {name} {c} {rps:.0f} {cpu:.1f} {1e6 / cpu:.0f} {p50:.0f} {p99:.0f} {errs} {f(ov and ov[0])} {f(ov and ov[1])} {f(ho and ho[0])} {f(ho and ho[1])} {f(comp)} {f(bpr)} {la}", flush=True)
+                res.setdefault((label, name, c), []).append((rps, p50, p99, errs, ov and ov[0], ov and ov[1], ho and ho[0], ho and ho[1], comp, cpu, 1e6 / cpu))
         finally:
             p.terminate(); p.wait()
-print("# medians over the repeats: label case conns req/s wrk_p50_us wrk_p99_us errors(sum) overhead_p50_us overhead_p99_us handoff_p50_us handoff_p99_us compute_mean_us")
+print("# medians over the repeats: label case conns req/s cpu_us/req req/s_per_core wrk_p50_us wrk_p99_us errors(sum) overhead_p50_us overhead_p99_us handoff_p50_us handoff_p99_us compute_mean_us")
 for (label, name, c), v in res.items():
     def med(i):
         xs = [r[i] for r in v if r[i] is not None]
         return "-" if not xs else f"{statistics.median(xs):.1f}"
-    print(f"MEDIAN {label} {name} c={c} req/s={med(0)} wrk_p50_us={med(1)} wrk_p99_us={med(2)} errors={sum(r[3] for r in v)} "
+    print(f"MEDIAN {label} {name} c={c} req/s={med(0)} cpu_us/req={med(9)} req/s_per_core={med(10)} wrk_p50_us={med(1)} wrk_p99_us={med(2)} errors={sum(r[3] for r in v)} "
           f"overhead_p50_us={med(4)} overhead_p99_us={med(5)} handoff_p50_us={med(6)} handoff_p99_us={med(7)} compute_us={med(8)}")
 PY
 echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out"
