@@ -130,7 +130,7 @@ int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r) {
   gl_admit_t a = gl_dqueue_push(&m->q, q, now, min_service);
   if (a == GL_ADMIT_OK) {
     m->in_flight++;
-    r->idle_service_ns = m->in_flight == 1 ? m->min_service_ns : 0;
+    r->idle_service_ns = m->q.len == 1 ? m->min_service_ns : 0;
     /* wake the gpu-lets after m->mu is released: woken under it, an executor would run at once
      * (on a shared core), block on m->mu and switch back (two extra context switches a request);
      * pins keep a gpu-let alive until its kick is done (gl_slet_destroy waits for them) */

@@ -67,7 +67,7 @@ typedef struct gl_sreq {
   int64_t enqueue_ns;         /* parsed, checked and queued */
   int64_t compute_ns;         /* the batch's plan run (0 when it did not run) */
   int64_t idle_service_ns;    /* set by submit: the model's fastest batch of 1 when nothing else of
-                               * it was queued or running (the answer may come at once), else 0 */
+                               * it was queued (the answer may come soon), else 0 */
   /* results */
   int http_status;            /* 200, or the error's code */
   char err[512];
