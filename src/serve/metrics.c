@@ -124,7 +124,7 @@ void gl_serve_overhead_json(gl_server_t *s, gl_kv_buf_t *b) {
   ovh_json(b, &s->ovh);
   gl_kv_buf_put(b, ",\"handoff\":", 11);
   ovh_json(b, &s->handoff);
-  gl_kv_buf_put(b, "}", 1);
+  gl_kv_buf_printf(b, ",\"answered_inline\":%lld}", (long long)atomic_load(&s->answered_inline));
 }
 
 void gl_serve_metrics(gl_server_t *s, gl_kv_buf_t *b) {

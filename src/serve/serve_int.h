@@ -126,6 +126,7 @@ struct gl_server {
    * batch's compute (plan run); and the two thread handoffs (queued -> batch start, batch end ->
    * response queued) */
   gl_ovh_hist_t ovh, handoff;
+  atomic_llong answered_inline; /* inferences answered by the handler that received them */
 };
 
 /* repo.c */

@@ -355,7 +355,10 @@ static enum MHD_Result infer(conn_t *k, gl_smodel_t *m) {
     int64_t wait = 2 * svc + GL_INLINE_MAX_NS / 2;
     int64_t until = gl_now_ns() + (wait < GL_INLINE_MAX_NS ? wait : GL_INLINE_MAX_NS);
     while (atomic_load(&k->inl) == INL_WAITING && gl_now_ns() < until) sched_yield();
-    if (atomic_load(&k->inl) == INL_DONE) return answer(k);
+    if (atomic_load(&k->inl) == INL_DONE) {
+      atomic_fetch_add_explicit(&s->answered_inline, 1, memory_order_relaxed);
+      return answer(k);
+    }
   }
   MHD_suspend_connection(k->c);
   k->submitted = true;
