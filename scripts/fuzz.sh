@@ -1,7 +1,7 @@
 #!/bin/sh
 # scripts/fuzz.sh - builds gpulet's libFuzzer targets with clang and runs one for N seconds.
 # usage: scripts/fuzz.sh [TARGET] [SECONDS] [LIBFUZZER-FLAG...]   (defaults: fuzz_onnx 300)
-# Targets: fuzz_onnx fuzz_prepare fuzz_kserve fuzz_config fuzz_profile fuzz_scenario fuzz_trace.
+# Targets: fuzz_onnx fuzz_prepare fuzz_kserve fuzz_config fuzz_profile fuzz_scenario fuzz_trace fuzz_http.
 # Seeds: per target (ONNX's test data, tests/*/corpus, scenarios/, bench/results/profile-*.json,
 # fuzz/seeds/TARGET) plus fuzz/corpus-regress/TARGET. Crashing inputs land in build-fuzz/crashes/;
 # once fixed, copy them to fuzz/corpus-regress/TARGET/ (tests/fuzz.cmake replays them every run).
@@ -36,5 +36,6 @@ case "$target" in
 esac
 # every target: its committed seeds and regression inputs
 seed "$root/fuzz/seeds/$target"/* "$root/fuzz/corpus-regress/$target"/*
-exec "$build/$target" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -malloc_limit_mb=512 \
+dict=; [ -f "$root/fuzz/dict/$target.dict" ] && dict=-dict=$root/fuzz/dict/$target.dict
+exec "$build/$target" $dict -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -malloc_limit_mb=512 \
   -artifact_prefix="$build/crashes/" -print_final_stats=1 "$@" "$corpus"
