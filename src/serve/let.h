@@ -14,6 +14,7 @@
 #define GL_SERVE_LET_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 
 #include "part/part.h"
@@ -69,7 +70,9 @@ struct gl_slet {
   pthread_mutex_t mu;
   pthread_cond_t cv;      /* CLOCK_MONOTONIC */
   uint64_t kick;
-  bool waiting;           /* the executor sleeps on cv (mu): only then does a kick signal */
+  bool waiting;           /* the executor sleeps on wake (mu): only then is it posted, once */
+  sem_t wake;             /* the executor's sleep: a semaphore is one futex call a side, where a
+                           * condition variable's broadcast may also wait for the woken waiter */
   atomic_int pins;        /* submitters kicking it outside their model's mu (destroy waits) */
   atomic_int state;
   bool warmed, loop_done;
