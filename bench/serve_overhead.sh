@@ -127,7 +127,7 @@ for rep in range(reps):
                 try:
                     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
                     nreq = int(re.search(r"(\d+) requests in", t).group(1))
-                    p50 = us(re.search(r"50%\s+(\S+)", t).group(1)); p99 = us(re.search(r"99%\s+(\S+)", t).group(1))
+                    p50 = us(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1)); p99 = us(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
                 except Exception:
                     print(f"# {label} {name} {c}: wrk output not understood: {t!r} {r.stderr!r}", flush=True)
                     continue
