@@ -62,7 +62,7 @@ static gl_status_t ensure_plan(gl_slet_t *l, gl_slet_member_t *e, int size) {
   gl_part_placement(l->part, &co.placement);
   co.placement.precision = m->cfg.precision; /* the CUDA backend's arithmetic; the CPU ignores it */
   gl_plan_t *p = NULL;
-  GL_TRY(gl_model_compile(m->model, m->be, &co, &p));
+  GL_TRY(gl_model_compile(m->model, l->sdev && l->sdev->be ? l->sdev->be : m->be, &co, &p));
   gl_status_t st = GL_OK;
   if (p->n_inputs != m->n_inputs || p->n_outputs != m->n_outputs) {
     st = gl_err(GL_ESTATE, "the compiled plan has %d inputs and %d outputs, the model %d and %d", p->n_inputs,
@@ -201,6 +201,8 @@ static gl_status_t run_batch(gl_slet_t *l, gl_slet_member_t *e, job_t *j) {
   j->t1 = gl_now_ns();
 #ifdef GL_FAULT_INJECT
   if (fault_now(m->name)) return gl_err(GL_EBACKEND, "injected fault (GPULET_FAULT_INJECT)");
+  if (l->sdev && l->sdev->fault_at_ns && j->t1 >= l->sdev->fault_at_ns)
+    return gl_err(GL_EDEVICE, "injected device fault (GPULET_FAULT_DEVICE)");
 #endif
   st = gl_plan_run(e->plans[j->size], bin, bout);
   if (!st) st = gl_plan_wait(e->plans[j->size]);
@@ -266,6 +268,16 @@ static void reject_late(gl_slet_t *l, gl_slet_member_t *e, int n, int64_t now) {
   pthread_mutex_unlock(&m->mu);
 }
 
+/* A device-level error on l's device: the device is failed (once), l stops pulling. */
+static void device_failed(gl_slet_t *l, const char *why) {
+  if (!l->sdev) return;
+  pthread_mutex_lock(&l->mu);
+  atomic_store(&l->state, GL_SLET_FAILED);
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+  if (!atomic_exchange(&l->sdev->failed, true) && l->sdev->on_fail) l->sdev->on_fail(l->sdev->user, l->sdev->id, why);
+}
+
 /* Runs a batch of member e chosen by the batcher (n requests at most); caller holds m->mu, which
  * is released on return. */
 static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
@@ -295,12 +307,18 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
   atomic_store(&l->run_pm, m->pm);
   gl_status_t st = run_batch(l, e, &j);
   atomic_store(&l->run_pm, -1);
+  bool dev_err = st == GL_EDEVICE && l->sdev;
   if (st) {
     snprintf(j.err, sizeof j.err, "%s", gl_errmsg());
-    /* fault isolation: only this batch fails; the member's plans are rebuilt before the next */
-    drop_plans(e);
     atomic_fetch_add(&l->faults, 1);
-    if (warm_member(l, e)) { /* a real batch compiles again on demand */ }
+    if (dev_err) {
+      /* the device is gone: this batch fails with it, the queues wait for the re-plan */
+      device_failed(l, j.err);
+    } else {
+      /* fault isolation: only this batch fails; the member's plans are rebuilt before the next */
+      drop_plans(e);
+      if (warm_member(l, e)) { /* a real batch compiles again on demand */ }
+    }
   }
   int64_t end = gl_now_ns();
   if (!st) {
@@ -343,7 +361,10 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
     gl_sreq_t *r = batch[i];
     if (st) {
       r->http_status = 500;
-      snprintf(r->err, sizeof r->err, "model '%s': %s", m->name, j.err);
+      if (dev_err)
+        snprintf(r->err, sizeof r->err, "model '%s': the device running this batch failed (%s); the server serves on the other devices",
+                 m->name, j.err);
+      else snprintf(r->err, sizeof r->err, "model '%s': %s", m->name, j.err);
       m->st.fail_backend++;
       continue;
     }
@@ -372,6 +393,11 @@ static bool try_start(gl_slet_t *l, int64_t *wake) {
     gl_slet_member_t *e = &l->mem[k];
     gl_smodel_t *m = e->m;
     pthread_mutex_lock(&m->mu);
+    if (l->sdev && atomic_load(&l->sdev->failed) && atomic_load(&l->state) == GL_SLET_SERVING) {
+      pthread_mutex_unlock(&m->mu);
+      device_failed(l, "device failed");
+      return false;
+    }
     if (atomic_load(&l->state) != GL_SLET_SERVING || m->q.len == 0) {
       pthread_mutex_unlock(&m->mu);
       continue;
@@ -406,6 +432,8 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
   l->warmed = true;
   pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
+  if (st == GL_EDEVICE && l->sdev && !atomic_exchange(&l->sdev->failed, true) && l->sdev->on_fail)
+    l->sdev->on_fail(l->sdev->user, l->sdev->id, l->warm_err);
   for (;;) {
     pthread_mutex_lock(&l->mu);
     while (atomic_load(&l->state) == GL_SLET_WARMING) pthread_cond_wait(&l->cv, &l->mu);
@@ -441,12 +469,19 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
 gl_status_t gl_slet_start(gl_part_dev_t *dev, const int *cores, int n, int units, double duty_ms, double occupancy,
                           const gl_slet_spec_member_t *members, int n_members, gl_slet_observe_fn observe,
                           gl_slet_peek_fn peek, void *user, int id, gl_slet_t **out) {
+  return gl_slet_start_on(NULL, dev, cores, n, units, duty_ms, occupancy, members, n_members, observe, peek, user, id, out);
+}
+
+gl_status_t gl_slet_start_on(gl_slet_dev_t *sdev, gl_part_dev_t *dev, const int *cores, int n, int units, double duty_ms,
+                             double occupancy, const gl_slet_spec_member_t *members, int n_members, gl_slet_observe_fn observe,
+                             gl_slet_peek_fn peek, void *user, int id, gl_slet_t **out) {
   *out = NULL;
   if (n_members < 1 || n_members > GL_PLAN_MAX_MEMBERS || n < 1 || n > 256)
     return gl_err(GL_EINVAL, "gpu-let with %d members on %d cores", n_members, n);
   gl_slet_t *l = gl_calloc(1, sizeof *l);
   if (!l) return gl_err(GL_ENOMEM, "out of memory");
   l->id = id;
+  l->sdev = sdev;
   l->units = units;
   l->duty_ms = duty_ms;
   l->occupancy_plan = occupancy;
