@@ -145,6 +145,13 @@ gl_status_t gl_serve_devices_open(gl_server_t *s) {
       if (*end && *end != ',') break;
     }
   }
+  /* GPULET_FAULT_FALLBACK=D: device D is a fallback (as the CPU after GPUs), so that the
+   * fallback path runs on cpu:N */
+  const char *fb = getenv("GPULET_FAULT_FALLBACK");
+  if (fb && atoi(fb) >= 0 && atoi(fb) < s->n_devs) {
+    s->devs[atoi(fb)].fallback = true;
+    fprintf(stderr, "gpulet serve: fault injection: device %d is a fallback (GPULET_FAULT_FALLBACK)\n", atoi(fb));
+  }
 #endif
   return GL_OK;
 }

@@ -89,5 +89,46 @@ assert backend <= 4, backend
 EOF
 grep -q "device 1 .*failed: .*injected device fault" "$W/server.log" && ok "log line" || fail "no log line for the failure"
 stop_server
+
+# the fallback: device 1 marked a fallback (as the CPU after GPUs) is unused until device 0, the
+# last primary, fails; then every model is served there as a static split, flagged degraded
+cp "$W/server.log" "$W/server1.log"
+export GPULET_FAULT_DEVICE=0@1.5 GPULET_FAULT_FALLBACK=1
+start_server --devices cpu:2 --policy gpulet --rate-window 1
+unset GPULET_FAULT_DEVICE GPULET_FAULT_FALLBACK
+req GET /v2/gpulet/plan
+python3 - "$W/body" <<'EOF2' && ok "fallback unused while device 0 serves" || fail "fallback before: $(head -c 600 "$W/body")"
+import json, sys
+p = json.load(open(sys.argv[1]))
+d = p["devices"]
+assert d[1]["fallback"] is True and d[1]["gpulets"] == [] and d[0]["gpulets"], d
+EOF2
+"$G" loadgen --url "$U" --scenario "$W/scen.json" --duration 3 --warmup 0 --drain 20 --json "$W/load2.json" --quiet \
+  > "$W/loadgen2.log" 2>&1 || fail "loadgen (fallback) exit: $(tail -3 "$W/loadgen2.log")"
+req GET /v2/health/ready
+expect 200 '"ready":true' "ready on the fallback"
+req GET /v2/gpulet/plan
+cp "$W/body" "$W/plan2.json"
+req GET /metrics
+printf '%s\n' "$BODY" > "$W/metrics2.txt"
+python3 - "$W/plan2.json" "$W/load2.json" "$W/metrics2.txt" <<'EOF2' && ok "fallback: every model on device 1, degraded, every request but the failing batch's answered" || fail "fallback after: $(head -c 900 "$W/plan2.json")"
+import json, re, sys
+p = json.load(open(sys.argv[1]))
+d = p["devices"]
+assert d[0]["state"] == "failed" and d[1]["state"] == "ok" and p["degraded"], d
+assert "degraded" in p["why"], p["why"]
+on = {k["model"] for l in d[1]["gpulets"] for k in l["members"]}
+assert on == {"a", "b"} and d[0]["gpulets"] == [], on
+lg = json.load(open(sys.argv[2]))
+txt = open(sys.argv[3]).read()
+def metric(name, model, extra=""):
+    return int(re.search(r'^%s\{model="%s",version="1"%s\} (\d+)$' % (name, model, extra), txt, re.M).group(1))
+sent = sum(m["sent"] for m in lg["models"])
+succ = sum(metric("nv_inference_request_success", x) for x in "ab")
+backend = sum(metric("nv_inference_request_failure", x, ',reason="BACKEND"') for x in "ab")
+print("fallback: sent %d, 200 %d, failed with the device %d, recover_ms %s" % (sent, succ, backend, p["recover_ms"]))
+assert sent > 150 and sent == succ + backend and backend <= 8, (sent, succ, backend)
+EOF2
+stop_server
 [ $fails = 0 ] && echo "all passed" || tail -30 "$W/server.log"
 exit $((fails > 0))
