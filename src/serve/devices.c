@@ -77,12 +77,12 @@ static gl_status_t open_cuda(gl_server_t *s, int k, const char *part) {
     gl_part_virtual_cfg_t cfg = {.units = 1, .name = "cuda (whole GPU)"};
     st = gl_part_dev_virtual_create(&cfg, &d->pd);
   } else {
-    /* MPS partitions run whole models in worker processes (gl_part_mps_run), not compiled plans
-     * on the executor: the gpu-let executor does not drive them yet */
-    st = gl_err(GL_EUNSUPPORTED, "--partition mps: gpu-lets on MPS workers are not wired into serve yet (use green or whole)");
+    /* MPS: each gpu-let is a worker process that loads and runs the models itself (let.c drives
+     * it with gl_part_mps_load/run); this process opens no CUDA context for it */
+    st = gl_part_dev_cuda_mps_create(k, &d->pd);
   }
   if (st) return gl_err_wrap(st, "cuda:%d", k);
-  if ((st = gl_cuda_backend_open(k, &d->sd.be))) return gl_err_wrap(st, "cuda:%d", k);
+  if (strcmp(part, "mps") && (st = gl_cuda_backend_open(k, &d->sd.be))) return gl_err_wrap(st, "cuda:%d", k);
   gl_part_dev_info_t di;
   gl_part_dev_info(d->pd, &di);
   snprintf(d->name, sizeof d->name, "cuda:%d %.80s", k, di.name);

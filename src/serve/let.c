@@ -45,11 +45,62 @@ static void drop_plans(gl_slet_member_t *e) {
     }
     gl_plan_destroy(e->plans[s]);
     e->plans[s] = NULL;
+    e->mps_id[s] = 0; /* the worker keeps what it loaded until the gpu-let's worker exits */
   }
+}
+
+static bool on_mps(const gl_slet_t *l) { return l->grant.kind == GL_PART_CUDA_MPS; }
+
+/* MPS partitions: the worker process loads and compiles the model for `size` (it reads
+ * model.onnx itself); the batch buffers are made here from the model's input shapes. */
+static gl_status_t ensure_mps(gl_slet_t *l, gl_slet_member_t *e, int size) {
+  if (e->mps_id[size]) return GL_OK;
+  gl_smodel_t *m = e->m;
+  for (int i = 0; i < m->n_inputs; i++) {
+    gl_shape_t sh = m->inputs[i].shape;
+    if (m->cfg.max_batch > 0) sh.d[0] = size;
+    if (!e->bin[size][i].data) GL_TRY(gl_tensor_alloc(&e->bin[size][i], m->inputs[i].dtype, &sh));
+  }
+  char path[4200];
+  snprintf(path, sizeof path, "%s/model.onnx", m->dir);
+  int id = -1;
+  GL_TRY(gl_part_mps_load(l->part, path, size, &id));
+  e->mps_id[size] = id + 1;
+  return GL_OK;
+}
+
+/* Runs member e's compiled size on its buffers: the plan on this executor, or the MPS worker
+ * (its outputs replace the size's output buffers). */
+static gl_status_t exec_size(gl_slet_t *l, gl_slet_member_t *e, int size) {
+  if (!on_mps(l)) {
+    gl_status_t st = gl_plan_run(e->plans[size], e->bin[size], e->bout[size]);
+    if (!st) st = gl_plan_wait(e->plans[size]);
+    return st;
+  }
+  gl_smodel_t *m = e->m;
+  gl_tensor_t out[GL_SMODEL_MAX_IO];
+  memset(out, 0, sizeof out);
+  int n_out = 0;
+  GL_TRY(gl_part_mps_run(l->part, e->mps_id[size] - 1, e->bin[size], m->n_inputs, out, &n_out));
+  gl_status_t st = GL_OK;
+  if (n_out != m->n_outputs) st = gl_err(GL_ESTATE, "the MPS worker answered %d outputs, the model has %d", n_out, m->n_outputs);
+  for (int o = 0; o < n_out && !st; o++)
+    if (m->cfg.max_batch > 0 && (out[o].shape.rank == 0 || out[o].shape.d[0] != size))
+      st = gl_err(GL_ESHAPE, "MPS output %d does not have the batch (%d) as its first dim", o, size);
+  for (int o = 0; o < n_out; o++) {
+    if (st) {
+      gl_tensor_fini(&out[o]);
+      continue;
+    }
+    gl_tensor_fini(&e->bout[size][o]);
+    e->bout[size][o] = out[o];
+  }
+  return st;
 }
 
 /* Compiles member e's plan for batch `size` and its buffers (on the executor thread). */
 static gl_status_t ensure_plan(gl_slet_t *l, gl_slet_member_t *e, int size) {
+  if (on_mps(l)) return ensure_mps(l, e, size);
   if (e->plans[size]) return GL_OK;
   gl_smodel_t *m = e->m;
   bool batched = m->cfg.max_batch > 0;
@@ -204,8 +255,8 @@ static gl_status_t run_batch(gl_slet_t *l, gl_slet_member_t *e, job_t *j) {
   if (l->sdev && l->sdev->fault_at_ns && j->t1 >= l->sdev->fault_at_ns)
     return gl_err(GL_EDEVICE, "injected device fault (GPULET_FAULT_DEVICE)");
 #endif
-  st = gl_plan_run(e->plans[j->size], bin, bout);
-  if (!st) st = gl_plan_wait(e->plans[j->size]);
+  st = exec_size(l, e, j->size);
+  bout = e->bout[j->size]; /* MPS: the worker's answer replaced the buffers */
   j->t2 = gl_now_ns();
   if (st) return st;
   int64_t s0 = 0;
@@ -234,8 +285,7 @@ static gl_status_t warm_member(gl_slet_t *l, gl_slet_member_t *e) {
     int64_t lat = INT64_MAX;
     for (int k = 0; k < 2; k++) {
       int64_t t0 = gl_now_ns();
-      gl_status_t st = gl_plan_run(e->plans[s], e->bin[s], e->bout[s]);
-      if (!st) st = gl_plan_wait(e->plans[s]);
+      gl_status_t st = exec_size(l, e, s);
       if (st) return st;
       if (gl_now_ns() - t0 < lat) lat = gl_now_ns() - t0;
     }

@@ -64,6 +64,7 @@ typedef struct {
   /* executor thread only */
   gl_plan_t *plans[GL_BATCH_MAX + 1];
   gl_tensor_t bin[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO], bout[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO];
+  int mps_id[GL_BATCH_MAX + 1]; /* MPS partitions: the model loaded in the worker per size, + 1 (0 = none) */
 } gl_slet_member_t;
 
 struct gl_slet {
