@@ -62,7 +62,10 @@ static int static_specs(gl_server_t *s, gl_smodel_t **ms, int n, spec_t *sp, con
   for (int i = 0; i < n && i < GL_PLAN_MAX_LETS * 4; i++) {
     memset(&sp[i], 0, sizeof sp[i]);
     sp[i].dev = ok[i % n_ok];
-    sp[i].units = s->cores_per_model < s->devs[sp[i].dev].units ? s->cores_per_model : s->devs[sp[i].dev].units;
+    gl_sdev_t *d = &s->devs[sp[i].dev];
+    /* the fallback splits its own units between the models it takes */
+    int per = (n + n_ok - 1) / n_ok, u = d->fallback ? d->units / per : s->cores_per_model;
+    sp[i].units = u < 1 ? 1 : u > d->units ? d->units : u;
     sp[i].n = 1;
     sp[i].m[0].m = ms[i];
     sp[i].m[0].batch = ms[i]->cfg.max_batch > 0 ? ms[i]->cfg.max_batch : 1;
@@ -160,6 +163,29 @@ static void publish_lets(gl_sctl_t *c, gl_slet_t **a, int na, gl_slet_t **b, int
   for (int i = 0; i < na && c->n_lets < GL_SERVE_MAX_LETS; i++) c->lets[c->n_lets++] = a[i];
   for (int i = 0; i < nb && c->n_lets < GL_SERVE_MAX_LETS; i++) c->lets[c->n_lets++] = b[i];
   pthread_mutex_unlock(&c->mu);
+}
+
+/* m has no gpu-let left (every device failed): its queued requests are answered 503 at once
+ * rather than waiting for a device that will not come back. */
+static void fail_queued(gl_smodel_t *m) {
+  for (;;) {
+    gl_req_t rq[GL_BATCH_MAX];
+    pthread_mutex_lock(&m->mu);
+    int n = m->n_lets ? 0 : gl_dqueue_pop(&m->q, GL_BATCH_MAX, rq);
+    m->st.fail_rejected += n;
+    pthread_mutex_unlock(&m->mu);
+    if (n == 0) return;
+    for (int k = 0; k < n; k++) {
+      gl_sreq_t *r = (gl_sreq_t *)(intptr_t)rq[k].id;
+      r->http_status = 503;
+      snprintf(r->err, sizeof r->err, "model '%s': no device is left to serve it (see GET /v2/gpulet/plan)", m->name);
+      gl_sreq_finish(r);
+    }
+    pthread_mutex_lock(&m->mu);
+    m->in_flight -= n;
+    pthread_cond_broadcast(&m->idle_cv);
+    pthread_mutex_unlock(&m->mu);
+  }
 }
 
 /* Builds sp's gpu-lets beside the current ones (identical ones are kept), warms them, switches
@@ -291,6 +317,7 @@ static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **m
     pthread_mutex_unlock(&c->mu);
     gl_slet_destroy(ret[j]);
   }
+  for (int q = 0; q < nm; q++) fail_queued(ms[q]);
   int64_t t2 = gl_now_ns();
   for (int i = 0; i < n; i++) r->built += fresh[i], r->reconf += reconf[i];
   r->kept = n - r->built - r->reconf;

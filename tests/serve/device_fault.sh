@@ -130,5 +130,22 @@ print("fallback: sent %d, 200 %d, failed with the device %d, recover_ms %s" % (s
 assert sent > 150 and sent == succ + backend and backend <= 8, (sent, succ, backend)
 EOF2
 stop_server
+
+# every device fails: queued requests are answered (503), new ones get 503, ready is 503, and
+# the server still stops cleanly
+cp "$W/server.log" "$W/server2.log"
+export GPULET_FAULT_DEVICE=0@1.0,1@1.0
+start_server --devices cpu:2 --policy none --rate-window 1
+unset GPULET_FAULT_DEVICE
+lenet_input "$W/in.json"
+sleep 2.5
+req GET /v2/health/ready
+expect 503 '"ready":false' "ready 503 once no device is left"
+req POST /v2/models/a/infer --data-binary @"$W/in.json"
+expect 503 "" "infer 503 once no device is left"
+req GET /v2/gpulet/plan
+python3 -c "import json,sys; p=json.load(open(sys.argv[1])); assert p['devices_ok']==0 and all(d['state']=='failed' for d in p['devices']), p['devices']" "$W/body" \
+  && ok "plan: both devices failed" || fail "plan: $(head -c 500 "$W/body")"
+stop_server
 [ $fails = 0 ] && echo "all passed" || tail -30 "$W/server.log"
 exit $((fails > 0))
