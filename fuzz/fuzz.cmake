@@ -28,3 +28,8 @@ foreach(t fuzz_onnx fuzz_prepare fuzz_kserve fuzz_config fuzz_profile fuzz_scena
   target_include_directories(${t} PRIVATE ${CMAKE_SOURCE_DIR})
   target_link_options(${t} PRIVATE -fsanitize=fuzzer,address,undefined)
 endforeach()
+# loadgen's HTTP response-head parser (src/loadgen/http.c)
+add_executable(fuzz_http ${CMAKE_SOURCE_DIR}/fuzz/fuzz_http.c)
+target_link_libraries(fuzz_http PRIVATE gl)
+target_include_directories(fuzz_http PRIVATE ${CMAKE_SOURCE_DIR})
+target_link_options(fuzz_http PRIVATE -fsanitize=fuzzer,address,undefined)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # scripts/fuzz.sh - builds gpulet's libFuzzer targets with clang and runs one for N seconds.
 # usage: scripts/fuzz.sh [TARGET] [SECONDS] [LIBFUZZER-FLAG...]   (defaults: fuzz_onnx 300)
-# Targets: fuzz_onnx fuzz_prepare fuzz_kserve fuzz_config fuzz_profile fuzz_scenario fuzz_trace.
+# Targets: fuzz_onnx fuzz_prepare fuzz_kserve fuzz_config fuzz_profile fuzz_scenario fuzz_trace fuzz_http.
 # Seeds: per target (ONNX's test data, tests/*/corpus, scenarios/, bench/results/profile-*.json,
 # fuzz/seeds/TARGET) plus fuzz/corpus-regress/TARGET. Crashing inputs land in build-fuzz/crashes/;
 # once fixed, copy them to fuzz/corpus-regress/TARGET/ (tests/fuzz.cmake replays them every run).

@@ -18,3 +18,4 @@ gl_add_fuzz_replay(fuzz_config ${GL_SEEDS}/fuzz_config ${GL_REGRESS}/fuzz_config
 gl_add_fuzz_replay(fuzz_profile ${CMAKE_SOURCE_DIR}/bench/results/profile-cpu-20261125.json ${GL_REGRESS}/fuzz_profile)
 gl_add_fuzz_replay(fuzz_scenario ${CMAKE_SOURCE_DIR}/scenarios ${GL_REGRESS}/fuzz_scenario)
 gl_add_fuzz_replay(fuzz_trace ${GL_SEEDS}/fuzz_trace ${GL_REGRESS}/fuzz_trace)
+gl_add_fuzz_replay(fuzz_http ${GL_SEEDS}/fuzz_http)

@@ -7,6 +7,7 @@ set_tests_properties(serve_concurrent PROPERTIES LABELS "e2e;tsan" TIMEOUT 300 S
   ENVIRONMENT "OMP_NUM_THREADS=2;ASAN_OPTIONS=detect_leaks=1")
 # unit tests (tests/<part>/test_<thing>.c -> <part>_test_<thing>) that start threads
 set(GL_TSAN_UNITS batch_test_batch part_test_part part_test_part_plan engine_test_plan_thread sim_test_sim_agg)
+list(APPEND GL_TSAN_UNITS loadgen_test_run)  # sender threads, progress counters, an in-process server
 foreach(t ${GL_TSAN_UNITS})
   if(TEST ${t})
     get_test_property(${t} LABELS l)

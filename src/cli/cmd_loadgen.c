@@ -31,7 +31,7 @@ static void usage(FILE *f) {
           "  --find-max      bisect K (from --lo, default 1, doubling, or up to --hi) for the largest scale\n"
           "                  at which every model meets its percentile; --steps probes (default 6), each a\n"
           "                  full run of --duration\n"
-          "  --connections N most open connections (default 64), over --threads N sender threads (default 2)\n"
+          "  --connections N most open connections (default 128), over --threads N sender threads (default 2)\n"
           "  --drain S       after the last send, wait S seconds for answers (default 10)\n"
           "  --json OUT      the result as JSON (docs/loadgen.md)\n"
           "  Exit 0 when the run completed (whatever the attainment), 1 on bad input or an unreachable\n"
@@ -88,7 +88,7 @@ int gl_cmd_loadgen(int argc, char **argv) {
   const char *url = "http://127.0.0.1:8000", *scen_path = NULL, *model = NULL, *trace = NULL, *json_out = NULL;
   double rate = -1, slo = -1, scale = 1, duration = -1, warmup = 2, lo = 1, hi = 0, drain = 10;
   long long seed = -1;
-  int steps = 6, conns = 64, threads = 2;
+  int steps = 6, conns = 128, threads = 2;
   bool binary = false, find = false, quiet = false;
   int c;
   optind = 1;

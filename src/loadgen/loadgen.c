@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -69,6 +70,7 @@ typedef struct {
   char *rd;            /* read scratch */
   int max_open;
   long long retries;
+  int64_t cpu_ns;      /* this thread's CPU time over the run */
 } worker_t;
 
 struct run {
@@ -86,12 +88,15 @@ struct run {
   worker_t *w;
   counters_t *cnt;
   pthread_mutex_t err_mu;
-  char first_error[256];
+  char first_error[256];   /* under err_mu */
+  atomic_bool has_error;   /* first_error is set: later errors need not format a message */
 };
 
 static void note_error(run_t *R, const char *fmt, const char *a, const char *b) {
+  if (atomic_load_explicit(&R->has_error, memory_order_relaxed)) return;
   pthread_mutex_lock(&R->err_mu);
   if (!R->first_error[0]) snprintf(R->first_error, sizeof R->first_error, fmt, a, b);
+  atomic_store_explicit(&R->has_error, true, memory_order_relaxed);
   pthread_mutex_unlock(&R->err_mu);
 }
 
@@ -272,7 +277,7 @@ static void send_due(worker_t *W, int64_t now) {
 /* A complete response (or the connection's end) for c's request. */
 static void complete(worker_t *W, conn_t *c, int64_t now) {
   int code = c->head.status;
-  if (code != 200 && !W->R->first_error[0]) {
+  if (code != 200 && !atomic_load_explicit(&W->R->has_error, memory_order_relaxed)) {
     size_t bl = c->rlen - c->head.head_len;
     char msg[200];
     snprintf(msg, sizeof msg, "HTTP %d: %.*s", code, (int)(bl < 150 ? bl : 150), c->rbuf + c->head.head_len);
@@ -439,6 +444,8 @@ static void *worker_main(void *arg) {
     W->pend_len--;
   }
   for (; W->next < R->n; W->next += R->T) R->code[W->next] = R_UNSENT;
+  struct timespec cpu;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) W->cpu_ns = (int64_t)cpu.tv_sec * 1000000000LL + cpu.tv_nsec;
   return NULL;
 }
 
@@ -503,6 +510,7 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
   for (int t = 0; t < R->T; t++) {
     res->retries += R->w[t].retries;
     res->max_open += R->w[t].max_open;
+    res->client_cpu_s += (double)R->w[t].cpu_ns / 1e9;
   }
   snprintf(res->first_error, sizeof res->first_error, "%s", R->first_error);
   gl_free(lat);
@@ -568,7 +576,7 @@ gl_status_t gl_lg_run(const gl_lg_config_t *cfg, gl_lg_result_t *res) {
   R.lag_ns = gl_malloc(((size_t)n + 1) * sizeof *R.lag_ns);
   R.tries = gl_calloc((size_t)n + 1, 1);
   int T = cfg->threads > 0 ? cfg->threads : 2;
-  int C = cfg->connections > 0 ? cfg->connections : 64;
+  int C = cfg->connections > 0 ? cfg->connections : 128;
   if (T > C) T = C;
   R.T = T;
   R.w = gl_calloc((size_t)T, sizeof *R.w);

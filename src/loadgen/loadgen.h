@@ -38,7 +38,7 @@ typedef struct {
   long trace_n;
   const double *trace_t;
   const int *trace_model;
-  int connections;              /* most open connections over all threads (64) */
+  int connections;              /* most open connections over all threads (128) */
   int threads;                  /* sender threads (2) */
   double drain_s;               /* after the last send, wait this long for answers (10) */
   bool quiet;                   /* no progress line */
@@ -72,11 +72,14 @@ typedef struct {
   long long retries;            /* resent after a keep-alive connection closed under it */
   bool client_limited;          /* send lag p99 over 1 ms, or unsent requests */
   int max_open;                 /* most connections open at once */
+  double client_cpu_s;          /* CPU time of the sender threads (their cost per request) */
   double wall_s;
   char first_error[256];        /* the first error answer or failure, for the report */
   /* --find-max */
   bool find_max;
   double best_scale, throughput_rps;
+  bool bracketed;               /* some probe failed: best_scale is below the capacity's bracket top;
+                                 * false: every probe passed and the result is only a lower bound */
   int n_probes;
   gl_lg_probe_t probes[64];
 } gl_lg_result_t;

@@ -66,6 +66,7 @@ gl_status_t gl_lg_find_max(const gl_lg_config_t *cfg, double lo, double hi, int 
     *res = last;
   }
   res->find_max = true;
+  res->bracketed = bad > 0;
   res->best_scale = good;
   res->throughput_rps = have_best ? best.offered_rps : 0;
   res->n_probes = np;
@@ -85,13 +86,16 @@ void gl_lg_print(FILE *f, const gl_lg_config_t *cfg, const gl_lg_result_t *r) {
   fprintf(f, "overall: sent %lld, met %lld (attainment %.3f%%), offered %.1f req/s, goodput %.1f req/s, %s\n", r->sent,
           r->met, 100 * r->attain, r->offered_rps, r->goodput_rps,
           r->ok ? "every model within its SLO percentile" : "SLO NOT MET");
-  fprintf(f, "client: send lag p99 %.3f ms (max %.3f), %d connections at most, %lld retried, %lld unsent%s\n",
-          r->send_lag_p99_ms, r->send_lag_max_ms, r->max_open, r->retries, r->unsent,
+  long long all = r->sent; /* counted requests; warm-up ones cost CPU too, so this overstates a little */
+  fprintf(f, "client: send lag p99 %.3f ms (max %.3f), %d connections at most, %lld retried, %lld unsent, CPU %.2f s (%.1f us per request)%s\n",
+          r->send_lag_p99_ms, r->send_lag_max_ms, r->max_open, r->retries, r->unsent, r->client_cpu_s,
+          all > 0 ? r->client_cpu_s * 1e6 / (double)all : 0,
           r->client_limited ? " -- CLIENT-LIMITED: the numbers understate the server" : "");
   if (r->first_error[0]) fprintf(f, "first error: %s\n", r->first_error);
   if (r->find_max)
-    fprintf(f, "find-max: largest scale within SLO %.4g (%d probes): throughput under SLO %.1f req/s\n", r->best_scale,
-            r->n_probes, r->throughput_rps);
+    fprintf(f, "find-max: largest scale within SLO %.4g (%d probes): throughput under SLO %s%.1f req/s%s\n", r->best_scale,
+            r->n_probes, r->bracketed ? "" : ">= ", r->throughput_rps,
+            r->bracketed ? "" : " (no probe failed: a lower bound; raise --steps or --lo)");
   (void)cfg;
 }
 
@@ -147,12 +151,14 @@ gl_status_t gl_lg_write_json(const char *path, const gl_lg_config_t *cfg, const 
   json_object_set_new(o, "unsent", json_integer(r->unsent));
   json_object_set_new(o, "retries", json_integer(r->retries));
   json_object_set_new(o, "max_connections_open", json_integer(r->max_open));
+  json_object_set_new(o, "client_cpu_s", num(r->client_cpu_s));
   json_object_set_new(o, "client_limited", json_boolean(r->client_limited));
   if (r->first_error[0]) json_object_set_new(o, "first_error", json_string(r->first_error));
   if (r->find_max) {
     json_t *fm = json_object();
     json_object_set_new(fm, "scale", num(r->best_scale));
     json_object_set_new(fm, "throughput_rps", num(r->throughput_rps));
+    json_object_set_new(fm, "bracketed", json_boolean(r->bracketed));
     json_t *ps = json_array();
     for (int i = 0; i < r->n_probes; i++) {
       json_t *p = json_object();

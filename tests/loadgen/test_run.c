@@ -179,8 +179,10 @@ static void test_ok(void **st) {
   fake_t f;
   gl_lg_result_t r;
   run_case(M_OK, rate, env ? 3 : 1, 64, 2, &r, &f);
-  printf("# rate %.0f/s: sent %lld, answered %lld, offered %.1f/s, send lag p99 %.3f ms, max %.3f ms, %d connections%s\n",
-         rate, r.sent, r.answered, r.offered_rps, r.send_lag_p99_ms, r.send_lag_max_ms, r.max_open,
+  printf("# rate %.0f/s: sent %lld, answered %lld, offered %.1f/s, send lag p99 %.3f ms, max %.3f ms, %d connections, "
+         "client CPU %.3f s (%.1f us/request)%s\n",
+         rate, r.sent, r.answered, r.offered_rps, r.send_lag_p99_ms, r.send_lag_max_ms, r.max_open, r.client_cpu_s,
+         r.sent ? r.client_cpu_s * 1e6 / (double)r.sent : 0,
          r.client_limited ? ", client-limited" : "");
   assert_true(r.sent > 0);
   assert_int_equal(r.sent, r.answered);
