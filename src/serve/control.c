@@ -120,9 +120,9 @@ static int plan_specs(gl_server_t *s, const gl_sched_plan_t *p, gl_smodel_t **ms
 static void fill_pred(gl_server_t *s, spec_t *sp, int n) {
   const gl_profile_t *prof = s->ctl.prof;
   for (int i = 0; i < n; i++) {
-    /* a device of another kind than the profile's (the CPU fallback under a GPU profile): the
+    /* the fallback (the CPU under the GPUs' profile; its own units): the
      * model's load-time measurement, batch b on u cores guessed as lat1 (0.4 + 0.6 b) / u^0.7 */
-    bool guess = strcmp(s->devs[sp[i].dev].kind, prof->kind) != 0;
+    bool guess = s->devs[sp[i].dev].fallback;
     for (int k = 0; k < sp[i].n; k++)
       for (int b = 1; b <= GL_BATCH_MAX && b <= gl_profile_max_batch(prof); b++)
         sp[i].m[k].pred_ms[b] = guess ? sp[i].m[k].m->lat1_ms * (0.4 + 0.6 * b) / pow(sp[i].units, 0.7)
