@@ -248,14 +248,9 @@ static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **m
     /* the whole CPU, the whole GPU: every gpu-let gets all of it */
     bool whole = di.kind == GL_PART_CPU_WHOLE || di.kind == GL_PART_VIRTUAL;
     int u = whole ? C : sp[i].units < 1 ? 1 : sp[i].units > C ? C : sp[i].units;
-    if (C > 256) u = u > 256 ? 256 : u;
-    int order[256], nc = C > 256 ? 256 : C, cores[256];
-    for (int k = 0; k < nc; k++) order[k] = k;
-    for (int a = 1; a < nc; a++) /* least used first, then by index (stable insertion sort) */
-      for (int b = a; b > 0 && used[order[b - 1]] > used[order[b]]; b--) {
-        int t = order[b]; order[b] = order[b - 1]; order[b - 1] = t;
-      }
-    for (int k = 0; k < u; k++) cores[k] = dv->base + order[k], used[order[k]]++;
+    int cores[256];
+    u = gl_serve_pick_units(&di, C, u, used, cores);
+    for (int k = 0; k < u; k++) used[cores[k]]++, cores[k] += dv->base;
     st = gl_slet_start_on(&dv->sd, dv->pd, cores, u, sp[i].units, sp[i].duty_ms, sp[i].occ, sp[i].m, sp[i].n, gl_sctl_observe, gl_sctl_peek,
                        s, ++c->next_let_id, &nw[i]);
     if (!st) fresh[i] = true;

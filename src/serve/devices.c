@@ -174,3 +174,36 @@ int gl_serve_devices_ok(gl_server_t *s, bool *degraded) {
   if (degraded) *degraded = n < s->n_devs;
   return n;
 }
+
+int gl_serve_pick_units(const gl_part_dev_info_t *di, int units, int want, const int *used, int *out) {
+  if (units > 256) units = 256;
+  if (want > units) want = units;
+  if (want < 1) want = 1;
+  int order[256], n = 0;
+  if (di->kind == GL_PART_CUDA_GREEN && di->group_units > 0 && di->groups > 0) {
+    int G = di->group_units, ng = (want + G - 1) / G;
+    if (ng >= di->groups || ng * G >= units) { /* the whole device, remainder included */
+      for (int k = 0; k < units; k++) out[n++] = k;
+      return n;
+    }
+    for (int g = 0; g < di->groups; g++) order[g] = g;
+    for (int a = 1; a < di->groups; a++) /* least used group first, then by index */
+      for (int b = a; b > 0 && used[order[b - 1] * G] > used[order[b] * G]; b--) {
+        int t = order[b]; order[b] = order[b - 1]; order[b - 1] = t;
+      }
+    for (int a = 1; a < ng; a++) /* the chosen groups in ascending order */
+      for (int b = a; b > 0 && order[b - 1] > order[b]; b--) {
+        int t = order[b]; order[b] = order[b - 1]; order[b - 1] = t;
+      }
+    for (int g = 0; g < ng; g++)
+      for (int j = 0; j < G; j++) out[n++] = order[g] * G + j;
+    return n;
+  }
+  for (int k = 0; k < units; k++) order[k] = k;
+  for (int a = 1; a < units; a++) /* least used first, then by index (stable insertion sort) */
+    for (int b = a; b > 0 && used[order[b - 1]] > used[order[b]]; b--) {
+      int t = order[b]; order[b] = order[b - 1]; order[b - 1] = t;
+    }
+  for (int k = 0; k < want; k++) out[n++] = order[k];
+  return n;
+}

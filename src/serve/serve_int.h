@@ -158,6 +158,10 @@ gl_status_t gl_serve_devices_open(gl_server_t *s) GL_MUST_USE;
 void gl_serve_devices_close(gl_server_t *s);
 /* Devices not failed, counted; degraded = some device failed. */
 int gl_serve_devices_ok(gl_server_t *s, bool *degraded);
+/* The units of a device (0..units) for a gpu-let of `want`: least used first (used[] per unit),
+ * whole groups on a green-context device (as many as every group: the whole device, its
+ * remainder included). Writes device-relative indices to out[256]; returns how many. */
+int gl_serve_pick_units(const gl_part_dev_info_t *di, int units, int want, const int *used, int *out);
 
 /* control.c */
 /* Loads the profile, sets up the control state (before any model loads). */
