@@ -379,7 +379,7 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
   in.n_devices = n_ok > 0 ? n_ok : 1;
   in.n_models = nm;
   in.models = sm;
-  in.ctx_mb = 0; /* no per-context memory on a CPU */
+  if (n_ok == 0 || strcmp(s->devs[okd[0]].kind, "cuda")) in.ctx_mb = 0; /* no per-context memory on a CPU */
   int mb = 1;
   for (int i = 0; i < nm; i++)
     if (ms[i]->cfg.max_batch > mb) mb = ms[i]->cfg.max_batch;

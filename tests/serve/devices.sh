@@ -28,7 +28,7 @@ bad "fewer than 16 devices" --devices cpu:16
 bad "green, mps or whole" --partition magic
 bad "not with --whole" --devices cpu:2 --whole
 # without a GPU (the build machines), a CUDA device is refused with the reason
-if ! timeout 60 "$G" serve --model-repository "$W/repo" --port 0 --metrics-port -1 --devices cuda:0 > /dev/null 2> "$W/cuda.log"; then
+if ! timeout 20 "$G" serve --model-repository "$W/repo" --port 0 --metrics-port -1 --devices cuda:0 > /dev/null 2> "$W/cuda.log"; then
   grep -q "cuda:0" "$W/cuda.log" && ok "cuda:0 without a usable GPU: $(tail -1 "$W/cuda.log" | head -c 160)" \
     || fail "cuda:0 refusal does not name the device: $(tail -1 "$W/cuda.log")"
 fi
