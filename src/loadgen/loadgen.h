@@ -52,6 +52,7 @@ typedef struct {
   long long sent, answered, met, late, rejected, errors;
   double p50_ms, p99_ms, p999_ms; /* over answered requests, from the scheduled send time */
   double attain;                /* met / sent (1 when nothing was sent) */
+  double send_lag_p99_ms;       /* this model's requests: actual - scheduled send time */
 } gl_lg_model_result_t;
 
 typedef struct {
