@@ -2,6 +2,7 @@
  * scheduler (every period, on a rate trigger, on drift, on load/unload and on request), and the
  * reorganizer that builds the new plan's gpu-lets beside the old ones and switches the routing.
  * The live profile it plans with is refined in profile_live.c. */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,10 +86,11 @@ static bool all_placed(const gl_sched_plan_t *p, int n) {
   return true;
 }
 
-/* The plan's gpu-lets as specs; plan device d is server device ok[d]. */
-static int plan_specs(gl_server_t *s, const gl_sched_plan_t *p, gl_smodel_t **ms, spec_t *sp, const int *ok) {
+/* The plan's gpu-lets as specs; plan device d is server device ok[d]; predictions from prof, in
+ * which model i is row pm[i]. */
+static int plan_specs(const gl_sched_plan_t *p, gl_smodel_t **ms, spec_t *sp, const int *ok, const gl_profile_t *prof,
+                      const int *pm) {
   int n = 0;
-  const gl_profile_t *prof = s->ctl.prof;
   for (int d = 0; d < p->n_devices; d++)
   for (int l = 0; l < p->dev[d].n_lets && n < GL_SERVE_MAX_LETS; l++) {
     const gl_sched_let_t *L = &p->dev[d].lets[l];
@@ -102,19 +104,60 @@ static int plan_specs(gl_server_t *s, const gl_sched_plan_t *p, gl_smodel_t **ms
     x->n = L->n_members;
     for (int k = 0; k < L->n_members; k++) {
       gl_slet_spec_member_t *e = &x->m[k];
+      int r = pm[L->m[k].model];
       e->m = ms[L->m[k].model];
       e->batch = L->m[k].batch;
       e->rate = L->m[k].rate;
+      for (int b = 1; b <= GL_BATCH_MAX && b <= gl_profile_max_batch(prof); b++)
+        e->pred_ms[b] = gl_profile_latency(prof, r, b, x->units, false) + gl_profile_batch_ms(prof, r, b);
     }
   }
-  for (int i = 0; i < n; i++)
-    for (int k = 0; k < sp[i].n; k++) {
-      gl_slet_spec_member_t *e = &sp[i].m[k];
-      for (int b = 1; b <= GL_BATCH_MAX && b <= gl_profile_max_batch(prof); b++)
-        e->pred_ms[b] = gl_profile_latency(prof, e->m->pm, b, sp[i].units, false) + gl_profile_batch_ms(prof, e->m->pm, b);
-    }
-  (void)ms;
   return n;
+}
+
+/* m's row in the fallback's profile (its profile_model, else its name; case, '_' and '-'
+ * ignored), or -1. */
+static int fb_row(const gl_profile_t *p, const gl_smodel_t *m) {
+  const char *want = m->cfg.profile_model[0] ? m->cfg.profile_model : m->name;
+  int r = gl_profile_find(p, want);
+  for (int i = 0; r < 0 && i < p->n_models; i++) {
+    const char *a = p->models[i].name, *b = want;
+    for (;;) {
+      while (*a == '_' || *a == '-') a++;
+      while (*b == '_' || *b == '-') b++;
+      if (!*a || !*b || tolower((unsigned char)*a) != tolower((unsigned char)*b)) break;
+      a++, b++;
+    }
+    if (!*a && !*b) r = i;
+  }
+  return r;
+}
+
+/* The fallback planned with its own profile; false (nothing planned) when a model is not in it
+ * or the plan is infeasible. */
+static bool plan_fallback(gl_server_t *s, const gl_sched_input_t *in0, gl_smodel_t **ms, int nm, const int *okd, int n_ok,
+                          spec_t *sp, int *n_sp) {
+  const gl_profile_t *fb = s->ctl.fb_prof;
+  if (!fb || nm == 0) return false;
+  static gl_sched_model_t fm[GL_SERVE_MAX_MODELS];
+  int pm[GL_SERVE_MAX_MODELS];
+  for (int i = 0; i < nm; i++) {
+    fm[i] = in0->models[i];
+    if ((pm[i] = fm[i].pm = fb_row(fb, ms[i])) < 0) return false;
+    fm[i].mem_mb = fb->models[pm[i]].mem_mb;
+  }
+  gl_sched_input_t in;
+  gl_sched_input_defaults(&in, fb);
+  in.n_devices = n_ok;
+  in.n_models = nm;
+  in.models = fm;
+  in.ctx_mb = 0;
+  if (in.max_batch > in0->max_batch) in.max_batch = in0->max_batch;
+  gl_sched_plan_t p;
+  bool ok = gl_sched_plan(s->o.policy, &in, &p) == GL_OK && p.feasible && all_placed(&p, nm);
+  if (ok) *n_sp = plan_specs(&p, ms, sp, okd, fb, pm);
+  gl_sched_plan_fini(&p);
+  return ok;
 }
 
 static void fill_pred(gl_server_t *s, spec_t *sp, int n) {
@@ -388,8 +431,11 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
     feasible = false;
     snprintf(why, sizeof why, "every device failed: nothing serves");
     n_sp = 0;
+  } else if (on_fallback && !policy_none && plan_fallback(s, &in, ms, nm, okd, n_ok, sp, &n_sp)) {
+    /* the fallback (the CPU after every GPU failed), planned with its own profile */
+    snprintf(why, sizeof why, "degraded: every GPU failed; the CPU fallback serves a plan from its profile (%.100s)", c->fb_src);
   } else if (policy_none || nm == 0 || on_fallback) {
-    /* the fallback (the CPU after every GPU failed) is a degraded mode: a static split */
+    /* the fallback without a plan (models its profile lacks, or too much load): a static split */
     if (on_fallback) snprintf(why, sizeof why, "degraded: every GPU failed; the CPU fallback serves a static split");
     n_sp = static_specs(s, ms, nm, sp, okd, n_ok);
     fill_pred(s, sp, n_sp);
@@ -441,7 +487,9 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
       have_new = true;
     }
     if (have_new) {
-      n_sp = plan_specs(s, &plan, ms, sp, okd);
+      int pm[GL_SERVE_MAX_MODELS];
+      for (int i = 0; i < nm; i++) pm[i] = ms[i]->pm;
+      n_sp = plan_specs(&plan, ms, sp, okd, c->prof, pm);
     } else if (same_set && !rebuild) {
       size_t l = strlen(why);
       snprintf(why + l, sizeof why - l, "; keeping the previous plan");
@@ -508,7 +556,7 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
             on_fallback ? " (the CPU fallback: degraded)" : "", recover_ms);
   if (!s->o.quiet)
     fprintf(stderr, "gpulet serve: epoch %d (%s): %d gpu-lets built, %d kept, %d reconfigured, %d retired; decision %.2f ms, switch %.1f ms%s%s\n",
-            c->epoch, reason, r.built, r.kept, r.reconf, r.retired, c->decision_ms, r.switch_ms, feasible ? "" : "; infeasible: ", why);
+            c->epoch, reason, r.built, r.kept, r.reconf, r.retired, c->decision_ms, r.switch_ms, feasible ? (why[0] ? "; " : "") : "; infeasible: ", why);
 out:
   for (int i = 0; i < nm; i++) gl_smodel_unref(ms[i]);
   /* a device failed while the new gpu-lets were built: plan again without it */
@@ -755,6 +803,24 @@ gl_status_t gl_sctl_init(gl_server_t *s) {
     if ((st = gl_profile_analytic("cpu", &c->prof))) return st;
     snprintf(c->prof_src, sizeof c->prof_src, "analytic cpu profile");
   }
+  /* the fallback's own profile: the CPU's (<cache>/profile-cpu.json, else analytic) */
+  for (int i = 0; i < s->n_devs && !c->fb_prof; i++) {
+    if (!s->devs[i].fallback) continue;
+    char fbp[4200];
+    snprintf(fbp, sizeof fbp, "%s", s->o.cache_dir ? s->o.cache_dir : "");
+    if (!fbp[0]) {
+      const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+      if (x && x[0]) snprintf(fbp, sizeof fbp, "%s/gpulet/profile-cpu.json", x);
+      else snprintf(fbp, sizeof fbp, "%s/.cache/gpulet/profile-cpu.json", h && h[0] ? h : "/tmp");
+    } else {
+      size_t l = strlen(fbp);
+      snprintf(fbp + l, sizeof fbp - l, "/../profile-cpu.json");
+    }
+    if (!stat(fbp, &sb) && !gl_profile_load(fbp, &c->fb_prof)) snprintf(c->fb_src, sizeof c->fb_src, "%.150s", fbp);
+    else if ((st = gl_profile_analytic("cpu", &c->fb_prof))) return st;
+    else snprintf(c->fb_src, sizeof c->fb_src, "analytic cpu profile");
+    if (c->fb_prof->total_units > s->devs[i].units) c->fb_prof->total_units = s->devs[i].units;
+  }
   /* cpu:N: the planner's device is one slice of the cores */
   if (s->n_devs > 1 && !gpu && c->prof->total_units > s->devs[0].units) {
     c->prof_units_saved = c->prof->total_units;
@@ -811,6 +877,8 @@ void gl_sctl_fini(gl_server_t *s) {
   }
   gl_profile_destroy(c->prof);
   c->prof = NULL;
+  gl_profile_destroy(c->fb_prof);
+  c->fb_prof = NULL;
   gl_free(c->cell_ewma);
   gl_free(c->cell_n);
   gl_free(c->cell_orig);

@@ -65,7 +65,9 @@ typedef struct {
   int64_t fault_ns;             /* the earliest device failure not yet re-planned around (0: none) */
   double recover_ms;            /* last device failure to serving on the remaining devices */
   long long dev_failures;
-  int prof_units_saved;         /* cpu:N: the profile's total_units before it was set to a device's (0: untouched) */
+  int prof_units_saved;
+  gl_profile_t *fb_prof;        /* the fallback device's own profile (NULL: no fallback) */
+  char fb_src[160];         /* cpu:N: the profile's total_units before it was set to a device's (0: untouched) */
   /* the live profile (prof_mu) */
   bool inited;
   pthread_mutex_t prof_mu;

@@ -13,7 +13,7 @@ command -v curl >/dev/null || { echo "SKIP: needs curl"; exit 77; }
 rm -rf "$W"; mkdir -p "$W"
 . "$(dirname "$0")/lib.sh"
 make_repo a=lenet b=lenet || { echo "FAIL: zoo"; exit 1; }
-for m in a b; do echo '{"max_batch_size": 4, "slo_ms": 20000}' > "$W/repo/$m/config.json"; done
+for m in a b; do echo '{"max_batch_size": 4, "slo_ms": 20000, "profile_model": "lenet"}' > "$W/repo/$m/config.json"; done
 export GPULET_FAULT_DEVICE=1@2.0
 start_server --devices cpu:2 --policy none --rate-window 1
 unset GPULET_FAULT_DEVICE
@@ -91,7 +91,8 @@ grep -q "device 1 .*failed: .*injected device fault" "$W/server.log" && ok "log 
 stop_server
 
 # the fallback: device 1 marked a fallback (as the CPU after GPUs) is unused until device 0, the
-# last primary, fails; then every model is served there as a static split, flagged degraded
+# last primary, fails; then every model is served there, planned with the fallback's own (CPU)
+# profile, flagged degraded
 cp "$W/server.log" "$W/server1.log"
 export GPULET_FAULT_DEVICE=0@1.5 GPULET_FAULT_FALLBACK=1
 start_server --devices cpu:2 --policy gpulet --rate-window 1
@@ -116,7 +117,7 @@ import json, re, sys
 p = json.load(open(sys.argv[1]))
 d = p["devices"]
 assert d[0]["state"] == "failed" and d[1]["state"] == "ok" and p["degraded"], d
-assert "degraded" in p["why"], p["why"]
+assert "degraded" in p["why"] and "from its profile" in p["why"], p["why"]
 on = {k["model"] for l in d[1]["gpulets"] for k in l["members"]}
 assert on == {"a", "b"} and d[0]["gpulets"] == [], on
 lg = json.load(open(sys.argv[2]))
