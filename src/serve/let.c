@@ -3,15 +3,20 @@
  * try_start) until retired, and finally destroys its plans on the thread that compiled them. */
 #include "serve/let.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/log.h"
 
 const char *gl_slet_state_name(int state) {
   switch (state) {
@@ -151,12 +156,36 @@ static void update_lat(gl_slet_member_t *e) {
 
 void gl_smodel_refresh_service(gl_smodel_t *m) {
   int64_t best = 0;
+  double drain = 0;
   for (int i = 0; i < m->n_lets; i++) {
     int k = gl_slet_member_of(m->lets[i], m);
-    int64_t v = k >= 0 ? m->lets[i]->mem[k].bat.lat_ns[1] : 0;
+    if (k < 0) continue;
+    const gl_slet_member_t *e = &m->lets[i]->mem[k];
+    int64_t v = e->bat.lat_ns[1];
     if (v > 0 && (best == 0 || v < best)) best = v;
+    /* a gpu-let shared by n members gives this one about 1/n of its time */
+    int b = e->bat.max_batch;
+    if (b >= 1 && e->bat.lat_ns[b] > 0) drain += (double)b / (double)e->bat.lat_ns[b] / m->lets[i]->n_members;
   }
   m->min_service_ns = best;
+  m->drain_per_ns = drain;
+}
+
+void gl_smodel_age_service(gl_smodel_t *m, int64_t now) {
+  bool aged = false;
+  for (int i = 0; i < m->n_lets; i++) {
+    int k = gl_slet_member_of(m->lets[i], m);
+    if (k < 0) continue;
+    gl_slet_member_t *e = &m->lets[i]->mem[k];
+    if (!e->last_ns || now - e->last_ns < GL_SLET_STALE_NS) continue;
+    int64_t steps = (now - e->last_ns) / GL_SLET_STALE_NS;
+    for (int64_t t = 0; t < steps && t < 16; t++) /* 16 steps: 1% of the old value is left */
+      for (int s = 1; s <= GL_BATCH_MAX; s++) e->lat_ewma_ns[s] -= e->lat_ewma_ns[s] / 4;
+    e->last_ns = now;
+    update_lat(e);
+    aged = true;
+  }
+  if (aged) gl_smodel_refresh_service(m);
 }
 
 int gl_slet_member_of(const gl_slet_t *l, const gl_smodel_t *m) {
@@ -291,6 +320,7 @@ static gl_status_t warm_member(gl_slet_t *l, gl_slet_member_t *e) {
     }
     pthread_mutex_lock(&e->m->mu);
     e->lat_ewma_ns[s] = lat;
+    e->last_ns = gl_now_ns();
     update_lat(e);
     pthread_mutex_unlock(&e->m->mu);
   }
@@ -395,6 +425,7 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
     }
     update_lat(e);
     gl_smodel_refresh_service(m);
+    e->last_ns = end;
     e->batches++;
     m->st.exec_count++;
     m->st.inference_count += samples;
@@ -469,9 +500,19 @@ static bool try_start(gl_slet_t *l, int64_t *wake) {
   return false;
 }
 
+/* Executors (and the OpenMP threads they start, which inherit it) run this many nice levels
+ * below the HTTP threads: when compute saturates every core, parsing, admission and early
+ * rejection still get the CPU at once instead of queueing behind batches. */
+#define GL_SLET_EXEC_NICE 5
+
 static gl_status_t loop_job(gl_part_t *p, void *arg) {
   gl_slet_t *l = arg;
   gl_status_t st = GL_OK;
+  pid_t tid = (pid_t)syscall(SYS_gettid);
+  errno = 0;
+  int nice_now = getpriority(PRIO_PROCESS, (id_t)tid);
+  if (errno == 0 && setpriority(PRIO_PROCESS, (id_t)tid, nice_now + GL_SLET_EXEC_NICE) != 0)
+    GL_LOGW("gpu-let %d: cannot lower its executor's priority: %s", l->id, strerror(errno));
   for (int k = 0; k < l->n_members && !st; k++) st = warm_member(l, &l->mem[k]);
   pthread_mutex_lock(&l->mu);
   l->warm_st = st;

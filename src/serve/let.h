@@ -61,6 +61,7 @@ typedef struct {
   double drift_obs, drift_pred; /* sums over the batches since the last drift check */
   int drift_n;
   int64_t batches, errors;
+  int64_t last_ns;      /* when a batch of it last finished (or the estimates were last aged) */
   /* executor thread only */
   gl_plan_t *plans[GL_BATCH_MAX + 1];
   gl_tensor_t bin[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO], bout[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO];
@@ -137,5 +138,12 @@ bool gl_slet_same(const gl_slet_t *l, int units, double duty_ms, const gl_slet_s
 const char *gl_slet_state_name(int state);
 /* Recomputes m->min_service_ns from the gpu-lets routed to m (caller holds m->mu). */
 void gl_smodel_refresh_service(gl_smodel_t *m);
+/* Ages m's measured latencies when they are all that stands between a request and admission:
+ * each member that has not run for GL_SLET_STALE_NS has its measurements scaled by 3/4 per
+ * GL_SLET_STALE_NS since, and min_service_ns is recomputed. Without it, latencies measured on a
+ * machine busy for a moment could reject every later request, so that nothing runs and the
+ * estimate is never measured again (caller holds m->mu). */
+#define GL_SLET_STALE_NS 250000000LL
+void gl_smodel_age_service(gl_smodel_t *m, int64_t now);
 
 #endif
