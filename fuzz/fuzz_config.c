@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (st == GL_OK) {
     bool ok = cfg.max_batch >= -1 && cfg.max_batch <= GL_BATCH_MAX && cfg.slo_ms > 0 && cfg.slo_ms <= 3.6e6 &&
               cfg.slo_percentile > 0 && cfg.slo_percentile <= 100 && cfg.max_queue >= 1 &&
-              cfg.max_queue <= 65536 && cfg.collect_us >= 0 && cfg.collect_us <= 10000000 && cfg.priority >= 0;
+              cfg.max_queue <= 65536 && cfg.collect_us >= 0 && cfg.collect_us <= 10000000 && cfg.priority >= 0 &&
+              cfg.rate >= 0 && cfg.rate <= 1e7 && strlen(cfg.profile_model) < sizeof cfg.profile_model;
     if (!ok) {
       fprintf(stderr, "config accepted with a field out of range\n");
       abort();

@@ -36,5 +36,6 @@ case "$target" in
 esac
 # every target: its committed seeds and regression inputs
 seed "$root/fuzz/seeds/$target"/* "$root/fuzz/corpus-regress/$target"/*
-exec "$build/$target" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -malloc_limit_mb=512 \
+dict=; [ -f "$root/fuzz/dict/$target.dict" ] && dict=-dict=$root/fuzz/dict/$target.dict
+exec "$build/$target" $dict -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -malloc_limit_mb=512 \
   -artifact_prefix="$build/crashes/" -print_final_stats=1 "$@" "$corpus"
