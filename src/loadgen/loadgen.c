@@ -488,6 +488,7 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
   double dur = cfg->duration_s;
   double *lat = gl_malloc(((size_t)R->n + 1) * sizeof *lat);
   double *lag = gl_malloc(((size_t)R->n + 1) * sizeof *lag);
+  double *rej = gl_malloc(((size_t)R->n + 1) * sizeof *rej);
   size_t nlag = 0;
   res->min_attain = 1;
   res->ok = true;
@@ -496,7 +497,7 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
     snprintf(o->name, sizeof o->name, "%s", s->models[m].name);
     o->slo_ms = s->models[m].slo_ms;
     o->pct = s->models[m].pct;
-    size_t nl = 0, lag0 = nlag;
+    size_t nl = 0, nrej = 0, lag0 = nlag;
     int64_t slo_ns = (int64_t)(o->slo_ms * 1e6);
     for (long i = 0; i < R->n; i++) {
       if (R->arr[i].model != m || R->arr[i].t_ns < w0) continue;
@@ -509,6 +510,7 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
         if (lat) lat[nl++] = (double)R->lat_ns[i] / 1e6;
       } else if (c == 429 || c == 503) {
         o->rejected++;
+        if (rej) rej[nrej++] = (double)R->lat_ns[i] / 1e6;
       } else {
         o->errors++;
         if (c == R_UNSENT) res->unsent++;
@@ -525,6 +527,11 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
       o->p50_ms = gl_percentile_sorted(lat, nl, 50);
       o->p99_ms = gl_percentile_sorted(lat, nl, 99);
       o->p999_ms = gl_percentile_sorted(lat, nl, 99.9);
+    }
+    if (rej && nrej) {
+      gl_sort_doubles(rej, nrej);
+      o->reject_p50_ms = gl_percentile_sorted(rej, nrej, 50);
+      o->reject_p99_ms = gl_percentile_sorted(rej, nrej, 99);
     }
     o->attain = o->sent ? (double)o->met / (double)o->sent : 1;
     if (o->attain < res->min_attain) res->min_attain = o->attain;
@@ -549,6 +556,26 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
   snprintf(res->first_error, sizeof res->first_error, "%s", R->first_error);
   gl_free(lat);
   gl_free(lag);
+  gl_free(rej);
+}
+
+/* The request log: "<scheduled send, s from the start> <model> <status> <latency ms>" per
+ * scheduled request, warm-up included, in schedule order. Status: the HTTP code, or "unsent",
+ * "timeout", "transport". */
+static gl_status_t write_log(const run_t *R, const char *path) {
+  FILE *f = fopen(path, "w");
+  if (!f) return gl_err(GL_EIO, "loadgen: cannot write the request log %s", path);
+  fprintf(f, "# t_s model status latency_ms\n");
+  for (long i = 0; i < R->n; i++) {
+    int c = R->code[i];
+    const char *name = R->cfg->scen->models[R->arr[i].model].name;
+    double t = (double)R->arr[i].t_ns / 1e9;
+    if (c > 0) fprintf(f, "%.6f %s %d %.3f\n", t, name, c, (double)R->lat_ns[i] / 1e6);
+    else fprintf(f, "%.6f %s %s -\n", t, name, c == R_UNSENT ? "unsent" : c == R_TIMEOUT ? "timeout" : c == R_PENDING ? "pending" : "transport");
+  }
+  bool bad = ferror(f) != 0;
+  if (fclose(f) != 0 || bad) return gl_err(GL_EIO, "loadgen: writing the request log %s failed", path);
+  return GL_OK;
 }
 
 static void progress(run_t *R, FILE *f, bool tty, int64_t now) {
@@ -710,6 +737,7 @@ gl_status_t gl_lg_run(const gl_lg_config_t *cfg, gl_lg_result_t *res) {
     if (!R.w[t].joined) pthread_join(R.w[t].th, NULL);
   res->wall_s = (double)(gl_now_ns() - R.t0) / 1e9;
   if (st == GL_OK) fill_result(&R, res);
+  if (st == GL_OK && cfg->log_path) st = write_log(&R, cfg->log_path);
 out:
   for (int t = 0; R.w && t < T; t++) {
     worker_t *W = &R.w[t];

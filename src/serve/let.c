@@ -3,15 +3,21 @@
  * try_start) until retired, and finally destroys its plans on the thread that compiled them. */
 #include "serve/let.h"
 
+#include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/log.h"
 
 const char *gl_slet_state_name(int state) {
   switch (state) {
@@ -45,11 +51,62 @@ static void drop_plans(gl_slet_member_t *e) {
     }
     gl_plan_destroy(e->plans[s]);
     e->plans[s] = NULL;
+    e->mps_id[s] = 0; /* the worker keeps what it loaded until the gpu-let's worker exits */
   }
+}
+
+static bool on_mps(const gl_slet_t *l) { return l->grant.kind == GL_PART_CUDA_MPS; }
+
+/* MPS partitions: the worker process loads and compiles the model for `size` (it reads
+ * model.onnx itself); the batch buffers are made here from the model's input shapes. */
+static gl_status_t ensure_mps(gl_slet_t *l, gl_slet_member_t *e, int size) {
+  if (e->mps_id[size]) return GL_OK;
+  gl_smodel_t *m = e->m;
+  for (int i = 0; i < m->n_inputs; i++) {
+    gl_shape_t sh = m->inputs[i].shape;
+    if (m->cfg.max_batch > 0) sh.d[0] = size;
+    if (!e->bin[size][i].data) GL_TRY(gl_tensor_alloc(&e->bin[size][i], m->inputs[i].dtype, &sh));
+  }
+  char path[4200];
+  snprintf(path, sizeof path, "%s/model.onnx", m->dir);
+  int id = -1;
+  GL_TRY(gl_part_mps_load(l->part, path, size, &id));
+  e->mps_id[size] = id + 1;
+  return GL_OK;
+}
+
+/* Runs member e's compiled size on its buffers: the plan on this executor, or the MPS worker
+ * (its outputs replace the size's output buffers). */
+static gl_status_t exec_size(gl_slet_t *l, gl_slet_member_t *e, int size) {
+  if (!on_mps(l)) {
+    gl_status_t st = gl_plan_run(e->plans[size], e->bin[size], e->bout[size]);
+    if (!st) st = gl_plan_wait(e->plans[size]);
+    return st;
+  }
+  gl_smodel_t *m = e->m;
+  gl_tensor_t out[GL_SMODEL_MAX_IO];
+  memset(out, 0, sizeof out);
+  int n_out = 0;
+  GL_TRY(gl_part_mps_run(l->part, e->mps_id[size] - 1, e->bin[size], m->n_inputs, out, &n_out));
+  gl_status_t st = GL_OK;
+  if (n_out != m->n_outputs) st = gl_err(GL_ESTATE, "the MPS worker answered %d outputs, the model has %d", n_out, m->n_outputs);
+  for (int o = 0; o < n_out && !st; o++)
+    if (m->cfg.max_batch > 0 && (out[o].shape.rank == 0 || out[o].shape.d[0] != size))
+      st = gl_err(GL_ESHAPE, "MPS output %d does not have the batch (%d) as its first dim", o, size);
+  for (int o = 0; o < n_out; o++) {
+    if (st) {
+      gl_tensor_fini(&out[o]);
+      continue;
+    }
+    gl_tensor_fini(&e->bout[size][o]);
+    e->bout[size][o] = out[o];
+  }
+  return st;
 }
 
 /* Compiles member e's plan for batch `size` and its buffers (on the executor thread). */
 static gl_status_t ensure_plan(gl_slet_t *l, gl_slet_member_t *e, int size) {
+  if (on_mps(l)) return ensure_mps(l, e, size);
   if (e->plans[size]) return GL_OK;
   gl_smodel_t *m = e->m;
   bool batched = m->cfg.max_batch > 0;
@@ -62,7 +119,7 @@ static gl_status_t ensure_plan(gl_slet_t *l, gl_slet_member_t *e, int size) {
   gl_part_placement(l->part, &co.placement);
   co.placement.precision = m->cfg.precision; /* the CUDA backend's arithmetic; the CPU ignores it */
   gl_plan_t *p = NULL;
-  GL_TRY(gl_model_compile(m->model, m->be, &co, &p));
+  GL_TRY(gl_model_compile(m->model, l->sdev && l->sdev->be ? l->sdev->be : m->be, &co, &p));
   gl_status_t st = GL_OK;
   if (p->n_inputs != m->n_inputs || p->n_outputs != m->n_outputs) {
     st = gl_err(GL_ESTATE, "the compiled plan has %d inputs and %d outputs, the model %d and %d", p->n_inputs,
@@ -91,13 +148,6 @@ int64_t gl_slet_lat_update(int64_t ew, int64_t sample) {
   return (ew * 7 + sample) / 8;
 }
 
-int64_t gl_slet_lat_age(int64_t ew, int64_t warm, int64_t idle_ns) {
-  if (warm <= 0 || ew <= warm || idle_ns < 1000000000LL) return ew;
-  int64_t x = ew - warm;
-  for (int64_t t = idle_ns; t >= 1000000000LL && x > 0; t -= 1000000000LL) x /= 2;
-  return warm + x;
-}
-
 /* Refreshes the batcher's predicted latencies from what was measured, else the profile's
  * prediction (caller holds e->m->mu). */
 static void update_lat(gl_slet_member_t *e) {
@@ -113,12 +163,36 @@ static void update_lat(gl_slet_member_t *e) {
 
 void gl_smodel_refresh_service(gl_smodel_t *m) {
   int64_t best = 0;
+  double drain = 0;
   for (int i = 0; i < m->n_lets; i++) {
     int k = gl_slet_member_of(m->lets[i], m);
-    int64_t v = k >= 0 ? m->lets[i]->mem[k].bat.lat_ns[1] : 0;
+    if (k < 0) continue;
+    const gl_slet_member_t *e = &m->lets[i]->mem[k];
+    int64_t v = e->bat.lat_ns[1];
     if (v > 0 && (best == 0 || v < best)) best = v;
+    /* a gpu-let shared by n members gives this one about 1/n of its time */
+    int b = e->bat.max_batch;
+    if (b >= 1 && e->bat.lat_ns[b] > 0) drain += (double)b / (double)e->bat.lat_ns[b] / m->lets[i]->n_members;
   }
   m->min_service_ns = best;
+  m->drain_per_ns = drain;
+}
+
+void gl_smodel_age_service(gl_smodel_t *m, int64_t now) {
+  bool aged = false;
+  for (int i = 0; i < m->n_lets; i++) {
+    int k = gl_slet_member_of(m->lets[i], m);
+    if (k < 0) continue;
+    gl_slet_member_t *e = &m->lets[i]->mem[k];
+    if (!e->last_ns || now - e->last_ns < GL_SLET_STALE_NS) continue;
+    int64_t steps = (now - e->last_ns) / GL_SLET_STALE_NS;
+    for (int64_t t = 0; t < steps && t < 16; t++) /* 16 steps: 1% of the old value is left */
+      for (int s = 1; s <= GL_BATCH_MAX; s++) e->lat_ewma_ns[s] -= e->lat_ewma_ns[s] / 4;
+    e->last_ns = now;
+    update_lat(e);
+    aged = true;
+  }
+  if (aged) gl_smodel_refresh_service(m);
 }
 
 int gl_slet_member_of(const gl_slet_t *l, const gl_smodel_t *m) {
@@ -140,6 +214,15 @@ bool gl_slet_same_members(const gl_slet_t *l, int units, const gl_slet_spec_memb
   for (int k = 0; k < n; k++)
     if (l->mem[k].m != mem[k].m) return false;
   return true;
+}
+
+/* Makes the executor look at its queues and state again (caller holds l->mu); true when it sleeps
+ * and must be posted (after the unlock; once per sleep). */
+static bool wake_locked(gl_slet_t *l) {
+  l->kick++;
+  bool w = l->waiting;
+  l->waiting = false;
+  return w;
 }
 
 void gl_slet_reconfigure(gl_slet_t *l, double duty_ms, double occupancy, const gl_slet_spec_member_t *mem, int n) {
@@ -164,9 +247,10 @@ void gl_slet_reconfigure(gl_slet_t *l, double duty_ms, double occupancy, const g
   l->duty_ms = duty_ms;
   l->occupancy_plan = occupancy;
   atomic_store(&l->rewarm, true);
-  l->kick++;
+  bool post = wake_locked(l);
   pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
+  if (post) sem_post(&l->wake);
 }
 
 #ifdef GL_FAULT_INJECT
@@ -214,9 +298,11 @@ static gl_status_t run_batch(gl_slet_t *l, gl_slet_member_t *e, job_t *j) {
   j->t1 = gl_now_ns();
 #ifdef GL_FAULT_INJECT
   if (fault_now(m->name)) return gl_err(GL_EBACKEND, "injected fault (GPULET_FAULT_INJECT)");
+  if (l->sdev && l->sdev->fault_at_ns && j->t1 >= l->sdev->fault_at_ns)
+    return gl_err(GL_EDEVICE, "injected device fault (GPULET_FAULT_DEVICE)");
 #endif
-  st = gl_plan_run(e->plans[j->size], bin, bout);
-  if (!st) st = gl_plan_wait(e->plans[j->size]);
+  st = exec_size(l, e, j->size);
+  bout = e->bout[j->size]; /* MPS: the worker's answer replaced the buffers */
   j->t2 = gl_now_ns();
   if (st) return st;
   int64_t s0 = 0;
@@ -245,14 +331,13 @@ static gl_status_t warm_member(gl_slet_t *l, gl_slet_member_t *e) {
     int64_t lat = INT64_MAX;
     for (int k = 0; k < 2; k++) {
       int64_t t0 = gl_now_ns();
-      gl_status_t st = gl_plan_run(e->plans[s], e->bin[s], e->bout[s]);
-      if (!st) st = gl_plan_wait(e->plans[s]);
+      gl_status_t st = exec_size(l, e, s);
       if (st) return st;
       if (gl_now_ns() - t0 < lat) lat = gl_now_ns() - t0;
     }
     pthread_mutex_lock(&e->m->mu);
     e->lat_ewma_ns[s] = lat;
-    e->warm_ns[s] = lat;
+    e->last_ns = gl_now_ns();
     update_lat(e);
     pthread_mutex_unlock(&e->m->mu);
   }
@@ -278,6 +363,16 @@ static void reject_late(gl_slet_t *l, gl_slet_member_t *e, int n, int64_t now) {
   m->in_flight -= n;
   pthread_cond_broadcast(&m->idle_cv);
   pthread_mutex_unlock(&m->mu);
+}
+
+/* A device-level error on l's device: the device is failed (once), l stops pulling. */
+static void device_failed(gl_slet_t *l, const char *why) {
+  if (!l->sdev) return;
+  pthread_mutex_lock(&l->mu);
+  atomic_store(&l->state, GL_SLET_FAILED);
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+  if (!atomic_exchange(&l->sdev->failed, true) && l->sdev->on_fail) l->sdev->on_fail(l->sdev->user, l->sdev->id, why);
 }
 
 /* Runs a batch of member e chosen by the batcher (n requests at most); caller holds m->mu, which
@@ -309,12 +404,18 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
   atomic_store(&l->run_pm, m->pm);
   gl_status_t st = run_batch(l, e, &j);
   atomic_store(&l->run_pm, -1);
+  bool dev_err = st == GL_EDEVICE && l->sdev;
   if (st) {
     snprintf(j.err, sizeof j.err, "%s", gl_errmsg());
-    /* fault isolation: only this batch fails; the member's plans are rebuilt before the next */
-    drop_plans(e);
     atomic_fetch_add(&l->faults, 1);
-    if (warm_member(l, e)) { /* a real batch compiles again on demand */ }
+    if (dev_err) {
+      /* the device is gone: this batch fails with it, the queues wait for the re-plan */
+      device_failed(l, j.err);
+    } else {
+      /* fault isolation: only this batch fails; the member's plans are rebuilt before the next */
+      drop_plans(e);
+      if (warm_member(l, e)) { /* a real batch compiles again on demand */ }
+    }
   }
   int64_t end = gl_now_ns();
   if (!st) {
@@ -326,7 +427,6 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
     int64_t lat = j.t2 - j.t1;
     int64_t *ew = &e->lat_ewma_ns[j.size];
     *ew = gl_slet_lat_update(*ew, lat);
-    e->last_run_ns = end;
     if (j.size == plan_size(e, e->batch)) e->obs_ms = gl_ns_to_ms(gl_slet_lat_update((int64_t)(e->obs_ms * 1e6), lat));
     if (e->pred_ms[j.size] > 0) {
       /* a stalled batch counts at most twice the prediction here too */
@@ -344,6 +444,7 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
     }
     update_lat(e);
     gl_smodel_refresh_service(m);
+    e->last_ns = end;
     e->batches++;
     m->st.exec_count++;
     m->st.inference_count += samples;
@@ -360,11 +461,15 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
     gl_sreq_t *r = batch[i];
     if (st) {
       r->http_status = 500;
-      snprintf(r->err, sizeof r->err, "model '%s': %s", m->name, j.err);
+      if (dev_err)
+        snprintf(r->err, sizeof r->err, "model '%s': the device running this batch failed (%s); the server serves on the other devices",
+                 m->name, j.err);
+      else snprintf(r->err, sizeof r->err, "model '%s': %s", m->name, j.err);
       m->st.fail_backend++;
       continue;
     }
     r->http_status = 200;
+    r->compute_ns = j.t2 - j.t1;
     m->st.success++;
     m->st.ns_queue += r->start_ns - r->enqueue_ns;
     m->st.ns_input += j.t1 - j.t0;
@@ -382,30 +487,6 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
   pthread_mutex_unlock(&m->mu);
 }
 
-/* Estimates no batch refreshed for a second decay towards the warm-up's timing (gl_slet_lat_age),
- * so that admission opens again after a stall and real batches measure anew. */
-static void age_estimates(gl_slet_t *l, int64_t now) {
-  for (int k = 0; k < l->n_members; k++) {
-    gl_slet_member_t *e = &l->mem[k];
-    pthread_mutex_lock(&e->m->mu);
-    int64_t since = e->last_run_ns ? e->last_run_ns : l->serving_since_ns;
-    bool moved = false;
-    if (since > 0 && now - since >= 1000000000LL) {
-      for (int s = 1; s <= GL_BATCH_MAX; s++) {
-        int64_t v = gl_slet_lat_age(e->lat_ewma_ns[s], e->warm_ns[s], now - since);
-        moved |= v != e->lat_ewma_ns[s];
-        e->lat_ewma_ns[s] = v;
-      }
-      if (moved) {
-        e->last_run_ns = now; /* the next halving a second later */
-        update_lat(e);
-        gl_smodel_refresh_service(e->m);
-      }
-    }
-    pthread_mutex_unlock(&e->m->mu);
-  }
-}
-
 /* One pass over the members; true when it ran or rejected something. *wake: earliest WAIT. */
 static bool try_start(gl_slet_t *l, int64_t *wake) {
   for (int j = 0; j < l->n_members; j++) {
@@ -413,6 +494,11 @@ static bool try_start(gl_slet_t *l, int64_t *wake) {
     gl_slet_member_t *e = &l->mem[k];
     gl_smodel_t *m = e->m;
     pthread_mutex_lock(&m->mu);
+    if (l->sdev && atomic_load(&l->sdev->failed) && atomic_load(&l->state) == GL_SLET_SERVING) {
+      pthread_mutex_unlock(&m->mu);
+      device_failed(l, "device failed");
+      return false;
+    }
     if (atomic_load(&l->state) != GL_SLET_SERVING || m->q.len == 0) {
       pthread_mutex_unlock(&m->mu);
       continue;
@@ -434,9 +520,19 @@ static bool try_start(gl_slet_t *l, int64_t *wake) {
   return false;
 }
 
+/* Executors (and the OpenMP threads they start, which inherit it) run this many nice levels
+ * below the HTTP threads: when compute saturates every core, parsing, admission and early
+ * rejection still get the CPU at once instead of queueing behind batches. */
+#define GL_SLET_EXEC_NICE 5
+
 static gl_status_t loop_job(gl_part_t *p, void *arg) {
   gl_slet_t *l = arg;
   gl_status_t st = GL_OK;
+  pid_t tid = (pid_t)syscall(SYS_gettid);
+  errno = 0;
+  int nice_now = getpriority(PRIO_PROCESS, (id_t)tid);
+  if (errno == 0 && setpriority(PRIO_PROCESS, (id_t)tid, nice_now + GL_SLET_EXEC_NICE) != 0)
+    GL_LOGW("gpu-let %d: cannot lower its executor's priority: %s", l->id, strerror(errno));
   for (int k = 0; k < l->n_members && !st; k++) st = warm_member(l, &l->mem[k]);
   pthread_mutex_lock(&l->mu);
   l->warm_st = st;
@@ -447,7 +543,8 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
   l->warmed = true;
   pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
-  int64_t next_age = 0;
+  if (st == GL_EDEVICE && l->sdev && !atomic_exchange(&l->sdev->failed, true) && l->sdev->on_fail)
+    l->sdev->on_fail(l->sdev->user, l->sdev->id, l->warm_err);
   for (;;) {
     pthread_mutex_lock(&l->mu);
     while (atomic_load(&l->state) == GL_SLET_WARMING) pthread_cond_wait(&l->cv, &l->mu);
@@ -460,18 +557,20 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
     if (atomic_exchange(&l->rewarm, false))
       for (int k = 0; k < l->n_members; k++)
         if (warm_member(l, &l->mem[k])) { /* a batch compiles what is missing on demand */ }
-    int64_t now = gl_now_ns();
-    if (now >= next_age) {
-      age_estimates(l, now);
-      next_age = now + 1000000000LL;
-    }
     int64_t wake = INT64_MAX;
     if (try_start(l, &wake)) continue;
-    if (wake > next_age) wake = next_age; /* idle: wake to age the estimates */
     pthread_mutex_lock(&l->mu);
     if (l->kick == k0 && atomic_load(&l->state) == GL_SLET_SERVING) {
-      struct timespec ts = {wake / 1000000000LL, wake % 1000000000LL};
-      pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+      l->waiting = true;
+      pthread_mutex_unlock(&l->mu);
+      if (wake == INT64_MAX) {
+        while (sem_wait(&l->wake) && errno == EINTR) {}
+      } else {
+        struct timespec ts = {wake / 1000000000LL, wake % 1000000000LL};
+        while (sem_clockwait(&l->wake, CLOCK_MONOTONIC, &ts) && errno == EINTR) {}
+      }
+      pthread_mutex_lock(&l->mu);
+      l->waiting = false;
     }
     pthread_mutex_unlock(&l->mu);
   }
@@ -485,12 +584,19 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
 gl_status_t gl_slet_start(gl_part_dev_t *dev, const int *cores, int n, int units, double duty_ms, double occupancy,
                           const gl_slet_spec_member_t *members, int n_members, gl_slet_observe_fn observe,
                           gl_slet_peek_fn peek, void *user, int id, gl_slet_t **out) {
+  return gl_slet_start_on(NULL, dev, cores, n, units, duty_ms, occupancy, members, n_members, observe, peek, user, id, out);
+}
+
+gl_status_t gl_slet_start_on(gl_slet_dev_t *sdev, gl_part_dev_t *dev, const int *cores, int n, int units, double duty_ms,
+                             double occupancy, const gl_slet_spec_member_t *members, int n_members, gl_slet_observe_fn observe,
+                             gl_slet_peek_fn peek, void *user, int id, gl_slet_t **out) {
   *out = NULL;
   if (n_members < 1 || n_members > GL_PLAN_MAX_MEMBERS || n < 1 || n > 256)
     return gl_err(GL_EINVAL, "gpu-let with %d members on %d cores", n_members, n);
   gl_slet_t *l = gl_calloc(1, sizeof *l);
   if (!l) return gl_err(GL_ENOMEM, "out of memory");
   l->id = id;
+  l->sdev = sdev;
   l->units = units;
   l->duty_ms = duty_ms;
   l->occupancy_plan = occupancy;
@@ -507,6 +613,7 @@ gl_status_t gl_slet_start(gl_part_dev_t *dev, const int *cores, int n, int units
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&l->cv, &ca);
   pthread_condattr_destroy(&ca);
+  sem_init(&l->wake, 0, 0);
   atomic_init(&l->state, GL_SLET_WARMING);
   for (int k = 0; k < n_members; k++) {
     gl_slet_member_t *e = &l->mem[k];
@@ -535,6 +642,7 @@ gl_status_t gl_slet_start(gl_part_dev_t *dev, const int *cores, int n, int units
     for (int k = 0; k < l->n_members; k++) gl_smodel_unref(l->mem[k].m);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
+  sem_destroy(&l->wake);
     gl_free(l);
     return st;
   }
@@ -557,32 +665,38 @@ void gl_slet_serve(gl_slet_t *l) {
     l->serving_since_ns = gl_now_ns();
     atomic_store(&l->state, GL_SLET_SERVING);
   }
-  l->kick++;
+  bool post = wake_locked(l);
   pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
+  if (post) sem_post(&l->wake);
 }
 
 void gl_slet_kick(gl_slet_t *l) {
   pthread_mutex_lock(&l->mu);
-  l->kick++;
-  pthread_cond_broadcast(&l->cv);
+  bool post = wake_locked(l);
   pthread_mutex_unlock(&l->mu);
+  /* after the unlock, so the woken executor does not block on l->mu at once */
+  if (post) sem_post(&l->wake);
 }
 
 void gl_slet_retire(gl_slet_t *l) {
   pthread_mutex_lock(&l->mu);
   if (atomic_load(&l->state) != GL_SLET_FAILED) atomic_store(&l->state, GL_SLET_RETIRING);
-  l->kick++;
+  bool post = wake_locked(l);
   pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
+  if (post) sem_post(&l->wake);
 }
 
 void gl_slet_destroy(gl_slet_t *l) {
   if (!l) return;
   gl_slet_retire(l);
   gl_part_destroy(l->part); /* runs the loop job to its end: plans destroyed on their thread */
+  /* unrouted before it is destroyed, so no new pin comes; a submitter may still be kicking it */
+  while (atomic_load(&l->pins) > 0) sched_yield();
   for (int k = 0; k < l->n_members; k++) gl_smodel_unref(l->mem[k].m);
   pthread_mutex_destroy(&l->mu);
   pthread_cond_destroy(&l->cv);
+  sem_destroy(&l->wake);
   gl_free(l);
 }

@@ -14,6 +14,7 @@
 #define GL_SERVE_LET_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 
 #include "part/part.h"
@@ -23,6 +24,19 @@
 enum { GL_SLET_WARMING = 0, GL_SLET_SERVING, GL_SLET_RETIRING, GL_SLET_FAILED };
 
 typedef struct gl_slet gl_slet_t;
+
+/* The server device a gpu-let runs on (owned by the server, outlives its gpu-lets). A run or a
+ * compile that fails with GL_EDEVICE fails the device: `failed` is set, on_fail(user, id, why) is
+ * called once (on the executor, no lock held), and every gpu-let on it stops pulling (state
+ * failed); requests still queued stay in their models' queues for the re-plan. */
+typedef struct {
+  int id;
+  gl_backend_t *be;        /* NULL: each member model's own backend (the CPU) */
+  atomic_bool failed;
+  int64_t fault_at_ns;     /* test builds (GL_FAULT_INJECT): batches fail with GL_EDEVICE from then; 0 = never */
+  void (*on_fail)(void *user, int id, const char *why);
+  void *user;
+} gl_slet_dev_t;
 
 /* What ran beside a batch: another gpu-let's batch (profile model pm, compiled size, units) that
  * was running when it started; pm < 0 when it ran alone. */
@@ -44,15 +58,15 @@ typedef struct {
   /* guarded by m->mu */
   gl_batcher_t bat;
   int64_t lat_ewma_ns[GL_BATCH_MAX + 1]; /* measured compute per compiled size, 0 = none */
-  int64_t warm_ns[GL_BATCH_MAX + 1]; /* the warm-up's timing per compiled size, 0 = none */
-  int64_t last_run_ns;  /* when its last batch ended (0: none yet) */
   double obs_ms;        /* EWMA of compute at the planned batch's size, 0 = none yet */
   double drift_obs, drift_pred; /* sums over the batches since the last drift check */
   int drift_n;
   int64_t batches, errors;
+  int64_t last_ns;      /* when a batch of it last finished (or the estimates were last aged) */
   /* executor thread only */
   gl_plan_t *plans[GL_BATCH_MAX + 1];
   gl_tensor_t bin[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO], bout[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO];
+  int mps_id[GL_BATCH_MAX + 1]; /* MPS partitions: the model loaded in the worker per size, + 1 (0 = none) */
 } gl_slet_member_t;
 
 struct gl_slet {
@@ -71,6 +85,10 @@ struct gl_slet {
   pthread_mutex_t mu;
   pthread_cond_t cv;      /* CLOCK_MONOTONIC */
   uint64_t kick;
+  bool waiting;           /* the executor sleeps on wake (mu): only then is it posted, once */
+  sem_t wake;             /* the executor's sleep: a semaphore is one futex call a side, where a
+                           * condition variable's broadcast may also wait for the woken waiter */
+  atomic_int pins;        /* submitters kicking it outside their model's mu (destroy waits) */
   atomic_int state;
   bool warmed, loop_done;
   gl_status_t warm_st;
@@ -81,6 +99,7 @@ struct gl_slet {
   atomic_bool drifted;    /* observed/predicted drifted past the threshold (control reads it) */
   atomic_int faults;      /* batches that failed (the gpu-let recompiled its plans after each) */
   atomic_bool rewarm;     /* reconfigured: compile and time the new batch sizes before pulling */
+  gl_slet_dev_t *sdev;    /* its device (NULL: the CPU, never failed) */
 };
 
 typedef struct {
@@ -96,11 +115,16 @@ typedef struct {
 gl_status_t gl_slet_start(gl_part_dev_t *dev, const int *cores, int n, int units, double duty_ms, double occupancy,
                           const gl_slet_spec_member_t *members, int n_members, gl_slet_observe_fn observe,
                           gl_slet_peek_fn peek, void *user, int id, gl_slet_t **out) GL_MUST_USE;
+/* The same on server device sdev (its backend compiles the plans; its failure stops the gpu-let). */
+gl_status_t gl_slet_start_on(gl_slet_dev_t *sdev, gl_part_dev_t *dev, const int *cores, int n, int units, double duty_ms,
+                             double occupancy, const gl_slet_spec_member_t *members, int n_members, gl_slet_observe_fn observe,
+                             gl_slet_peek_fn peek, void *user, int id, gl_slet_t **out) GL_MUST_USE;
 /* Waits for warming; its error (a plan that does not compile) comes back. */
 gl_status_t gl_slet_wait_ready(gl_slet_t *l) GL_MUST_USE;
 /* Starts pulling from the members' queues (call after routing it in the models). */
 void gl_slet_serve(gl_slet_t *l);
-/* Wakes the executor to look at the queues again; the caller holds a member model's mu. */
+/* Wakes the executor to look at the queues again (signals only when it sleeps, after releasing
+ * l->mu). The caller holds a member model's mu, or a pin taken under it (l->pins). */
 void gl_slet_kick(gl_slet_t *l);
 /* Stops pulling: the running batch finishes, queued requests stay for the other gpu-lets. */
 void gl_slet_retire(gl_slet_t *l);
@@ -122,12 +146,15 @@ const char *gl_slet_state_name(int state);
  * 1/8; a sample counts at most twice the estimate, so one batch stalled by a preemption (other
  * processes on a shared CPU) cannot make a model look unable to meet its SLO. */
 int64_t gl_slet_lat_update(int64_t ew, int64_t sample);
-/* An estimate that no batch refreshed for `idle_ns` (>= 1 s) halves its excess over the warm-up's
- * timing `warm` per second idle: admission rejects arrivals while the estimate exceeds their
- * deadline, so without it a too-high estimate would never be measured again. */
-int64_t gl_slet_lat_age(int64_t ew, int64_t warm, int64_t idle_ns);
 
 /* Recomputes m->min_service_ns from the gpu-lets routed to m (caller holds m->mu). */
 void gl_smodel_refresh_service(gl_smodel_t *m);
+/* Ages m's measured latencies when they are all that stands between a request and admission:
+ * each member that has not run for GL_SLET_STALE_NS has its measurements scaled by 3/4 per
+ * GL_SLET_STALE_NS since, and min_service_ns is recomputed. Without it, latencies measured on a
+ * machine busy for a moment could reject every later request, so that nothing runs and the
+ * estimate is never measured again (caller holds m->mu). */
+#define GL_SLET_STALE_NS 250000000LL
+void gl_smodel_age_service(gl_smodel_t *m, int64_t now);
 
 #endif
