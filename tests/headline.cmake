@@ -18,3 +18,7 @@ add_test(NAME headline_sim_vs_real
           --duration 12 --warmup 2 --check 10)
 set_tests_properties(headline_sim_vs_real PROPERTIES LABELS "e2e;slow" TIMEOUT 240 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
   ENVIRONMENT "OMP_NUM_THREADS=2;ASAN_OPTIONS=detect_leaks=1")
+# fine at low rates on the CPU mix: a shared residual's zero-slack duty no longer breaks under a
+# neighbour's interference (src/sched/sched_fine.c fit_device)
+add_test(NAME headline_fine_low_rate COMMAND bash ${GL_TEST_SCRIPTS}/headline/fine_low_rate.sh ${GL_BIN} ${CMAKE_SOURCE_DIR})
+set_tests_properties(headline_fine_low_rate PROPERTIES LABELS "e2e" TIMEOUT 60)

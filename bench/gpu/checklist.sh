@@ -11,6 +11,9 @@
 #   unit      the rest of ctest (CPU; label reference excluded)
 #   runs      zoo latency on CUDA at batch 1, 8, 32 in fp32, tf32 and fp16, fused conv off for
 #             ResNet-50 (A/B), and the CPU's output sums for comparison (RUN_MODELS="a b" splits it)
+#   nhwc      fp16 channels-last A/B: every conv zoo model at batch 1, 8, 32 with GPULET_CUDA_NHWC=0
+#             (NCHW) and =1 (the fp16 default), one line each: p50s and NHWC's speed-up
+#             (NHWC_MODELS="a b" splits it); decides whether NHWC stays the fp16 default
 #   cache     the conv algorithm cache cold then warm (compile times)
 #   sanitize  compute-sanitizer memcheck/initcheck/racecheck on small runs, eager and graph
 #   profile   gpulet profile --device cuda on green-context gpu-lets (fp32; fp16 smaller)
@@ -23,9 +26,9 @@
 # OUT_DIR/checklist_<sections>.tgz at the end (the device tool brings back at most 8 files).
 # Steps that fail are recorded and the script goes on, so one run gives the whole picture.
 set -u
-out=${1:?usage: bench/gpu/checklist.sh OUT_DIR [build facts gputests unit runs cache sanitize profile gpulets torch]}
+out=${1:?usage: bench/gpu/checklist.sh OUT_DIR [build facts gputests unit runs nhwc cache sanitize profile gpulets torch]}
 shift
-sections=${*:-build facts gputests unit runs cache sanitize profile gpulets torch}
+sections=${*:-build facts gputests unit runs nhwc cache sanitize profile gpulets torch}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/../.." || exit 1
@@ -97,6 +100,34 @@ if want runs; then
     p50=$(grep -oE "p50 [0-9.]+" "$f" | head -1)
     echo "$(basename "$f" .txt) ${p50:-FAILED}"
   done | tee -a "$out/checklist.log"
+fi
+
+if want nhwc; then
+  # fp16 NCHW vs NHWC (channels-last conv chains, cuda_layout.h), same warm machine, alternating
+  nm=${NHWC_MODELS:-lenet mobilenetv2 mnasnet googlenet resnet50 ssd-mobilenet densenet161 vgg16}
+  zoo $nm
+  for m in $nm; do
+    for b in 1 8 32; do
+      for l in 0 1; do
+        step "nhwc_${m}_b${b}_l$l" env GPULET_CUDA_NHWC=$l timeout 120 $bin run ".zoo/$m.onnx" --device cuda \
+          --batch $b --iters 50 --warmup 5 --precision fp16
+      done
+      a=$(grep -oE "p50 [0-9.]+" "$raw/nhwc_${m}_b${b}_l0.txt" | head -1 | cut -d' ' -f2)
+      c=$(grep -oE "p50 [0-9.]+" "$raw/nhwc_${m}_b${b}_l1.txt" | head -1 | cut -d' ' -f2)
+      echo "nhwc $m b$b fp16: nchw p50 ${a:-FAILED} nhwc p50 ${c:-FAILED} speed-up $(awk -v a="${a:-0}" -v c="${c:-0}" \
+        'BEGIN{if (a > 0 && c > 0) printf "%.2fx", a / c; else print "-"}')" | tee -a "$out/checklist.log"
+    done
+  done
+  # a plan cuDNN refused channels-last fell back to NCHW (its A/B line compares NCHW with NCHW)
+  grep -l "channels-last plan failed" "$raw"/nhwc_*.txt 2>/dev/null | sed 's|^.*/|NHWC FELL BACK TO NCHW: |' |
+    tee -a "$out/checklist.log"
+  # the layout at fp32 data too (tensor cores off): does channels-last alone cost or pay?
+  step nhwc_resnet50_b32_fp32_l1 env GPULET_CUDA_NHWC=1 timeout 120 $bin run .zoo/resnet50.onnx --device cuda \
+    --batch 32 --iters 50 --warmup 5
+  step nhwc_resnet50_b32_tf32_l1 env GPULET_CUDA_NHWC=1 timeout 120 $bin run .zoo/resnet50.onnx --device cuda \
+    --batch 32 --iters 50 --warmup 5 --precision tf32
+  grep -hoE "p50 [0-9.]+" "$raw"/nhwc_resnet50_b32_*32_l1.txt | sed 's/^/nhwc resnet50 b32 fp32|tf32 NHWC: /' |
+    tee -a "$out/checklist.log"
 fi
 
 if want cache; then

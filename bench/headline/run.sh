@@ -223,8 +223,13 @@ PY
     done
   done
   echo "sweep part: $(( $(date +%s) - t1 )) s" | tee -a "$OUT/README.txt"
+  # sweep.csv holds what the plots need; the per-point outputs are ~600 files
+  [ "${HL_KEEP_RAW:-0}" = 1 ] || rm -f "$OUT"/raw/sweep-*.txt
   bench/headline/plots.sh "$OUT"
 fi
+# one file for the simulator's raw outputs (every find-max and probe), in place of ~750
+( cd "$OUT/raw" && for f in $(ls | grep -E '^(h100|rtx2080ti|cpu)-.*\.txt$|^agg-log\.txt$'); do echo "==> $f <=="; cat "$f"; done ) > "$OUT/raw-sim.txt"
+rm -f "$OUT"/raw/h100-*.txt "$OUT"/raw/rtx2080ti-*.txt "$OUT"/raw/cpu-*.txt "$OUT"/raw/agg-log.txt
 python3 bench/headline/summary.py "$OUT" > "$OUT/summary.md"
 echo "total: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/README.txt"
 echo "wrote $OUT"

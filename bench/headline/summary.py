@@ -123,9 +123,9 @@ if goals:
 
 real = rows("real.csv")
 if real:
-    print("## Real, this machine's CPU (gpulet serve --policy P + gpulet loadgen --find-max)\n")
-    print("| scenario | policy | throughput under SLO req/s | scale | worst model at the max | its attainment | ratio to sbp | ratio to triton |")
-    print("|---" * 8 + "|")
+    print("## Real, this machine's CPU (gpulet serve --policy P restarted per probe with its rates; gpulet loadgen --binary; bench/headline/real.sh)\n")
+    print("| scenario | policy | throughput under SLO req/s | scale | worst model at the max | its attainment | ratio to sbp | ratio to triton | simulated (same profile) req/s | real / simulated |")
+    print("|---" * 10 + "|")
     by = {(r["scenario"], r["policy"]): r for r in real}
     for r in real:
         def rr(b):
@@ -133,16 +133,46 @@ if real:
             if not o or not float(o["throughput_rps"]) > 0:
                 return "n/a"
             return fmt(float(r["throughput_rps"]) / float(o["throughput_rps"]))
+        st = float(r.get("sim_throughput_rps") or 0)
+        rs = fmt(float(r["throughput_rps"]) / st) if st > 0 else "n/a"
         print(f"| {r['scenario']} | {r['policy']} | {float(r['throughput_rps']):.1f} | {r['scale']} | {r.get('worst_model', '')} | "
-              f"{r.get('worst_attain', '')} | {rr('sbp')} | {rr('triton')} |")
+              f"{r.get('worst_attain', '')} | {rr('sbp')} | {rr('triton')} | {st:.1f} | {rs} |")
     print()
 
 sr = rows("simreal.csv")
 if sr:
     print("## Simulator vs real on this CPU (same scenario, profile, policy and rates)\n")
-    print("| model | rate req/s | sim attain % | real attain % | diff pp | sim served req/s | real served req/s | diff % | sim p99 ms | real p99 ms |")
-    print("|---" * 10 + "|")
-    for r in sr:
-        print(f"| {r['model']} | {r['rate']} | {r['sim_attain']} | {r['real_attain']} | {r['attain_diff_pp']} | {r['sim_served_rps']} | "
-              f"{r['real_served_rps']} | {r['served_diff_pct']} | {r['sim_p99_ms']} | {r['real_p99_ms']} |")
+    runs = [r for r in sr if r["model"] != "find-max"]
+    # per policy and model over the repeated runs: median and worst difference
+    import statistics
+    keys = []
+    for r in runs:
+        k = (r["policy"], r["model"])
+        if k not in keys:
+            keys.append(k)
+    print("Per policy and model over the repeated runs (real minus simulated): attainment in percentage")
+    print("points, served rate (goodput for ALL) in %, median and worst; p99 medians.\n")
+    print("| policy | model | runs | attain diff pp median | worst | served diff % median | worst | sim p99 ms | real p99 ms median |")
+    print("|---" * 9 + "|")
+    for pol, m in keys:
+        rs = [r for r in runs if r["policy"] == pol and r["model"] == m]
+        da = [-float(r["attain_diff_pp"]) for r in rs if r["attain_diff_pp"]]
+        ds = [float(r["served_diff_pct"]) for r in rs]
+        rp = [float(r["real_p99_ms"]) for r in rs if r["real_p99_ms"]]
+        med = lambda xs: f"{statistics.median(xs):+.2f}" if xs else ""
+        worst = lambda xs: f"{min(xs, key=lambda x: -abs(x)):+.2f}" if xs else ""
+        print(f"| {pol} | {m} | {len(rs)} | {med(da)} | {worst(da)} | {med(ds)} | {worst(ds)} | "
+              f"{rs[0]['sim_p99_ms']} | {statistics.median(rp) if rp else 0:.2f} |")
     print()
+    print("Every run:\n")
+    print("| policy | model | rate req/s | sim attain % | real attain % | diff pp | sim served req/s | real served req/s | diff % | sim p99 ms | real p99 ms | load avg |")
+    print("|---" * 12 + "|")
+    for r in runs:
+        print(f"| {r['policy']} | {r['model']} | {r['rate']} | {r['sim_attain']} | {r['real_attain']} | {r['attain_diff_pp']} | {r['sim_served_rps']} | "
+              f"{r['real_served_rps']} | {r['served_diff_pct']} | {r['sim_p99_ms']} | {r['real_p99_ms']} | {r.get('loadavg', '')} |")
+    print()
+    for r in sr:
+        if r["model"] == "find-max":
+            print(f"loadgen --find-max against a server planned once for scale {r['scale']} (its plan is not redone per probe, "
+                  f"so this is not the same search as the simulator's): real {r['real_served_rps']} vs simulated "
+                  f"{r['sim_served_rps']} req/s; real.csv has the like-for-like search.\n")

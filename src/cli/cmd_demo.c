@@ -555,8 +555,11 @@ int gl_cmd_demo(int argc, char **argv) {
     for (; tok && nc < 4; tok = strtok_r(NULL, ",", &save)) {
       column_t *col = &cols[nc++];
       snprintf(col->policy, sizeof col->policy, "%s", tok);
-      snprintf(col->label, sizeof col->label, "%s%s", tok,
-               !strcmp(tok, "gpulet") ? " (gpu-lets)" : !strcmp(tok, "sbp") ? " (time-sharing)" : "");
+      const char *what = !strcmp(tok, "gpulet") ? " (gpu-lets)"
+                         : !strcmp(tok, "sbp")  ? " (time-sharing)"
+                         : !strcmp(tok, "triton") ? " (Triton-like)"
+                                                  : "";
+      snprintf(col->label, sizeof col->label, "%s%s", tok, what);
       if (run_policy(dir, repo, tok, serve_profile, s, warmup, duration, steps, probe, col)) rc = 1;
     }
   } else {

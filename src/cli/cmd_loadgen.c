@@ -18,7 +18,7 @@ static void usage(FILE *f) {
           "usage: gpulet loadgen [--url http://127.0.0.1:8000] (--scenario S.json | --model NAME --rate R [--slo-ms X])\n"
           "                      [--scale K] [--duration S] [--warmup S] [--seed N] [--binary] [--trace FILE]\n"
           "                      [--find-max [--steps N] [--lo K] [--hi K]] [--json OUT] [--connections N]\n"
-          "                      [--threads N] [--drain S] [--quiet]\n"
+          "                      [--threads N] [--drain S] [--log FILE] [--quiet]\n"
           "  Open-loop load (MLPerf server scenario): send times are drawn before the run (Poisson per model\n"
           "  at the scenario's rates x K, phases honoured, seeded) or read from a trace (\"<seconds> <model>\"\n"
           "  per line), and requests leave on time whether or not earlier ones were answered. Inputs are\n"
@@ -34,6 +34,8 @@ static void usage(FILE *f) {
           "  --connections N most open connections (default 128), over --threads N sender threads (default 2)\n"
           "  --drain S       after the last send, wait S seconds for answers (default 10)\n"
           "  --json OUT      the result as JSON (docs/loadgen.md)\n"
+          "  --log FILE      one line per scheduled request: \"t_s model status latency_ms\" (the last\n"
+          "                  run's, with --find-max the last probe's)\n"
           "  Exit 0 when the run completed (whatever the attainment), 1 on bad input or an unreachable\n"
           "  server, 2 on a usage error.\n");
 }
@@ -72,7 +74,7 @@ static double server_slo(const gl_lg_url_t *u, const char *name, double *pct) {
 }
 
 int gl_cmd_loadgen(int argc, char **argv) {
-  enum { O_LO = 256, O_HI, O_DRAIN, O_SLO, O_STEPS };
+  enum { O_LO = 256, O_HI, O_DRAIN, O_SLO, O_STEPS, O_LOG };
   static const struct option opts[] = {
       {"url", required_argument, 0, 'u'},         {"scenario", required_argument, 0, 's'},
       {"model", required_argument, 0, 'm'},       {"rate", required_argument, 0, 'r'},
@@ -84,8 +86,10 @@ int gl_cmd_loadgen(int argc, char **argv) {
       {"hi", required_argument, 0, O_HI},         {"json", required_argument, 0, 'j'},
       {"connections", required_argument, 0, 'c'}, {"threads", required_argument, 0, 'T'},
       {"drain", required_argument, 0, O_DRAIN},   {"quiet", no_argument, 0, 'q'},
+      {"log", required_argument, 0, O_LOG},
       {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
-  const char *url = "http://127.0.0.1:8000", *scen_path = NULL, *model = NULL, *trace = NULL, *json_out = NULL;
+  const char *url = "http://127.0.0.1:8000", *scen_path = NULL, *model = NULL, *trace = NULL, *json_out = NULL,
+             *log_path = NULL;
   double rate = -1, slo = -1, scale = 1, duration = -1, warmup = 2, lo = 1, hi = 0, drain = 10;
   long long seed = -1;
   int steps = 6, conns = 128, threads = 2;
@@ -112,6 +116,7 @@ int gl_cmd_loadgen(int argc, char **argv) {
       case O_HI: if (!parse_double(optarg, 1e-6, 1e6, &hi)) return bad_value("hi", optarg); break;
       case O_DRAIN: if (!parse_double(optarg, 0.001, 3600, &drain)) return bad_value("drain", optarg); break;
       case 'j': json_out = optarg; break;
+      case O_LOG: log_path = optarg; break;
       case 'c': if (!parse_double(optarg, 1, 100000, &v) || v != floor(v)) return bad_value("connections", optarg); conns = (int)v; break;
       case 'T': if (!parse_double(optarg, 1, 256, &v) || v != floor(v)) return bad_value("threads", optarg); threads = (int)v; break;
       case 'q': quiet = true; break;
@@ -187,6 +192,7 @@ int gl_cmd_loadgen(int argc, char **argv) {
       .connections = conns,
       .threads = threads,
       .drain_s = drain,
+      .log_path = log_path,
       .quiet = quiet,
       .progress = stderr,
   };

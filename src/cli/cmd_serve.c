@@ -22,6 +22,7 @@ static void usage(FILE *f) {
           "                    [--max-inputs N] [--max-model-bytes BYTES] [--max-graph-nodes N]\n"
           "                    [--policy P] [--profile FILE] [--save-profile FILE]\n"
           "                    [--replan-period S] [--rate-window S]\n"
+          "                    [--devices cpu|cpu:N|cuda:0,cuda:1[,cpu]] [--partition green|mps|whole]\n"
           "  Serves the models of DIR (one folder per model with model.onnx and config.json) over\n"
           "  HTTP with the KServe v2 protocol on ADDR:N (default 127.0.0.1:8000) and Prometheus\n"
           "  metrics on port 8002. Without a repository it serves a default set of zoo models\n"
@@ -38,7 +39,11 @@ static void usage(FILE *f) {
           "  gpulet; none = one core set per model) plans gpu-lets (core sets) over the --profile\n"
           "  (default <cache>/profile-cpu.json, else the analytic CPU profile), re-planned every\n"
           "  --replan-period seconds (10) and when a model's rate over --rate-window seconds (10) moves;\n"
-          "  executed batches refine the profile (--save-profile writes it at exit).\n");
+          "  executed batches refine the profile (--save-profile writes it at exit).\n"
+          "  Devices: --devices cpu (default: the CPU's cores), cpu:N (the cores split into N equal\n"
+          "  devices), cuda:0,cuda:1 (GPUs, gpu-lets on --partition green contexts (default), mps or\n"
+          "  the whole GPU), with a trailing cpu as the fallback used once no GPU is left. A device that\n"
+          "  fails is dropped and its models re-planned onto the others (GET /v2/gpulet/plan).\n");
 }
 
 /* The repository token from FILE (or, without one, from $GPULET_REPO_TOKEN): one line, surrounding
@@ -96,13 +101,14 @@ int gl_cmd_serve(int argc, char **argv) {
       {"policy", required_argument, 0, 'y'},           {"profile", required_argument, 0, 'f'},
       {"save-profile", required_argument, 0, 'O'},     {"replan-period", required_argument, 0, 'e'},
       {"rate-window", required_argument, 0, 'w'},
+      {"devices", required_argument, 0, 'D'},          {"partition", required_argument, 0, 'X'},
       {0, 0, 0, 0}};
   gl_serve_opts_t o = {.listen = "127.0.0.1", .port = 8000, .metrics_port = 8002};
   const char *port_file = NULL, *token_file = NULL;
   static char token[4096];
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "r:M:l:p:m:P:c:B:E:C:H:T:k:I:N:S:G:A:y:f:O:e:w:Wqh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "r:M:l:p:m:P:c:B:E:C:H:T:k:I:N:S:G:A:y:f:O:e:w:D:X:Wqh", opts, NULL)) != -1) {
     char *end = NULL;
     long long v = 0;
     if (optarg && strchr("pmBECHTkINSG", c)) {
@@ -130,6 +136,8 @@ int gl_cmd_serve(int argc, char **argv) {
       case 'A': token_file = optarg; break;
       case 'W': o.whole = true; break;
       case 'y': o.policy = optarg; break;
+      case 'D': o.devices = optarg; break;
+      case 'X': o.partition = optarg; break;
       case 'f': o.profile = optarg; break;
       case 'O': o.save_profile = optarg; break;
       case 'e': case 'w': {

@@ -26,12 +26,26 @@ static int root_of(const int *alias_of, int v) {
   return v;
 }
 
+static gl_status_t plan(const gl_graph_t *g, const int *alias_of, const size_t *min_bytes,
+                        const int64_t *exact, gl_memplan_t *p);
+
 gl_status_t gl_memplan_build(const gl_graph_t *g, const int *alias_of, gl_memplan_t *p) {
-  return gl_memplan_build_sized(g, alias_of, NULL, p);
+  return plan(g, alias_of, NULL, NULL, p);
 }
 
 gl_status_t gl_memplan_build_sized(const gl_graph_t *g, const int *alias_of, const size_t *bytes,
                                    gl_memplan_t *p) {
+  return plan(g, alias_of, bytes, NULL, p);
+}
+
+gl_status_t gl_memplan_build_exact(const gl_graph_t *g, const int *alias_of, const int64_t *bytes,
+                                   gl_memplan_t *p) {
+  return plan(g, alias_of, NULL, bytes, p);
+}
+
+/* min_bytes[v] raises a value's size above its shape's; exact[v] >= 0 replaces it. */
+static gl_status_t plan(const gl_graph_t *g, const int *alias_of, const size_t *min_bytes,
+                        const int64_t *exact, gl_memplan_t *p) {
   memset(p, 0, sizeof *p);
   int nv = g->n_values;
   p->n_values = nv;
@@ -80,7 +94,8 @@ gl_status_t gl_memplan_build_sized(const gl_graph_t *g, const int *alias_of, con
     int64_t numel = gl_shape_numel(&val->shape);
     if (numel < 0) continue;
     size_t sz = (size_t)numel * gl_dtype_size(val->dtype);
-    if (bytes && bytes[v] > sz) sz = bytes[v];
+    if (min_bytes && min_bytes[v] > sz) sz = min_bytes[v];
+    if (exact && exact[v] >= 0) sz = (size_t)exact[v];
     sz = align64(sz);
     iv[n_iv++] = (interval_t){v, sz ? sz : 64, first[v], last[v]};
     p->naive_bytes += sz;

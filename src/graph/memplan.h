@@ -22,6 +22,11 @@ gl_status_t gl_memplan_build(const gl_graph_t *g, const int *alias_of, gl_mempla
  * than its shape says (0: from the shape), e.g. a backend's blocked layout with padded channels. */
 gl_status_t gl_memplan_build_sized(const gl_graph_t *g, const int *alias_of, const size_t *bytes,
                                    gl_memplan_t *p) GL_MUST_USE;
+/* As gl_memplan_build; bytes (may be NULL) gives per value its exact size in bytes where >= 0,
+ * smaller or larger than its shape says (-1: from the shape), e.g. a GPU plan storing f32 values
+ * as 2-byte halves. An alias's size is its root's. */
+gl_status_t gl_memplan_build_exact(const gl_graph_t *g, const int *alias_of, const int64_t *bytes,
+                                   gl_memplan_t *p) GL_MUST_USE;
 void gl_memplan_fini(gl_memplan_t *p);
 
 #endif

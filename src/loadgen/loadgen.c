@@ -60,8 +60,17 @@ typedef struct {
   conn_t *conns;       /* [max_conns] */
   int max_conns, n_open;
   conn_t *idle;        /* idle connections, a stack */
-  long *pending;       /* due arrival indices waiting for a connection, a FIFO ring */
-  long pend_head, pend_len, pend_cap;
+  /* due arrivals waiting for a connection: a FIFO ring per model, so that one model's waiting
+   * requests never queue another model's */
+  int nm;
+  long *pq;            /* rings back to back: model m's at pq_off[m], pq_cap[m] slots */
+  long *pq_off, *pq_cap, *pq_head, *pq_len;
+  long pend_len;       /* over all models */
+  /* connections in use per model, and a reservation per model (half the thread's connections
+   * shared out by arrival counts): a model may take a connection while the free ones exceed
+   * what the other models hold reserved and do not use */
+  int *busy, *resv;
+  int busy_total, resv_unused;
   long next;           /* next arrival of this thread (index into the global array, stride T) */
   long retry_cap;
   counters_t *cnt;
@@ -130,8 +139,11 @@ static void make_idle(worker_t *W, conn_t *c) {
   set_events(W, c, EPOLLIN | EPOLLRDHUP);
 }
 
+static void busy_add(worker_t *W, int m, int d);
+
 static void finish(worker_t *W, long i, int32_t code, int64_t now) {
   run_t *R = W->R;
+  busy_add(W, R->arr[i].model, -1);
   R->code[i] = code;
   R->lat_ns[i] = now - (R->t0 + R->arr[i].t_ns);
   atomic_fetch_sub_explicit(&W->cnt->inflight, 1, memory_order_relaxed);
@@ -141,10 +153,43 @@ static void finish(worker_t *W, long i, int32_t code, int64_t now) {
 }
 
 static void pend_push_front(worker_t *W, long i) {
-  if (W->pend_len == W->pend_cap) return; /* cannot happen: the ring holds every arrival */
-  W->pend_head = (W->pend_head - 1 + W->pend_cap) % W->pend_cap;
-  W->pending[W->pend_head] = i;
+  int m = W->R->arr[i].model;
+  if (W->pq_len[m] == W->pq_cap[m]) return; /* cannot happen: the ring holds the model's arrivals */
+  W->pq_head[m] = (W->pq_head[m] - 1 + W->pq_cap[m]) % W->pq_cap[m];
+  W->pq[W->pq_off[m] + W->pq_head[m]] = i;
+  W->pq_len[m]++;
   W->pend_len++;
+}
+
+static void pend_push_back(worker_t *W, long i) {
+  int m = W->R->arr[i].model;
+  if (W->pq_len[m] == W->pq_cap[m]) return;
+  W->pq[W->pq_off[m] + (W->pq_head[m] + W->pq_len[m]) % W->pq_cap[m]] = i;
+  W->pq_len[m]++;
+  W->pend_len++;
+}
+
+static long pend_pop(worker_t *W, int m) {
+  long i = W->pq[W->pq_off[m] + W->pq_head[m]];
+  W->pq_head[m] = (W->pq_head[m] + 1) % W->pq_cap[m];
+  W->pq_len[m]--;
+  W->pend_len--;
+  return i;
+}
+
+static void busy_add(worker_t *W, int m, int d) {
+  int before = W->resv[m] > W->busy[m] ? W->resv[m] - W->busy[m] : 0;
+  W->busy[m] += d;
+  W->busy_total += d;
+  int after = W->resv[m] > W->busy[m] ? W->resv[m] - W->busy[m] : 0;
+  W->resv_unused += after - before;
+}
+
+/* Whether model m may put a request on a connection now. */
+static bool may_take(const worker_t *W, int m) {
+  int free_ = W->max_conns - W->busy_total;
+  int mine = W->resv[m] > W->busy[m] ? W->resv[m] - W->busy[m] : 0;
+  return free_ > 0 && free_ > W->resv_unused - mine;
 }
 
 /* The connection broke under its request: resend once on a fresh connection when the server
@@ -159,6 +204,7 @@ static void conn_broke(worker_t *W, conn_t *c, const char *why, int64_t now) {
     W->retries++;
     atomic_fetch_sub_explicit(&W->cnt->sent, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&W->cnt->inflight, 1, memory_order_relaxed);
+    busy_add(W, W->R->arr[i].model, -1);
     pend_push_front(W, i);
     return;
   }
@@ -195,6 +241,7 @@ static void start_request(worker_t *W, conn_t *c, long i, int64_t now) {
   if (R->tries[i]++ == 0) R->lag_ns[i] = now - (R->t0 + R->arr[i].t_ns);
   atomic_fetch_add_explicit(&W->cnt->sent, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&W->cnt->inflight, 1, memory_order_relaxed);
+  busy_add(W, R->arr[i].model, 1);
   if (c->state == C_CONNECTING) return; /* written once connected */
   pump_write(W, c, now);
 }
@@ -236,41 +283,27 @@ static conn_t *conn_open(worker_t *W, int64_t now) {
   return c;
 }
 
-/* Sends due requests: pending ones first, then those whose time has come. */
+/* Sends due requests: arrivals whose time has come join their model's queue; then, oldest
+ * first among the models allowed a connection, queued requests leave. */
 static void send_due(worker_t *W, int64_t now) {
   run_t *R = W->R;
-  for (;;) {
-    long i;
-    if (W->pend_len > 0) {
-      i = W->pending[W->pend_head];
-    } else if (W->next < R->n && R->t0 + R->arr[W->next].t_ns <= now) {
-      i = W->next;
-    } else {
-      return;
+  while (W->next < R->n && R->t0 + R->arr[W->next].t_ns <= now) {
+    pend_push_back(W, W->next);
+    W->next += R->T;
+  }
+  while (W->pend_len > 0) {
+    int best = -1;
+    int64_t bt = 0;
+    for (int m = 0; m < W->nm; m++) {
+      if (W->pq_len[m] == 0 || !may_take(W, m)) continue;
+      int64_t t = R->arr[W->pq[W->pq_off[m] + W->pq_head[m]]].t_ns;
+      if (best < 0 || t < bt) best = m, bt = t;
     }
+    if (best < 0) return; /* every queued model waits for a connection: they are late */
     conn_t *c = W->idle;
-    if (c) {
-      W->idle = c->next_idle;
-    } else {
-      c = conn_open(W, now);
-      if (!c) {
-        /* no connection: queue it as pending (it is late) */
-        if (W->pend_len > 0 && W->pending[W->pend_head] == i) return;
-        W->pending[(W->pend_head + W->pend_len) % W->pend_cap] = i;
-        W->pend_len++;
-        W->next += R->T;
-        continue;
-      }
-      if (c->state == C_IDLE) { /* connected at once (loopback): not on the idle stack */
-      }
-    }
-    if (W->pend_len > 0 && W->pending[W->pend_head] == i) {
-      W->pend_head = (W->pend_head + 1) % W->pend_cap;
-      W->pend_len--;
-    } else {
-      W->next += R->T;
-    }
-    start_request(W, c, i, now);
+    if (c) W->idle = c->next_idle;
+    else if (!(c = conn_open(W, now))) return;
+    start_request(W, c, pend_pop(W, best), now);
   }
 }
 
@@ -392,12 +425,12 @@ static void *worker_main(void *arg) {
     if (now >= R->hard_end) break;
     send_due(W, now);
     int64_t wake = R->hard_end;
-    if (W->pend_len == 0 && W->next < R->n) {
+    if (W->next < R->n) {
       int64_t t = R->t0 + R->arr[W->next].t_ns;
       if (t < wake) wake = t;
     }
     arm(W, wake, &armed);
-    int ne = epoll_wait(W->ep, ev, 64, due_left && W->pend_len == 0 && wake <= now ? 0 : -1);
+    int ne = epoll_wait(W->ep, ev, 64, wake <= now ? 0 : -1);
     if (ne < 0 && errno != EINTR) break;
     now = gl_now_ns();
     for (int e = 0; e < ne; e++) {
@@ -438,11 +471,8 @@ static void *worker_main(void *arg) {
     c->req = -1;
     conn_close(W, c);
   }
-  while (W->pend_len > 0) {
-    R->code[W->pending[W->pend_head]] = R_UNSENT;
-    W->pend_head = (W->pend_head + 1) % W->pend_cap;
-    W->pend_len--;
-  }
+  for (int m = 0; m < W->nm; m++)
+    while (W->pq_len[m] > 0) R->code[pend_pop(W, m)] = R_UNSENT;
   for (; W->next < R->n; W->next += R->T) R->code[W->next] = R_UNSENT;
   struct timespec cpu;
   if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) W->cpu_ns = (int64_t)cpu.tv_sec * 1000000000LL + cpu.tv_nsec;
@@ -458,6 +488,7 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
   double dur = cfg->duration_s;
   double *lat = gl_malloc(((size_t)R->n + 1) * sizeof *lat);
   double *lag = gl_malloc(((size_t)R->n + 1) * sizeof *lag);
+  double *rej = gl_malloc(((size_t)R->n + 1) * sizeof *rej);
   size_t nlag = 0;
   res->min_attain = 1;
   res->ok = true;
@@ -466,7 +497,7 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
     snprintf(o->name, sizeof o->name, "%s", s->models[m].name);
     o->slo_ms = s->models[m].slo_ms;
     o->pct = s->models[m].pct;
-    size_t nl = 0;
+    size_t nl = 0, nrej = 0, lag0 = nlag;
     int64_t slo_ns = (int64_t)(o->slo_ms * 1e6);
     for (long i = 0; i < R->n; i++) {
       if (R->arr[i].model != m || R->arr[i].t_ns < w0) continue;
@@ -479,6 +510,7 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
         if (lat) lat[nl++] = (double)R->lat_ns[i] / 1e6;
       } else if (c == 429 || c == 503) {
         o->rejected++;
+        if (rej) rej[nrej++] = (double)R->lat_ns[i] / 1e6;
       } else {
         o->errors++;
         if (c == R_UNSENT) res->unsent++;
@@ -486,11 +518,20 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
       if (lag && R->lag_ns[i] >= 0) lag[nlag++] = (double)R->lag_ns[i] / 1e6;
     }
     o->rate = (double)o->sent / dur;
+    if (lag && nlag > lag0) { /* this model's lags are lag[lag0..nlag) */
+      gl_sort_doubles(lag + lag0, nlag - lag0);
+      o->send_lag_p99_ms = gl_percentile_sorted(lag + lag0, nlag - lag0, 99);
+    }
     if (lat && nl) {
       gl_sort_doubles(lat, nl);
       o->p50_ms = gl_percentile_sorted(lat, nl, 50);
       o->p99_ms = gl_percentile_sorted(lat, nl, 99);
       o->p999_ms = gl_percentile_sorted(lat, nl, 99.9);
+    }
+    if (rej && nrej) {
+      gl_sort_doubles(rej, nrej);
+      o->reject_p50_ms = gl_percentile_sorted(rej, nrej, 50);
+      o->reject_p99_ms = gl_percentile_sorted(rej, nrej, 99);
     }
     o->attain = o->sent ? (double)o->met / (double)o->sent : 1;
     if (o->attain < res->min_attain) res->min_attain = o->attain;
@@ -515,6 +556,26 @@ static void fill_result(run_t *R, gl_lg_result_t *res) {
   snprintf(res->first_error, sizeof res->first_error, "%s", R->first_error);
   gl_free(lat);
   gl_free(lag);
+  gl_free(rej);
+}
+
+/* The request log: "<scheduled send, s from the start> <model> <status> <latency ms>" per
+ * scheduled request, warm-up included, in schedule order. Status: the HTTP code, or "unsent",
+ * "timeout", "transport". */
+static gl_status_t write_log(const run_t *R, const char *path) {
+  FILE *f = fopen(path, "w");
+  if (!f) return gl_err(GL_EIO, "loadgen: cannot write the request log %s", path);
+  fprintf(f, "# t_s model status latency_ms\n");
+  for (long i = 0; i < R->n; i++) {
+    int c = R->code[i];
+    const char *name = R->cfg->scen->models[R->arr[i].model].name;
+    double t = (double)R->arr[i].t_ns / 1e9;
+    if (c > 0) fprintf(f, "%.6f %s %d %.3f\n", t, name, c, (double)R->lat_ns[i] / 1e6);
+    else fprintf(f, "%.6f %s %s -\n", t, name, c == R_UNSENT ? "unsent" : c == R_TIMEOUT ? "timeout" : c == R_PENDING ? "pending" : "transport");
+  }
+  bool bad = ferror(f) != 0;
+  if (fclose(f) != 0 || bad) return gl_err(GL_EIO, "loadgen: writing the request log %s failed", path);
+  return GL_OK;
 }
 
 static void progress(run_t *R, FILE *f, bool tty, int64_t now) {
@@ -598,13 +659,32 @@ gl_status_t gl_lg_run(const gl_lg_config_t *cfg, gl_lg_result_t *res) {
     W->cnt = &R.cnt[t];
     W->max_conns = C / T + (t < C % T ? 1 : 0);
     W->conns = gl_calloc((size_t)W->max_conns, sizeof *W->conns);
-    W->pend_cap = n / T + 2;
-    W->pending = gl_malloc((size_t)W->pend_cap * sizeof *W->pending);
+    W->nm = s->n_models;
+    W->pq = gl_malloc(((size_t)n / (size_t)T + 2 + (size_t)s->n_models) * sizeof *W->pq);
+    W->pq_off = gl_calloc((size_t)s->n_models, sizeof *W->pq_off);
+    W->pq_cap = gl_calloc((size_t)s->n_models, sizeof *W->pq_cap);
+    W->pq_head = gl_calloc((size_t)s->n_models, sizeof *W->pq_head);
+    W->pq_len = gl_calloc((size_t)s->n_models, sizeof *W->pq_len);
+    W->busy = gl_calloc((size_t)s->n_models, sizeof *W->busy);
+    W->resv = gl_calloc((size_t)s->n_models, sizeof *W->resv);
+    if (W->pq_cap && W->pq_off && W->resv) {
+      long mine = 0;
+      for (long i = t; i < n; i += T) W->pq_cap[arr[i].model]++, mine++;
+      long off = 0;
+      for (int m = 0; m < s->n_models; m++) {
+        /* half the connections reserved, by each model's share of this thread's arrivals */
+        W->resv[m] = mine ? (int)((double)W->max_conns * 0.5 * (double)W->pq_cap[m] / (double)mine) : 0;
+        W->resv_unused += W->resv[m];
+        W->pq_off[m] = off;
+        off += ++W->pq_cap[m];
+      }
+    }
     W->rd = gl_malloc(1 << 16);
     W->next = t;
     W->ep = epoll_create1(EPOLL_CLOEXEC);
     W->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (!W->conns || !W->pending || !W->rd || W->ep < 0 || W->tfd < 0) {
+    if (!W->conns || !W->pq || !W->pq_off || !W->pq_cap || !W->pq_head || !W->pq_len || !W->busy || !W->resv ||
+        !W->rd || W->ep < 0 || W->tfd < 0) {
       st = gl_err(GL_ENOMEM, "loadgen: cannot set up sender thread %d", t);
       goto out;
     }
@@ -657,6 +737,7 @@ gl_status_t gl_lg_run(const gl_lg_config_t *cfg, gl_lg_result_t *res) {
     if (!R.w[t].joined) pthread_join(R.w[t].th, NULL);
   res->wall_s = (double)(gl_now_ns() - R.t0) / 1e9;
   if (st == GL_OK) fill_result(&R, res);
+  if (st == GL_OK && cfg->log_path) st = write_log(&R, cfg->log_path);
 out:
   for (int t = 0; R.w && t < T; t++) {
     worker_t *W = &R.w[t];
@@ -665,7 +746,13 @@ out:
       gl_free(W->conns[k].rbuf);
     }
     gl_free(W->conns);
-    gl_free(W->pending);
+    gl_free(W->pq);
+    gl_free(W->pq_off);
+    gl_free(W->pq_cap);
+    gl_free(W->pq_head);
+    gl_free(W->pq_len);
+    gl_free(W->busy);
+    gl_free(W->resv);
     gl_free(W->rd);
     if (W->ep > 0) close(W->ep);
     if (W->tfd > 0) close(W->tfd);

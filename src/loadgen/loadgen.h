@@ -43,6 +43,8 @@ typedef struct {
   double drain_s;               /* after the last send, wait this long for answers (10) */
   bool quiet;                   /* no progress line */
   FILE *progress;               /* where the progress line goes (stderr) */
+  const char *log_path;         /* NULL, or a file that receives one line per scheduled request
+                                 * (docs/loadgen.md "Request log") */
 } gl_lg_config_t;
 
 typedef struct {
@@ -52,6 +54,8 @@ typedef struct {
   long long sent, answered, met, late, rejected, errors;
   double p50_ms, p99_ms, p999_ms; /* over answered requests, from the scheduled send time */
   double attain;                /* met / sent (1 when nothing was sent) */
+  double send_lag_p99_ms;       /* this model's requests: actual - scheduled send time */
+  double reject_p50_ms, reject_p99_ms; /* 429/503 answers: scheduled send to the answer's last byte */
 } gl_lg_model_result_t;
 
 typedef struct {

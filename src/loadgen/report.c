@@ -131,6 +131,9 @@ gl_status_t gl_lg_write_json(const char *path, const gl_lg_config_t *cfg, const 
     json_object_set_new(x, "p99_ms", num(m->p99_ms));
     json_object_set_new(x, "p999_ms", num(m->p999_ms));
     json_object_set_new(x, "attain", num(m->attain));
+    json_object_set_new(x, "send_lag_p99_ms", num(m->send_lag_p99_ms));
+    json_object_set_new(x, "reject_p50_ms", m->rejected ? num(m->reject_p50_ms) : json_null());
+    json_object_set_new(x, "reject_p99_ms", m->rejected ? num(m->reject_p99_ms) : json_null());
     json_array_append_new(ms, x);
   }
   json_object_set_new(o, "models", ms);

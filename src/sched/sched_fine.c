@@ -70,6 +70,9 @@ static bool fit_device(const gl_sched_input_t *in, gl_sched_device_t *D) {
           int b = (int)ceil(L->duty_ms * x->rate / 1000 - 1e-9);
           x->batch = b < 1 ? 1 : b > in->max_batch ? in->max_batch : b;
           x->lat_ms = gl_sched_latency(in, x->model, x->batch, L->units, a);
+          /* the merged duty leaves no slack (D + l = SLO, Nexus): a neighbour's slowdown would
+           * break it, so shorten the cycle instead (smaller batches); the second pass checks */
+          if (!it && L->duty_ms + x->lat_ms > slo && slo - x->lat_ms > 0) L->duty_ms = slo - x->lat_ms;
           x->tput = 1000.0 * x->batch / L->duty_ms;
           sum += x->lat_ms;
           if (it && (L->duty_ms + x->lat_ms > slo || x->tput < x->rate * (1 - 1e-9))) return false;

@@ -2,6 +2,7 @@
  * scheduler (every period, on a rate trigger, on drift, on load/unload and on request), and the
  * reorganizer that builds the new plan's gpu-lets beside the old ones and switches the routing.
  * The live profile it plans with is refined in profile_live.c. */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ const char *const gl_serve_reasons[GL_REASON_N] = {"period", "rate", "drift", "l
 #define MIN_RATE 1.0      /* req/s planned for a model never seen */
 
 typedef struct {
+  int dev;          /* server device index */
   int units;
   double duty_ms, occ;
   int n;
@@ -54,11 +56,17 @@ static double observed_rate(gl_server_t *s, gl_smodel_t *m) {
 
 static double target_of(double rate) { return gl_sched_target_rate(rate > MIN_RATE ? rate : MIN_RATE); }
 
-/* One gpu-let per model on cores_per_model cores (--policy none, and the last fallback). */
-static int static_specs(gl_server_t *s, gl_smodel_t **ms, int n, spec_t *sp) {
+/* One gpu-let per model on cores_per_model cores (--policy none, and the last fallback), the
+ * models dealt round-robin over the devices ok[0..n_ok). */
+static int static_specs(gl_server_t *s, gl_smodel_t **ms, int n, spec_t *sp, const int *ok, int n_ok) {
+  if (n_ok < 1) return 0;
   for (int i = 0; i < n && i < GL_PLAN_MAX_LETS * 4; i++) {
     memset(&sp[i], 0, sizeof sp[i]);
-    sp[i].units = s->cores_per_model;
+    sp[i].dev = ok[i % n_ok];
+    gl_sdev_t *d = &s->devs[sp[i].dev];
+    /* the fallback splits its own units between the models it takes */
+    int per = (n + n_ok - 1) / n_ok, u = d->fallback ? d->units / per : s->cores_per_model;
+    sp[i].units = u < 1 ? 1 : u > d->units ? d->units : u;
     sp[i].n = 1;
     sp[i].m[0].m = ms[i];
     sp[i].m[0].batch = ms[i]->cfg.max_batch > 0 ? ms[i]->cfg.max_batch : 1;
@@ -70,48 +78,113 @@ static int static_specs(gl_server_t *s, gl_smodel_t **ms, int n, spec_t *sp) {
 static bool all_placed(const gl_sched_plan_t *p, int n) {
   for (int i = 0; i < n; i++) {
     bool found = false;
-    for (int l = 0; l < p->dev[0].n_lets && !found; l++)
-      for (int k = 0; k < p->dev[0].lets[l].n_members; k++) found |= p->dev[0].lets[l].m[k].model == i;
+    for (int d = 0; d < p->n_devices && !found; d++)
+      for (int l = 0; l < p->dev[d].n_lets && !found; l++)
+        for (int k = 0; k < p->dev[d].lets[l].n_members; k++) found |= p->dev[d].lets[l].m[k].model == i;
     if (!found) return false;
   }
   return true;
 }
 
-static int plan_specs(gl_server_t *s, const gl_sched_plan_t *p, gl_smodel_t **ms, spec_t *sp) {
+/* The plan's gpu-lets as specs; plan device d is server device ok[d]; predictions from prof, in
+ * which model i is row pm[i]. */
+static int plan_specs(const gl_sched_plan_t *p, gl_smodel_t **ms, spec_t *sp, const int *ok, const gl_profile_t *prof,
+                      const int *pm) {
   int n = 0;
-  const gl_profile_t *prof = s->ctl.prof;
-  for (int l = 0; l < p->dev[0].n_lets; l++) {
-    const gl_sched_let_t *L = &p->dev[0].lets[l];
+  for (int d = 0; d < p->n_devices; d++)
+  for (int l = 0; l < p->dev[d].n_lets && n < GL_SERVE_MAX_LETS; l++) {
+    const gl_sched_let_t *L = &p->dev[d].lets[l];
     if (!L->n_members) continue;
     spec_t *x = &sp[n++];
     memset(x, 0, sizeof *x);
+    x->dev = ok[d];
     x->units = L->units;
     x->duty_ms = L->duty_ms;
     x->occ = L->occupancy;
     x->n = L->n_members;
     for (int k = 0; k < L->n_members; k++) {
       gl_slet_spec_member_t *e = &x->m[k];
+      int r = pm[L->m[k].model];
       e->m = ms[L->m[k].model];
       e->batch = L->m[k].batch;
       e->rate = L->m[k].rate;
+      for (int b = 1; b <= GL_BATCH_MAX && b <= gl_profile_max_batch(prof); b++)
+        e->pred_ms[b] = gl_profile_latency(prof, r, b, x->units, false) + gl_profile_batch_ms(prof, r, b);
     }
   }
-  for (int i = 0; i < n; i++)
-    for (int k = 0; k < sp[i].n; k++) {
-      gl_slet_spec_member_t *e = &sp[i].m[k];
-      for (int b = 1; b <= GL_BATCH_MAX && b <= gl_profile_max_batch(prof); b++)
-        e->pred_ms[b] = gl_profile_latency(prof, e->m->pm, b, sp[i].units, false) + gl_profile_batch_ms(prof, e->m->pm, b);
-    }
-  (void)ms;
   return n;
+}
+
+/* m's row in the fallback's profile (its profile_model, else its name; case, '_' and '-'
+ * ignored), or -1. */
+static int fb_row(const gl_profile_t *p, const gl_smodel_t *m) {
+  const char *want = m->cfg.profile_model[0] ? m->cfg.profile_model : m->name;
+  int r = gl_profile_find(p, want);
+  for (int i = 0; r < 0 && i < p->n_models; i++) {
+    const char *a = p->models[i].name, *b = want;
+    for (;;) {
+      while (*a == '_' || *a == '-') a++;
+      while (*b == '_' || *b == '-') b++;
+      if (!*a || !*b || tolower((unsigned char)*a) != tolower((unsigned char)*b)) break;
+      a++, b++;
+    }
+    if (!*a && !*b) r = i;
+  }
+  return r;
+}
+
+/* The fallback planned with its own profile; false (nothing planned) when a model is not in it
+ * or the plan is infeasible. */
+static bool plan_fallback(gl_server_t *s, const gl_sched_input_t *in0, gl_smodel_t **ms, int nm, const int *okd, int n_ok,
+                          spec_t *sp, int *n_sp) {
+  const gl_profile_t *fb = s->ctl.fb_prof;
+  if (!fb || nm == 0) return false;
+  static gl_sched_model_t fm[GL_SERVE_MAX_MODELS];
+  int pm[GL_SERVE_MAX_MODELS];
+  for (int i = 0; i < nm; i++) {
+    fm[i] = in0->models[i];
+    if ((pm[i] = fm[i].pm = fb_row(fb, ms[i])) < 0) return false;
+    fm[i].mem_mb = fb->models[pm[i]].mem_mb;
+  }
+  gl_sched_input_t in;
+  gl_sched_input_defaults(&in, fb);
+  in.n_devices = n_ok;
+  in.n_models = nm;
+  in.models = fm;
+  in.ctx_mb = 0;
+  if (in.max_batch > in0->max_batch) in.max_batch = in0->max_batch;
+  gl_sched_plan_t p;
+  bool ok = gl_sched_plan(s->o.policy, &in, &p) == GL_OK && p.feasible && all_placed(&p, nm);
+  if (ok) *n_sp = plan_specs(&p, ms, sp, okd, fb, pm);
+  gl_sched_plan_fini(&p);
+  return ok;
 }
 
 static void fill_pred(gl_server_t *s, spec_t *sp, int n) {
   const gl_profile_t *prof = s->ctl.prof;
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
+    /* the fallback (the CPU under the GPUs' profile; its own units): the
+     * model's load-time measurement, batch b on u cores guessed as lat1 (0.4 + 0.6 b) / u^0.7 */
+    bool guess = s->devs[sp[i].dev].fallback;
     for (int k = 0; k < sp[i].n; k++)
       for (int b = 1; b <= GL_BATCH_MAX && b <= gl_profile_max_batch(prof); b++)
-        sp[i].m[k].pred_ms[b] = gl_profile_latency(prof, sp[i].m[k].m->pm, b, sp[i].units, false);
+        sp[i].m[k].pred_ms[b] = guess ? sp[i].m[k].m->lat1_ms * (0.4 + 0.6 * b) / pow(sp[i].units, 0.7)
+                                      : gl_profile_latency(prof, sp[i].m[k].m->pm, b, sp[i].units, false);
+  }
+}
+
+/* The devices to plan on: the primaries not failed; when none is left, the fallbacks not failed.
+ * Returns the count; *mask has a bit per device chosen. */
+static int ok_devices(gl_server_t *s, int *ok, unsigned *mask) {
+  int n = 0;
+  *mask = 0;
+  for (int pass = 0; pass < 2 && n == 0; pass++)
+    for (int i = 0; i < s->n_devs; i++)
+      if (s->devs[i].fallback == (pass == 1) && !atomic_load(&s->devs[i].sd.failed)) {
+        ok[n++] = i;
+        *mask |= 1u << i;
+      }
+  return n;
 }
 
 static int reason_idx(const char *reason) {
@@ -135,14 +208,34 @@ static void publish_lets(gl_sctl_t *c, gl_slet_t **a, int na, gl_slet_t **b, int
   pthread_mutex_unlock(&c->mu);
 }
 
+/* m has no gpu-let left (every device failed): its queued requests are answered 503 at once
+ * rather than waiting for a device that will not come back. */
+static void fail_queued(gl_smodel_t *m) {
+  for (;;) {
+    gl_req_t rq[GL_BATCH_MAX];
+    pthread_mutex_lock(&m->mu);
+    int n = m->n_lets ? 0 : gl_dqueue_pop(&m->q, GL_BATCH_MAX, rq);
+    m->st.fail_rejected += n;
+    pthread_mutex_unlock(&m->mu);
+    if (n == 0) return;
+    for (int k = 0; k < n; k++) {
+      gl_sreq_t *r = (gl_sreq_t *)(intptr_t)rq[k].id;
+      r->http_status = 503;
+      snprintf(r->err, sizeof r->err, "model '%s': no device is left to serve it (see GET /v2/gpulet/plan)", m->name);
+      gl_sreq_finish(r);
+    }
+    pthread_mutex_lock(&m->mu);
+    m->in_flight -= n;
+    pthread_cond_broadcast(&m->idle_cv);
+    pthread_mutex_unlock(&m->mu);
+  }
+}
+
 /* Builds sp's gpu-lets beside the current ones (identical ones are kept), warms them, switches
  * every model's routing, then retires and joins the old ones. On a build error nothing changes. */
 static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **ms, int nm, bool rebuild, reorg_t *r) {
   gl_sctl_t *c = &s->ctl;
   int64_t t0 = gl_now_ns();
-  gl_part_dev_info_t di;
-  gl_part_dev_info(s->dev, &di);
-  int C = di.units_total;
   gl_slet_t *old[GL_SERVE_MAX_LETS], *nw[GL_SERVE_MAX_LETS];
   bool keep_old[GL_SERVE_MAX_LETS] = {0}, fresh[GL_SERVE_MAX_LETS] = {0};
   pthread_mutex_lock(&c->mu);
@@ -150,11 +243,13 @@ static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **m
   memcpy(old, c->lets, sizeof(gl_slet_t *) * (size_t)n_old);
   pthread_mutex_unlock(&c->mu);
   if (n > GL_SERVE_MAX_LETS) n = GL_SERVE_MAX_LETS;
-  int used[256] = {0};
+  static int used_all[GL_SERVE_MAX_DEVS][256]; /* replan_mu held */
+  memset(used_all, 0, sizeof used_all);
   for (int i = 0; i < n; i++) {
     nw[i] = NULL;
+    int *used = used_all[sp[i].dev];
     for (int j = 0; j < n_old && !rebuild; j++)
-      if (!keep_old[j] && gl_slet_same(old[j], sp[i].units, sp[i].duty_ms, sp[i].m, sp[i].n)) {
+      if (!keep_old[j] && old[j]->sdev == &s->devs[sp[i].dev].sd && gl_slet_same(old[j], sp[i].units, sp[i].duty_ms, sp[i].m, sp[i].n)) {
         keep_old[j] = true;
         nw[i] = old[j];
         /* kept as it runs; its predictions and rates follow the live profile and the new plan */
@@ -167,7 +262,7 @@ static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **m
           e->drift_obs = e->drift_pred = 0;
           pthread_mutex_unlock(&e->m->mu);
         }
-        for (int k = 0; k < old[j]->n_cores; k++) used[old[j]->cores[k]]++;
+        for (int k = 0; k < old[j]->n_cores; k++) used[old[j]->cores[k] - s->devs[sp[i].dev].base]++;
         break;
       }
   }
@@ -175,28 +270,31 @@ static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **m
   bool reconf[GL_SERVE_MAX_LETS] = {0};
   for (int i = 0; i < n && !rebuild; i++) {
     if (nw[i]) continue;
+    int *used = used_all[sp[i].dev];
     for (int j = 0; j < n_old; j++)
-      if (!keep_old[j] && gl_slet_same_members(old[j], sp[i].units, sp[i].m, sp[i].n)) {
+      if (!keep_old[j] && old[j]->sdev == &s->devs[sp[i].dev].sd && gl_slet_same_members(old[j], sp[i].units, sp[i].m, sp[i].n)) {
         keep_old[j] = true;
         nw[i] = old[j];
         reconf[i] = true;
-        for (int k = 0; k < old[j]->n_cores; k++) used[old[j]->cores[k]]++;
+        for (int k = 0; k < old[j]->n_cores; k++) used[old[j]->cores[k] - s->devs[sp[i].dev].base]++;
         break;
       }
   }
   gl_status_t st = GL_OK;
   for (int i = 0; i < n && !st; i++) {
     if (nw[i]) continue;
-    int u = di.kind == GL_PART_CPU_WHOLE ? C : sp[i].units < 1 ? 1 : sp[i].units > C ? C : sp[i].units;
-    if (C > 256) u = u > 256 ? 256 : u;
-    int order[256], nc = C > 256 ? 256 : C, cores[256];
-    for (int k = 0; k < nc; k++) order[k] = k;
-    for (int a = 1; a < nc; a++) /* least used first, then by index (stable insertion sort) */
-      for (int b = a; b > 0 && used[order[b - 1]] > used[order[b]]; b--) {
-        int t = order[b]; order[b] = order[b - 1]; order[b - 1] = t;
-      }
-    for (int k = 0; k < u; k++) cores[k] = order[k], used[order[k]]++;
-    st = gl_slet_start(s->dev, cores, u, sp[i].units, sp[i].duty_ms, sp[i].occ, sp[i].m, sp[i].n, gl_sctl_observe, gl_sctl_peek,
+    gl_sdev_t *dv = &s->devs[sp[i].dev];
+    int *used = used_all[sp[i].dev];
+    gl_part_dev_info_t di;
+    gl_part_dev_info(dv->pd, &di);
+    int C = dv->units;
+    /* the whole CPU, the whole GPU: every gpu-let gets all of it */
+    bool whole = di.kind == GL_PART_CPU_WHOLE || di.kind == GL_PART_VIRTUAL;
+    int u = whole ? C : sp[i].units < 1 ? 1 : sp[i].units > C ? C : sp[i].units;
+    int cores[256];
+    u = gl_serve_pick_units(&di, C, u, used, cores);
+    for (int k = 0; k < u; k++) used[cores[k]]++, cores[k] += dv->base;
+    st = gl_slet_start_on(&dv->sd, dv->pd, cores, u, sp[i].units, sp[i].duty_ms, sp[i].occ, sp[i].m, sp[i].n, gl_sctl_observe, gl_sctl_peek,
                        s, ++c->next_let_id, &nw[i]);
     if (!st) fresh[i] = true;
   }
@@ -257,6 +355,7 @@ static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **m
     pthread_mutex_unlock(&c->mu);
     gl_slet_destroy(ret[j]);
   }
+  for (int q = 0; q < nm; q++) fail_queued(ms[q]);
   int64_t t2 = gl_now_ns();
   for (int i = 0; i < n; i++) r->built += fresh[i], r->reconf += reconf[i];
   r->kept = n - r->built - r->reconf;
@@ -277,7 +376,12 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
   int nm = snapshot_models(s, ms);
   gl_sched_model_t sm[GL_SERVE_MAX_MODELS];
   bool changed[GL_SERVE_MAX_MODELS] = {0};
-  bool any = false, same_set = c->have_plan && nm == c->n_plan_models;
+  int okd[GL_SERVE_MAX_DEVS];
+  unsigned mask;
+  int n_ok = ok_devices(s, okd, &mask);
+  bool on_fallback = n_ok > 0 && s->devs[okd[0]].fallback;
+  bool build_failed = false;
+  bool any = false, same_set = c->have_plan && nm == c->n_plan_models && mask == c->plan_dev_mask;
   for (int i = 0; i < nm; i++) {
     gl_smodel_t *m = ms[i];
     double r = observed_rate(s, m), tgt = target_of(r);
@@ -315,16 +419,25 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
   }
   gl_sched_input_t in;
   gl_sched_input_defaults(&in, c->prof);
-  in.n_devices = 1;
+  in.n_devices = n_ok > 0 ? n_ok : 1;
   in.n_models = nm;
   in.models = sm;
-  in.ctx_mb = 0; /* no per-context memory on a CPU */
+  if (n_ok == 0 || strcmp(s->devs[okd[0]].kind, "cuda")) in.ctx_mb = 0; /* no per-context memory on a CPU */
   int mb = 1;
   for (int i = 0; i < nm; i++)
     if (ms[i]->cfg.max_batch > mb) mb = ms[i]->cfg.max_batch;
   if (in.max_batch > mb) in.max_batch = mb;
-  if (policy_none || nm == 0) {
-    n_sp = static_specs(s, ms, nm, sp);
+  if (n_ok == 0) {
+    feasible = false;
+    snprintf(why, sizeof why, "every device failed: nothing serves");
+    n_sp = 0;
+  } else if (on_fallback && !policy_none && plan_fallback(s, &in, ms, nm, okd, n_ok, sp, &n_sp)) {
+    /* the fallback (the CPU after every GPU failed), planned with its own profile */
+    snprintf(why, sizeof why, "degraded: every GPU failed; the CPU fallback serves a plan from its profile (%.100s)", c->fb_src);
+  } else if (policy_none || nm == 0 || on_fallback) {
+    /* the fallback without a plan (models its profile lacks, or too much load): a static split */
+    if (on_fallback) snprintf(why, sizeof why, "degraded: every GPU failed; the CPU fallback serves a static split");
+    n_sp = static_specs(s, ms, nm, sp, okd, n_ok);
     fill_pred(s, sp, n_sp);
   } else {
     gl_status_t st = force || !c->have_plan ? gl_sched_plan(s->o.policy, &in, &plan)
@@ -374,7 +487,9 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
       have_new = true;
     }
     if (have_new) {
-      n_sp = plan_specs(s, &plan, ms, sp);
+      int pm[GL_SERVE_MAX_MODELS];
+      for (int i = 0; i < nm; i++) pm[i] = ms[i]->pm;
+      n_sp = plan_specs(&plan, ms, sp, okd, c->prof, pm);
     } else if (same_set && !rebuild) {
       size_t l = strlen(why);
       snprintf(why + l, sizeof why - l, "; keeping the previous plan");
@@ -382,7 +497,7 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
     } else {
       size_t l = strlen(why);
       snprintf(why + l, sizeof why - l, "; serving a static split (one gpu-let per model)");
-      n_sp = static_specs(s, ms, nm, sp);
+      n_sp = static_specs(s, ms, nm, sp, okd, n_ok);
       fill_pred(s, sp, n_sp);
     }
   }
@@ -394,6 +509,7 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
   gl_status_t st = GL_OK;
   if (n_sp >= 0) {
     st = reorganize(s, sp, n_sp, ms, nm, rebuild, &r);
+    build_failed = st != GL_OK;
     if (st) {
       feasible = false;
       snprintf(why, sizeof why, "gpu-lets not built, previous plan kept: %s", gl_errmsg());
@@ -401,6 +517,7 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
     }
   }
   if (!st && n_sp >= 0) {
+    c->plan_dev_mask = mask;
     if (c->have_plan) gl_sched_plan_fini(&c->plan);
     c->have_plan = have_new;
     if (have_new) c->plan = plan;
@@ -427,13 +544,46 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
                     .switched = !st && n_sp >= 0, .built = r.built, .kept = r.kept, .reconf = r.reconf, .retired = r.retired,
                     .decision_ms = c->decision_ms, .build_ms = r.build_ms, .switch_ms = r.switch_ms};
   snprintf(h->reason, sizeof h->reason, "%s", reason);
+  double recover_ms = -1;
+  if (!st && n_sp >= 0 && c->fault_ns) {
+    /* serving on the remaining devices: the new gpu-lets pull from the queues now */
+    recover_ms = c->recover_ms = gl_ns_to_ms(gl_now_ns() - c->fault_ns);
+    c->fault_ns = 0;
+  }
   pthread_mutex_unlock(&c->mu);
+  if (recover_ms >= 0 && !s->o.quiet)
+    fprintf(stderr, "gpulet serve: serving on %d device(s)%s %.1f ms after the device failure\n", n_ok,
+            on_fallback ? " (the CPU fallback: degraded)" : "", recover_ms);
   if (!s->o.quiet)
     fprintf(stderr, "gpulet serve: epoch %d (%s): %d gpu-lets built, %d kept, %d reconfigured, %d retired; decision %.2f ms, switch %.1f ms%s%s\n",
-            c->epoch, reason, r.built, r.kept, r.reconf, r.retired, c->decision_ms, r.switch_ms, feasible ? "" : "; infeasible: ", why);
+            c->epoch, reason, r.built, r.kept, r.reconf, r.retired, c->decision_ms, r.switch_ms, feasible ? (why[0] ? "; " : "") : "; infeasible: ", why);
 out:
   for (int i = 0; i < nm; i++) gl_smodel_unref(ms[i]);
+  /* a device failed while the new gpu-lets were built: plan again without it */
+  unsigned mask2;
+  int okd2[GL_SERVE_MAX_DEVS];
+  bool again = build_failed && (ok_devices(s, okd2, &mask2), mask2 != mask);
   pthread_mutex_unlock(&c->replan_mu);
+  if (again) replan(s, "fault", true, false);
+}
+
+void gl_sctl_device_failed(void *server, int dev, const char *why) {
+  gl_server_t *s = server;
+  gl_sctl_t *c = &s->ctl;
+  gl_sdev_t *d = &s->devs[dev];
+  bool degraded;
+  int left = gl_serve_devices_ok(s, &degraded);
+  pthread_mutex_lock(&c->mu);
+  snprintf(d->why, sizeof d->why, "%s", why);
+  d->failed_at_s = now_s(s);
+  c->dev_failures++;
+  if (!c->fault_ns) c->fault_ns = gl_now_ns();
+  /* re-plan at once onto the remaining devices */
+  c->req_seq++;
+  snprintf(c->req_reason, sizeof c->req_reason, "fault");
+  pthread_cond_signal(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  fprintf(stderr, "gpulet serve: device %d (%s) failed: %s; re-planning onto %d remaining device(s)\n", dev, d->name, why, left);
 }
 
 /* ---- the control thread ---- */
@@ -532,6 +682,15 @@ static void *ctl_main(void *arg) {
     }
     if (now >= next_tick) {
       next_tick = now + tick;
+#ifdef GL_FAULT_INJECT
+      /* GPULET_FAULT_DEVICE on a device that ran no batch since its time came (a running batch
+       * fails it first, in let.c) */
+      for (int i = 0; i < s->n_devs; i++) {
+        gl_slet_dev_t *sd = &s->devs[i].sd;
+        if (sd->fault_at_ns && now >= sd->fault_at_ns + 250000000LL && !atomic_exchange(&sd->failed, true))
+          gl_sctl_device_failed(s, i, "injected device fault (GPULET_FAULT_DEVICE)");
+      }
+#endif
       int fire = rates_tick(s);
       bool epoch_due = now >= next_period;
       if (epoch_due) next_period = now + period;
@@ -615,7 +774,8 @@ gl_status_t gl_sctl_init(gl_server_t *s) {
   const char *path = s->o.profile;
   char def[4200];
   struct stat sb;
-  if (!path) {
+  bool gpu = s->n_devs > 0 && !strcmp(s->devs[0].kind, "cuda");
+  if (!path && !gpu) {
     /* <cache>/profile-cpu.json: the folder above the default model repository */
     snprintf(def, sizeof def, "%s", s->o.cache_dir ? s->o.cache_dir : "");
     if (!def[0]) {
@@ -632,11 +792,39 @@ gl_status_t gl_sctl_init(gl_server_t *s) {
   if (path) {
     if ((st = gl_profile_load(path, &c->prof))) return gl_err_wrap(st, "--profile");
     snprintf(c->prof_src, sizeof c->prof_src, "%.150s", path);
-    if (strcmp(c->prof->kind, "cpu") && !s->o.quiet)
-      fprintf(stderr, "gpulet serve: warning: profile %s is for a '%s' device; planning the CPU with it\n", path, c->prof->kind);
+    if (strcmp(c->prof->kind, gpu ? "cuda" : "cpu") && !s->o.quiet)
+      fprintf(stderr, "gpulet serve: warning: profile %s is for a '%s' device; planning the %s with it\n", path, c->prof->kind,
+              gpu ? "GPUs" : "CPU");
+  } else if (gpu) {
+    if ((st = gl_profile_analytic("h100", &c->prof))) return st;
+    snprintf(c->prof_src, sizeof c->prof_src, "analytic h100 profile");
+    if (!s->o.quiet) fprintf(stderr, "gpulet serve: no --profile for the GPUs: planning with the analytic h100 profile\n");
   } else {
     if ((st = gl_profile_analytic("cpu", &c->prof))) return st;
     snprintf(c->prof_src, sizeof c->prof_src, "analytic cpu profile");
+  }
+  /* the fallback's own profile: the CPU's (<cache>/profile-cpu.json, else analytic) */
+  for (int i = 0; i < s->n_devs && !c->fb_prof; i++) {
+    if (!s->devs[i].fallback) continue;
+    char fbp[4200];
+    snprintf(fbp, sizeof fbp, "%s", s->o.cache_dir ? s->o.cache_dir : "");
+    if (!fbp[0]) {
+      const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+      if (x && x[0]) snprintf(fbp, sizeof fbp, "%s/gpulet/profile-cpu.json", x);
+      else snprintf(fbp, sizeof fbp, "%s/.cache/gpulet/profile-cpu.json", h && h[0] ? h : "/tmp");
+    } else {
+      size_t l = strlen(fbp);
+      snprintf(fbp + l, sizeof fbp - l, "/../profile-cpu.json");
+    }
+    if (!stat(fbp, &sb) && !gl_profile_load(fbp, &c->fb_prof)) snprintf(c->fb_src, sizeof c->fb_src, "%.150s", fbp);
+    else if ((st = gl_profile_analytic("cpu", &c->fb_prof))) return st;
+    else snprintf(c->fb_src, sizeof c->fb_src, "analytic cpu profile");
+    if (c->fb_prof->total_units > s->devs[i].units) c->fb_prof->total_units = s->devs[i].units;
+  }
+  /* cpu:N: the planner's device is one slice of the cores */
+  if (s->n_devs > 1 && !gpu && c->prof->total_units > s->devs[0].units) {
+    c->prof_units_saved = c->prof->total_units;
+    c->prof->total_units = s->devs[0].units;
   }
   pthread_mutex_lock(&c->prof_mu);
   st = gl_sctl_cells_fit(c);
@@ -681,6 +869,7 @@ void gl_sctl_fini(gl_server_t *s) {
   c->n_lets = 0;
   if (c->have_plan) gl_sched_plan_fini(&c->plan);
   c->have_plan = false;
+  if (c->prof && c->prof_units_saved) c->prof->total_units = c->prof_units_saved;
   if (c->prof && s->o.save_profile) {
     snprintf(c->prof->who, sizeof c->prof->who, "gpulet serve (refined by %lld batches)", c->prof_updates);
     if (gl_profile_save(c->prof, s->o.save_profile)) fprintf(stderr, "gpulet serve: --save-profile: %s\n", gl_errmsg());
@@ -688,6 +877,8 @@ void gl_sctl_fini(gl_server_t *s) {
   }
   gl_profile_destroy(c->prof);
   c->prof = NULL;
+  gl_profile_destroy(c->fb_prof);
+  c->fb_prof = NULL;
   gl_free(c->cell_ewma);
   gl_free(c->cell_n);
   gl_free(c->cell_orig);

@@ -3,15 +3,20 @@
  * try_start) until retired, and finally destroys its plans on the thread that compiled them. */
 #include "serve/let.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/log.h"
 
 const char *gl_slet_state_name(int state) {
   switch (state) {
@@ -45,11 +50,62 @@ static void drop_plans(gl_slet_member_t *e) {
     }
     gl_plan_destroy(e->plans[s]);
     e->plans[s] = NULL;
+    e->mps_id[s] = 0; /* the worker keeps what it loaded until the gpu-let's worker exits */
   }
+}
+
+static bool on_mps(const gl_slet_t *l) { return l->grant.kind == GL_PART_CUDA_MPS; }
+
+/* MPS partitions: the worker process loads and compiles the model for `size` (it reads
+ * model.onnx itself); the batch buffers are made here from the model's input shapes. */
+static gl_status_t ensure_mps(gl_slet_t *l, gl_slet_member_t *e, int size) {
+  if (e->mps_id[size]) return GL_OK;
+  gl_smodel_t *m = e->m;
+  for (int i = 0; i < m->n_inputs; i++) {
+    gl_shape_t sh = m->inputs[i].shape;
+    if (m->cfg.max_batch > 0) sh.d[0] = size;
+    if (!e->bin[size][i].data) GL_TRY(gl_tensor_alloc(&e->bin[size][i], m->inputs[i].dtype, &sh));
+  }
+  char path[4200];
+  snprintf(path, sizeof path, "%s/model.onnx", m->dir);
+  int id = -1;
+  GL_TRY(gl_part_mps_load(l->part, path, size, &id));
+  e->mps_id[size] = id + 1;
+  return GL_OK;
+}
+
+/* Runs member e's compiled size on its buffers: the plan on this executor, or the MPS worker
+ * (its outputs replace the size's output buffers). */
+static gl_status_t exec_size(gl_slet_t *l, gl_slet_member_t *e, int size) {
+  if (!on_mps(l)) {
+    gl_status_t st = gl_plan_run(e->plans[size], e->bin[size], e->bout[size]);
+    if (!st) st = gl_plan_wait(e->plans[size]);
+    return st;
+  }
+  gl_smodel_t *m = e->m;
+  gl_tensor_t out[GL_SMODEL_MAX_IO];
+  memset(out, 0, sizeof out);
+  int n_out = 0;
+  GL_TRY(gl_part_mps_run(l->part, e->mps_id[size] - 1, e->bin[size], m->n_inputs, out, &n_out));
+  gl_status_t st = GL_OK;
+  if (n_out != m->n_outputs) st = gl_err(GL_ESTATE, "the MPS worker answered %d outputs, the model has %d", n_out, m->n_outputs);
+  for (int o = 0; o < n_out && !st; o++)
+    if (m->cfg.max_batch > 0 && (out[o].shape.rank == 0 || out[o].shape.d[0] != size))
+      st = gl_err(GL_ESHAPE, "MPS output %d does not have the batch (%d) as its first dim", o, size);
+  for (int o = 0; o < n_out; o++) {
+    if (st) {
+      gl_tensor_fini(&out[o]);
+      continue;
+    }
+    gl_tensor_fini(&e->bout[size][o]);
+    e->bout[size][o] = out[o];
+  }
+  return st;
 }
 
 /* Compiles member e's plan for batch `size` and its buffers (on the executor thread). */
 static gl_status_t ensure_plan(gl_slet_t *l, gl_slet_member_t *e, int size) {
+  if (on_mps(l)) return ensure_mps(l, e, size);
   if (e->plans[size]) return GL_OK;
   gl_smodel_t *m = e->m;
   bool batched = m->cfg.max_batch > 0;
@@ -62,7 +118,7 @@ static gl_status_t ensure_plan(gl_slet_t *l, gl_slet_member_t *e, int size) {
   gl_part_placement(l->part, &co.placement);
   co.placement.precision = m->cfg.precision; /* the CUDA backend's arithmetic; the CPU ignores it */
   gl_plan_t *p = NULL;
-  GL_TRY(gl_model_compile(m->model, m->be, &co, &p));
+  GL_TRY(gl_model_compile(m->model, l->sdev && l->sdev->be ? l->sdev->be : m->be, &co, &p));
   gl_status_t st = GL_OK;
   if (p->n_inputs != m->n_inputs || p->n_outputs != m->n_outputs) {
     st = gl_err(GL_ESTATE, "the compiled plan has %d inputs and %d outputs, the model %d and %d", p->n_inputs,
@@ -100,12 +156,36 @@ static void update_lat(gl_slet_member_t *e) {
 
 void gl_smodel_refresh_service(gl_smodel_t *m) {
   int64_t best = 0;
+  double drain = 0;
   for (int i = 0; i < m->n_lets; i++) {
     int k = gl_slet_member_of(m->lets[i], m);
-    int64_t v = k >= 0 ? m->lets[i]->mem[k].bat.lat_ns[1] : 0;
+    if (k < 0) continue;
+    const gl_slet_member_t *e = &m->lets[i]->mem[k];
+    int64_t v = e->bat.lat_ns[1];
     if (v > 0 && (best == 0 || v < best)) best = v;
+    /* a gpu-let shared by n members gives this one about 1/n of its time */
+    int b = e->bat.max_batch;
+    if (b >= 1 && e->bat.lat_ns[b] > 0) drain += (double)b / (double)e->bat.lat_ns[b] / m->lets[i]->n_members;
   }
   m->min_service_ns = best;
+  m->drain_per_ns = drain;
+}
+
+void gl_smodel_age_service(gl_smodel_t *m, int64_t now) {
+  bool aged = false;
+  for (int i = 0; i < m->n_lets; i++) {
+    int k = gl_slet_member_of(m->lets[i], m);
+    if (k < 0) continue;
+    gl_slet_member_t *e = &m->lets[i]->mem[k];
+    if (!e->last_ns || now - e->last_ns < GL_SLET_STALE_NS) continue;
+    int64_t steps = (now - e->last_ns) / GL_SLET_STALE_NS;
+    for (int64_t t = 0; t < steps && t < 16; t++) /* 16 steps: 1% of the old value is left */
+      for (int s = 1; s <= GL_BATCH_MAX; s++) e->lat_ewma_ns[s] -= e->lat_ewma_ns[s] / 4;
+    e->last_ns = now;
+    update_lat(e);
+    aged = true;
+  }
+  if (aged) gl_smodel_refresh_service(m);
 }
 
 int gl_slet_member_of(const gl_slet_t *l, const gl_smodel_t *m) {
@@ -201,9 +281,11 @@ static gl_status_t run_batch(gl_slet_t *l, gl_slet_member_t *e, job_t *j) {
   j->t1 = gl_now_ns();
 #ifdef GL_FAULT_INJECT
   if (fault_now(m->name)) return gl_err(GL_EBACKEND, "injected fault (GPULET_FAULT_INJECT)");
+  if (l->sdev && l->sdev->fault_at_ns && j->t1 >= l->sdev->fault_at_ns)
+    return gl_err(GL_EDEVICE, "injected device fault (GPULET_FAULT_DEVICE)");
 #endif
-  st = gl_plan_run(e->plans[j->size], bin, bout);
-  if (!st) st = gl_plan_wait(e->plans[j->size]);
+  st = exec_size(l, e, j->size);
+  bout = e->bout[j->size]; /* MPS: the worker's answer replaced the buffers */
   j->t2 = gl_now_ns();
   if (st) return st;
   int64_t s0 = 0;
@@ -232,13 +314,13 @@ static gl_status_t warm_member(gl_slet_t *l, gl_slet_member_t *e) {
     int64_t lat = INT64_MAX;
     for (int k = 0; k < 2; k++) {
       int64_t t0 = gl_now_ns();
-      gl_status_t st = gl_plan_run(e->plans[s], e->bin[s], e->bout[s]);
-      if (!st) st = gl_plan_wait(e->plans[s]);
+      gl_status_t st = exec_size(l, e, s);
       if (st) return st;
       if (gl_now_ns() - t0 < lat) lat = gl_now_ns() - t0;
     }
     pthread_mutex_lock(&e->m->mu);
     e->lat_ewma_ns[s] = lat;
+    e->last_ns = gl_now_ns();
     update_lat(e);
     pthread_mutex_unlock(&e->m->mu);
   }
@@ -264,6 +346,16 @@ static void reject_late(gl_slet_t *l, gl_slet_member_t *e, int n, int64_t now) {
   m->in_flight -= n;
   pthread_cond_broadcast(&m->idle_cv);
   pthread_mutex_unlock(&m->mu);
+}
+
+/* A device-level error on l's device: the device is failed (once), l stops pulling. */
+static void device_failed(gl_slet_t *l, const char *why) {
+  if (!l->sdev) return;
+  pthread_mutex_lock(&l->mu);
+  atomic_store(&l->state, GL_SLET_FAILED);
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+  if (!atomic_exchange(&l->sdev->failed, true) && l->sdev->on_fail) l->sdev->on_fail(l->sdev->user, l->sdev->id, why);
 }
 
 /* Runs a batch of member e chosen by the batcher (n requests at most); caller holds m->mu, which
@@ -295,12 +387,18 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
   atomic_store(&l->run_pm, m->pm);
   gl_status_t st = run_batch(l, e, &j);
   atomic_store(&l->run_pm, -1);
+  bool dev_err = st == GL_EDEVICE && l->sdev;
   if (st) {
     snprintf(j.err, sizeof j.err, "%s", gl_errmsg());
-    /* fault isolation: only this batch fails; the member's plans are rebuilt before the next */
-    drop_plans(e);
     atomic_fetch_add(&l->faults, 1);
-    if (warm_member(l, e)) { /* a real batch compiles again on demand */ }
+    if (dev_err) {
+      /* the device is gone: this batch fails with it, the queues wait for the re-plan */
+      device_failed(l, j.err);
+    } else {
+      /* fault isolation: only this batch fails; the member's plans are rebuilt before the next */
+      drop_plans(e);
+      if (warm_member(l, e)) { /* a real batch compiles again on demand */ }
+    }
   }
   int64_t end = gl_now_ns();
   if (!st) {
@@ -327,6 +425,7 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
     }
     update_lat(e);
     gl_smodel_refresh_service(m);
+    e->last_ns = end;
     e->batches++;
     m->st.exec_count++;
     m->st.inference_count += samples;
@@ -343,7 +442,10 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
     gl_sreq_t *r = batch[i];
     if (st) {
       r->http_status = 500;
-      snprintf(r->err, sizeof r->err, "model '%s': %s", m->name, j.err);
+      if (dev_err)
+        snprintf(r->err, sizeof r->err, "model '%s': the device running this batch failed (%s); the server serves on the other devices",
+                 m->name, j.err);
+      else snprintf(r->err, sizeof r->err, "model '%s': %s", m->name, j.err);
       m->st.fail_backend++;
       continue;
     }
@@ -372,6 +474,11 @@ static bool try_start(gl_slet_t *l, int64_t *wake) {
     gl_slet_member_t *e = &l->mem[k];
     gl_smodel_t *m = e->m;
     pthread_mutex_lock(&m->mu);
+    if (l->sdev && atomic_load(&l->sdev->failed) && atomic_load(&l->state) == GL_SLET_SERVING) {
+      pthread_mutex_unlock(&m->mu);
+      device_failed(l, "device failed");
+      return false;
+    }
     if (atomic_load(&l->state) != GL_SLET_SERVING || m->q.len == 0) {
       pthread_mutex_unlock(&m->mu);
       continue;
@@ -393,9 +500,19 @@ static bool try_start(gl_slet_t *l, int64_t *wake) {
   return false;
 }
 
+/* Executors (and the OpenMP threads they start, which inherit it) run this many nice levels
+ * below the HTTP threads: when compute saturates every core, parsing, admission and early
+ * rejection still get the CPU at once instead of queueing behind batches. */
+#define GL_SLET_EXEC_NICE 5
+
 static gl_status_t loop_job(gl_part_t *p, void *arg) {
   gl_slet_t *l = arg;
   gl_status_t st = GL_OK;
+  pid_t tid = (pid_t)syscall(SYS_gettid);
+  errno = 0;
+  int nice_now = getpriority(PRIO_PROCESS, (id_t)tid);
+  if (errno == 0 && setpriority(PRIO_PROCESS, (id_t)tid, nice_now + GL_SLET_EXEC_NICE) != 0)
+    GL_LOGW("gpu-let %d: cannot lower its executor's priority: %s", l->id, strerror(errno));
   for (int k = 0; k < l->n_members && !st; k++) st = warm_member(l, &l->mem[k]);
   pthread_mutex_lock(&l->mu);
   l->warm_st = st;
@@ -406,6 +523,8 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
   l->warmed = true;
   pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
+  if (st == GL_EDEVICE && l->sdev && !atomic_exchange(&l->sdev->failed, true) && l->sdev->on_fail)
+    l->sdev->on_fail(l->sdev->user, l->sdev->id, l->warm_err);
   for (;;) {
     pthread_mutex_lock(&l->mu);
     while (atomic_load(&l->state) == GL_SLET_WARMING) pthread_cond_wait(&l->cv, &l->mu);
@@ -441,12 +560,19 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
 gl_status_t gl_slet_start(gl_part_dev_t *dev, const int *cores, int n, int units, double duty_ms, double occupancy,
                           const gl_slet_spec_member_t *members, int n_members, gl_slet_observe_fn observe,
                           gl_slet_peek_fn peek, void *user, int id, gl_slet_t **out) {
+  return gl_slet_start_on(NULL, dev, cores, n, units, duty_ms, occupancy, members, n_members, observe, peek, user, id, out);
+}
+
+gl_status_t gl_slet_start_on(gl_slet_dev_t *sdev, gl_part_dev_t *dev, const int *cores, int n, int units, double duty_ms,
+                             double occupancy, const gl_slet_spec_member_t *members, int n_members, gl_slet_observe_fn observe,
+                             gl_slet_peek_fn peek, void *user, int id, gl_slet_t **out) {
   *out = NULL;
   if (n_members < 1 || n_members > GL_PLAN_MAX_MEMBERS || n < 1 || n > 256)
     return gl_err(GL_EINVAL, "gpu-let with %d members on %d cores", n_members, n);
   gl_slet_t *l = gl_calloc(1, sizeof *l);
   if (!l) return gl_err(GL_ENOMEM, "out of memory");
   l->id = id;
+  l->sdev = sdev;
   l->units = units;
   l->duty_ms = duty_ms;
   l->occupancy_plan = occupancy;

@@ -24,6 +24,19 @@ enum { GL_SLET_WARMING = 0, GL_SLET_SERVING, GL_SLET_RETIRING, GL_SLET_FAILED };
 
 typedef struct gl_slet gl_slet_t;
 
+/* The server device a gpu-let runs on (owned by the server, outlives its gpu-lets). A run or a
+ * compile that fails with GL_EDEVICE fails the device: `failed` is set, on_fail(user, id, why) is
+ * called once (on the executor, no lock held), and every gpu-let on it stops pulling (state
+ * failed); requests still queued stay in their models' queues for the re-plan. */
+typedef struct {
+  int id;
+  gl_backend_t *be;        /* NULL: each member model's own backend (the CPU) */
+  atomic_bool failed;
+  int64_t fault_at_ns;     /* test builds (GL_FAULT_INJECT): batches fail with GL_EDEVICE from then; 0 = never */
+  void (*on_fail)(void *user, int id, const char *why);
+  void *user;
+} gl_slet_dev_t;
+
 /* What ran beside a batch: another gpu-let's batch (profile model pm, compiled size, units) that
  * was running when it started; pm < 0 when it ran alone. */
 typedef struct {
@@ -48,9 +61,11 @@ typedef struct {
   double drift_obs, drift_pred; /* sums over the batches since the last drift check */
   int drift_n;
   int64_t batches, errors;
+  int64_t last_ns;      /* when a batch of it last finished (or the estimates were last aged) */
   /* executor thread only */
   gl_plan_t *plans[GL_BATCH_MAX + 1];
   gl_tensor_t bin[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO], bout[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO];
+  int mps_id[GL_BATCH_MAX + 1]; /* MPS partitions: the model loaded in the worker per size, + 1 (0 = none) */
 } gl_slet_member_t;
 
 struct gl_slet {
@@ -79,6 +94,7 @@ struct gl_slet {
   atomic_bool drifted;    /* observed/predicted drifted past the threshold (control reads it) */
   atomic_int faults;      /* batches that failed (the gpu-let recompiled its plans after each) */
   atomic_bool rewarm;     /* reconfigured: compile and time the new batch sizes before pulling */
+  gl_slet_dev_t *sdev;    /* its device (NULL: the CPU, never failed) */
 };
 
 typedef struct {
@@ -94,6 +110,10 @@ typedef struct {
 gl_status_t gl_slet_start(gl_part_dev_t *dev, const int *cores, int n, int units, double duty_ms, double occupancy,
                           const gl_slet_spec_member_t *members, int n_members, gl_slet_observe_fn observe,
                           gl_slet_peek_fn peek, void *user, int id, gl_slet_t **out) GL_MUST_USE;
+/* The same on server device sdev (its backend compiles the plans; its failure stops the gpu-let). */
+gl_status_t gl_slet_start_on(gl_slet_dev_t *sdev, gl_part_dev_t *dev, const int *cores, int n, int units, double duty_ms,
+                             double occupancy, const gl_slet_spec_member_t *members, int n_members, gl_slet_observe_fn observe,
+                             gl_slet_peek_fn peek, void *user, int id, gl_slet_t **out) GL_MUST_USE;
 /* Waits for warming; its error (a plan that does not compile) comes back. */
 gl_status_t gl_slet_wait_ready(gl_slet_t *l) GL_MUST_USE;
 /* Starts pulling from the members' queues (call after routing it in the models). */
@@ -118,5 +138,12 @@ bool gl_slet_same(const gl_slet_t *l, int units, double duty_ms, const gl_slet_s
 const char *gl_slet_state_name(int state);
 /* Recomputes m->min_service_ns from the gpu-lets routed to m (caller holds m->mu). */
 void gl_smodel_refresh_service(gl_smodel_t *m);
+/* Ages m's measured latencies when they are all that stands between a request and admission:
+ * each member that has not run for GL_SLET_STALE_NS has its measurements scaled by 3/4 per
+ * GL_SLET_STALE_NS since, and min_service_ns is recomputed. Without it, latencies measured on a
+ * machine busy for a moment could reject every later request, so that nothing runs and the
+ * estimate is never measured again (caller holds m->mu). */
+#define GL_SLET_STALE_NS 250000000LL
+void gl_smodel_age_service(gl_smodel_t *m, int64_t now);
 
 #endif

@@ -96,6 +96,8 @@ struct gl_smodel {
   struct gl_slet *lets[GL_SMODEL_MAX_LETS]; /* gpu-lets pulling from q (the reorganizer swaps) */
   int n_lets;
   int64_t min_service_ns;                /* admission: fastest batch of 1 among its gpu-lets */
+  double drain_per_ns;                   /* admission: requests its gpu-lets serve per ns at their
+                                          * planned batches (their measured latencies) */
   bool accepting;
   int in_flight;                         /* queued + running */
   atomic_llong arrivals;                 /* requests seen (admitted or not), for rate estimation */

@@ -52,9 +52,9 @@ static void let_json(gl_kv_buf_t *b, gl_slet_t *l, int units_total, int64_t now)
 
 void gl_sctl_plan_json(gl_server_t *s, gl_kv_buf_t *b) {
   gl_sctl_t *c = &s->ctl;
-  gl_part_dev_info_t di;
-  gl_part_dev_info(s->dev, &di);
   int64_t now = gl_now_ns();
+  bool degraded;
+  int n_ok = gl_serve_devices_ok(s, &degraded);
   pthread_mutex_lock(&c->mu);
   gl_kv_buf_put(b, "{\"policy\":", 10);
   gl_kv_buf_jstr(b, s->o.policy);
@@ -71,14 +71,35 @@ void gl_sctl_plan_json(gl_server_t *s, gl_kv_buf_t *b) {
   pthread_mutex_unlock(&c->prof_mu);
   gl_kv_buf_printf(b, ",\"profile_updates\":%lld,\"interference\":{\"samples\":%d,\"fits\":%lld,\"coef\":[%.4g,%.4g,%.4g,%.4g,%.4g]}",
                    updates, isamples, fits, ic[0], ic[1], ic[2], ic[3], ic[4]);
-  gl_kv_buf_printf(b, ",\"devices\":[{\"id\":0,\"kind\":\"cpu\",\"name\":");
-  gl_kv_buf_jstr(b, di.name);
-  gl_kv_buf_printf(b, ",\"unit\":\"core\",\"units\":%d,\"partition_kind\":\"%s\",\"gpulets\":[", di.units_total, gl_part_kind_name(di.kind));
-  for (int i = 0; i < c->n_lets; i++) {
-    if (i) gl_kv_buf_put(b, ",", 1);
-    let_json(b, c->lets[i], di.units_total, now);
+  gl_kv_buf_printf(b, ",\"degraded\":%s,\"devices_ok\":%d,\"device_failures\":%lld", degraded ? "true" : "false", n_ok,
+                   c->dev_failures);
+  num_or_null(b, "recover_ms", c->recover_ms);
+  gl_kv_buf_put(b, ",\"devices\":[", 12);
+  for (int d = 0; d < s->n_devs; d++) {
+    gl_sdev_t *dv = &s->devs[d];
+    gl_part_dev_info_t di;
+    gl_part_dev_info(dv->pd, &di);
+    bool failed = atomic_load(&dv->sd.failed);
+    gl_kv_buf_printf(b, "%s{\"id\":%d,\"kind\":\"%s\",\"name\":", d ? "," : "", d, dv->kind);
+    gl_kv_buf_jstr(b, dv->name);
+    gl_kv_buf_printf(b, ",\"unit\":\"%s\",\"units\":%d,\"partition_kind\":\"%s\",\"state\":\"%s\",\"fallback\":%s",
+                     di.unit_name ? di.unit_name : "unit", dv->units, gl_part_kind_name(di.kind), failed ? "failed" : "ok",
+                     dv->fallback ? "true" : "false");
+    if (failed) {
+      gl_kv_buf_printf(b, ",\"failed_at_s\":%.3f,\"why\":", dv->failed_at_s);
+      gl_kv_buf_jstr(b, dv->why);
+    }
+    gl_kv_buf_put(b, ",\"gpulets\":[", 12);
+    bool first_l = true;
+    for (int i = 0; i < c->n_lets; i++) {
+      if (c->lets[i]->sdev != &dv->sd) continue;
+      if (!first_l) gl_kv_buf_put(b, ",", 1);
+      first_l = false;
+      let_json(b, c->lets[i], dv->units, now);
+    }
+    gl_kv_buf_put(b, "]}", 2);
   }
-  gl_kv_buf_put(b, "]}],\"models\":[", 14);
+  gl_kv_buf_put(b, "],\"models\":[", 12);
   pthread_mutex_lock(&s->mu);
   bool first = true;
   for (int i = 0; i < s->n_models; i++) {
@@ -117,6 +138,12 @@ void gl_sctl_metrics(gl_server_t *s, gl_kv_buf_t *b) {
     gl_kv_buf_printf(b, "gpulet_replans_total{reason=\"%s\"} %lld\n", gl_serve_reasons[r], c->replans[r]);
   gl_kv_buf_printf(b, "# HELP gpulet_plan_decision_seconds Time the last plan took to decide\n# TYPE gpulet_plan_decision_seconds gauge\ngpulet_plan_decision_seconds %.6f\n",
                    c->decision_ms / 1000);
+  bool degraded;
+  int n_ok = gl_serve_devices_ok(s, &degraded);
+  gl_kv_buf_printf(b, "# HELP gpulet_devices Devices of the server by state (a failed one is no longer planned on)\n# TYPE gpulet_devices gauge\n"
+                      "gpulet_devices{state=\"ok\"} %d\ngpulet_devices{state=\"failed\"} %d\n", n_ok, s->n_devs - n_ok);
+  gl_kv_buf_printf(b, "# HELP gpulet_device_failures_total Device failures since start\n# TYPE gpulet_device_failures_total counter\n"
+                      "gpulet_device_failures_total %lld\n", c->dev_failures);
   gl_kv_buf_printf(b, "# HELP gpulet_plan_epoch The installed plan's epoch\n# TYPE gpulet_plan_epoch gauge\ngpulet_plan_epoch %d\n", c->epoch);
   gl_kv_buf_printf(b, "# HELP gpulet_gpulet_units Cores of each gpu-let, per member model\n# TYPE gpulet_gpulet_units gauge\n");
   for (int i = 0; i < c->n_lets; i++)

@@ -129,7 +129,7 @@ void gl_sctl_peek(void *user, gl_slet_t *l, gl_slet_corun_t *co) {
   pthread_mutex_lock(&c->mu);
   for (int i = 0; i < c->n_lets && co->pm < 0; i++) {
     gl_slet_t *o = c->lets[i];
-    if (o == l) continue;
+    if (o == l || o->sdev != l->sdev) continue; /* interference is modelled within a device */
     int pm = atomic_load(&o->run_pm);
     if (pm < 0) continue;
     co->pm = pm;
@@ -171,6 +171,8 @@ void gl_sctl_observe(void *user, gl_slet_t *l, int k, int size, int64_t ns, gl_s
   gl_server_t *s = user;
   gl_sctl_t *c = &s->ctl;
   int pm = l->mem[k].m->pm;
+  /* the CPU fallback's batches say nothing about the GPUs' profile */
+  if (l->sdev && s->devs[l->sdev->id].fallback) return;
   pthread_mutex_lock(&c->prof_mu);
   gl_profile_t *p = c->prof;
   int bi = -1, si = -1;

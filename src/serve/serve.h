@@ -40,6 +40,8 @@ typedef struct {
   double replan_period_s;    /* control loop epoch (default 10) */
   double rate_window_s;      /* arrival-rate window (default 10) */
   bool quiet;
+  const char *devices;       /* "cpu" (default), "cpu:N", "cuda:0,cuda:1[,cpu]" (docs/serve.md) */
+  const char *partition;     /* CUDA devices: "green" (default), "mps" or "whole" */
   const char *repo_token;    /* non-NULL: repository control (index, load, unload, replan) needs
                               * "Authorization: Bearer <repo_token>"; inference stays open */
 } gl_serve_opts_t;

@@ -61,6 +61,13 @@ typedef struct {
   long long plan_uid[GL_SERVE_MAX_MODELS]; /* the plan's models, by load id */
   int n_plan_models;
   int next_let_id;
+  unsigned plan_dev_mask;       /* the devices the installed plan was made for */
+  int64_t fault_ns;             /* the earliest device failure not yet re-planned around (0: none) */
+  double recover_ms;            /* last device failure to serving on the remaining devices */
+  long long dev_failures;
+  int prof_units_saved;
+  gl_profile_t *fb_prof;        /* the fallback device's own profile (NULL: no fallback) */
+  char fb_src[160];         /* cpu:N: the profile's total_units before it was set to a device's (0: untouched) */
   /* the live profile (prof_mu) */
   bool inited;
   pthread_mutex_t prof_mu;
@@ -82,6 +89,24 @@ typedef struct {
   char prof_src[160];
 } gl_sctl_t;
 
+#define GL_SERVE_MAX_DEVS 16
+
+/* One device of the server (devices.c): a part device (or a slice of one: cpu:N devices share the
+ * CPU's, each owning the units [base, base + units)), its backend, whether it is the fallback. */
+typedef struct {
+  gl_slet_dev_t sd;        /* what its gpu-lets see: id, backend, failed flag, fault hook */
+  char kind[8];            /* "cpu" or "cuda" */
+  char name[96];
+  int index;               /* cuda:K -> K; cpu:N -> the slice */
+  gl_part_dev_t *pd;
+  bool owns_pd;
+  int base, units;
+  bool fallback;           /* planned only when no other device is ok (the CPU after GPUs) */
+  /* control (ctl.mu) */
+  char why[256];           /* why it failed */
+  double failed_at_s;
+} gl_sdev_t;
+
 typedef struct {
   char name[128];
   const char *state; /* "READY", "LOADING", "UNLOADING", "UNAVAILABLE" */
@@ -97,7 +122,9 @@ struct gl_server {
   struct MHD_Daemon *d, *dm;
   int port, mport;
   gl_kv_limits_t lim;
-  gl_part_dev_t *dev;     /* the CPU's cores (or the whole CPU with --whole / without hwloc) */
+  gl_part_dev_t *dev;     /* devs[0]'s part device (the CPU's cores, or the whole CPU) */
+  gl_sdev_t devs[GL_SERVE_MAX_DEVS];
+  int n_devs;
   int cores_per_model;
   long long next_uid;     /* load ids (load_mu) */
   gl_sctl_t ctl;
@@ -127,6 +154,17 @@ gl_smodel_t *gl_serve_get(gl_server_t *s, const char *name);
 /* Names of model folders in the repository; returns the count (at most cap). */
 int gl_serve_scan(gl_server_t *s, char (*names)[128], int cap);
 
+/* devices.c */
+/* Opens the devices of o.devices / o.partition (s->devs, s->dev); errors name the bad item. */
+gl_status_t gl_serve_devices_open(gl_server_t *s) GL_MUST_USE;
+void gl_serve_devices_close(gl_server_t *s);
+/* Devices not failed, counted; degraded = some device failed. */
+int gl_serve_devices_ok(gl_server_t *s, bool *degraded);
+/* The units of a device (0..units) for a gpu-let of `want`: least used first (used[] per unit),
+ * whole groups on a green-context device (as many as every group: the whole device, its
+ * remainder included). Writes device-relative indices to out[256]; returns how many. */
+int gl_serve_pick_units(const gl_part_dev_info_t *di, int units, int want, const int *used, int *out);
+
 /* control.c */
 /* Loads the profile, sets up the control state (before any model loads). */
 gl_status_t gl_sctl_init(gl_server_t *s) GL_MUST_USE;
@@ -149,6 +187,8 @@ gl_status_t gl_sctl_profile_model(gl_server_t *s, gl_smodel_t *m) GL_MUST_USE;
 gl_status_t gl_sctl_cells_fit(gl_sctl_t *c) GL_MUST_USE;
 void gl_sctl_peek(void *user, gl_slet_t *l, gl_slet_corun_t *co);
 void gl_sctl_observe(void *user, gl_slet_t *l, int k, int size, int64_t ns, gl_slet_corun_t co);
+/* Called (once per device) when a device fails: logs it and re-plans at once (reason fault). */
+void gl_sctl_device_failed(void *server, int dev, const char *why);
 /* The plan JSON (CONTRACTS.md §2) and the control loop's metrics. */
 void gl_sctl_plan_json(gl_server_t *s, gl_kv_buf_t *b);
 void gl_sctl_metrics(gl_server_t *s, gl_kv_buf_t *b);

@@ -397,7 +397,8 @@ static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
   if (!strcmp(url, "/v2/health/live")) return get ? send_json(c, 200, "{\"live\":true}") : send_error(c, 405, "use GET");
   if (!strcmp(url, "/v2/health/ready")) {
     if (!get) return send_error(c, 405, "use GET");
-    bool ready = !atomic_load(&s->stopping);
+    /* ready while some device serves (a failed one degrades, GET /v2/gpulet/plan says how) */
+    bool ready = !atomic_load(&s->stopping) && gl_serve_devices_ok(s, NULL) > 0;
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < s->n_models; i++)
       if (!strcmp(s->models[i].state, "LOADING")) ready = false;
@@ -674,8 +675,7 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
     st = gl_err(GL_EINVAL, "--policy %s: not a policy the server can run (gpulet, gpulet-int, sbp, triton, static, fine, none)", s->o.policy);
     goto fail;
   }
-  if (o->whole || gl_part_dev_cpu_create(&s->dev)) s->dev = NULL;
-  if (!s->dev && (st = gl_part_dev_whole_create(&s->dev))) goto fail;
+  if ((st = gl_serve_devices_open(s))) goto fail;
   if ((st = gl_sctl_init(s))) goto fail;
   char names[GL_SERVE_MAX_MODELS][128];
   int n = gl_serve_scan(s, names, GL_SERVE_MAX_MODELS);
@@ -689,11 +689,11 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
     want++;
   }
   {
-    gl_part_dev_info_t di;
-    gl_part_dev_info(s->dev, &di);
-    s->cores_per_model = o->cores_per_model > 0 ? o->cores_per_model : (want ? di.units_total / want : 1);
+    /* per device: the static split deals the models over the devices */
+    int units = s->devs[0].units, per_dev = want ? (want + s->n_devs - 1) / s->n_devs : 1;
+    s->cores_per_model = o->cores_per_model > 0 ? o->cores_per_model : units / per_dev;
     if (s->cores_per_model < 1) s->cores_per_model = 1;
-    if (s->cores_per_model > di.units_total) s->cores_per_model = di.units_total;
+    if (s->cores_per_model > units) s->cores_per_model = units;
   }
   for (int i = 0; i < n; i++) {
     if (!names[i][0]) continue;
@@ -754,7 +754,7 @@ void gl_server_stop(gl_server_t *s) {
     gl_smodel_unref(s->models[i].m);
     s->models[i].m = NULL;
   }
-  gl_part_dev_destroy(s->dev);
+  gl_serve_devices_close(s);
   if (s->repo_fd >= 0) close(s->repo_fd);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->load_mu);

@@ -3,7 +3,8 @@
  * the CPU backend on the same seeded inputs, per output element:
  *   fp32 (graph replay, and eager with GPULET_CUDA_GRAPHS=0): |y - cpu| <= 1e-3 |cpu| + 1e-4 M
  *   tf32:                                                      |y - cpu| <= 1e-2 |cpu| + 1e-2 M
- *   fp16 against CUDA fp32:                                    |y - y32| <= 1e-2 |y32| + 1e-2 M
+ *   fp32 channels-last (GPULET_CUDA_NHWC=1) as fp32
+ *   fp16 against CUDA fp32, NHWC (default) and NCHW:            |y - y32| <= 1e-2 |y32| + 1e-2 M
  * where M = max(1, max |reference|) over the output (random-weight networks' outputs have no
  * natural scale). ResNet-50 also runs with the fused cuDNN conv+bias+ReLU turned off
  * (GPULET_CUDA_FUSED_CONV=0) against the CPU, and Gather's out-of-range flag must turn into an
@@ -147,8 +148,22 @@ static void check_model(const char *name) {
   snprintf(what, sizeof what, "%s cuda tf32 vs cpu", name);
   compare(what, &y, &ref, 1e-2, 1e-2);
   outs_fini(&y);
-  run(m, cuda_be, batch, GL_PREC_FP16, in, &n_in, &y);
+  /* The channels-last layout pass at fp32 data (GPULET_CUDA_NHWC=1): the layout logic (conversions,
+   * KRSC weights, NHWC descriptors and gpulet's channels-last kernels) at fp32's tolerance. */
+  setenv("GPULET_CUDA_NHWC", "1", 1);
+  run(m, cuda_be, batch, GL_PREC_FP32, in, &n_in, &y);
+  unsetenv("GPULET_CUDA_NHWC");
+  snprintf(what, sizeof what, "%s cuda fp32 nhwc vs cpu", name);
+  compare(what, &y, &ref, 1e-3, 1e-4);
+  outs_fini(&y);
+  run(m, cuda_be, batch, GL_PREC_FP16, in, &n_in, &y); /* NHWC by default at fp16 */
   snprintf(what, sizeof what, "%s cuda fp16 vs cuda fp32", name);
+  compare(what, &y, &y32, 1e-2, 1e-2);
+  outs_fini(&y);
+  setenv("GPULET_CUDA_NHWC", "0", 1);
+  run(m, cuda_be, batch, GL_PREC_FP16, in, &n_in, &y);
+  unsetenv("GPULET_CUDA_NHWC");
+  snprintf(what, sizeof what, "%s cuda fp16 nchw vs cuda fp32", name);
   compare(what, &y, &y32, 1e-2, 1e-2);
   outs_fini(&y), outs_fini(&y32), outs_fini(&ref);
   for (int i = 0; i < n_in; i++) gl_tensor_fini(&in[i]);

@@ -62,6 +62,55 @@ static void test_alias_extends_lifetime(void **state) {
   gl_graph_destroy(g);
 }
 
+/* Exact sizes: a GPU plan storing f32 as half gives 2 bytes per element; the arena halves. */
+static void test_exact_halves_the_arena(void **state) {
+  (void)state;
+  gl_graph_t *g = chain(6);
+  int64_t bytes[16];
+  for (int v = 0; v < 16; v++) bytes[v] = v < g->n_values ? 2 * gl_shape_numel(&g->values[v].shape) : -1;
+  gl_memplan_t p;
+  assert_int_equal(gl_memplan_build_exact(g, NULL, bytes, &p), GL_OK);
+  assert_int_equal(p.naive_bytes, 6 * 2048); /* 2000 bytes, 64-aligned */
+  assert_int_equal(p.arena_bytes, 2 * 2048);
+  for (int i = 0; i < g->n_nodes; i++) {
+    int a = g->nodes[i].inputs[0], b = g->nodes[i].outputs[0];
+    if (p.offset[a] < 0) continue;
+    assert_true(p.offset[a] + 2048 <= p.offset[b] || p.offset[b] + 2048 <= p.offset[a]);
+  }
+  gl_memplan_fini(&p);
+  /* The f32 plan of the same graph needs twice that. */
+  assert_int_equal(gl_memplan_build(g, NULL, &p), GL_OK);
+  assert_int_equal(p.arena_bytes, 2 * 4032);
+  gl_memplan_fini(&p);
+  gl_graph_destroy(g);
+}
+
+/* -1 takes the shape's size; a larger exact size is honoured; live values never overlap. */
+static void test_exact_mixed_sizes(void **state) {
+  (void)state;
+  gl_graph_t *g = chain(4); /* values 0 (input) .. 4 */
+  int64_t bytes[5] = {-1, 100, -1, 10000, 0};
+  gl_memplan_t p;
+  assert_int_equal(gl_memplan_build_exact(g, NULL, bytes, &p), GL_OK);
+  size_t sz[5] = {0, 128, 4032, 10048, 64}; /* 0 bytes still gets a 64-byte slot */
+  assert_int_equal(p.naive_bytes, 128 + 4032 + 10048); /* naive counts the 0 as 0 */
+  for (int i = 0; i < g->n_nodes; i++) {
+    int a = g->nodes[i].inputs[0], b = g->nodes[i].outputs[0];
+    if (p.offset[a] < 0) continue;
+    assert_true((size_t)p.offset[a] + sz[a] <= (size_t)p.offset[b] || (size_t)p.offset[b] + sz[b] <= (size_t)p.offset[a]);
+  }
+  /* 3 (10048) is alive with 2 and with 4: the arena holds the largest pair. */
+  assert_int_equal(p.arena_bytes, 10048 + 4032);
+  gl_memplan_fini(&p);
+  /* An alias takes its root's offset whatever its own entry says. */
+  int alias[5] = {-1, -1, 1, -1, -1};
+  assert_int_equal(gl_memplan_build_exact(g, alias, bytes, &p), GL_OK);
+  assert_int_equal(p.offset[2], p.offset[1]);
+  assert_int_equal(p.naive_bytes, 128 + 10048);
+  gl_memplan_fini(&p);
+  gl_graph_destroy(g);
+}
+
 static void test_oom_is_reported(void **state) {
   (void)state;
   gl_graph_t *g = chain(3);
@@ -77,6 +126,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_chain_reuses),
       cmocka_unit_test(test_alias_extends_lifetime),
+      cmocka_unit_test(test_exact_halves_the_arena),
+      cmocka_unit_test(test_exact_mixed_sizes),
       cmocka_unit_test(test_oom_is_reported),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -80,10 +80,11 @@ static void *conn_main(void *arg) {
     }
     bool get = !strncmp(buf, "GET ", 4);
     if (get && strstr(buf, "GET /v2/health/live ")) answer(fd, 200, "{\"live\":true}", false);
-    else if (get && strstr(buf, "GET /v2/models/m ")) answer(fd, 200, meta, false);
+    else if (get && (strstr(buf, "GET /v2/models/m ") || strstr(buf, "GET /v2/models/slow "))) answer(fd, 200, meta, false);
     else if (get) answer(fd, 404, "{\"error\":\"unknown model\"}", false);
     else {
       long k = atomic_fetch_add(&f->infer, 1);
+      if (!strncmp(buf, "POST /v2/models/slow/", 21)) usleep(300 * 1000); /* a model the server holds */
       /* the request must carry both inputs */
       bool good = memmem(buf + hl, cl, "\"name\":\"x\"", 10) && memmem(buf + hl, cl, "\"name\":\"y\"", 10);
       if (f->mode == M_GARBAGE) {
@@ -237,6 +238,34 @@ static void test_garbage(void **st) {
   gl_lg_result_fini(&r);
 }
 
+/* One model the server holds for 300 ms, one it answers at once: the held model fills its share
+ * of connections and waits (late sends), the other keeps its reserved connections and sends on time. */
+static void test_fair_connections(void **st) {
+  (void)st;
+  fake_t f;
+  fake_start(&f, M_OK);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", f.port);
+  gl_scenario_t *s = NULL;
+  const char *txt = "{\"format\":\"gpulet-scenario\",\"version\":1,\"name\":\"t\",\"duration_s\":1,\"seed\":1,\"models\":["
+                    "{\"name\":\"m\",\"slo_ms\":1000,\"rate\":200},{\"name\":\"slow\",\"slo_ms\":1000,\"rate\":100}]}";
+  assert_int_equal(gl_scenario_parse(txt, "t", &s), GL_OK);
+  gl_lg_config_t c = {.url = url, .scen = s, .scale = 1, .duration_s = 1.5, .warmup_s = 0, .seed = 3,
+                      .connections = 16, .threads = 1, .drain_s = 30, .quiet = true};
+  gl_lg_result_t r;
+  assert_int_equal(gl_lg_run(&c, &r), GL_OK);
+  fake_stop(&f);
+  printf("# fairness: m sent %lld lag p99 %.2f ms; slow sent %lld lag p99 %.2f ms; %d connections\n", r.m[0].sent,
+         r.m[0].send_lag_p99_ms, r.m[1].sent, r.m[1].send_lag_p99_ms, r.max_open);
+  assert_int_equal(r.answered, r.sent);
+  assert_true(r.client_limited);
+  assert_true(r.m[1].send_lag_p99_ms > 100);  /* 100/s x 300 ms needs 30 connections: it may use 16 - 5 */
+  assert_true(r.m[0].send_lag_p99_ms < 500);  /* m keeps its 4 reserved connections (a shared FIFO: seconds) */
+  assert_true(r.max_open <= 16);
+  gl_lg_result_fini(&r);
+  gl_scenario_destroy(s);
+}
+
 static void test_bad_target(void **st) {
   (void)st;
   fake_t f;
@@ -260,6 +289,7 @@ int main(void) {
       cmocka_unit_test(test_server_closes),
       cmocka_unit_test(test_rejects),
       cmocka_unit_test(test_garbage),
+      cmocka_unit_test(test_fair_connections),
       cmocka_unit_test(test_bad_target),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,8 @@ typedef struct {
   int half;              /* 1 at fp16: every f32 value (constants too) is stored as IEEE half */
   int *bad_flag;         /* device int: kernels set it on bad input (Gather's index); plan_wait reads it */
   char gpu[256];         /* device name, cuDNN version, SMs available (keys the algorithm cache) */
+  int nhwc_node;         /* set around one prepare: this node runs channels-last (cuda_layout.h):
+                            its rank-4 activations are NHWC, a Conv's weights KRSC */
 } gl_cu_ctx_t;
 
 typedef struct gl_cu_step gl_cu_step_t;

@@ -226,6 +226,23 @@ GL_HD static inline int64_t gl_k_perm_offset(const gl_k_perm_t *p, int64_t i) {
   return off;
 }
 
+/* The NCHW <-> NHWC conversion of a [n, c, h, w] tensor (fp16 convolution chains run channels-last,
+ * cuda_layout.h) as a permutation for gl_k_perm_offset: to_nhwc = 1 reads NCHW and writes NHWC
+ * (output dims n, h, w, c), 0 the reverse (output dims n, c, h, w). The same permutation turns
+ * KCRS convolution weights into KRSC on the host. */
+GL_HD static inline void gl_k_relayout_perm(gl_k_perm_t *p, int64_t n, int64_t c, int64_t h, int64_t w,
+                                            int to_nhwc) {
+  p->rank = 4;
+  p->dims[0] = n;
+  if (to_nhwc) { /* out (n, y, x, ch) reads in[n][ch][y][x] */
+    p->dims[1] = h, p->dims[2] = w, p->dims[3] = c;
+    p->in_st[0] = c * h * w, p->in_st[1] = w, p->in_st[2] = 1, p->in_st[3] = h * w;
+  } else { /* out (n, ch, y, x) reads in[n][y][x][ch] */
+    p->dims[1] = c, p->dims[2] = h, p->dims[3] = w;
+    p->in_st[0] = h * w * c, p->in_st[1] = 1, p->in_st[2] = w * c, p->in_st[3] = c;
+  }
+}
+
 /* Slice uses the same addressing with a start offset (steps folded into in_st). */
 GL_HD static inline int64_t gl_k_slice_offset(const gl_k_perm_t *p, int64_t start, int64_t i) {
   return start + gl_k_perm_offset(p, i);
@@ -361,15 +378,27 @@ GL_HD static inline void gl_k_cast_at(int from, int to, const void *x, void *y, 
 typedef struct {
   int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
   int is_max, count_pad;
+  int nhwc;  /* channels last: x and y are [n, spatial..., c] (c channels) instead of [n, c, spatial...] */
+  int64_t c;
 } gl_k_pool_t;
 
 /* Output element i of planes of out[0]*out[1]*out[2] (input planes of in[0]*in[1]*in[2]);
- * x in float storage h. */
+ * x in float storage h. Channels last (nhwc): element i is (batch, spatial, channel), the
+ * channel innermost, and the input's taps are c elements apart. */
 GL_HD static inline float gl_k_pool_at(const gl_k_pool_t *p, const void *x, int h, int64_t i) {
   int64_t osz = p->out[0] * p->out[1] * p->out[2], isz = p->in[0] * p->in[1] * p->in[2];
-  int64_t plane = i / osz, r = i % osz;
+  int64_t r, base, step;
+  if (p->nhwc) {
+    int64_t ch = i % p->c, rest = i / p->c;
+    r = rest % osz;
+    base = (rest / osz) * isz * p->c + ch;
+    step = p->c;
+  } else {
+    r = i % osz;
+    base = (i / osz) * isz;
+    step = 1;
+  }
   int64_t o[3] = {r / (p->out[1] * p->out[2]), (r / p->out[2]) % p->out[1], r % p->out[2]};
-  int64_t base = plane * isz;
   float best = -INFINITY, acc = 0.f;
   int64_t cnt = 0, cntpad = 0;
   for (int64_t j0 = 0; j0 < p->k[0]; j0++) {
@@ -382,7 +411,7 @@ GL_HD static inline float gl_k_pool_at(const gl_k_pool_t *p, const void *x, int 
             c2 >= -p->pb[2] && c2 < p->in[2] + p->pe[2])
           cntpad++;
         if (c0 < 0 || c0 >= p->in[0] || c1 < 0 || c1 >= p->in[1] || c2 < 0 || c2 >= p->in[2]) continue;
-        float v = gl_k_ldf(x, h, base + (c0 * p->in[1] + c1) * p->in[2] + c2);
+        float v = gl_k_ldf(x, h, base + ((c0 * p->in[1] + c1) * p->in[2] + c2) * step);
         if (v > best) best = v;
         acc += v;
         cnt++;

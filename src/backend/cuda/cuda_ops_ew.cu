@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/cuda_layout.h"
 #include "backend/cuda/cuda_ops_int.h"
 
 extern "C" {
@@ -261,6 +262,12 @@ gl_status_t gl_cu_prep_binary(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_nod
     if (!strcmp(ops[i].op, n->op_type)) s->op = ops[i].code;
   const gl_shape_t *o = &gl_out(g, n, 0)->shape;
   s->n = gl_shape_numel(o);
+  if (cx->nhwc_node) { /* channels-last: broadcast over (n, h, w, c); the layout pass made every
+                          operand NHWC or of the same bytes in both layouts */
+    gl_shape_t op = gl_cu_lay_nhwc_shape(o), a = gl_cu_lay_nhwc_shape(&gl_in(g, n, 0)->shape),
+               b = gl_cu_lay_nhwc_shape(&gl_in(g, n, 1)->shape);
+    return gl_cu_bcast_init(&s->bc, &op, &a, &b);
+  }
   return gl_cu_bcast_init(&s->bc, o, &gl_in(g, n, 0)->shape, &gl_in(g, n, 1)->shape);
 }
 
@@ -292,6 +299,7 @@ gl_status_t gl_cu_prep_bn(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t 
   s->n = gl_shape_numel(x);
   s->c = x->rank > 1 ? x->d[1] : 1;
   s->inner = s->n / ((x->d[0] ? x->d[0] : 1) * (s->c ? s->c : 1));
+  if (cx->nhwc_node) s->inner = 1; /* channels-last: element i is in channel i % c */
   s->eps = gl_attr_f(n, "epsilon", 1e-5f);
   return GL_OK;
 }

@@ -46,6 +46,9 @@ gl_status_t gl_cu_epi_run(const gl_cu_epi_t *e, cudaStream_t s, void *y, const v
 gl_status_t gl_cu_binary_launch(cudaStream_t s, const gl_k_bcast_t *bc, int op, const void *x0, const void *x1,
                                 void *y, int h, int64_t n);
 
+/* The NCHW <-> NHWC conversion of rank-4 float value v (cuda_layout.h decides where). */
+gl_status_t gl_cu_prep_relayout(gl_cu_ctx_t *cx, const gl_value_t *v, int to_nhwc, gl_cu_step_t *k);
+
 /* Every op's prepare function: gl_cu_prep_unary, gl_cu_prep_conv, ... */
 #define GL_CU_PREP_DECL_(name, prep) \
   gl_status_t gl_cu_##prep(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_t *n, gl_cu_step_t *k);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/cuda_layout.h"
 #include "backend/cuda/cuda_ops_int.h"
 
 extern "C" {
@@ -138,6 +139,18 @@ gl_status_t gl_cu_prep_transpose(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_
   return gl_cu_esz_ok(n, (size_t)s->esz);
 }
 
+gl_status_t gl_cu_prep_relayout(gl_cu_ctx_t *cx, const gl_value_t *v, int to_nhwc, gl_cu_step_t *k) {
+  if (v->shape.rank != 4) return gl_err(GL_EINVAL, "a layout conversion of a rank-%d tensor", v->shape.rank);
+  mv_t *s = (mv_t *)gl_calloc(1, sizeof *s);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  k->state = s;
+  k->run = run_transpose;
+  gl_k_relayout_perm(&s->p, v->shape.d[0], v->shape.d[1], v->shape.d[2], v->shape.d[3], to_nhwc);
+  s->n = gl_shape_numel(&v->shape);
+  s->esz = (int)gl_cu_esz(cx, v->dtype);
+  return GL_OK;
+}
+
 static gl_status_t run_gather(const gl_cu_step_t *k, const gl_cu_ctx_t *cx, void *ws, size_t wsb, void *const *in, void *const *out) {
   const mv_t *s = (const mv_t *)k->state;
   if (!s->n) return GL_OK;
@@ -211,6 +224,13 @@ gl_status_t gl_cu_prep_concat(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_nod
   k->run = run_concat;
   int axis;
   GL_TRY(gl_norm_axis(n, gl_attr_i(n, "axis", 0), y->rank, &axis));
+  gl_shape_t yp = *y;
+  if (cx->nhwc_node) { /* channels-last: the same concat over (n, h, w, c) */
+    static const int to_phys[4] = {0, 3, 1, 2};
+    yp = gl_cu_lay_nhwc_shape(y);
+    axis = to_phys[axis];
+    y = &yp;
+  }
   s->rows = 1;
   for (int d = 0; d < axis; d++) s->rows *= y->d[d];
   s->row_len = s->rows ? gl_shape_numel(y) / s->rows : 0;

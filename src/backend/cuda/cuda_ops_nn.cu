@@ -33,6 +33,14 @@ static gl_status_t set_nd(cudnnTensorDescriptor_t t, const gl_shape_t *s, cudnnD
   return GL_OK;
 }
 
+/* A packed rank-4 tensor descriptor of logical dims s in NHWC memory order (channels-last). */
+static gl_status_t set_nhwc(cudnnTensorDescriptor_t t, const gl_shape_t *s, cudnnDataType_t dt) {
+  if (s->rank != 4) return gl_err(GL_EINVAL, "a channels-last tensor of rank %d", s->rank);
+  GL_CUDNN(cudnnSetTensor4dDescriptor(t, CUDNN_TENSOR_NHWC, dt, (int)s->d[0], (int)s->d[1], (int)s->d[2], (int)s->d[3]),
+           "describing an NHWC tensor");
+  return GL_OK;
+}
+
 /* ---------------------------------------------------------------- convolution (cuDNN) */
 typedef struct {
   cudnnTensorDescriptor_t x, y, bias;
@@ -125,9 +133,14 @@ gl_status_t gl_cu_prep_conv(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_
   GL_CUDNN(cudnnCreateTensorDescriptor(&s->y), "descriptor");
   GL_CUDNN(cudnnCreateFilterDescriptor(&s->w), "descriptor");
   GL_CUDNN(cudnnCreateConvolutionDescriptor(&s->conv), "descriptor");
-  GL_TRY(set_nd(s->x, &x->shape, dt));
-  GL_TRY(set_nd(s->y, &y->shape, dt));
-  GL_CUDNN(cudnnSetFilterNdDescriptor(s->w, dt, CUDNN_TENSOR_NCHW, wr, fdim), "describing weights");
+  /* Channels-last (the layout pass, fp16 by default): x and y NHWC, the weights uploaded KRSC. */
+  const bool nhwc = cx->nhwc_node != 0;
+  if (nhwc && (x->shape.rank != 4 || w->shape.rank != 4))
+    return gl_err(GL_EINVAL, "%s: a channels-last convolution of rank %d", gl_node_label(n), x->shape.rank);
+  GL_TRY(nhwc ? set_nhwc(s->x, &x->shape, dt) : set_nd(s->x, &x->shape, dt));
+  GL_TRY(nhwc ? set_nhwc(s->y, &y->shape, dt) : set_nd(s->y, &y->shape, dt));
+  GL_CUDNN(cudnnSetFilterNdDescriptor(s->w, dt, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, wr, fdim),
+           "describing weights");
   /* f32 accumulation at every precision (fp16: cuDNN's pseudo-half configuration). */
   GL_CUDNN(cudnnSetConvolutionNdDescriptor(s->conv, nsp, pad, str, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
            "describing the convolution");
@@ -141,7 +154,8 @@ gl_status_t gl_cu_prep_conv(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_
    * a file so the next compile skips the measurement. "v2": fp16 entries now mean half data. */
   char key[512];
   {
-    int o = snprintf(key, sizeof key, "%s|v2|p%d|g%lld|x", cx->gpu, cx->precision, (long long)gl_attr_i(n, "group", 1));
+    int o = snprintf(key, sizeof key, "%s|v2|p%d%s|g%lld|x", cx->gpu, cx->precision, nhwc ? "|nhwc" : "",
+                     (long long)gl_attr_i(n, "group", 1));
     for (int d = 0; d < x->shape.rank && o < 400; d++) o += snprintf(key + o, sizeof key - (size_t)o, ",%lld", (long long)x->shape.d[d]);
     o += snprintf(key + o, sizeof key - (size_t)o, "|w");
     for (int d = 0; d < w->shape.rank && o < 440; d++) o += snprintf(key + o, sizeof key - (size_t)o, ",%lld", (long long)w->shape.d[d]);
@@ -188,13 +202,14 @@ gl_status_t gl_cu_prep_conv(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_
   if (s->ws > cx->workspace_need) cx->workspace_need = s->ws;
   s->has_bias = n->n_inputs > 2 && n->inputs[2] >= 0 && n->fuse.sum_input != 2;
   s->c = y->shape.d[1];
-  s->inner = gl_shape_numel(&y->shape) / (y->shape.d[0] * s->c);
-  GL_TRY(gl_cu_epi_init(&s->epi, cx, g, n));
+  /* The epilogue's bias of element i is channel (i / inner) % c: NHWC has the channel innermost. */
+  s->inner = nhwc ? 1 : gl_shape_numel(&y->shape) / (y->shape.d[0] * s->c);
+  GL_TRY(gl_cu_epi_init(&s->epi, cx, g, n)); /* its residual has y's shape and layout */
   if (conv_fusable(g, n, s)) {
     gl_shape_t bs = y->shape;
     for (int d = 0; d < bs.rank; d++) bs.d[d] = d == 1 ? y->shape.d[1] : 1;
     GL_CUDNN(cudnnCreateTensorDescriptor(&s->bias), "descriptor");
-    GL_TRY(set_nd(s->bias, &bs, dt));
+    GL_TRY(nhwc ? set_nhwc(s->bias, &bs, dt) : set_nd(s->bias, &bs, dt));
     GL_CUDNN(cudnnCreateActivationDescriptor(&s->act), "descriptor");
     GL_CUDNN(cudnnSetActivationDescriptor(s->act, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0), "describing ReLU");
     s->fused = true;
@@ -340,8 +355,11 @@ gl_status_t gl_cu_prep_pool(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_
   GL_TRY(gl_cu_int_sized(n, &x->shape));
   GL_CUDNN(cudnnCreateTensorDescriptor(&s->x), "descriptor");
   GL_CUDNN(cudnnCreateTensorDescriptor(&s->y), "descriptor");
-  GL_TRY(set_nd(s->x, &x->shape, data_type(cx)));
-  GL_TRY(set_nd(s->y, &y->shape, data_type(cx)));
+  const bool nhwc = cx->nhwc_node != 0; /* channels-last (never LRN: the layout pass keeps it NCHW) */
+  if (nhwc && (x->shape.rank != 4 || !strcmp(n->op_type, "LRN")))
+    return gl_err(GL_EINVAL, "%s: channels-last pooling of rank %d", gl_node_label(n), x->shape.rank);
+  GL_TRY(nhwc ? set_nhwc(s->x, &x->shape, data_type(cx)) : set_nd(s->x, &x->shape, data_type(cx)));
+  GL_TRY(nhwc ? set_nhwc(s->y, &y->shape, data_type(cx)) : set_nd(s->y, &y->shape, data_type(cx)));
   if (!strcmp(n->op_type, "LRN")) {
     GL_CUDNN(cudnnCreateLRNDescriptor(&s->lrn), "descriptor");
     GL_CUDNN(cudnnSetLRNDescriptor(s->lrn, (unsigned)gl_attr_i(n, "size", 1), gl_attr_f(n, "alpha", 1e-4f),
@@ -364,6 +382,8 @@ gl_status_t gl_cu_prep_pool(gl_cu_ctx_t *cx, const gl_graph_t *g, const gl_node_
     if (!plain) { /* what cuDNN's symmetric pooling cannot say: gpulet's own kernel */
       if (nsp > 3) return gl_err(GL_EUNSUPPORTED, "%s: pooling over %d spatial dims on CUDA", gl_node_label(n), nsp);
       s->own = true;
+      s->kp.nhwc = nhwc;
+      s->kp.c = x->shape.d[1];
       s->kp.is_max = is_max;
       s->kp.count_pad = gl_attr_i(n, "count_include_pad", 0) != 0;
       for (int d = 0; d < 3; d++) {

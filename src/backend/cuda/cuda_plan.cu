@@ -33,6 +33,11 @@
  *    from half before their copy out (gl_cu_convert_launch), so callers still see f32. The
  *    conversion and elementwise bodies are CPU-tested (test_cuda_kernels.c); the cuDNN/cuBLAS
  *    half calls are not;
+ *  - the fp16 arena planned at 2 bytes per f32 element (gl_memplan_build_exact; the host-side
+ *    planner is CPU-tested, the device sizes it is given are not);
+ *  - channels-last conv chains (cuda_layout.h; the pass's decisions, the conversion and NHWC
+ *    pooling bodies and the KRSC weights are CPU-tested): cuDNN NHWC tensor/filter descriptors,
+ *    the conversion steps' launches and their buffers, the Transpose(0,2,3,1) alias;
  *  - fused conv + bias + ReLU (+ residual) through cudnnConvolutionBiasActivationForward, with a
  *    fall-back to convolution + epilogue kernel when cuDNN refuses it at the first run;
  *  - the algorithm cache key's SM count: a green context's SMs read through the driver entry
@@ -49,7 +54,9 @@
 #include <cuda.h> /* types only: driver calls go through cudaGetDriverEntryPointByVersion */
 
 #include "backend/cuda/cuda_int.h"
+#include "backend/cuda/cuda_layout.h"
 #include "backend/cuda/cuda_module.h"
+#include "backend/cuda/cuda_ops_int.h"
 
 extern "C" {
 #include "graph/memplan.h"
@@ -97,8 +104,11 @@ typedef struct {
   bool own_stream;
   step_t *steps;
   int n_steps;
-  void **vptr; /* device pointer per value */
-  int n_values;
+  void **vptr; /* device pointer per value, then per layout copy and NHWC weight (index >= n_values) */
+  int n_values, n_virt;
+  gl_cu_layout_t lay; /* which values are channels-last (cuda_layout.h) */
+  void **relay_buf;   /* the layout copies' device buffers (outside the arena) */
+  int n_relay;
   void *arena, *workspace;
   size_t ws_bytes;
   void **consts; /* device copies of constants (references into the shared table) */
@@ -136,6 +146,9 @@ static void plan_destroy(gl_plan_t *p) {
   for (int i = 0; cp->out_host && i < cp->hdr.n_outputs; i++) cudaFreeHost(cp->out_host[i]);
   for (int i = 0; cp->in_half && i < cp->hdr.n_inputs; i++) cudaFree(cp->in_half[i]);
   for (int i = 0; cp->out_f32 && i < cp->hdr.n_outputs; i++) cudaFree(cp->out_f32[i]);
+  for (int i = 0; i < cp->n_relay; i++) cudaFree(cp->relay_buf[i]);
+  gl_free(cp->relay_buf);
+  gl_cu_layout_fini(&cp->lay);
   cudaFree(cp->arena);
   cudaFree(cp->workspace);
   if (cp->cx.dnn) cudnnDestroy(cp->cx.dnn);
@@ -247,8 +260,6 @@ void gl_cu_const_put(int device, void *dev) {
 }
 
 static gl_status_t upload_constants(cu_plan_t *cp, const gl_graph_t *g) {
-  cp->consts = (void **)gl_calloc((size_t)(g->n_values ? g->n_values : 1), sizeof(void *));
-  if (!cp->consts) return gl_err(GL_ENOMEM, "out of memory");
   for (int v = 0; v < g->n_values; v++) {
     const gl_value_t *val = &g->values[v];
     if (!val->data || (val->n_uses == 0 && !val->is_output)) continue;
@@ -260,10 +271,91 @@ static gl_status_t upload_constants(cu_plan_t *cp, const gl_graph_t *g) {
   return GL_OK;
 }
 
+#define GL_CU_MAX_IN 64 /* inputs of a node the layout pass may convert */
+static gl_status_t build_node(cu_plan_t *cp, const gl_graph_t *g, int i, int *alias, const int *conv_in, int wvirt);
+
+/* A step that reads value `in` and writes virtual value `out` (no graph node). */
+static step_t *add_step(cu_plan_t *cp, int in, int out) {
+  step_t *s = &cp->steps[cp->n_steps];
+  memset(s, 0, sizeof *s);
+  s->alias_src = -1;
+  s->n_in = s->n_out = 1;
+  s->in = (int *)gl_malloc(sizeof(int) * 2);
+  s->out = (int *)gl_malloc(sizeof(int) * 2);
+  if (!s->in || !s->out) {
+    gl_free(s->in), gl_free(s->out);
+    s->in = s->out = NULL;
+    return NULL;
+  }
+  s->in[0] = in, s->out[0] = out;
+  cp->n_steps++;
+  if (cp->max_args < 2) cp->max_args = 2;
+  return s;
+}
+
+/* The copy of value v in the other layout (dir GL_CU_LAY_TO_*), made by a conversion step the
+ * first time a consumer asks; *virt is its index in vptr. Its buffer lives outside the arena. */
+static gl_status_t layout_copy(cu_plan_t *cp, const gl_graph_t *g, int v, int dir, int *cache, int *virt) {
+  int *slot = &cache[(dir - 1) * g->n_values + v];
+  if (*slot >= 0) {
+    *virt = *slot;
+    return GL_OK;
+  }
+  int vv = cp->n_values + cp->n_virt++;
+  step_t *s = add_step(cp, v, vv);
+  if (!s) return gl_err(GL_ENOMEM, "out of memory");
+  GL_TRY(gl_cu_prep_relayout(&cp->cx, &g->values[v], dir == GL_CU_LAY_TO_NHWC, &s->k));
+  size_t bytes = (size_t)gl_shape_numel(&g->values[v].shape) * gl_cu_esz(&cp->cx, g->values[v].dtype);
+  void *buf = NULL;
+  GL_CU(cudaMalloc(&buf, bytes ? bytes : 1), "allocating a layout copy");
+  cp->relay_buf[cp->n_relay++] = buf;
+  cp->vptr[vv] = buf;
+  *slot = *virt = vv;
+  return GL_OK;
+}
+
+/* A channels-last Conv's weights: a KRSC copy in the shared constant table, as virtual value. */
+static gl_status_t nhwc_weights(cu_plan_t *cp, const gl_value_t *w, int *virt) {
+  gl_tensor_t t;
+  GL_TRY(gl_cu_nhwc_weights(w->data, &t));
+  void *d = NULL;
+  gl_status_t st = gl_cu_const_get(cp->cx.device, &t, cp->cx.half, &d);
+  gl_tensor_fini(&t);
+  GL_TRY(st);
+  cp->consts[cp->n_consts++] = d;
+  *virt = cp->n_values + cp->n_virt++;
+  cp->vptr[*virt] = d;
+  return GL_OK;
+}
+
 static gl_status_t build(cu_plan_t *cp, const gl_graph_t *g, int *alias) {
-  for (int i = 0; i < g->n_nodes; i++) {
+  int *cache = (int *)gl_malloc(sizeof(int) * 2 * (size_t)(g->n_values ? g->n_values : 1));
+  if (!cache) return gl_err(GL_ENOMEM, "out of memory");
+  for (int v = 0; v < 2 * g->n_values; v++) cache[v] = -1;
+  gl_status_t st = GL_OK;
+  for (int i = 0; i < g->n_nodes && !st; i++) {
     const gl_node_t *n = &g->nodes[i];
     if (n->dead) continue;
+    /* Layout copies this node reads, converted right before it (their steps come first). */
+    int conv_in[GL_CU_MAX_IN];
+    for (int k = 0; k < n->n_inputs && k < GL_CU_MAX_IN && !st; k++) {
+      int dir = gl_cu_layout_need(g, &cp->lay, i, k);
+      conv_in[k] = -1;
+      if (dir != GL_CU_LAY_ASIS) st = layout_copy(cp, g, n->inputs[k], dir, cache, &conv_in[k]);
+    }
+    if (!st && n->n_inputs > GL_CU_MAX_IN && cp->lay.node_nhwc[i])
+      st = gl_err(GL_EUNSUPPORTED, "%s: more than %d inputs in a channels-last node", gl_node_label(n), GL_CU_MAX_IN);
+    int wvirt = -1;
+    if (!st && cp->lay.node_nhwc[i] && !strcmp(n->op_type, "Conv")) st = nhwc_weights(cp, gl_in(g, n, 1), &wvirt);
+    if (!st) st = build_node(cp, g, i, alias, conv_in, wvirt);
+  }
+  gl_free(cache);
+  return st;
+}
+
+static gl_status_t build_node(cu_plan_t *cp, const gl_graph_t *g, int i, int *alias, const int *conv_in, int wvirt) {
+  const gl_node_t *n = &g->nodes[i];
+  {
     step_t *s = &cp->steps[cp->n_steps];
     memset(s, 0, sizeof *s);
     s->alias_src = -1;
@@ -277,23 +369,46 @@ static gl_status_t build(cu_plan_t *cp, const gl_graph_t *g, int *alias) {
     }
     memcpy(s->in, n->inputs, sizeof(int) * (size_t)n->n_inputs);
     memcpy(s->out, n->outputs, sizeof(int) * (size_t)n->n_outputs);
+    bool converted = false;
+    for (int k = 0; k < n->n_inputs && k < GL_CU_MAX_IN; k++)
+      if (conv_in[k] >= 0) s->in[k] = conv_in[k], converted = converted || k == 0;
+    if (wvirt >= 0) s->in[1] = wvirt;
     cp->n_steps++;
     if (s->n_in + s->n_out > cp->max_args) cp->max_args = s->n_in + s->n_out;
-    if (gl_node_is_view(g, n)) {
-      s->alias_src = n->inputs[0];
+    if (gl_node_is_view(g, n) || gl_cu_lay_is_nhwc_view(g, &cp->lay, i)) {
+      s->alias_src = s->in[0];
       const gl_value_t *src = &g->values[n->inputs[0]];
-      if (src->kind == GL_VAL_INTERNAL && !src->data) alias[n->outputs[0]] = n->inputs[0];
-      continue;
+      /* A view of a layout copy aliases the copy at run time; the memory plan then gives the
+       * view a slot of its own, unused (views of converted values are rare: a Reshape after an
+       * NHWC conv chain). */
+      if (src->kind == GL_VAL_INTERNAL && !src->data && !converted) alias[n->outputs[0]] = n->inputs[0];
+      return GL_OK;
     }
     GL_TRY(gl_cuda_node_supported(g, n)); /* the limits the CPU tests check on the zoo */
     gl_cu_prepare_fn prep = gl_cu_find_op(n->op_type);
     if (!prep)
       return gl_err(GL_EUNSUPPORTED, "%s: the CUDA backend has no kernel for op '%s'",
                     gl_node_label(n), n->op_type);
+    cp->cx.nhwc_node = cp->lay.node_nhwc[i];
     gl_status_t st = prep(&cp->cx, g, n, &s->k);
+    cp->cx.nhwc_node = 0;
     if (st) return st;
   }
   return GL_OK;
+}
+
+/* The arena's layout: every value at its device size (gl_cu_esz: 2 bytes per f32 element at
+ * fp16, so the fp16 arena is about half the f32 one). */
+static gl_status_t plan_memory(const cu_plan_t *cp, const gl_graph_t *g, const int *alias, gl_memplan_t *mp) {
+  int64_t *bytes = (int64_t *)gl_malloc(sizeof(int64_t) * (size_t)(g->n_values ? g->n_values : 1));
+  if (!bytes) return gl_err(GL_ENOMEM, "out of memory");
+  for (int v = 0; v < g->n_values; v++) {
+    int64_t nel = gl_shape_numel(&g->values[v].shape);
+    bytes[v] = nel < 0 ? -1 : nel * (int64_t)gl_cu_esz(&cp->cx, g->values[v].dtype);
+  }
+  gl_status_t st = gl_memplan_build_exact(g, alias, bytes, mp);
+  gl_free(bytes);
+  return st;
 }
 
 /* SMs the work on stream s may use: a green context's SM count, else the whole device's
@@ -319,8 +434,10 @@ static int stream_sms(cudaStream_t s, int all) {
   return (int)res.sm.smCount;
 }
 
+/* nchw_only: the layout pass off whatever GPULET_CUDA_NHWC says (the retry in plan_create);
+ * *nhwc_default is set when the pass ran on by default (fp16, option unset). */
 static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const gl_placement_t *pl,
-                                    gl_plan_t **out) {
+                                    gl_plan_t **out, bool nchw_only, bool *nhwc_default) {
   cu_plan_t *cp = (cu_plan_t *)gl_calloc(1, sizeof *cp);
   if (!cp) return gl_err(GL_ENOMEM, "out of memory");
   int *alias = NULL;
@@ -374,9 +491,20 @@ static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const
   if (!st) st = gl_cublas_check(cublasSetStream(cp->cx.blas, cp->cx.stream), "binding the stream");
   if (st) goto fail;
   cp->n_values = g->n_values;
-  cp->vptr = (void **)gl_calloc((size_t)(g->n_values ? g->n_values : 1), sizeof(void *));
+  {
+    /* Beyond the graph's values: at most two layout copies per value and one KRSC weight per node. */
+    size_t nvirt = 2 * (size_t)g->n_values + (size_t)g->n_nodes + 1;
+    cp->vptr = (void **)gl_calloc((size_t)g->n_values + nvirt, sizeof(void *));
+    cp->relay_buf = (void **)gl_calloc(2 * (size_t)g->n_values + 1, sizeof(void *));
+    cp->consts = (void **)gl_calloc((size_t)g->n_values + (size_t)g->n_nodes + 1, sizeof(void *));
+    cp->steps = (step_t *)gl_calloc((size_t)g->n_nodes + 2 * (size_t)g->n_values + 1, sizeof *cp->steps);
+    const char *e = getenv("GPULET_CUDA_NHWC");
+    int on = !nchw_only && gl_cu_layout_enabled(e, cp->cx.half);
+    *nhwc_default = on && !(e && e[0]);
+    st = gl_cu_layout_plan(g, on, &cp->lay);
+    if (st) goto fail;
+  }
   alias = (int *)gl_malloc(sizeof(int) * (size_t)(g->n_values ? g->n_values : 1));
-  cp->steps = (step_t *)gl_calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *cp->steps);
   cp->in_vals = (int *)gl_calloc((size_t)nin + 1, sizeof(int));
   cp->out_vals = (int *)gl_calloc((size_t)nout + 1, sizeof(int));
   cp->in_dev = (void **)gl_calloc((size_t)nin + 1, sizeof(void *));
@@ -386,14 +514,14 @@ static gl_status_t plan_create_impl(gl_backend_t *be, const gl_graph_t *g, const
   cp->out_bytes = (size_t *)gl_calloc((size_t)nout + 1, sizeof(size_t));
   cp->in_half = (void **)gl_calloc((size_t)nin + 1, sizeof(void *));
   cp->out_f32 = (void **)gl_calloc((size_t)nout + 1, sizeof(void *));
-  if (!cp->vptr || !alias || !cp->steps || !cp->in_vals || !cp->out_vals || !cp->in_dev ||
+  if (!cp->vptr || !alias || !cp->steps || !cp->relay_buf || !cp->consts || !cp->in_vals || !cp->out_vals || !cp->in_dev ||
       !cp->in_host || !cp->out_host || !cp->in_bytes || !cp->out_bytes || !cp->in_half || !cp->out_f32) {
     st = gl_err(GL_ENOMEM, "out of memory");
     goto fail;
   }
   for (int v = 0; v < g->n_values; v++) alias[v] = -1;
   st = build(cp, g, alias);
-  if (!st) st = gl_memplan_build(g, alias, &mp);
+  if (!st) st = plan_memory(cp, g, alias, &mp);
   if (st) goto fail;
   st = gl_cu_check(cudaMalloc(&cp->arena, mp.arena_bytes ? mp.arena_bytes : 64), "allocating the arena");
   if (!st && cp->cx.workspace_need) {
@@ -533,7 +661,18 @@ static gl_status_t plan_wait_impl(gl_plan_t *p) {
 }
 
 static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_placement_t *pl, gl_plan_t **out) {
-  return report(plan_create_impl(be, g, pl, out));
+  bool dflt = false;
+  gl_status_t st = plan_create_impl(be, g, pl, out, false, &dflt);
+  /* Channels-last is on by default at fp16: if cuDNN refuses an NHWC descriptor or finds no
+   * algorithm for one, plan the model NCHW instead, and say so (GPULET_CUDA_NHWC=1 fails instead,
+   * so tests and A/B runs see the refusal). */
+  if (dflt && (st == GL_EUNSUPPORTED || st == GL_EDEVICE)) {
+    char msg[600];
+    snprintf(msg, sizeof msg, "CUDA: the channels-last plan failed (%s); planning NCHW", gl_errmsg());
+    if (host) host->log(1, msg);
+    st = plan_create_impl(be, g, pl, out, true, &dflt);
+  }
+  return report(st);
 }
 static gl_status_t plan_run(gl_plan_t *p, const gl_tensor_t *in, gl_tensor_t *out) {
   return report(plan_run_impl(p, in, out));

@@ -69,11 +69,15 @@ function drawDevices(p) {
            `${members}<br>${esc(g.units)} ${esc(d.unit || 'unit')}${g.units === 1 ? '' : 's'}${cpus} &middot; ${esc(g.state || 'serving')}` +
            (g.occupancy !== undefined ? ` &middot; ${pct(g.occupancy)} busy` : '') + `</div>`;
     }
-    if (used < 0.999) blocks += `<div class="let free" style="flex: 1 1 auto">free</div>`;
+    const failed = d.state === 'failed';
+    if (used < 0.999) blocks += failed ? `<div class="let failed" style="flex: 1 1 auto">device failed</div>`
+                                       : `<div class="let free" style="flex: 1 1 auto">free</div>`;
     // gpu-lets sharing units (a static split with more models than units) add up to over 100%
     const over = used > 1.001 ? ` &middot; <span class="over">${(100 * used).toFixed(0)}% of the device: gpu-lets share units</span>` : '';
     h += `<div class="device" data-device="${esc(d.id)}"><h3>${esc(d.kind || '')} ${esc(d.id)} <span>${esc(d.name || '')}` +
-         ` &middot; ${esc(total)} ${esc(d.unit || 'unit')}s &middot; ${lets.length} gpu-let${lets.length === 1 ? '' : 's'}${over}</span></h3>` +
+         ` &middot; ${esc(total)} ${esc(d.unit || 'unit')}s &middot; ${lets.length} gpu-let${lets.length === 1 ? '' : 's'}${over}` +
+         (d.fallback ? ' &middot; fallback' : '') +
+         (failed ? ` &middot; <span class="over">failed: ${esc(d.why || '')}</span>` : '') + `</span></h3>` +
          `<div class="bar">${blocks}</div></div>`;
   }
   document.getElementById('devices').innerHTML = h || '<p class="note">No device in the plan.</p>';
