@@ -32,7 +32,7 @@ static void usage(FILE *f) {
           "  (/v2/repository/..., /v2/gpulet/replan) then needs \"Authorization: Bearer <token>\".\n"
           "  SIGTERM or SIGINT: stop accepting, answer every admitted request, exit 0.\n"
           "  Limits (defaults): --max-body 64 MiB, --max-elements 16 Mi per tensor, --max-inputs 64\n"
-          "  (inputs or requested outputs per request), --max-header 64 KiB, --max-connections 256,\n"
+          "  (inputs or requested outputs per request), --max-header 16 KiB, --max-connections 256,\n"
           "  --max-inflight 1 GiB of bodies, --max-model-bytes 2 GiB (model.onnx, checked before\n"
           "  reading), --max-graph-nodes 1000000 (initializers at most as many, values 4x).\n"
           "  Placement: the scheduler's --policy (gpulet, gpulet-int, sbp, triton, static, fine; default\n"

@@ -140,8 +140,21 @@ int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r) {
   gl_admit_t a = gl_dqueue_push(&m->q, q, now, min_service);
   if (a == GL_ADMIT_OK) {
     m->in_flight++;
-    for (int i = 0; i < m->n_lets; i++) gl_slet_kick(m->lets[i]);
+    r->idle_service_ns = m->q.len == 1 ? m->min_service_ns : 0;
+    /* wake the gpu-lets after m->mu is released: woken under it, an executor would run at once
+     * (on a shared core), block on m->mu and switch back (two extra context switches a request);
+     * pins keep a gpu-let alive until its kick is done (gl_slet_destroy waits for them) */
+    gl_slet_t *kick[GL_SMODEL_MAX_LETS];
+    int nk = m->n_lets;
+    for (int i = 0; i < nk; i++) {
+      kick[i] = m->lets[i];
+      atomic_fetch_add(&kick[i]->pins, 1);
+    }
     pthread_mutex_unlock(&m->mu);
+    for (int i = 0; i < nk; i++) {
+      gl_slet_kick(kick[i]);
+      atomic_fetch_sub(&kick[i]->pins, 1);
+    }
     return 0;
   }
   int cap = m->q.cap;

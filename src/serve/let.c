@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,15 @@ bool gl_slet_same_members(const gl_slet_t *l, int units, const gl_slet_spec_memb
   return true;
 }
 
+/* Makes the executor look at its queues and state again (caller holds l->mu); true when it sleeps
+ * and must be posted (after the unlock; once per sleep). */
+static bool wake_locked(gl_slet_t *l) {
+  l->kick++;
+  bool w = l->waiting;
+  l->waiting = false;
+  return w;
+}
+
 void gl_slet_reconfigure(gl_slet_t *l, double duty_ms, double occupancy, const gl_slet_spec_member_t *mem, int n) {
   GL_ASSERT(n == l->n_members);
   for (int k = 0; k < n; k++) {
@@ -231,9 +241,10 @@ void gl_slet_reconfigure(gl_slet_t *l, double duty_ms, double occupancy, const g
   l->duty_ms = duty_ms;
   l->occupancy_plan = occupancy;
   atomic_store(&l->rewarm, true);
-  l->kick++;
+  bool post = wake_locked(l);
   pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
+  if (post) sem_post(&l->wake);
 }
 
 #ifdef GL_FAULT_INJECT
@@ -450,6 +461,7 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
       continue;
     }
     r->http_status = 200;
+    r->compute_ns = j.t2 - j.t1;
     m->st.success++;
     m->st.ns_queue += r->start_ns - r->enqueue_ns;
     m->st.ns_input += j.t1 - j.t0;
@@ -541,12 +553,16 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
     if (try_start(l, &wake)) continue;
     pthread_mutex_lock(&l->mu);
     if (l->kick == k0 && atomic_load(&l->state) == GL_SLET_SERVING) {
+      l->waiting = true;
+      pthread_mutex_unlock(&l->mu);
       if (wake == INT64_MAX) {
-        pthread_cond_wait(&l->cv, &l->mu);
+        while (sem_wait(&l->wake) && errno == EINTR) {}
       } else {
         struct timespec ts = {wake / 1000000000LL, wake % 1000000000LL};
-        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+        while (sem_clockwait(&l->wake, CLOCK_MONOTONIC, &ts) && errno == EINTR) {}
       }
+      pthread_mutex_lock(&l->mu);
+      l->waiting = false;
     }
     pthread_mutex_unlock(&l->mu);
   }
@@ -589,6 +605,7 @@ gl_status_t gl_slet_start_on(gl_slet_dev_t *sdev, gl_part_dev_t *dev, const int 
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&l->cv, &ca);
   pthread_condattr_destroy(&ca);
+  sem_init(&l->wake, 0, 0);
   atomic_init(&l->state, GL_SLET_WARMING);
   for (int k = 0; k < n_members; k++) {
     gl_slet_member_t *e = &l->mem[k];
@@ -617,6 +634,7 @@ gl_status_t gl_slet_start_on(gl_slet_dev_t *sdev, gl_part_dev_t *dev, const int 
     for (int k = 0; k < l->n_members; k++) gl_smodel_unref(l->mem[k].m);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
+  sem_destroy(&l->wake);
     gl_free(l);
     return st;
   }
@@ -639,32 +657,38 @@ void gl_slet_serve(gl_slet_t *l) {
     l->serving_since_ns = gl_now_ns();
     atomic_store(&l->state, GL_SLET_SERVING);
   }
-  l->kick++;
+  bool post = wake_locked(l);
   pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
+  if (post) sem_post(&l->wake);
 }
 
 void gl_slet_kick(gl_slet_t *l) {
   pthread_mutex_lock(&l->mu);
-  l->kick++;
-  pthread_cond_broadcast(&l->cv);
+  bool post = wake_locked(l);
   pthread_mutex_unlock(&l->mu);
+  /* after the unlock, so the woken executor does not block on l->mu at once */
+  if (post) sem_post(&l->wake);
 }
 
 void gl_slet_retire(gl_slet_t *l) {
   pthread_mutex_lock(&l->mu);
   if (atomic_load(&l->state) != GL_SLET_FAILED) atomic_store(&l->state, GL_SLET_RETIRING);
-  l->kick++;
+  bool post = wake_locked(l);
   pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
+  if (post) sem_post(&l->wake);
 }
 
 void gl_slet_destroy(gl_slet_t *l) {
   if (!l) return;
   gl_slet_retire(l);
   gl_part_destroy(l->part); /* runs the loop job to its end: plans destroyed on their thread */
+  /* unrouted before it is destroyed, so no new pin comes; a submitter may still be kicking it */
+  while (atomic_load(&l->pins) > 0) sched_yield();
   for (int k = 0; k < l->n_members; k++) gl_smodel_unref(l->mem[k].m);
   pthread_mutex_destroy(&l->mu);
   pthread_cond_destroy(&l->cv);
+  sem_destroy(&l->wake);
   gl_free(l);
 }

@@ -14,6 +14,7 @@
 #define GL_SERVE_LET_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 
 #include "part/part.h"
@@ -84,6 +85,10 @@ struct gl_slet {
   pthread_mutex_t mu;
   pthread_cond_t cv;      /* CLOCK_MONOTONIC */
   uint64_t kick;
+  bool waiting;           /* the executor sleeps on wake (mu): only then is it posted, once */
+  sem_t wake;             /* the executor's sleep: a semaphore is one futex call a side, where a
+                           * condition variable's broadcast may also wait for the woken waiter */
+  atomic_int pins;        /* submitters kicking it outside their model's mu (destroy waits) */
   atomic_int state;
   bool warmed, loop_done;
   gl_status_t warm_st;
@@ -118,7 +123,8 @@ gl_status_t gl_slet_start_on(gl_slet_dev_t *sdev, gl_part_dev_t *dev, const int 
 gl_status_t gl_slet_wait_ready(gl_slet_t *l) GL_MUST_USE;
 /* Starts pulling from the members' queues (call after routing it in the models). */
 void gl_slet_serve(gl_slet_t *l);
-/* Wakes the executor to look at the queues again; the caller holds a member model's mu. */
+/* Wakes the executor to look at the queues again (signals only when it sleeps, after releasing
+ * l->mu). The caller holds a member model's mu, or a pin taken under it (l->pins). */
 void gl_slet_kick(gl_slet_t *l);
 /* Stops pulling: the running batch finishes, queued requests stay for the other gpu-lets. */
 void gl_slet_retire(gl_slet_t *l);

@@ -52,6 +52,81 @@ static void metric(gl_kv_buf_t *b, const char *name, const char *type, const cha
   gl_kv_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* ---- the server's own per-request cost ---- */
+
+void gl_ovh_bounds(int b, int64_t *lo_us, int64_t *hi_us) {
+  if (b < 1000) { *lo_us = b; *hi_us = b + 1; }
+  else if (b < GL_OVH_BUCKETS - 1) { *lo_us = 1000 + (int64_t)(b - 1000) * 100; *hi_us = *lo_us + 100; }
+  else { *lo_us = 100000; *hi_us = INT64_MAX; }
+}
+
+void gl_ovh_add(gl_ovh_hist_t *h, int64_t ns) {
+  if (ns < 0) ns = 0;
+  int64_t us = ns / 1000;
+  int b = us < 1000 ? (int)us : us < 100000 ? 1000 + (int)((us - 1000) / 100) : GL_OVH_BUCKETS - 1;
+  atomic_fetch_add_explicit(&h->n[b], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
+}
+
+/* Prometheus histogram over a few bounds (µs) summed from the fine buckets. */
+static void ovh_prom(gl_kv_buf_t *b, const char *name, const char *help, gl_ovh_hist_t *h) {
+  static const int64_t le_us[] = {5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100, 125, 150, 200, 300, 500, 1000, 2000, 5000, 10000, 100000};
+  metric(b, name, "histogram", help);
+  int64_t cum = 0;
+  int k = 0;
+  for (size_t i = 0; i < sizeof le_us / sizeof le_us[0]; i++) {
+    for (; k < GL_OVH_BUCKETS; k++) {
+      int64_t lo, hi;
+      gl_ovh_bounds(k, &lo, &hi);
+      if (hi > le_us[i]) break;
+      cum += atomic_load_explicit(&h->n[k], memory_order_relaxed);
+    }
+    gl_kv_buf_printf(b, "%s_bucket{le=\"%g\"} %lld\n", name, le_us[i] / 1e6, (long long)cum);
+  }
+  long long count = atomic_load(&h->count);
+  gl_kv_buf_printf(b, "%s_bucket{le=\"+Inf\"} %lld\n%s_sum %.9f\n%s_count %lld\n", name, count, name,
+                   atomic_load(&h->sum_ns) / 1e9, name, count);
+}
+
+/* {"count":N,"mean_us":x,"p50_us":..,"p90_us":..,"p99_us":..,"p999_us":..,"buckets":[[lo_us,hi_us,n],...]}
+ * (quantiles: the upper bound of the bucket holding them; since start) */
+static void ovh_json(gl_kv_buf_t *b, gl_ovh_hist_t *h) {
+  static const double qs[] = {0.5, 0.9, 0.99, 0.999};
+  static const char *qn[] = {"p50_us", "p90_us", "p99_us", "p999_us"};
+  int64_t n[GL_OVH_BUCKETS], count = 0;
+  for (int k = 0; k < GL_OVH_BUCKETS; k++) count += n[k] = atomic_load_explicit(&h->n[k], memory_order_relaxed);
+  gl_kv_buf_printf(b, "{\"count\":%lld,\"mean_us\":%.3f", (long long)count,
+                   count ? atomic_load(&h->sum_ns) / 1e3 / (double)count : 0.0);
+  for (int q = 0; q < 4; q++) {
+    int64_t want = (int64_t)(qs[q] * (double)count + 0.999999), cum = 0;
+    int k = 0;
+    for (; k < GL_OVH_BUCKETS - 1 && cum + n[k] < want; k++) cum += n[k];
+    int64_t lo, hi;
+    gl_ovh_bounds(k, &lo, &hi);
+    if (count) gl_kv_buf_printf(b, ",\"%s\":%lld", qn[q], (long long)(hi == INT64_MAX ? lo : hi));
+    else gl_kv_buf_printf(b, ",\"%s\":null", qn[q]);
+  }
+  gl_kv_buf_put(b, ",\"buckets\":[", 12);
+  bool first = true;
+  for (int k = 0; k < GL_OVH_BUCKETS; k++) {
+    if (!n[k]) continue;
+    int64_t lo, hi;
+    gl_ovh_bounds(k, &lo, &hi);
+    gl_kv_buf_printf(b, "%s[%lld,%lld,%lld]", first ? "" : ",", (long long)lo, hi == INT64_MAX ? -1LL : (long long)hi, (long long)n[k]);
+    first = false;
+  }
+  gl_kv_buf_put(b, "]}", 2);
+}
+
+void gl_serve_overhead_json(gl_server_t *s, gl_kv_buf_t *b) {
+  gl_kv_buf_put(b, "{\"overhead\":", 12);
+  ovh_json(b, &s->ovh);
+  gl_kv_buf_put(b, ",\"handoff\":", 11);
+  ovh_json(b, &s->handoff);
+  gl_kv_buf_printf(b, ",\"answered_inline\":%lld}", (long long)atomic_load(&s->answered_inline));
+}
+
 void gl_serve_metrics(gl_server_t *s, gl_kv_buf_t *b) {
   snap_t *sn = gl_calloc(GL_SERVE_MAX_MODELS, sizeof *sn);
   if (!sn) { b->oom = true; return; }
@@ -150,6 +225,10 @@ void gl_serve_metrics(gl_server_t *s, gl_kv_buf_t *b) {
 #undef EACH
 #undef L
   gl_free(sn);
+  ovh_prom(b, "gpulet_server_overhead_seconds",
+           "Successful inferences: HTTP in (headers parsed) to the response queued, minus the batch's compute", &s->ovh);
+  ovh_prom(b, "gpulet_server_handoff_seconds",
+           "Successful inferences: queued to batch start plus batch end to the response queued (the two thread handoffs)", &s->handoff);
   gl_sctl_metrics(s, b);
 }
 

@@ -65,6 +65,9 @@ typedef struct gl_sreq {
   int64_t samples;            /* leading dim when batching, else 1 */
   int64_t arrival_ns, deadline_ns, start_ns, end_ns; /* arrival: body received */
   int64_t enqueue_ns;         /* parsed, checked and queued */
+  int64_t compute_ns;         /* the batch's plan run (0 when it did not run) */
+  int64_t idle_service_ns;    /* set by submit: the model's fastest batch of 1 when nothing else of
+                               * it was queued (the answer may come soon), else 0 */
   /* results */
   int http_status;            /* 200, or the error's code */
   char err[512];

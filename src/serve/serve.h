@@ -27,7 +27,7 @@ typedef struct {
   size_t max_inflight;       /* request body bytes buffered over all connections (default 1 GiB) */
   int64_t max_elements;      /* per tensor (default 16 Mi) */
   int max_connections;       /* default 256 */
-  size_t max_header;         /* per-connection memory for the request line and headers (64 KiB) */
+  size_t max_header;         /* per-connection memory for the request line and headers (16 KiB) */
   int max_inputs;            /* inputs (and requested outputs) per request (default 64) */
   size_t max_model_bytes;    /* model.onnx size, checked before it is read (default 2 GiB) */
   int max_graph_nodes;       /* nodes per model (default 1,000,000; initializers <= this, values <= 4x) */

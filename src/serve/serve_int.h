@@ -89,6 +89,17 @@ typedef struct {
   char prof_src[160];
 } gl_sctl_t;
 
+/* The server's own per-request cost (successful inferences): a fine histogram, µs resolution to
+ * 1 ms, 100 µs to 100 ms, then one overflow bucket (lock-free; metrics.c reads it). */
+#define GL_OVH_BUCKETS 1991
+typedef struct {
+  atomic_llong n[GL_OVH_BUCKETS];
+  atomic_llong count, sum_ns;
+} gl_ovh_hist_t;
+void gl_ovh_add(gl_ovh_hist_t *h, int64_t ns);
+/* Bucket b's lower and upper bounds in µs. */
+void gl_ovh_bounds(int b, int64_t *lo_us, int64_t *hi_us);
+
 #define GL_SERVE_MAX_DEVS 16
 
 /* One device of the server (devices.c): a part device (or a slice of one: cpu:N devices share the
@@ -138,6 +149,11 @@ struct gl_server {
   atomic_bool stopping;
   int64_t start_ns;
   char *repo_token;        /* the server's copy of o.repo_token (NULL: open) */
+  /* HTTP in (the request's first handler call, headers parsed) to the response queued, minus the
+   * batch's compute (plan run); and the two thread handoffs (queued -> batch start, batch end ->
+   * response queued) */
+  gl_ovh_hist_t ovh, handoff;
+  atomic_llong answered_inline; /* inferences answered by the handler that received them */
 };
 
 /* repo.c */
@@ -197,5 +213,7 @@ void gl_sctl_metrics(gl_server_t *s, gl_kv_buf_t *b);
 void gl_serve_metrics(gl_server_t *s, gl_kv_buf_t *b);
 void gl_serve_stats_json(gl_server_t *s, const char *only, gl_kv_buf_t *b);
 void gl_serve_plan_json(gl_server_t *s, gl_kv_buf_t *b);
+/* GET /v2/gpulet/overhead: the ovh and handoff histograms with quantiles (µs). */
+void gl_serve_overhead_json(gl_server_t *s, gl_kv_buf_t *b);
 
 #endif

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,13 @@
 #include "serve/serve_int.h"
 #include "serve/web.h"
 
+enum { INL_NONE = 0, INL_WAITING, INL_DONE, INL_SUSPENDED };
+
+/* The longest an HTTP thread waits for an answer before suspending the connection (see infer). */
+#define GL_INLINE_MAX_NS 60000
+/* Only for models whose batch of 1 takes at most this long (see infer). */
+#define GL_INLINE_SVC_NS 20000
+
 typedef struct {
   gl_server_t *s;
   struct MHD_Connection *c;
@@ -24,6 +32,9 @@ typedef struct {
   char *body;
   size_t len, cap;
   bool too_big, busy, submitted;
+  int64_t http_in_ns; /* the request's first handler call (headers parsed) */
+  /* an inference answered while its handler still waits (no suspend/resume): see infer() */
+  atomic_int inl;
   gl_sreq_t req;
   /* the answer, filled by the handler or by the executor (done) */
   int status;
@@ -188,7 +199,24 @@ static void on_done(gl_sreq_t *r) {
   } else {
     k->status = r->http_status;
   }
+  /* the handler still waiting answers itself; k and r are its own from here on */
+  int want = INL_WAITING;
+  if (atomic_compare_exchange_strong(&k->inl, &want, INL_DONE)) return;
   MHD_resume_connection(k->c);
+}
+
+/* Sends the answer the executor (or the control thread) left in k. */
+static enum MHD_Result answer(conn_t *k) {
+  gl_server_t *s = k->s;
+  if (k->status != 200) return send_error(k->c, k->status ? k->status : 500, k->req.err);
+  enum MHD_Result r = send_buf(k->c, 200, k->binary ? "application/octet-stream" : "application/json", k->out.p,
+                               k->out.len, k->binary ? (long long)k->header_len : -1);
+  if (k->req.start_ns) { /* an inference (not a re-plan answer) */
+    int64_t now = gl_now_ns();
+    gl_ovh_add(&s->ovh, now - k->http_in_ns - k->req.compute_ns);
+    gl_ovh_add(&s->handoff, (k->req.start_ns - k->req.enqueue_ns) + (now - k->req.end_ns));
+  }
+  return r;
 }
 
 /* Control thread: the re-plan asked for by POST /v2/gpulet/replan is installed. */
@@ -307,16 +335,37 @@ static enum MHD_Result infer(conn_t *k, gl_smodel_t *m) {
   }
   k->req.done = on_done;
   k->req.user = k;
-  /* suspend first: the executor may answer before this handler returns */
+  /* the executor may answer before this handler returns: it then finds INL_WAITING and leaves
+   * the answer to this thread */
+  atomic_store(&k->inl, INL_WAITING);
+  int code = gl_smodel_submit(m, &k->req);
+  if (code) {
+    atomic_store(&k->inl, INL_NONE);
+    record(m, &k->req, code);
+    return send_error(k->c, code, k->req.err);
+  }
+  /* Nothing else of the model was queued and a batch of 1 is short (at most
+   * GL_INLINE_SVC_NS: longer ones gain more from this thread reading other requests meanwhile,
+   * which batching needs): wait a little for the answer, yielding the core (the executor may
+   * share it), and answer here, saving the connection's suspend and resume (epoll changes, the
+   * wake-up pipe, one more loop turn). The wait is bounded, so a busy executor costs this HTTP
+   * thread at most GL_INLINE_MAX_NS. */
+  int64_t svc = k->req.idle_service_ns;
+  if (svc > 0 && svc <= GL_INLINE_SVC_NS) {
+    int64_t wait = 2 * svc + GL_INLINE_MAX_NS / 2;
+    int64_t until = gl_now_ns() + (wait < GL_INLINE_MAX_NS ? wait : GL_INLINE_MAX_NS);
+    while (atomic_load(&k->inl) == INL_WAITING && gl_now_ns() < until) sched_yield();
+    if (atomic_load(&k->inl) == INL_DONE) {
+      atomic_fetch_add_explicit(&s->answered_inline, 1, memory_order_relaxed);
+      return answer(k);
+    }
+  }
   MHD_suspend_connection(k->c);
   k->submitted = true;
   atomic_fetch_add(&s->suspended, 1);
-  int code = gl_smodel_submit(m, &k->req);
-  if (code) {
-    record(m, &k->req, code);
-    k->status = code;
-    MHD_resume_connection(k->c);
-  }
+  int want = INL_WAITING;
+  if (!atomic_compare_exchange_strong(&k->inl, &want, INL_SUSPENDED))
+    MHD_resume_connection(k->c); /* answered meanwhile: the resumed handler sends it */
   return MHD_YES;
 }
 
@@ -446,6 +495,14 @@ static enum MHD_Result route(conn_t *k, const char *url, const char *method) {
     gl_kv_buf_fini(&b);
     return r;
   }
+  if (!strcmp(url, "/v2/gpulet/overhead")) {
+    if (!get) return send_error(c, 405, "use GET");
+    gl_kv_buf_t b = {0};
+    gl_serve_overhead_json(s, &b);
+    enum MHD_Result r = b.oom ? send_error(c, 500, "out of memory") : send_buf(c, 200, "application/json", b.p, b.len, -1);
+    gl_kv_buf_fini(&b);
+    return r;
+  }
   if (!strcmp(url, "/v2/models/stats")) {
     if (!get) return send_error(c, 405, "use GET");
     gl_kv_buf_t b = {0};
@@ -506,6 +563,7 @@ static enum MHD_Result handler(gl_server_t *s, bool metrics_only, struct MHD_Con
     k->s = s;
     k->c = c;
     k->metrics_only = metrics_only;
+    k->http_in_ns = gl_now_ns();
     *con_cls = k;
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > s->lim.max_body) {
@@ -550,13 +608,10 @@ static enum MHD_Result handler(gl_server_t *s, bool metrics_only, struct MHD_Con
     return MHD_YES;
   }
   if (k->submitted) {
-    /* resumed: the executor (or admission) answered */
+    /* resumed: the executor (or the control thread) answered */
     atomic_fetch_sub(&s->suspended, 1);
     k->submitted = false;
-    if (k->status == 200)
-      return send_buf(c, 200, k->binary ? "application/octet-stream" : "application/json", k->out.p, k->out.len,
-                      k->binary ? (long long)k->header_len : -1);
-    return send_error(c, k->status ? k->status : 500, k->req.err);
+    return answer(k);
   }
   if (k->busy) {
     char msg[160];
@@ -648,7 +703,9 @@ gl_status_t gl_server_start(const gl_serve_opts_t *o, gl_server_t **out) {
   if (!s->o.max_inflight) s->o.max_inflight = (size_t)1 << 30;
   if (!s->o.max_elements) s->o.max_elements = 16 << 20;
   if (!s->o.max_connections) s->o.max_connections = 256;
-  if (!s->o.max_header) s->o.max_header = 64 << 10;
+  /* 16 KiB, as Node.js: libmicrohttpd (0.9.75) zeroes a connection's whole pool of this size
+   * between keep-alive requests; at 64 KiB that memset was ~15% of a small request's cost */
+  if (!s->o.max_header) s->o.max_header = 16 << 10;
   if (!s->o.threads) s->o.threads = 2;
   if (!s->o.max_inputs) s->o.max_inputs = 64;
   if (!s->o.max_model_bytes) s->o.max_model_bytes = (size_t)2 << 30;

@@ -20,6 +20,7 @@ static const entry_t models[] = {
     {{"ssd-mobilenet", "SSD + MobileNet v1, 3x300x300 -> 1917 boxes x (4 + 91), no NMS", 6800000, 1.2e9}, 13},
     {{"bert-base", "BERT-base uncased, int64 input_ids [batch, seq] -> hidden states + pooled", 109482240,
       11.2e9}, 17},
+    {{"tiny", "trivial: x[batch,16] -> Gemm 4 (the server's own overhead benchmarks: compute ~0)", 68, 64}, 13},
 };
 enum { N_MODELS = sizeof models / sizeof models[0] };
 
@@ -61,6 +62,7 @@ gl_status_t gl_zoo_build(const char *name, const gl_zoo_opts_t *o, gl_graph_t **
   else if (!strcmp(n, "mnasnet")) st = gl_zoo_mnasnet(&b, o->batch);
   else if (!strcmp(n, "densenet161")) st = gl_zoo_densenet161(&b, o->batch);
   else if (!strcmp(n, "ssd-mobilenet")) st = gl_zoo_ssd_mobilenet(&b, o->batch);
+  else if (!strcmp(n, "tiny")) st = gl_zoo_tiny(&b, o->batch);
   else st = gl_zoo_bert(&b, o->batch, o->seq > 0 ? o->seq : 128);
   if (st == GL_OK) st = b.st;
   gl_free(b.msq);

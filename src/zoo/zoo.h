@@ -1,8 +1,9 @@
 /* zoo/zoo.h - the model zoo: standard architectures built as gpulet IR with seeded weights.
  * Owns: the list of models (LeNet-5, GoogLeNet, ResNet-50, VGG-16, MobileNetV2, MNASNet 1.0,
- * DenseNet-161, SSD-MobileNet v1, BERT-base), building each as a graph of standard ONNX ops
- * (opset 13; 17 for BERT's LayerNormalization) with deterministic weights drawn from a seed, and
- * counting a graph's parameters and multiply-adds. Does not own: writing ONNX files (onnx/). */
+ * DenseNet-161, SSD-MobileNet v1, BERT-base; `tiny`, one Gemm, for overhead benchmarks), building
+ * each as a graph of standard ONNX ops (opset 13; 17 for BERT's LayerNormalization) with
+ * deterministic weights drawn from a seed, and counting a graph's parameters and multiply-adds.
+ * Does not own: writing ONNX files (onnx/). */
 #ifndef GL_ZOO_ZOO_H
 #define GL_ZOO_ZOO_H
 

@@ -28,6 +28,16 @@ gl_status_t gl_zoo_lenet(zb_t *b, int64_t batch) {
   return finish_logits(b, x, 10);
 }
 
+/* A trivial model for measuring the server's own per-request cost: x[batch, 16] -> Gemm 4
+ * (68 parameters, 64 multiply-adds: well under a microsecond of compute). */
+gl_status_t gl_zoo_tiny(zb_t *b, int64_t batch) {
+  int64_t d[2] = {batch > 0 ? batch : -1, 16};
+  int x = zb_input(b, "input", GL_DT_F32, 2, d);
+  zb_name_next(b, "output");
+  zb_output(b, zb_gemm(b, x, 4, 0));
+  return b->st;
+}
+
 /* VGG-16 (configuration D), no batch norm: 13 3x3 convs, 3 dense layers (138,357,544). */
 gl_status_t gl_zoo_vgg16(zb_t *b, int64_t batch) {
   static const int cfg[] = {64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0};

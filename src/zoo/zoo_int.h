@@ -71,5 +71,6 @@ gl_status_t gl_zoo_mobilenetv2(zb_t *b, int64_t batch);
 gl_status_t gl_zoo_mnasnet(zb_t *b, int64_t batch);
 gl_status_t gl_zoo_ssd_mobilenet(zb_t *b, int64_t batch);
 gl_status_t gl_zoo_bert(zb_t *b, int64_t batch, int64_t seq);
+gl_status_t gl_zoo_tiny(zb_t *b, int64_t batch);
 
 #endif
