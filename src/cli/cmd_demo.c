@@ -31,7 +31,7 @@ static void usage(FILE *f) {
           "  them on the CPU once (reused afterwards), then for each policy (gpulet, then the time-sharing\n"
           "  baseline sbp: squishy bin packing, Nexus-style) starts `gpulet serve` on a free port and drives\n"
           "  it with the open-loop load generator: a fixed-rate run of --duration S (15) after --warmup S\n"
-          "  (3), then --steps N (6; 0 = none) find-max probes of --probe S (4) seconds each for the\n"
+          "  (3), then --steps N (6; 0 = none) find-max probes of --probe S (8) seconds each for the\n"
           "  throughput under SLO. Prints a side-by-side table: per model its rate, SLO attainment and p99;\n"
           "  overall the goodput (requests within SLO per second) and the ratio.\n"
           "  --cache-dir DIR   where models, repository, profile and logs go (default $XDG_CACHE_HOME/gpulet/demo)\n"
@@ -232,6 +232,16 @@ static int run_policy(const char *dir, const char *repo, const char *policy, con
       argv[a++] = "--profile";
       argv[a++] = (char *)profile;
     }
+    /* one plan per run, made for the scenario's rates (as `gpulet simulate --replan 0`): with the
+     * default 10 s epochs each find-max probe was served partly by the plan for the previous
+     * probe's rate and partly by one built mid-probe from a 10 s window spanning both; an
+     * overload (a target over twice the planned one) still re-plans at once */
+    argv[a++] = "--replan-period";
+    argv[a++] = "86400";
+    /* executors as thread budgets the OS places, for every policy: on this shared machine a
+     * pinned one-core executor waits behind other processes on its core while the other core
+     * idles (bench/results/cpu_policy-20261125.txt) */
+    argv[a++] = "--no-pin";
   }
   argv[a] = NULL;
   printf("\n== %s: gpulet serve%s%s (log %s)\n", col->label, policy ? " --policy " : "", policy ? policy : "", log);
@@ -387,7 +397,7 @@ int gl_cmd_demo(int argc, char **argv) {
       {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
   const char *cache_arg = NULL, *scen_path = NULL;
   char policies[128] = "gpulet,sbp";
-  double duration = 15, warmup = 3, probe = 4;
+  double duration = 15, warmup = 3, probe = 8; /* 4 s probes: a p99 over a few dozen requests */
   int steps = 6;
   bool analytic = false, reprofile = false, quick = false;
   int c;

@@ -18,7 +18,7 @@ static void usage(FILE *f) {
           "                    [--metrics-port N|-1] [--port-file FILE] [--cache-dir DIR]\n"
           "                    [--max-body BYTES] [--max-elements N] [--max-connections N]\n"
           "                    [--max-header BYTES] [--max-inflight BYTES] [--http-threads N]\n"
-          "                    [--cores-per-model N] [--whole] [--repo-token FILE] [--quiet]\n"
+          "                    [--cores-per-model N] [--whole] [--no-pin] [--repo-token FILE] [--quiet]\n"
           "                    [--max-inputs N] [--max-model-bytes BYTES] [--max-graph-nodes N]\n"
           "                    [--policy P] [--profile FILE] [--save-profile FILE]\n"
           "                    [--replan-period S] [--rate-window S]\n"
@@ -93,6 +93,7 @@ int gl_cmd_serve(int argc, char **argv) {
       {"max-elements", required_argument, 0, 'E'},     {"max-connections", required_argument, 0, 'C'},
       {"max-header", required_argument, 0, 'H'},       {"http-threads", required_argument, 0, 'T'},
       {"cores-per-model", required_argument, 0, 'k'},  {"whole", no_argument, 0, 'W'},
+      {"no-pin", no_argument, 0, 'P' + 256},
       {"quiet", no_argument, 0, 'q'},                  {"help", no_argument, 0, 'h'},
       {"max-inflight", required_argument, 0, 'I'},
       {"max-inputs", required_argument, 0, 'N'},     {"max-model-bytes", required_argument, 0, 'S'},
@@ -135,6 +136,7 @@ int gl_cmd_serve(int argc, char **argv) {
       case 'G': if (v < 1 || v > 100000000) goto bad; o.max_graph_nodes = (int)v; break;
       case 'A': token_file = optarg; break;
       case 'W': o.whole = true; break;
+      case 'P' + 256: o.no_pin = true; break;
       case 'y': o.policy = optarg; break;
       case 'D': o.devices = optarg; break;
       case 'X': o.partition = optarg; break;

@@ -101,6 +101,11 @@ static gl_status_t cores_part_init(gl_part_dev_t *d, gl_part_t *p) {
 /* Pins the executor before its first parallel region: libgomp's workers for this thread's team
  * are created then and inherit this affinity. The thread count is this thread's own ICV. */
 static gl_status_t cores_exec_enter(gl_part_t *p) {
+  if (p->dev->no_pin) { /* a thread budget the OS places */
+    omp_set_dynamic(0);
+    omp_set_num_threads(p->grant.threads);
+    return GL_OK;
+  }
   cpu_set_t set;
   CPU_ZERO(&set);
   for (int k = 0; k < p->grant.n_cpus; k++) CPU_SET(p->grant.cpus[k], &set);
@@ -160,3 +165,7 @@ static gl_status_t cpu_dev_create(const struct gl_part_dev_i *iface, gl_part_kin
 gl_status_t gl_part_dev_cpu_create(gl_part_dev_t **out) { return cpu_dev_create(&cores_i, GL_PART_CPU_CORES, out); }
 
 gl_status_t gl_part_dev_whole_create(gl_part_dev_t **out) { return cpu_dev_create(&whole_i, GL_PART_CPU_WHOLE, out); }
+
+void gl_part_dev_cpu_set_pinning(gl_part_dev_t *d, bool pin) {
+  if (d && d->i == &cores_i) d->no_pin = !pin;
+}

@@ -73,6 +73,11 @@ typedef struct {
  * Each constructor's *out is freed with gl_part_dev_destroy, after all its partitions. */
 /* The CPU as physical cores (hwloc; without it, the CPUs in this process's affinity mask). */
 gl_status_t gl_part_dev_cpu_create(gl_part_dev_t **out) GL_MUST_USE;
+/* Whether a core-set partition's executor is pinned to its cores (the default). Unpinned, a
+ * core set is a thread budget (OpenMP threads = its cores) that the OS places: on a CPU shared
+ * with other processes a pinned executor cannot leave a core they occupy. For partitions made
+ * after the call. */
+void gl_part_dev_cpu_set_pinning(gl_part_dev_t *d, bool pin);
 /* CUDA device `device` split with green contexts (docs GPU.md §1): its SMs split once into equal
  * groups of the granularity the driver reports plus a remainder; unit = SM, grants are whole
  * groups (the remainder goes only with the whole device). Each partition gets a green context

@@ -37,6 +37,7 @@ struct gl_part_dev {
   pthread_mutex_t mu;
   unsigned char *refs;     /* per unit: partitions holding it (2 only during a resize) */
   int n_parts;
+  bool no_pin;              /* CPU core sets: executors left to the OS (gl_part_dev_cpu_set_pinning) */
   int whole_only_from;     /* > 0: units from here on go only to a whole-device partition (the
                             * green split's remainder), so other grants stay whole groups */
 };

@@ -75,6 +75,30 @@ static int static_specs(gl_server_t *s, gl_smodel_t **ms, int n, spec_t *sp, con
   return n;
 }
 
+/* The fallback of a policy that time-shares whole devices (sbp, triton): one gpu-let of every
+ * core serving every model, each at the largest batch the profile says fits half its SLO on all
+ * cores (else 1). A per-model core split here would make the baseline a spatial policy. */
+static int whole_specs(gl_server_t *s, gl_smodel_t **ms, int n, spec_t *sp, int dev) {
+  const gl_profile_t *prof = s->ctl.prof;
+  int units = s->devs[dev].units, k = 0;
+  memset(&sp[0], 0, sizeof sp[0]);
+  sp[0].dev = dev;
+  sp[0].units = units;
+  for (int i = 0; i < n && k < GL_PLAN_MAX_MEMBERS; i++, k++) {
+    gl_slet_spec_member_t *e = &sp[0].m[k];
+    int mb = ms[i]->cfg.max_batch > 0 ? ms[i]->cfg.max_batch : 1, b = 1;
+    for (int c = 2; c <= mb && c <= gl_profile_max_batch(prof); c *= 2)
+      if (gl_profile_latency(prof, ms[i]->pm, c, units, false) <= ms[i]->cfg.slo_ms / 2) b = c;
+    e->m = ms[i];
+    e->batch = b;
+    e->rate = ms[i]->rate_target;
+  }
+  sp[0].n = k;
+  return k > 0 ? 1 : 0;
+}
+
+static bool time_shares(const char *policy) { return !strcmp(policy, "sbp") || !strcmp(policy, "triton"); }
+
 static bool all_placed(const gl_sched_plan_t *p, int n) {
   for (int i = 0; i < n; i++) {
     bool found = false;
@@ -496,8 +520,13 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
       n_sp = -1;
     } else {
       size_t l = strlen(why);
-      snprintf(why + l, sizeof why - l, "; serving a static split (one gpu-let per model)");
-      n_sp = static_specs(s, ms, nm, sp, okd, n_ok);
+      if (time_shares(s->o.policy) && nm <= GL_PLAN_MAX_MEMBERS && n_ok == 1) {
+        snprintf(why + l, sizeof why - l, "; serving every model on one gpu-let of all cores (time-sharing)");
+        n_sp = whole_specs(s, ms, nm, sp, okd[0]);
+      } else {
+        snprintf(why + l, sizeof why - l, "; serving a static split (one gpu-let per model)");
+        n_sp = static_specs(s, ms, nm, sp, okd, n_ok);
+      }
       fill_pred(s, sp, n_sp);
     }
   }

@@ -31,6 +31,7 @@ static gl_status_t open_cpu(gl_server_t *s, int n, bool fallback) {
     if (s->o.whole) return gl_err(GL_EINVAL, "--devices cpu:%d splits the CPU's cores: not with --whole", n);
     GL_TRY(gl_part_dev_cpu_create(&pd));
   }
+  if (s->o.no_pin) gl_part_dev_cpu_set_pinning(pd, false);
   gl_part_dev_info_t di;
   gl_part_dev_info(pd, &di);
   int per = di.units_total / n;

@@ -160,6 +160,12 @@ fail:
   return st;
 }
 
+int64_t gl_slet_lat_update(int64_t ew, int64_t sample) {
+  if (ew <= 0) return sample;
+  if (sample > 2 * ew) sample = 2 * ew;
+  return (ew * 7 + sample) / 8;
+}
+
 /* Refreshes the batcher's predicted latencies from what was measured, else the profile's
  * prediction (caller holds e->m->mu). */
 static void update_lat(gl_slet_member_t *e) {
@@ -438,10 +444,12 @@ static void start_batch(gl_slet_t *l, int k, int want, int64_t now) {
   if (!st) {
     int64_t lat = j.t2 - j.t1;
     int64_t *ew = &e->lat_ewma_ns[j.size];
-    *ew = *ew ? (*ew * 7 + lat) / 8 : lat;
-    if (j.size == plan_size(e, e->batch)) e->obs_ms = e->obs_ms > 0 ? e->obs_ms * 0.875 + gl_ns_to_ms(lat) * 0.125 : gl_ns_to_ms(lat);
+    *ew = gl_slet_lat_update(*ew, lat);
+    if (j.size == plan_size(e, e->batch)) e->obs_ms = gl_ns_to_ms(gl_slet_lat_update((int64_t)(e->obs_ms * 1e6), lat));
     if (e->pred_ms[j.size] > 0) {
-      e->drift_obs += gl_ns_to_ms(lat);
+      /* a stalled batch counts at most twice the prediction here too */
+      double o = gl_ns_to_ms(lat);
+      e->drift_obs += o > 2 * e->pred_ms[j.size] ? 2 * e->pred_ms[j.size] : o;
       e->drift_pred += e->pred_ms[j.size];
       if (++e->drift_n >= 20) {
         double ratio = e->drift_obs / e->drift_pred;

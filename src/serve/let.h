@@ -142,6 +142,11 @@ int gl_slet_member_of(const gl_slet_t *l, const gl_smodel_t *m);
 /* True when l serves exactly these members on `units` with this duty (the reorganizer keeps it). */
 bool gl_slet_same(const gl_slet_t *l, int units, double duty_ms, const gl_slet_spec_member_t *members, int n);
 const char *gl_slet_state_name(int state);
+/* One batch's compute time `sample` folded into the estimate `ew` (0 = none yet) with weight
+ * 1/8; a sample counts at most twice the estimate, so one batch stalled by a preemption (other
+ * processes on a shared CPU) cannot make a model look unable to meet its SLO. */
+int64_t gl_slet_lat_update(int64_t ew, int64_t sample);
+
 /* Recomputes m->min_service_ns from the gpu-lets routed to m (caller holds m->mu). */
 void gl_smodel_refresh_service(gl_smodel_t *m);
 /* Ages m's measured latencies when they are all that stands between a request and admission:

@@ -184,12 +184,15 @@ void gl_sctl_observe(void *user, gl_slet_t *l, int k, int size, int64_t ns, gl_s
     size_t per = (size_t)p->n_batches * p->n_sizes, cell = (size_t)bi * p->n_sizes + si, idx = per * pm + cell;
     double ms = gl_ns_to_ms(ns);
     if (co.pm < 0) {
-      c->cell_solo[idx] = c->cell_solo_n[idx] ? c->cell_solo[idx] * 0.8 + ms * 0.2 : ms;
+      c->cell_solo[idx] = c->cell_solo_n[idx] ? c->cell_solo[idx] * 0.8 + fmin(ms, 2 * c->cell_solo[idx]) * 0.2 : ms;
       c->cell_solo_n[idx]++;
     } else {
       interference_sample(c, pm, size, l->grant.units, ms, co, idx);
     }
-    c->cell_ewma[idx] = c->cell_n[idx] ? c->cell_ewma[idx] * 0.8 + ms * 0.2 : ms;
+    /* a batch stalled by a preemption (a shared CPU) counts at most twice the cell, as in the
+     * gpu-let's own estimate (gl_slet_lat_update): one stall must not make a model look unable
+     * to meet its SLO and the plan infeasible; a lasting slowdown still moves it, 20% a batch */
+    c->cell_ewma[idx] = c->cell_n[idx] ? c->cell_ewma[idx] * 0.8 + fmin(ms, 2 * c->cell_ewma[idx]) * 0.2 : ms;
     if (++c->cell_n[idx] >= CELL_SAMPLES) {
       gl_profile_model_t *pmod = &p->models[pm];
       double old = pmod->lat_med[cell], v = c->cell_ewma[idx];

@@ -34,6 +34,7 @@ typedef struct {
   int threads;               /* HTTP threads (default 2) */
   int cores_per_model;       /* 0 = cores / models, at least 1 */
   bool whole;                /* every gpu-let on the whole CPU, unpinned */
+  bool no_pin;               /* core-set gpu-lets' executors not pinned (--no-pin: thread budgets) */
   const char *policy;        /* the scheduler's policy (default "gpulet"); "none" = one core set per model */
   const char *profile;       /* profile file; NULL = <cache>/profile-cpu.json if present, else analytic */
   const char *save_profile;  /* write the refined profile here at stop (NULL = no) */
