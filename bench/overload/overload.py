@@ -19,6 +19,16 @@ quick = "--quick" in args
 out_path = args[args.index("--out") + 1] if "--out" in args else None
 os.makedirs(W, exist_ok=True)
 lines = []
+if out_path:
+    import platform
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    with open(out_path, "a") as f:
+        f.write(f"# bench/overload/overload.py ({time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())})\n"
+                f"# machine: {platform.node()}, {os.cpu_count()} CPUs, {cpu}; load average {os.getloadavg()}\n"
+                f"# commit: {commit}; command: {' '.join(sys.argv)}\n"
+                f"# model: MobileNetV2 (zoo, seed 1), max batch 16, SLO {100.0:g} ms p99, binary tensors, gpulet policy\n")
 def say(s):
     print(s, flush=True); lines.append(s)
 
