@@ -18,6 +18,8 @@
 #   sanitize  compute-sanitizer memcheck/initcheck/racecheck on small runs, eager and graph
 #   profile   gpulet profile --device cuda on green-context gpu-lets (fp32; fp16 smaller)
 #   gpulets   gpulet gpulets: partition build times, latency vs SMs, pairs together vs alone
+#   demo      gpulet demo --device cuda: gpu-lets on green contexts against time-sharing, served
+#             and measured (the server's GPU path and the measured-profile planning, first run)
 #   torch     bench/gpu_vs_torch.py: PyTorch fp16 eager / CUDA graphs / torch.compile against
 #             gpulet fp32 / tf32 / fp16 (GPU_VS_TORCH_MODELS=a,b splits it across calls)
 # A device call, e.g.: bench/gpu/checklist.sh $OUT build facts gputests
@@ -26,9 +28,9 @@
 # OUT_DIR/checklist_<sections>.tgz at the end (the device tool brings back at most 8 files).
 # Steps that fail are recorded and the script goes on, so one run gives the whole picture.
 set -u
-out=${1:?usage: bench/gpu/checklist.sh OUT_DIR [build facts gputests unit runs nhwc cache sanitize profile gpulets torch]}
+out=${1:?usage: bench/gpu/checklist.sh OUT_DIR [build facts gputests unit runs nhwc cache sanitize profile gpulets demo torch]}
 shift
-sections=${*:-build facts gputests unit runs nhwc cache sanitize profile gpulets torch}
+sections=${*:-build facts gputests unit runs nhwc cache sanitize profile gpulets demo torch}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/../.." || exit 1
@@ -182,6 +184,12 @@ if want gpulets; then
   step gpulets_resnet50_mobilenet timeout 240 $bin gpulets "$raw/gpulets_resnet50_mobilenet" --quick --reps 2 \
     --model-a .zoo/resnet50.onnx --model-b .zoo/mobilenetv2.onnx --batch-a 32 --batch-b 32
   grep -h "^pair" "$raw"/gpulets_*.txt 2>/dev/null | tee -a "$out/checklist.log"
+fi
+
+if want demo; then
+  # the serving demo on GPU 0: profile measured there, gpulet vs sbp through `gpulet serve`
+  step demo timeout 560 $bin demo --device cuda --cache-dir "$raw/demo-cache" --duration 10 --steps 4 --probe 5
+  tail -20 "$raw/demo.txt" | tee -a "$out/checklist.log"
 fi
 
 if want torch; then

@@ -6,7 +6,7 @@ answered, the server's memory high-water mark; then a step from 5x down to 0.5x 
 and the time until requests meet their SLO again (from loadgen's per-request log).
 
 usage: overload.py GPULET WORKDIR [--quick] [--out FILE]
-  --quick   the test suite's short version (fixed rates, checks that hold on any machine);
+  --quick   the test suite's short version (rates relative to a coarse capacity measure);
             exit 1 when a check fails
 The full run prints every number, FAIL lines where a goal is missed, and appends them to --out."""
 import json, os, signal, subprocess, sys, time
@@ -19,10 +19,20 @@ quick = "--quick" in args
 out_path = args[args.index("--out") + 1] if "--out" in args else None
 os.makedirs(W, exist_ok=True)
 lines = []
+if out_path:
+    import platform
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    with open(out_path, "a") as f:
+        f.write(f"# bench/overload/overload.py ({time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())})\n"
+                f"# machine: {platform.node()}, {os.cpu_count()} CPUs, {cpu}; load average {os.getloadavg()}\n"
+                f"# commit: {commit}; command: {' '.join(sys.argv)}\n"
+                f"# model: MobileNetV2 (zoo, seed 1), max batch 16, SLO {100.0:g} ms p99, binary tensors, gpulet policy\n")
 def say(s):
     print(s, flush=True); lines.append(s)
 
-SLO_MS = 500.0 if quick else 100.0  # quick: CI machines are slow and shared
+SLO_MS = 200.0 if quick else 100.0  # quick: CI machines are slow and shared
 repo = os.path.join(W, "repo", "mobilenetv2")
 os.makedirs(repo, exist_ok=True)
 subprocess.run([G, "zoo", "mobilenetv2", "-o", os.path.join(repo, "model.onnx")], check=True, stdout=subprocess.DEVNULL)
@@ -67,29 +77,46 @@ scen = os.path.join(W, "one.json")
 json.dump({"format": "gpulet-scenario", "version": 1, "name": "overload", "duration_s": 5, "seed": 7,
            "models": [{"name": "mobilenetv2", "slo_ms": SLO_MS, "percentile": 99, "rate": 100}]}, open(scen, "w"))
 if quick:
-    # The suite's version: fixed rates, so that it does not depend on how fast a shared CI machine
-    # is: a light run, a run far above any 2-core capacity for MobileNetV2 (150 req/s), a light run
-    # again. Checks what must hold whatever the machine: no errors, shedding happens, most admitted
-    # requests still meet the SLO, memory stays bounded, and the light load is served again at once.
+    # The suite's version: short runs relative to a coarse capacity measure, and checks that hold
+    # on any machine: a light run, an overload (5x the capacity), a light run again; no errors,
+    # shedding happens, most admitted requests still meet the SLO, memory stays bounded, and the
+    # light load is served again at once. (How many admitted requests meet the SLO depends on how
+    # well the measured latencies predict the next batch on a busy machine: at least half here;
+    # the full run measures it against the goal.)
     fails = []
-    light = ["--scenario", scen, "--scale", "0.1", "--duration", "2", "--warmup", "0.5"]
+    # capacity first (a coarse find-max), so that "heavy" is an overload on any machine
+    fm = loadgen("findmax", ["--scenario", scen, "--find-max", "--lo", "0.25", "--steps", "5",
+                             "--duration", "1.5", "--warmup", "0.5"])
+    T = max(fm["find_max"]["throughput_rps"], 5.0)
+    heavy_rate = T * (5 if fm["find_max"]["bracketed"] else 10)
+    say(f"capacity (coarse find-max): {T:.0f} req/s{'' if fm['find_max']['bracketed'] else ' (lower bound)'};"
+        f" overload at {heavy_rate:.0f} req/s")
+    light = ["--scenario", scen, "--scale", f"{0.2 * T / 100:.4f}", "--duration", "2", "--warmup", "0.5"]
     a = loadgen("light1", light)
     m0 = mem_kb()
-    b = loadgen("heavy", ["--scenario", scen, "--scale", "1.5", "--duration", "3", "--connections", "250", "--warmup", "0.5"])
+    heavy = ["--scenario", scen, "--scale", f"{heavy_rate / 100:.4f}", "--duration", "3",
+             "--warmup", "0.5", "--connections", "250"]
+    b = loadgen("heavy", heavy)
     m1 = mem_kb()
+    b2 = loadgen("heavy2", heavy)  # the same overload again: memory must not grow further
+    m2 = mem_kb()
     c = loadgen("light2", light)
-    for tag, r in (("light", a), ("150/s", b), ("light after", c)):
+    for tag, r in (("light (0.2 T)", a), ("overload", b), ("light after", c)):
         m = r["models"][0]
         say(f"{tag}: sent {m['sent']} answered {m['answered']} (met {m['met']}) rejected {m['rejected']} errors {m['errors']}"
-            f" p99 {m['p99_ms']:.1f} ms rejection p99 {m['reject_p99_ms'] or 0:.1f} ms lag p99 {r['send_lag_p99_ms']:.1f} ms")
+            f" p99 {m['p99_ms']:.1f} ms rejection p50/p99 {m['reject_p50_ms'] or 0:.1f}/{m['reject_p99_ms'] or 0:.1f} ms lag p99 {r['send_lag_p99_ms']:.1f} ms")
     hb = b["models"][0]
     if any(r["models"][0]["errors"] for r in (a, b, c)): fails.append("errors (not 429/503) under load")
-    if hb["rejected"] == 0: fails.append("no request was shed at 150 req/s")
-    if hb["answered"] and hb["met"] / hb["answered"] < 0.7: fails.append(f"only {hb['met']}/{hb['answered']} admitted requests met the SLO")
+    if hb["rejected"] == 0: fails.append(f"no request was shed at {heavy_rate:.0f} req/s")
+    if hb["answered"] and hb["met"] / hb["answered"] < 0.5: fails.append(f"only {hb['met']}/{hb['answered']} admitted requests met the SLO")
     if c["models"][0]["attain"] < 0.95: fails.append(f"after the overload only {c['models'][0]['attain']:.2f} of light load met the SLO")
     growth = (m1["VmHWM"] - m0["VmRSS"]) / 1024
-    say(f"memory: RSS {m0['VmRSS'] / 1024:.0f} MiB before, high-water {m1['VmHWM'] / 1024:.0f} MiB after (+{growth:.0f} MiB)")
-    if growth > 256: fails.append(f"memory grew by {growth:.0f} MiB")
+    again = (m2["VmHWM"] - m1["VmHWM"]) / 1024
+    say(f"memory: RSS {m0['VmRSS'] / 1024:.0f} MiB before, high-water {m1['VmHWM'] / 1024:.0f} MiB after the overload"
+        f" (+{growth:.0f} MiB: gpu-lets re-planned for it, their plans compiled beside the old ones),"
+        f" {m2['VmHWM'] / 1024:.0f} MiB after a second overload (+{again:.0f} MiB)")
+    if again > 64: fails.append(f"memory kept growing under the same overload (+{again:.0f} MiB)")
+    if b2["models"][0]["errors"]: fails.append("errors in the second overload")
     for f in fails: say("FAIL: " + f)
     stop(1 if fails else 0)
 

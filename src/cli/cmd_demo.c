@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "backend/gpu.h"
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -27,6 +28,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: gpulet demo [--cache-dir DIR] [--duration S] [--warmup S] [--steps N] [--probe S]\n"
           "                   [--policies A,B] [--scenario FILE] [--analytic] [--reprofile] [--quick]\n"
+          "                   [--device cpu|cuda]\n"
           "  Makes the zoo models the demo serves (LeNet x3, MobileNetV2) in the cache folder, profiles\n"
           "  them on the CPU once (reused afterwards), then for each policy (gpulet, then the time-sharing\n"
           "  baseline sbp: squishy bin packing, Nexus-style) starts `gpulet serve` on a free port and drives\n"
@@ -39,7 +41,8 @@ static void usage(FILE *f) {
           "  --analytic        skip measuring: the server plans with the analytic CPU profile\n"
           "  --reprofile       measure the profile again even if one is cached\n"
           "  --quick           a smoke run: two LeNets, 2 s runs, no find-max, analytic profile\n"
-          "  The server runs on the CPU (serving on a GPU is not in `gpulet serve` yet).\n");
+          "  --device cpu|cuda on the CPU's cores or on GPU 0's green contexts (default: the GPU when one\n"
+          "                    opens, else the CPU; the GPU path has not run on a GPU yet)\n");
 }
 
 typedef struct {
@@ -207,7 +210,7 @@ static void tail_log(const char *path, int lines) {
 }
 
 /* Serves repo with `policy` (NULL: the server's own placement), runs the load, fills col. */
-static int run_policy(const char *dir, const char *repo, const char *policy, const char *profile,
+static int run_policy(const char *dir, const char *repo, const char *policy, const char *profile, bool gpu,
                       const gl_scenario_t *s, double warmup, double duration, int steps, double probe, column_t *col) {
   char ports[4200], log[4200];
   snprintf(ports, sizeof ports, "%s/ports-%s", dir, policy ? policy : "default");
@@ -241,7 +244,14 @@ static int run_policy(const char *dir, const char *repo, const char *policy, con
     /* executors as thread budgets the OS places, for every policy: on this shared machine a
      * pinned one-core executor waits behind other processes on its core while the other core
      * idles (bench/results/cpu_policy-20261125.txt) */
-    argv[a++] = "--no-pin";
+    if (gpu) { /* gpu-lets on green contexts of GPU 0 (untested here: no GPU in the sessions so far) */
+      argv[a++] = "--devices";
+      argv[a++] = "cuda:0";
+      argv[a++] = "--partition";
+      argv[a++] = "green";
+    } else {
+      argv[a++] = "--no-pin";
+    }
   }
   argv[a] = NULL;
   printf("\n== %s: gpulet serve%s%s (log %s)\n", col->label, policy ? " --policy " : "", policy ? policy : "", log);
@@ -387,19 +397,21 @@ static void print_table(const gl_scenario_t *s, column_t *c, int nc, int steps) 
 }
 
 int gl_cmd_demo(int argc, char **argv) {
-  enum { O_POL = 256, O_AN, O_REPROF, O_QUICK, O_PROBE };
+  enum { O_POL = 256, O_AN, O_REPROF, O_QUICK, O_PROBE, O_DEV };
   static const struct option opts[] = {
       {"cache-dir", required_argument, 0, 'c'}, {"duration", required_argument, 0, 'd'},
       {"warmup", required_argument, 0, 'w'},    {"steps", required_argument, 0, 's'},
       {"probe", required_argument, 0, O_PROBE}, {"policies", required_argument, 0, O_POL},
       {"scenario", required_argument, 0, 'S'},  {"analytic", no_argument, 0, O_AN},
       {"reprofile", no_argument, 0, O_REPROF},  {"quick", no_argument, 0, O_QUICK},
+      {"device", required_argument, 0, O_DEV},
       {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
   const char *cache_arg = NULL, *scen_path = NULL;
   char policies[128] = "gpulet,sbp";
   double duration = 15, warmup = 3, probe = 8; /* 4 s probes: a p99 over a few dozen requests */
   int steps = 6;
   bool analytic = false, reprofile = false, quick = false;
+  const char *device = NULL; /* cpu, cuda, or NULL: cuda when GPU 0 opens, else cpu */
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "c:d:w:s:S:h", opts, NULL)) != -1) {
@@ -417,6 +429,7 @@ int gl_cmd_demo(int argc, char **argv) {
       case O_AN: analytic = true; break;
       case O_REPROF: reprofile = true; break;
       case O_QUICK: quick = true; break;
+      case O_DEV: if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda")) goto bad; device = optarg; break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
@@ -454,9 +467,19 @@ int gl_cmd_demo(int argc, char **argv) {
   memset(cols, 0, sizeof cols);
   int nc = 0;
   bool has_policy = serve_has_policy(dir);
+  /* on the GPU if there is one (the quick smoke run stays on the CPU) */
+  bool gpu = false;
+  if (device ? !strcmp(device, "cuda") : !quick) {
+    gl_backend_t *be = NULL;
+    gpu = gl_cuda_backend_open(0, &be) == GL_OK;
+    gl_backend_destroy(be);
+    if (device && !gpu) { fprintf(stderr, "gpulet demo: --device cuda: %s\n", gl_errmsg()); rc = 1; goto out; }
+    printf("demo: serving on %s\n", gpu ? "GPU 0 (gpu-lets on green contexts)" : "the CPU (no CUDA device found)");
+  }
+  if (gpu && analytic) printf("demo: --analytic plans GPU gpu-lets with the analytic CPU profile: use a measured one\n");
   /* 2. the profile: measured once on this machine and cached, or the analytic one */
   char prof[4000];
-  snprintf(prof, sizeof prof, "%s/profile-cpu.json", dir);
+  snprintf(prof, sizeof prof, "%s/profile-%s.json", dir, gpu ? "cuda" : "cpu");
   const char *profile = NULL;
   if (!has_policy) {
     printf("demo: this `gpulet serve` has no --policy yet: it places each model on its own core set (a static split);\n"
@@ -465,10 +488,10 @@ int gl_cmd_demo(int argc, char **argv) {
     printf("demo: planning with the analytic CPU profile (not measured here; see docs/profile.md)\n");
   } else {
     if (reprofile || !exists(prof) || profile_b1_ms(prof, "mobilenet_v2", NULL) <= 0) {
-      printf("demo: profiling lenet and mobilenetv2 on this CPU (once; cached in %s)\n", prof);
+      printf("demo: profiling lenet and mobilenetv2 on this %s (once; cached in %s)\n", gpu ? "GPU" : "CPU", prof);
       char tmp[4100];
       snprintf(tmp, sizeof tmp, "%s.tmp", prof);
-      char *pargv[] = {"gpulet", "profile", "--device", "cpu", "--models", quick ? "lenet" : "lenet,mobilenetv2",
+      char *pargv[] = {"gpulet", "profile", "--device", gpu ? "cuda" : "cpu", "--models", quick ? "lenet" : "lenet,mobilenetv2",
                        "--batches", "1,2,4,8", "--iters", "30", "--time-cap", "0.5", "--note", "gpulet demo", "-o", tmp, NULL};
       pid_t p = spawn(pargv, NULL);
       int x = p > 0 ? wait_child(p, 600) : -1;
@@ -570,13 +593,13 @@ int gl_cmd_demo(int argc, char **argv) {
                          : !strcmp(tok, "triton") ? " (Triton-like)"
                                                   : "";
       snprintf(col->label, sizeof col->label, "%s%s", tok, what);
-      if (run_policy(dir, repo, tok, serve_profile, s, warmup, duration, steps, probe, col)) rc = 1;
+      if (run_policy(dir, repo, tok, serve_profile, gpu, s, warmup, duration, steps, probe, col)) rc = 1;
     }
   } else {
     column_t *col = &cols[nc++];
     snprintf(col->policy, sizeof col->policy, "static");
     snprintf(col->label, sizeof col->label, "static split");
-    if (run_policy(dir, repo, NULL, NULL, s, warmup, duration, steps, probe, col)) rc = 1;
+    if (run_policy(dir, repo, NULL, NULL, false, s, warmup, duration, steps, probe, col)) rc = 1;
   }
   print_table(s, cols, nc, steps);
   printf("fixed-rate runs: %g s measured after %g s warm-up at the scenario's rates; attainment = answered within\n"

@@ -55,6 +55,24 @@ static void drop_plans(gl_slet_member_t *e) {
   }
 }
 
+/* Frees the plans of sizes the member's (new) planned batch no longer uses, so that a gpu-let
+ * reconfigured again and again keeps at most the plans of its current batch (executor thread). */
+static void trim_plans(gl_slet_member_t *e) {
+  bool used[GL_BATCH_MAX + 1] = {0};
+  pthread_mutex_lock(&e->m->mu);
+  for (int n = 1; n <= e->batch; n++) used[plan_size(e, n)] = true;
+  pthread_mutex_unlock(&e->m->mu);
+  for (int s = 1; s <= GL_BATCH_MAX; s++) {
+    if (used[s] || !e->plans[s]) continue;
+    for (int i = 0; i < GL_SMODEL_MAX_IO; i++) {
+      gl_tensor_fini(&e->bin[s][i]);
+      gl_tensor_fini(&e->bout[s][i]);
+    }
+    gl_plan_destroy(e->plans[s]);
+    e->plans[s] = NULL;
+  }
+}
+
 static bool on_mps(const gl_slet_t *l) { return l->grant.kind == GL_PART_CUDA_MPS; }
 
 /* MPS partitions: the worker process loads and compiles the model for `size` (it reads
@@ -555,8 +573,10 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
     uint64_t k0 = l->kick;
     pthread_mutex_unlock(&l->mu);
     if (atomic_exchange(&l->rewarm, false))
-      for (int k = 0; k < l->n_members; k++)
+      for (int k = 0; k < l->n_members; k++) {
+        if (!on_mps(l)) trim_plans(&l->mem[k]);
         if (warm_member(l, &l->mem[k])) { /* a batch compiles what is missing on demand */ }
+      }
     int64_t wake = INT64_MAX;
     if (try_start(l, &wake)) continue;
     pthread_mutex_lock(&l->mu);

@@ -81,10 +81,14 @@ static void test_corpus(void **state) {
 }
 
 int main(void) {
+#ifdef GL_SOURCE_DIR /* tests/CMakeLists.txt: absolute, unlike __FILE__ under ccache's base_dir */
+  snprintf(corpus_dir, sizeof corpus_dir, "%s/tests/onnx/corpus", GL_SOURCE_DIR);
+#else
   snprintf(corpus_dir, sizeof corpus_dir, "%s", __FILE__);
   char *slash = strrchr(corpus_dir, '/');
   if (slash) snprintf(slash, sizeof corpus_dir - (size_t)(slash - corpus_dir), "/corpus");
   else snprintf(corpus_dir, sizeof corpus_dir, "corpus");
+#endif
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_corpus)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "sim/sim.h"
@@ -147,6 +149,45 @@ static void test_bad_scenarios(void **st) {
   expect_bad("{\"format\":\"gpulet-scenario\",\"duration_s\":0,\"models\":[{\"name\":\"a\",\"rate\":1,\"slo_ms\":5}]}",
              "duration_s");
   expect_bad("{\"format\":", "line 1");
+  /* found by fuzz/fuzz_scenario.c */
+  expect_bad("{\"format\":\"gpulet-scenario\",\"seed\":-1,\"models\":[{\"name\":\"a\",\"rate\":1,\"slo_ms\":5}]}",
+             "seed must be an integer");
+  expect_bad("{\"format\":\"gpulet-scenario\",\"seed\":1.5,\"models\":[{\"name\":\"a\",\"rate\":1,\"slo_ms\":5}]}",
+             "seed must be an integer");
+  expect_bad("{\"format\":\"gpulet-scenario\",\"models\":[{\"name\":\"a\",\"profile\":\"\",\"rate\":1,\"slo_ms\":5}]}",
+             "models[0].profile: expected a non-empty");
+  /* the trace reader: infinite times and over-long lines are refused naming the line */
+  gl_scenario_t *ts;
+  assert_int_equal(gl_scenario_parse("{\"format\":\"gpulet-scenario\",\"models\":[{\"name\":\"a\",\"rate\":1,\"slo_ms\":5}]}",
+                                     "t", &ts), GL_OK);
+  char path[] = "/tmp/gl_trace_XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  static const struct { const char *text, *msg; } bad[] = {
+      {"0 a\ninf a\n", ":2: expected"},
+      {"0 a\nnan a\n", ":2: expected"},
+      {"0 a\n1 a                                                                                          "
+       "                                                                                                    "
+       "                                                                                                    "
+       "                                                                                                    "
+       "                                                                                                    "
+       "                   \n", ":2: line longer than 510 bytes"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(bad[i].text, f);
+    fclose(f);
+    long n;
+    double *t;
+    int *m;
+    assert_int_not_equal(gl_sim_trace_load(path, ts, &n, &t, &m), GL_OK);
+    if (!strstr(gl_errmsg(), bad[i].msg)) fail_msg("trace %zu: '%s' does not say '%s'", i, gl_errmsg(), bad[i].msg);
+    assert_null(t);
+  }
+  unlink(path);
+  gl_scenario_destroy(ts);
   gl_scenario_t *s;
   assert_int_equal(gl_scenario_parse("{\"format\":\"gpulet-scenario\",\"models\":[{\"name\":\"nosuch\",\"rate\":1,"
                                      "\"slo_ms\":5}]}",
