@@ -241,15 +241,15 @@ static int run_policy(const char *dir, const char *repo, const char *policy, con
      * overload (a target over twice the planned one) still re-plans at once */
     argv[a++] = "--replan-period";
     argv[a++] = "86400";
-    /* executors as thread budgets the OS places, for every policy: on this shared machine a
-     * pinned one-core executor waits behind other processes on its core while the other core
-     * idles (bench/results/cpu_policy-20261125.txt) */
     if (gpu) { /* gpu-lets on green contexts of GPU 0 (untested here: no GPU in the sessions so far) */
       argv[a++] = "--devices";
       argv[a++] = "cuda:0";
       argv[a++] = "--partition";
       argv[a++] = "green";
     } else {
+      /* executors as thread budgets the OS places, for every policy: on this shared machine a
+       * pinned one-core executor waits behind other processes on its core while the other core
+       * idles (bench/results/cpu_policy-20261125.txt) */
       argv[a++] = "--no-pin";
     }
   }
