@@ -169,13 +169,20 @@ for l in open(log):
     t, _, st, lat = l.split()
     good = st == "200" and float(lat) <= SLO_MS
     reqs.append((float(t), good))
+# recovery: the first 100 ms boundary after the step from which the requests met their SLO at the
+# model's percentile (99%) through the end of the run
 win = 0.1
-bad_windows = [int(t / win) for t, g in reqs if t >= step_t and not g]
-last_bad = (max(bad_windows) + 1) * win if bad_windows else step_t
-recovery = max(0.0, last_bad - step_t)
-after = [g for t, g in reqs if t >= step_t + recovery]
-say(f"recovery: load 5x -> 0.5x T at t={step_t:g} s; every request from t={step_t + recovery:.1f} s on met the SLO"
-    f" (recovery {recovery * 1000:.0f} ms, 100 ms windows); {sum(after)}/{len(after)} after it")
+after_step = [(t, g) for t, g in reqs if t >= step_t]
+recovery = None
+for k in range(int((total - step_t) / win) + 1):
+    rest = [g for t, g in after_step if t >= step_t + k * win]
+    if rest and sum(rest) >= 0.99 * len(rest):
+        recovery = k * win
+        break
+if recovery is None: recovery = total - step_t
+after = [g for t, g in after_step if t >= step_t + recovery]
+say(f"recovery: load 5x -> 0.5x T at t={step_t:g} s; from t={step_t + recovery:.1f} s on, {sum(after)}/{len(after)}"
+    f" requests met the SLO (recovery {recovery * 1000:.0f} ms, 100 ms steps, 99% from there to the end)")
 if recovery > 0.5: fails.append(f"recovery took {recovery:.1f} s")
 
 for f in fails: say("FAIL: " + f)
