@@ -130,13 +130,14 @@ int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r) {
   /* Early rejection: a request is refused on arrival when it cannot finish by its deadline even
    * if served alone, after the queue ahead of it drains at the gpu-lets' measured pace (requests
    * of other priorities or earlier deadlines are ahead; a later deadline's are not counted). */
-  int64_t wait = 0;
+  int64_t wait = 0, service = m->min_service_ns;
   if (m->q.len > 0 && m->drain_per_ns > 0) {
     int ahead = 0;
     while (ahead < m->q.len && gl_dqueue_at(&m->q, ahead)->deadline_ns <= r->deadline_ns) ahead++;
     wait = (int64_t)((double)ahead / m->drain_per_ns);
+    if (ahead > 0) service = m->full_service_ns; /* behind a queue it runs in a full batch */
   }
-  int64_t min_service = m->cfg.serve_late ? -(INT64_MAX / 4) : m->min_service_ns + wait;
+  int64_t min_service = m->cfg.serve_late ? -(INT64_MAX / 4) : service + wait;
   gl_admit_t a = gl_dqueue_push(&m->q, q, now, min_service);
   if (a == GL_ADMIT_OK) {
     m->in_flight++;
@@ -158,12 +159,12 @@ int gl_smodel_submit(gl_smodel_t *m, gl_sreq_t *r) {
     return 0;
   }
   int cap = m->q.cap;
-  int64_t lat1 = m->min_service_ns, wait_ns = wait;
+  int64_t lat1 = service, wait_ns = wait;
   if (a == GL_ADMIT_LATE) m->st.rejected_late++;
   else m->st.rejected_full++;
   pthread_mutex_unlock(&m->mu);
   if (a == GL_ADMIT_FULL)
     return reject(m, r, 429, "model '%s' is overloaded: its queue holds %d requests (max_queue_size)", m->name, cap);
-  return reject(m, r, 503, "request for model '%s' rejected on arrival: it cannot meet its deadline (%.3f ms left, a batch of 1 takes %.3f ms after %.3f ms for the queue ahead)",
+  return reject(m, r, 503, "request for model '%s' rejected on arrival: it cannot meet its deadline (%.3f ms left, its batch takes %.3f ms after %.3f ms for the queue ahead)",
                 m->name, gl_ns_to_ms(r->deadline_ns - now), gl_ns_to_ms(lat1), gl_ns_to_ms(wait_ns));
 }

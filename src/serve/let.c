@@ -180,7 +180,7 @@ static void update_lat(gl_slet_member_t *e) {
 }
 
 void gl_smodel_refresh_service(gl_smodel_t *m) {
-  int64_t best = 0;
+  int64_t best = 0, full = 0;
   double drain = 0;
   for (int i = 0; i < m->n_lets; i++) {
     int k = gl_slet_member_of(m->lets[i], m);
@@ -190,9 +190,13 @@ void gl_smodel_refresh_service(gl_smodel_t *m) {
     if (v > 0 && (best == 0 || v < best)) best = v;
     /* a gpu-let shared by n members gives this one about 1/n of its time */
     int b = e->bat.max_batch;
-    if (b >= 1 && e->bat.lat_ns[b] > 0) drain += (double)b / (double)e->bat.lat_ns[b] / m->lets[i]->n_members;
+    if (b >= 1 && e->bat.lat_ns[b] > 0) {
+      drain += (double)b / (double)e->bat.lat_ns[b] / m->lets[i]->n_members;
+      if (full == 0 || e->bat.lat_ns[b] < full) full = e->bat.lat_ns[b];
+    }
   }
   m->min_service_ns = best;
+  m->full_service_ns = full > best ? full : best;
   m->drain_per_ns = drain;
 }
 

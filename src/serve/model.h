@@ -99,6 +99,7 @@ struct gl_smodel {
   struct gl_slet *lets[GL_SMODEL_MAX_LETS]; /* gpu-lets pulling from q (the reorganizer swaps) */
   int n_lets;
   int64_t min_service_ns;                /* admission: fastest batch of 1 among its gpu-lets */
+  int64_t full_service_ns;               /* admission: fastest planned (full) batch among them */
   double drain_per_ns;                   /* admission: requests its gpu-lets serve per ns at their
                                           * planned batches (their measured latencies) */
   bool accepting;
