@@ -112,6 +112,20 @@ static void *executor_main(void *argp) {
   return NULL;
 }
 
+/* Sorts units (so core sets read naturally) and takes a reference on each for a new partition;
+ * dev->mu held. */
+static void claim(gl_part_dev_t *d, int n, int *units) {
+  for (int a = 1; a < n; a++)
+    for (int b = a; b > 0 && units[b - 1] > units[b]; b--) {
+      int t = units[b]; units[b] = units[b - 1]; units[b - 1] = t;
+    }
+  for (int k = 0; k < n; k++) {
+    if (d->refs[units[k]] == 0) d->info.units_free--;
+    d->refs[units[k]]++;
+  }
+  d->n_parts++;
+}
+
 /* Takes n units for a new partition (free ones first, then those of `old`); dev->mu held. */
 static gl_status_t take_units(gl_part_dev_t *d, int n, const gl_part_t *old, int *units) {
   int got = 0;
@@ -125,16 +139,7 @@ static gl_status_t take_units(gl_part_dev_t *d, int n, const gl_part_t *old, int
     return gl_err(GL_EBUSY, "partition of %d %s(s) asked for, only %d of %d free%s", n,
                   d->info.unit_name, got, d->info.units_total,
                   limit < d->info.units_total ? " (the split's remainder goes only to a whole-device partition)" : "");
-  /* Sorted, so core sets read naturally. */
-  for (int a = 1; a < n; a++)
-    for (int b = a; b > 0 && units[b - 1] > units[b]; b--) {
-      int t = units[b]; units[b] = units[b - 1]; units[b - 1] = t;
-    }
-  for (int k = 0; k < n; k++) {
-    if (d->refs[units[k]] == 0) d->info.units_free--;
-    d->refs[units[k]]++;
-  }
-  d->n_parts++;
+  claim(d, n, units);
   return GL_OK;
 }
 
@@ -168,15 +173,7 @@ static gl_status_t take_exact(gl_part_dev_t *d, int n, const int *want, int *uni
     if (d->refs[want[k]] == 255) return gl_err(GL_EBUSY, "unit %d is held by too many partitions", want[k]);
   }
   for (int k = 0; k < n; k++) units[k] = want[k];
-  for (int a = 1; a < n; a++)
-    for (int b = a; b > 0 && units[b - 1] > units[b]; b--) {
-      int t = units[b]; units[b] = units[b - 1]; units[b - 1] = t;
-    }
-  for (int k = 0; k < n; k++) {
-    if (d->refs[units[k]] == 0) d->info.units_free--;
-    d->refs[units[k]]++;
-  }
-  d->n_parts++;
+  claim(d, n, units);
   return GL_OK;
 }
 
