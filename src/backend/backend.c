@@ -1,6 +1,7 @@
 /* backend/backend.c - dispatch through the backend table and the shared plan header. */
 #include "backend/backend.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -41,6 +42,38 @@ gl_status_t gl_plan_wait(gl_plan_t *p) {
 void gl_plan_destroy(gl_plan_t *p) {
   if (p) p->be->i->plan_destroy(p);
 }
+
+struct gl_arena {
+  void *p;
+  size_t bytes;
+  atomic_int refs;
+};
+
+gl_arena_t *gl_arena_create(void) {
+  gl_arena_t *a = gl_calloc(1, sizeof *a);
+  if (a) atomic_init(&a->refs, 1);
+  return a;
+}
+
+void gl_arena_unref(gl_arena_t *a) {
+  if (!a || atomic_fetch_sub(&a->refs, 1) != 1) return;
+  gl_aligned_free(a->p);
+  gl_free(a);
+}
+
+void *gl_arena_take(gl_arena_t *a, size_t bytes) {
+  if (!a->p) {
+    a->p = gl_aligned_alloc(bytes ? bytes : 64);
+    if (!a->p) return NULL;
+    a->bytes = bytes;
+  } else if (bytes > a->bytes) {
+    return NULL;
+  }
+  atomic_fetch_add(&a->refs, 1);
+  return a->p;
+}
+
+size_t gl_arena_bytes(const gl_arena_t *a) { return a ? a->bytes : 0; }
 
 void gl_backend_destroy(gl_backend_t *be) {
   if (be) be->i->destroy(be);

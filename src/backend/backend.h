@@ -17,12 +17,25 @@
 typedef struct gl_backend gl_backend_t;
 typedef struct gl_plan gl_plan_t;
 
+/* Scratch memory shared by plans that never run at the same time (one executor's plans of several
+ * batch sizes): the first plan that asks sizes it, later ones that fit use it, larger ones keep
+ * their own. Reference-counted: each plan using it holds a reference, its creator one. */
+typedef struct gl_arena gl_arena_t;
+gl_arena_t *gl_arena_create(void); /* NULL when out of memory */
+void gl_arena_unref(gl_arena_t *a);  /* accepts NULL */
+/* bytes of a's memory for a new user (a reference taken), allocating it if a is still empty;
+ * NULL when a is already smaller than bytes (or out of memory): the caller allocates its own. */
+void *gl_arena_take(gl_arena_t *a, size_t bytes);
+size_t gl_arena_bytes(const gl_arena_t *a);
+
 /* Where a plan runs. Defaults (zeroed): all of the device, backend-chosen threads/stream. */
 typedef struct {
   int device;       /* device index within the backend */
   int threads;      /* CPU: OpenMP threads each run uses (0 = as many as the process has) */
   void *stream;     /* CUDA: the gpu-let's stream (CUstream); NULL = a plain stream of its own */
   int precision;    /* CUDA: a gl_precision_t (0 = fp32); the CPU backend ignores it */
+  gl_arena_t *arena; /* CPU: activation memory shared with plans never run at the same time as
+                      * this one (NULL: its own); the CUDA backend ignores it */
 } gl_placement_t;
 
 /* Arithmetic of a CUDA plan: FP32 plain FMA; TF32 tensor cores on f32 data; FP16 every f32 value

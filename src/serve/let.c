@@ -136,6 +136,8 @@ static gl_status_t ensure_plan(gl_slet_t *l, gl_slet_member_t *e, int size) {
   gl_compile_opts_t co = {.batch = size, .input_shapes = shapes};
   gl_part_placement(l->part, &co.placement);
   co.placement.precision = m->cfg.precision; /* the CUDA backend's arithmetic; the CPU ignores it */
+  if (!e->arena) e->arena = gl_arena_create(); /* NULL: each plan its own */
+  co.placement.arena = e->arena;
   gl_plan_t *p = NULL;
   GL_TRY(gl_model_compile(m->model, l->sdev && l->sdev->be ? l->sdev->be : m->be, &co, &p));
   gl_status_t st = GL_OK;
@@ -348,7 +350,12 @@ static gl_status_t warm_member(gl_slet_t *l, gl_slet_member_t *e) {
   pthread_mutex_lock(&e->m->mu);
   int batch = e->batch; /* the reorganizer may change it (under the lock) */
   pthread_mutex_unlock(&e->m->mu);
-  for (int s = 1; s <= batch; s = s == batch ? batch + 1 : (s * 2 < batch ? s * 2 : batch)) {
+  /* the sizes a batch of up to `batch` uses, largest first: the first plan sizes the member's
+   * shared arena and the smaller ones fit in it */
+  int sizes[GL_BATCH_MAX + 1], n_sizes = 0;
+  for (int s = 1; s <= batch; s = s == batch ? batch + 1 : (s * 2 < batch ? s * 2 : batch)) sizes[n_sizes++] = s;
+  for (int i = n_sizes - 1; i >= 0; i--) {
+    int s = sizes[i];
     GL_TRY(ensure_plan(l, e, s));
     int64_t lat = INT64_MAX;
     for (int k = 0; k < 2; k++) {
@@ -598,7 +605,11 @@ static gl_status_t loop_job(gl_part_t *p, void *arg) {
     }
     pthread_mutex_unlock(&l->mu);
   }
-  for (int k = 0; k < l->n_members; k++) drop_plans(&l->mem[k]);
+  for (int k = 0; k < l->n_members; k++) {
+    drop_plans(&l->mem[k]);
+    gl_arena_unref(l->mem[k].arena);
+    l->mem[k].arena = NULL;
+  }
   pthread_mutex_lock(&l->mu);
   l->loop_done = true;
   pthread_mutex_unlock(&l->mu);

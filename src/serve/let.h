@@ -64,6 +64,7 @@ typedef struct {
   int64_t batches, errors;
   int64_t last_ns;      /* when a batch of it last finished (or the estimates were last aged) */
   /* executor thread only */
+  gl_arena_t *arena;    /* activations shared by its plans (they run one at a time) */
   gl_plan_t *plans[GL_BATCH_MAX + 1];
   gl_tensor_t bin[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO], bout[GL_BATCH_MAX + 1][GL_SMODEL_MAX_IO];
   int mps_id[GL_BATCH_MAX + 1]; /* MPS partitions: the model loaded in the worker per size, + 1 (0 = none) */

@@ -42,6 +42,7 @@ typedef struct {
   int n_values;
   void *arena;
   size_t arena_bytes;
+  gl_arena_t *shared; /* arena is this shared one's memory (a reference held), else owned */
   int *in_vals, *out_vals;
   size_t *out_bytes;
   void **args;   /* scratch for one step's in/out pointers, each list padded with NULLs */
@@ -195,7 +196,8 @@ static void plan_destroy(gl_plan_t *p) {
   }
   gl_free(cp->steps);
   gl_free(cp->vptr);
-  gl_aligned_free(cp->arena);
+  if (cp->shared) gl_arena_unref(cp->shared);
+  else gl_aligned_free(cp->arena);
   gl_free(cp->in_vals);
   gl_free(cp->out_vals);
   gl_free(cp->out_bytes);
@@ -307,7 +309,8 @@ static gl_status_t plan_create(gl_backend_t *be, const gl_graph_t *g, const gl_p
   st = gl_memplan_build_sized(g, alias, vbytes, &mp);
   if (st) goto fail;
   cp->arena_bytes = mp.arena_bytes;
-  cp->arena = gl_aligned_alloc(mp.arena_bytes ? mp.arena_bytes : 64);
+  if (pl->arena && (cp->arena = gl_arena_take(pl->arena, mp.arena_bytes))) cp->shared = pl->arena;
+  else cp->arena = gl_aligned_alloc(mp.arena_bytes ? mp.arena_bytes : 64);
   cp->args = gl_calloc((size_t)cp->max_args + 2 * GL_CPU_IN_PAD + 1, sizeof(void *));
   cp->in_vals = gl_malloc(sizeof(int) * (size_t)(g->n_inputs + 1));
   cp->out_vals = gl_malloc(sizeof(int) * (size_t)(g->n_outputs + 1));
