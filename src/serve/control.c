@@ -1,6 +1,6 @@
 /* serve/control.c - the server's control loop: per-model arrival rates, re-planning with the
  * scheduler (every period, on a rate trigger, on drift, on load/unload and on request), and the
- * reorganizer that builds the new plan's gpu-lets beside the old ones and switches the routing.
+ * reorganizer (reorg.c) that builds the new plan's gpu-lets beside the old ones and switches the routing.
  * The live profile it plans with is refined in profile_live.c. */
 #include <ctype.h>
 #include <math.h>
@@ -12,20 +12,11 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
-#include "serve/let.h"
-#include "serve/serve_int.h"
+#include "serve/control_int.h"
 
 const char *const gl_serve_reasons[GL_REASON_N] = {"period", "rate", "drift", "load", "unload", "request", "fault"};
 
 #define MIN_RATE 1.0      /* req/s planned for a model never seen */
-
-typedef struct {
-  int dev;          /* server device index */
-  int units;
-  double duty_ms, occ;
-  int n;
-  gl_slet_spec_member_t m[GL_PLAN_MAX_MEMBERS];
-} spec_t;
 
 /* ---- planning ---- */
 
@@ -58,7 +49,7 @@ static double target_of(double rate) { return gl_sched_target_rate(rate > MIN_RA
 
 /* One gpu-let per model on cores_per_model cores (--policy none, and the last fallback), the
  * models dealt round-robin over the devices ok[0..n_ok). */
-static int static_specs(gl_server_t *s, gl_smodel_t **ms, int n, spec_t *sp, const int *ok, int n_ok) {
+static int static_specs(gl_server_t *s, gl_smodel_t **ms, int n, gl_sctl_spec_t *sp, const int *ok, int n_ok) {
   if (n_ok < 1) return 0;
   for (int i = 0; i < n && i < GL_PLAN_MAX_LETS * 4; i++) {
     memset(&sp[i], 0, sizeof sp[i]);
@@ -78,7 +69,7 @@ static int static_specs(gl_server_t *s, gl_smodel_t **ms, int n, spec_t *sp, con
 /* The fallback of a policy that time-shares whole devices (sbp, triton): one gpu-let of every
  * core serving every model, each at the largest batch the profile says fits half its SLO on all
  * cores (else 1). A per-model core split here would make the baseline a spatial policy. */
-static int whole_specs(gl_server_t *s, gl_smodel_t **ms, int n, spec_t *sp, int dev) {
+static int whole_specs(gl_server_t *s, gl_smodel_t **ms, int n, gl_sctl_spec_t *sp, int dev) {
   const gl_profile_t *prof = s->ctl.prof;
   int units = s->devs[dev].units, k = 0;
   memset(&sp[0], 0, sizeof sp[0]);
@@ -112,14 +103,14 @@ static bool all_placed(const gl_sched_plan_t *p, int n) {
 
 /* The plan's gpu-lets as specs; plan device d is server device ok[d]; predictions from prof, in
  * which model i is row pm[i]. */
-static int plan_specs(const gl_sched_plan_t *p, gl_smodel_t **ms, spec_t *sp, const int *ok, const gl_profile_t *prof,
+static int plan_specs(const gl_sched_plan_t *p, gl_smodel_t **ms, gl_sctl_spec_t *sp, const int *ok, const gl_profile_t *prof,
                       const int *pm) {
   int n = 0;
   for (int d = 0; d < p->n_devices; d++)
   for (int l = 0; l < p->dev[d].n_lets && n < GL_SERVE_MAX_LETS; l++) {
     const gl_sched_let_t *L = &p->dev[d].lets[l];
     if (!L->n_members) continue;
-    spec_t *x = &sp[n++];
+    gl_sctl_spec_t *x = &sp[n++];
     memset(x, 0, sizeof *x);
     x->dev = ok[d];
     x->units = L->units;
@@ -160,7 +151,7 @@ static int fb_row(const gl_profile_t *p, const gl_smodel_t *m) {
 /* The fallback planned with its own profile; false (nothing planned) when a model is not in it
  * or the plan is infeasible. */
 static bool plan_fallback(gl_server_t *s, const gl_sched_input_t *in0, gl_smodel_t **ms, int nm, const int *okd, int n_ok,
-                          spec_t *sp, int *n_sp) {
+                          gl_sctl_spec_t *sp, int *n_sp) {
   const gl_profile_t *fb = s->ctl.fb_prof;
   if (!fb || nm == 0) return false;
   static gl_sched_model_t fm[GL_SERVE_MAX_MODELS];
@@ -184,7 +175,7 @@ static bool plan_fallback(gl_server_t *s, const gl_sched_input_t *in0, gl_smodel
   return ok;
 }
 
-static void fill_pred(gl_server_t *s, spec_t *sp, int n) {
+static void fill_pred(gl_server_t *s, gl_sctl_spec_t *sp, int n) {
   const gl_profile_t *prof = s->ctl.prof;
   for (int i = 0; i < n; i++) {
     /* the fallback (the CPU under the GPUs' profile; its own units): the
@@ -216,179 +207,6 @@ static int reason_idx(const char *reason) {
     if (!strcmp(gl_serve_reasons[i], reason)) return i;
   return GL_REASON_REQUEST;
 }
-
-/* ---- the reorganizer ---- */
-
-typedef struct {
-  int built, kept, reconf, retired;
-  double build_ms, switch_ms;
-} reorg_t;
-
-static void publish_lets(gl_sctl_t *c, gl_slet_t **a, int na, gl_slet_t **b, int nb) {
-  pthread_mutex_lock(&c->mu);
-  c->n_lets = 0;
-  for (int i = 0; i < na && c->n_lets < GL_SERVE_MAX_LETS; i++) c->lets[c->n_lets++] = a[i];
-  for (int i = 0; i < nb && c->n_lets < GL_SERVE_MAX_LETS; i++) c->lets[c->n_lets++] = b[i];
-  pthread_mutex_unlock(&c->mu);
-}
-
-/* m has no gpu-let left (every device failed): its queued requests are answered 503 at once
- * rather than waiting for a device that will not come back. */
-static void fail_queued(gl_smodel_t *m) {
-  for (;;) {
-    gl_req_t rq[GL_BATCH_MAX];
-    pthread_mutex_lock(&m->mu);
-    int n = m->n_lets ? 0 : gl_dqueue_pop(&m->q, GL_BATCH_MAX, rq);
-    m->st.fail_rejected += n;
-    pthread_mutex_unlock(&m->mu);
-    if (n == 0) return;
-    for (int k = 0; k < n; k++) {
-      gl_sreq_t *r = (gl_sreq_t *)(intptr_t)rq[k].id;
-      r->http_status = 503;
-      snprintf(r->err, sizeof r->err, "model '%s': no device is left to serve it (see GET /v2/gpulet/plan)", m->name);
-      gl_sreq_finish(r);
-    }
-    pthread_mutex_lock(&m->mu);
-    m->in_flight -= n;
-    pthread_cond_broadcast(&m->idle_cv);
-    pthread_mutex_unlock(&m->mu);
-  }
-}
-
-/* Builds sp's gpu-lets beside the current ones (identical ones are kept), warms them, switches
- * every model's routing, then retires and joins the old ones. On a build error nothing changes. */
-static gl_status_t reorganize(gl_server_t *s, spec_t *sp, int n, gl_smodel_t **ms, int nm, bool rebuild, reorg_t *r) {
-  gl_sctl_t *c = &s->ctl;
-  int64_t t0 = gl_now_ns();
-  gl_slet_t *old[GL_SERVE_MAX_LETS], *nw[GL_SERVE_MAX_LETS];
-  bool keep_old[GL_SERVE_MAX_LETS] = {0}, fresh[GL_SERVE_MAX_LETS] = {0};
-  pthread_mutex_lock(&c->mu);
-  int n_old = c->n_lets;
-  memcpy(old, c->lets, sizeof(gl_slet_t *) * (size_t)n_old);
-  pthread_mutex_unlock(&c->mu);
-  if (n > GL_SERVE_MAX_LETS) n = GL_SERVE_MAX_LETS;
-  static int used_all[GL_SERVE_MAX_DEVS][256]; /* replan_mu held */
-  memset(used_all, 0, sizeof used_all);
-  for (int i = 0; i < n; i++) {
-    nw[i] = NULL;
-    int *used = used_all[sp[i].dev];
-    for (int j = 0; j < n_old && !rebuild; j++)
-      if (!keep_old[j] && old[j]->sdev == &s->devs[sp[i].dev].sd && gl_slet_same(old[j], sp[i].units, sp[i].duty_ms, sp[i].m, sp[i].n)) {
-        keep_old[j] = true;
-        nw[i] = old[j];
-        /* kept as it runs; its predictions and rates follow the live profile and the new plan */
-        for (int k = 0; k < sp[i].n; k++) {
-          gl_slet_member_t *e = &old[j]->mem[k];
-          pthread_mutex_lock(&e->m->mu);
-          memcpy(e->pred_ms, sp[i].m[k].pred_ms, sizeof e->pred_ms);
-          e->rate = sp[i].m[k].rate;
-          e->drift_n = 0;
-          e->drift_obs = e->drift_pred = 0;
-          pthread_mutex_unlock(&e->m->mu);
-        }
-        for (int k = 0; k < old[j]->n_cores; k++) used[old[j]->cores[k] - s->devs[sp[i].dev].base]++;
-        break;
-      }
-  }
-  /* same members on the same units with other batches: reconfigured in place (no rebuild) */
-  bool reconf[GL_SERVE_MAX_LETS] = {0};
-  for (int i = 0; i < n && !rebuild; i++) {
-    if (nw[i]) continue;
-    int *used = used_all[sp[i].dev];
-    for (int j = 0; j < n_old; j++)
-      if (!keep_old[j] && old[j]->sdev == &s->devs[sp[i].dev].sd && gl_slet_same_members(old[j], sp[i].units, sp[i].m, sp[i].n)) {
-        keep_old[j] = true;
-        nw[i] = old[j];
-        reconf[i] = true;
-        for (int k = 0; k < old[j]->n_cores; k++) used[old[j]->cores[k] - s->devs[sp[i].dev].base]++;
-        break;
-      }
-  }
-  gl_status_t st = GL_OK;
-  for (int i = 0; i < n && !st; i++) {
-    if (nw[i]) continue;
-    gl_sdev_t *dv = &s->devs[sp[i].dev];
-    int *used = used_all[sp[i].dev];
-    gl_part_dev_info_t di;
-    gl_part_dev_info(dv->pd, &di);
-    int C = dv->units;
-    /* the whole CPU, the whole GPU: every gpu-let gets all of it */
-    bool whole = di.kind == GL_PART_CPU_WHOLE || di.kind == GL_PART_VIRTUAL;
-    int u = whole ? C : sp[i].units < 1 ? 1 : sp[i].units > C ? C : sp[i].units;
-    int cores[256];
-    u = gl_serve_pick_units(&di, C, u, used, cores);
-    for (int k = 0; k < u; k++) used[cores[k]]++, cores[k] += dv->base;
-    st = gl_slet_start_on(&dv->sd, dv->pd, cores, u, sp[i].units, sp[i].duty_ms, sp[i].occ, sp[i].m, sp[i].n, gl_sctl_observe, gl_sctl_peek,
-                       s, ++c->next_let_id, &nw[i]);
-    if (!st) fresh[i] = true;
-  }
-  for (int i = 0; i < n && !st; i++)
-    if (fresh[i]) st = gl_slet_wait_ready(nw[i]);
-  if (st) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", gl_errmsg());
-    for (int i = 0; i < n; i++)
-      if (fresh[i]) gl_slet_destroy(nw[i]);
-    return gl_err(st, "%s", msg);
-  }
-  int64_t t1 = gl_now_ns();
-  for (int i = 0; i < n; i++)
-    if (reconf[i]) gl_slet_reconfigure(nw[i], sp[i].duty_ms, sp[i].occ, sp[i].m, sp[i].n);
-  /* the switch: new gpu-lets pull from their queues; each model's routing is swapped at once */
-  for (int i = 0; i < n; i++)
-    if (fresh[i]) gl_slet_serve(nw[i]);
-  publish_lets(c, nw, n, NULL, 0);
-  for (int q = 0; q < nm; q++) {
-    gl_smodel_t *m = ms[q];
-    pthread_mutex_lock(&m->mu);
-    m->n_lets = 0;
-    for (int i = 0; i < n; i++)
-      if (gl_slet_member_of(nw[i], m) >= 0 && m->n_lets < GL_SMODEL_MAX_LETS) m->lets[m->n_lets++] = nw[i];
-    gl_smodel_refresh_service(m);
-    for (int i = 0; i < m->n_lets; i++) gl_slet_kick(m->lets[i]);
-    pthread_mutex_unlock(&m->mu);
-  }
-  /* models of old gpu-lets that are no longer planned (unloaded) lose their routing */
-  for (int j = 0; j < n_old; j++) {
-    if (keep_old[j]) continue;
-    for (int k = 0; k < old[j]->n_members; k++) {
-      gl_smodel_t *m = old[j]->mem[k].m;
-      pthread_mutex_lock(&m->mu);
-      int w = 0;
-      for (int i = 0; i < m->n_lets; i++)
-        if (m->lets[i] != old[j]) m->lets[w++] = m->lets[i];
-      m->n_lets = w;
-      gl_smodel_refresh_service(m);
-      pthread_mutex_unlock(&m->mu);
-    }
-  }
-  gl_slet_t *ret[GL_SERVE_MAX_LETS];
-  int n_ret = 0;
-  for (int j = 0; j < n_old; j++)
-    if (!keep_old[j]) {
-      ret[n_ret++] = old[j];
-      gl_slet_retire(old[j]);
-    }
-  publish_lets(c, nw, n, ret, n_ret);
-  for (int j = 0; j < n_ret; j++) {
-    pthread_mutex_lock(&c->mu); /* taken out of the published list before it is freed */
-    int w = 0;
-    for (int i = 0; i < c->n_lets; i++)
-      if (c->lets[i] != ret[j]) c->lets[w++] = c->lets[i];
-    c->n_lets = w;
-    pthread_mutex_unlock(&c->mu);
-    gl_slet_destroy(ret[j]);
-  }
-  for (int q = 0; q < nm; q++) fail_queued(ms[q]);
-  int64_t t2 = gl_now_ns();
-  for (int i = 0; i < n; i++) r->built += fresh[i], r->reconf += reconf[i];
-  r->kept = n - r->built - r->reconf;
-  r->retired = n_ret;
-  r->build_ms = gl_ns_to_ms(t1 - t0);
-  r->switch_ms = gl_ns_to_ms(t2 - t0);
-  return GL_OK;
-}
-
 
 /* One epoch. force: a full plan whatever the rates did; else incremental over the models whose
  * target moved past the triggers, and nothing at all when none did and the profile is unchanged. */
@@ -425,7 +243,7 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
     goto out;
   }
   if (!same_set || dirty) force = true;
-  static spec_t sp[GL_SERVE_MAX_LETS];
+  static gl_sctl_spec_t sp[GL_SERVE_MAX_LETS];
   int n_sp = 0;
   bool feasible = true, inc = false, have_new = false;
   char why[256] = "";
@@ -534,10 +352,10 @@ static void replan(gl_server_t *s, const char *reason, bool force, bool rebuild)
   c->prof_dirty = false;
   for (int i = 0; i < c->cells_cap; i++) c->calib_plan[i] = c->calib[i];
   pthread_mutex_unlock(&c->prof_mu);
-  reorg_t r = {0};
+  gl_sctl_reorg_t r = {0};
   gl_status_t st = GL_OK;
   if (n_sp >= 0) {
-    st = reorganize(s, sp, n_sp, ms, nm, rebuild, &r);
+    st = gl_sctl_reorganize(s, sp, n_sp, ms, nm, rebuild, &r);
     build_failed = st != GL_OK;
     if (st) {
       feasible = false;

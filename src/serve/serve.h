@@ -3,10 +3,11 @@
  * table with each model's state, the CPU partition device models run on, limits, graceful
  * shutdown) and the default model repository made with the zoo.
  * Does not own: the codec (kserve.h), one model's queue and executor (model.h).
- * Files: server.c (HTTP, routing, handlers), repo.c (repository, defaults, load/unload),
- * control.c (the control loop: rates, re-planning, the reorganizer, the live profile),
- * let.c (gpu-lets and batch execution), metrics.c (Prometheus text, statistics and plan JSON),
- * kserve.c, model.c, exec.c. */
+ * Files: server.c (HTTP, routing, handlers), server_life.c (start and graceful stop), repo.c
+ * (repository, defaults, load/unload), control.c (the control loop: rates, re-planning),
+ * reorg.c (the reorganizer), profile_live.c (the live profile), devices.c (devices, failover),
+ * let.c (gpu-lets and batch execution), metrics.c and plan_json.c (Prometheus text, statistics,
+ * plan JSON), web.c (the status page's files), kserve.c, model.c, exec.c, latwin.c. */
 #ifndef GL_SERVE_SERVE_H
 #define GL_SERVE_SERVE_H
 

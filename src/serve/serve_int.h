@@ -156,6 +156,11 @@ struct gl_server {
   atomic_llong answered_inline; /* inferences answered by the handler that received them */
 };
 
+/* server.c */
+/* An HTTP daemon of s on port (0: any) with the routes of the main port, or only /metrics. NULL
+ * with the error set. */
+struct MHD_Daemon *gl_serve_start_daemon(gl_server_t *s, int port, int threads, int conns, bool metrics);
+
 /* repo.c */
 /* Makes the default zoo models in the cache folder if missing; sets s->repo_path. */
 gl_status_t gl_serve_default_repo(gl_server_t *s) GL_MUST_USE;
