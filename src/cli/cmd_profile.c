@@ -174,160 +174,6 @@ static int parse_args(int argc, char **argv, opts_t *o) {
   return 0;
 }
 
-/* ---------- running one plan ---------- */
-
-typedef struct {
-  gl_plan_t *plan;
-  gl_tensor_t *ins, *outs;
-  int n_in, n_out;
-} runner_t;
-
-static void fill_inputs(gl_tensor_t *t, uint64_t seed) {
-  uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
-  int64_t n = gl_shape_numel(&t->shape);
-  for (int64_t i = 0; i < n; i++) {
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    double u = (double)(s >> 11) / (double)(1ULL << 53);
-    switch (t->dtype) {
-      case GL_DT_F32: ((float *)t->data)[i] = (float)(u * 2 - 1); break;
-      case GL_DT_F64: ((double *)t->data)[i] = u * 2 - 1; break;
-      /* 0/1: valid token ids, attention masks and token types alike */
-      case GL_DT_I64: ((int64_t *)t->data)[i] = (int64_t)(s & 1); break;
-      case GL_DT_I32: ((int32_t *)t->data)[i] = (int32_t)(s & 1); break;
-      default: memset((char *)t->data + (size_t)i * gl_dtype_size(t->dtype), 0, gl_dtype_size(t->dtype));
-    }
-  }
-}
-
-static void runner_free(runner_t *r) {
-  for (int i = 0; i < r->n_in; i++) gl_tensor_fini(&r->ins[i]);
-  for (int i = 0; i < r->n_out; i++) gl_tensor_fini(&r->outs[i]);
-  gl_free(r->ins);
-  gl_free(r->outs);
-  gl_plan_destroy(r->plan);
-  memset(r, 0, sizeof *r);
-}
-
-static gl_status_t runner_make(const gl_model_t *m, gl_backend_t *be, int batch, const gl_placement_t *pl,
-                               runner_t *r) {
-  memset(r, 0, sizeof *r);
-  gl_compile_opts_t co = {.batch = batch, .placement = *pl};
-  GL_TRY(gl_model_compile(m, be, &co, &r->plan));
-  r->ins = gl_calloc((size_t)r->plan->n_inputs + 1, sizeof *r->ins);
-  r->outs = gl_calloc((size_t)r->plan->n_outputs + 1, sizeof *r->outs);
-  if (!r->ins || !r->outs) {
-    runner_free(r);
-    return gl_err(GL_ENOMEM, "out of memory");
-  }
-  gl_status_t st;
-  for (int i = 0; i < r->plan->n_inputs; i++) {
-    if ((st = gl_tensor_alloc(&r->ins[i], r->plan->inputs[i].dtype, &r->plan->inputs[i].shape)) < 0) {
-      runner_free(r);
-      return st;
-    }
-    r->n_in = i + 1;
-    fill_inputs(&r->ins[i], (uint64_t)i + 7);
-  }
-  if ((st = gl_plan_alloc_outputs(r->plan, r->outs)) < 0) {
-    runner_free(r);
-    return st;
-  }
-  r->n_out = r->plan->n_outputs;
-  return GL_OK;
-}
-
-static gl_status_t runner_once(runner_t *r, double *ms) {
-  int64_t t = gl_now_ns();
-  GL_TRY(gl_plan_run(r->plan, r->ins, r->outs));
-  GL_TRY(gl_plan_wait(r->plan));
-  *ms = gl_ns_to_ms(gl_now_ns() - t);
-  return GL_OK;
-}
-
-/* Relative half-width of the 95% confidence interval of the median of sorted v (order statistics). */
-static double median_ci(const double *v, int n) {
-  double med = gl_percentile_sorted(v, (size_t)n, 50);
-  if (n < 3 || !(med > 0)) return INFINITY;
-  double h = 0.98 * sqrt((double)n);
-  int lo = (int)floor(n / 2.0 - h), hi = (int)ceil(n / 2.0 + h);
-  if (lo < 0) lo = 0;
-  if (hi > n - 1) hi = n - 1;
-  return (v[hi] - v[lo]) / (2 * med);
-}
-
-/* A job: compile (if needed), warm up, time until the median is stable or the cap is reached. */
-typedef struct {
-  const gl_model_t *m;
-  gl_backend_t *be;
-  int batch;
-  const meas_opts_t *mo;
-  runner_t *r;       /* NULL: compile a private one and free it after */
-  double med, p99, ci, secs;
-  int n;
-  size_t arena, consts;
-  char err[256];
-} cell_job_t;
-
-static gl_status_t job_cell(gl_part_t *p, void *arg) {
-  cell_job_t *j = arg;
-  runner_t own, *r = j->r;
-  gl_status_t st = GL_OK;
-  double *lat = gl_malloc(sizeof(double) * (size_t)j->mo->iters_max), *tmp = gl_malloc(sizeof(double) * (size_t)j->mo->iters_max);
-  if (!lat || !tmp) {
-    st = gl_err(GL_ENOMEM, "out of memory");
-    goto done;
-  }
-  if (!r) {
-    gl_placement_t pl;
-    gl_part_placement(p, &pl);
-    if ((st = runner_make(j->m, j->be, j->batch, &pl, &own)) < 0) goto done;
-    r = &own;
-  }
-  gl_cpu_plan_memory(r->plan, &j->arena, &j->consts);
-  double ms;
-  for (int w = 0; w < j->mo->warmup; w++)
-    if ((st = runner_once(r, &ms)) < 0) goto done;
-  int64_t t0 = gl_now_ns(), cap = (int64_t)(j->mo->cap_s * 1e9);
-  int n = 0;
-  j->ci = INFINITY;
-  while (n < j->mo->iters_max) {
-    if ((st = runner_once(r, &lat[n])) < 0) goto done;
-    n++;
-    memcpy(tmp, lat, sizeof(double) * (size_t)n);
-    gl_sort_doubles(tmp, (size_t)n);
-    j->ci = median_ci(tmp, n);
-    if (n >= j->mo->iters_min && j->ci <= j->mo->ci) break;
-    if (gl_now_ns() - t0 >= cap && n >= (j->mo->iters_min < 3 ? j->mo->iters_min : 3)) break;
-  }
-  j->secs = gl_ns_to_ms(gl_now_ns() - t0) / 1e3;
-  j->n = n;
-  j->med = gl_percentile_sorted(tmp, (size_t)n, 50);
-  j->p99 = gl_percentile_sorted(tmp, (size_t)n, 99);
-done:
-  if (r == &own) runner_free(&own);
-  gl_free(lat);
-  gl_free(tmp);
-  if (st < 0) snprintf(j->err, sizeof j->err, "%s", gl_errmsg());
-  return st;
-}
-
-typedef struct {
-  const gl_model_t *m;
-  gl_backend_t *be;
-  int batch;
-  runner_t *r;
-  char err[256];
-} make_job_t;
-
-static gl_status_t job_make(gl_part_t *p, void *arg) {
-  make_job_t *j = arg;
-  gl_placement_t pl;
-  gl_part_placement(p, &pl);
-  gl_status_t st = runner_make(j->m, j->be, j->batch, &pl, j->r);
-  if (st < 0) snprintf(j->err, sizeof j->err, "%s", gl_errmsg());
-  return st;
-}
-
 /* ---------- the profile file ---------- */
 
 /* ---------- device facts ---------- */
@@ -548,7 +394,7 @@ static int measure_table(prof_t *P) {
         if (!isnan(s->med[c])) continue;
         int64_t t0 = gl_now_ns();
         cell_job_t j = {.m = s->m, .be = P->be, .batch = o->batches[b], .mo = &o->mo};
-        gl_status_t st = gl_part_run_sync(part, job_cell, &j);
+        gl_status_t st = gl_part_run_sync(part, gl__prof_job_cell, &j);
         if (st < 0) {
           fprintf(stderr, "gpulet profile: %s batch %d on %d cores: %s\n", s->name, o->batches[b], o->sizes[z],
                   j.err[0] ? j.err : gl_errmsg());
@@ -594,7 +440,7 @@ typedef struct {
 static gl_status_t job_once(gl_part_t *p, void *arg) {
   driver_t *d = arg;
   double ms;
-  gl_status_t st = runner_once(d->r, &ms);
+  gl_status_t st = gl__prof_runner_once(d->r, &ms);
   if (st < 0) {
     snprintf(d->err, sizeof d->err, "%s", gl_errmsg());
     return st;
@@ -692,7 +538,7 @@ static int measure_coruns(prof_t *P) {
       if (!any) continue;
       runner_t ra;
       make_job_t mj = {.m = P->ms[a].m, .be = P->be, .batch = bat, .r = &ra};
-      if (gl_part_run_sync(pa, job_make, &mj) < 0) {
+      if (gl_part_run_sync(pa, gl__prof_job_make, &mj) < 0) {
         fprintf(stderr, "gpulet profile: %s batch %d: %s\n", P->ms[a].name, bat, mj.err);
         rc = 1;
         break;
@@ -702,7 +548,7 @@ static int measure_coruns(prof_t *P) {
         int64_t t0 = gl_now_ns();
         runner_t rb;
         make_job_t mb = {.m = P->ms[b].m, .be = P->be, .batch = bat, .r = &rb};
-        if (gl_part_run_sync(pb, job_make, &mb) < 0) {
+        if (gl_part_run_sync(pb, gl__prof_job_make, &mb) < 0) {
           fprintf(stderr, "gpulet profile: %s batch %d: %s\n", P->ms[b].name, bat, mb.err);
           rc = 1;
           break;
@@ -710,7 +556,7 @@ static int measure_coruns(prof_t *P) {
         /* alone medians right before the co-run, one side at a time (the other core idle), so
          * that slow drifts of a shared machine's load hit both the same way */
         cell_job_t ja = {.batch = bat, .mo = &amo, .r = &ra}, jb = {.batch = bat, .mo = &amo, .r = &rb};
-        if (gl_part_run_sync(pa, job_cell, &ja) < 0 || gl_part_run_sync(pb, job_cell, &jb) < 0) {
+        if (gl_part_run_sync(pa, gl__prof_job_cell, &ja) < 0 || gl_part_run_sync(pb, gl__prof_job_cell, &jb) < 0) {
           fprintf(stderr, "gpulet profile: alone run: %s\n", ja.err[0] ? ja.err : jb.err);
           rc = 1;
           break;
@@ -718,7 +564,7 @@ static int measure_coruns(prof_t *P) {
         corun_t c = {.a = a, .b = b, .ba = bat, .bb = bat, .ua = ga.units, .ub = gb.units,
                      .alone_a = ja.med, .alone_b = jb.med};
         if (!rc) rc = corun_pair(P, pa, &ra, pb, &rb, &c.co_a, &c.co_b, &c.na, &c.nb);
-        runner_free(&rb);
+        gl__prof_runner_free(&rb);
         if (rc) break;
         if (P->n_co == P->cap_co) {
           int nc = P->cap_co ? 2 * P->cap_co : 64;
@@ -741,7 +587,7 @@ static int measure_coruns(prof_t *P) {
         fflush(stdout);
         if (gl__prof_write_file(P, false) < 0) rc = gl_cli_fail(o->out);
       }
-      runner_free(&ra);
+      gl__prof_runner_free(&ra);
     }
   }
   gl_part_destroy(pa);

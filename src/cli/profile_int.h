@@ -1,5 +1,6 @@
 /* cli/profile_int.h - private to `gpulet profile`: the measuring state shared by cmd_profile.c
- * (arguments, devices, measuring) and profile_file.c (the profile file: writing and resuming). */
+ * (arguments, devices, measuring), profile_file.c (the profile file: writing and resuming) and
+ * profile_run.c (running one plan and timing it). */
 #ifndef GL_CLI_PROFILE_INT_H
 #define GL_CLI_PROFILE_INT_H
 
@@ -84,5 +85,44 @@ const char *gl__prof_research_name(const char *zoo);
 gl_status_t gl__prof_write_file(prof_t *P, bool final);
 /* Loads what the output file already holds (--resume). */
 gl_status_t gl__prof_resume_from(prof_t *P);
+
+/* profile_run.c: one compiled plan with its inputs and outputs, run and timed on a partition. */
+typedef struct {
+  gl_plan_t *plan;
+  gl_tensor_t *ins, *outs;
+  int n_in, n_out;
+} runner_t;
+
+/* A job: compile (if needed), warm up, time until the median is stable or the cap is reached. */
+typedef struct {
+  const gl_model_t *m;
+  gl_backend_t *be;
+  int batch;
+  const meas_opts_t *mo;
+  runner_t *r;       /* NULL: compile a private one and free it after */
+  double med, p99, ci, secs;
+  int n;
+  size_t arena, consts;
+  char err[256];
+} cell_job_t;
+
+/* A job: compile a runner for the partition's placement into *r. */
+typedef struct {
+  const gl_model_t *m;
+  gl_backend_t *be;
+  int batch;
+  runner_t *r;
+  char err[256];
+} make_job_t;
+
+/* Compiles m at batch for placement pl and allocates filled inputs and outputs. */
+gl_status_t gl__prof_runner_make(const gl_model_t *m, gl_backend_t *be, int batch, const gl_placement_t *pl,
+                                 runner_t *r);
+void gl__prof_runner_free(runner_t *r);
+/* One run, waited for; its wall time in ms. */
+gl_status_t gl__prof_runner_once(runner_t *r, double *ms);
+/* gl_part_run_sync jobs: arg is a cell_job_t / make_job_t. */
+gl_status_t gl__prof_job_cell(gl_part_t *p, void *arg);
+gl_status_t gl__prof_job_make(gl_part_t *p, void *arg);
 
 #endif
