@@ -57,7 +57,7 @@ static uint16_t f32_to_f16(float f) {
 /* Writes element i of kind k drawn from rng: floats in [-1, 1), integers in [0, 100), bools 0/1.
  * JSON text goes to j (with a separator), binary little-endian bytes to raw. */
 static void element(kind_t k, uint64_t *rng, buf_t *j, unsigned char *raw, bool first) {
-  double u = gl__lg_unif(rng);
+  double u = gl_rng_unif(rng);
   double f = 2 * u - 1;
   long long v = (long long)(u * 100);
   if (k == T_BOOL) v = u < 0.5 ? 0 : 1;
@@ -109,7 +109,7 @@ gl_status_t gl__lg_prepare(const gl_lg_url_t *u, const char *name, uint64_t seed
     st = gl_err(GL_EPARSE, "model '%s' at %s: metadata without 1..%d inputs", name, where, MAX_IN);
     goto out;
   }
-  uint64_t rng = gl__lg_stream_seed(seed, 0xDA7AULL);
+  uint64_t rng = gl_rng_stream(seed, 0xDA7AULL);
   put(&j, "{\"inputs\":[", 11);
   for (size_t i = 0; i < json_array_size(ins); i++) {
     json_t *in = json_array_get(ins, i);

@@ -649,7 +649,7 @@ gl_status_t gl_lg_run(const gl_lg_config_t *cfg, gl_lg_result_t *res) {
   memset(R.cnt, 0, (size_t)T * sizeof *R.cnt);
   for (long i = 0; i < n; i++) R.lag_ns[i] = -1;
   for (int m = 0; m < s->n_models; m++)
-    if ((st = gl__lg_prepare(&R.url, s->models[m].name, gl__lg_stream_seed(cfg->seed, 1000 + (uint64_t)m), cfg->binary,
+    if ((st = gl__lg_prepare(&R.url, s->models[m].name, gl_rng_stream(cfg->seed, 1000 + (uint64_t)m), cfg->binary,
                              &R.prep[m])) < 0)
       goto out;
   for (int t = 0; t < T; t++) {

@@ -1,15 +1,14 @@
-/* loadgen/loadgen_int.h - what loadgen's files share: seeded random streams and prepared requests. */
+/* loadgen/loadgen_int.h - what loadgen's files share: prepared requests (seeded random streams:
+ * core/rng.h). */
 #ifndef GL_LOADGEN_INT_H
 #define GL_LOADGEN_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/rng.h"
 #include "core/status.h"
 #include "loadgen/http.h"
-
-uint64_t gl__lg_stream_seed(uint64_t seed, uint64_t stream);
-double gl__lg_unif(uint64_t *s); /* (0, 1) */
 
 /* One model's whole HTTP request (head and body), written once and sent as is every time. */
 typedef struct {

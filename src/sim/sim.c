@@ -8,6 +8,7 @@
 #include "batch/batch.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/rng.h"
 #include "core/stats.h"
 
 enum { EV_ARRIVAL = 0, EV_FINISH, EV_WAKE, EV_REPLAN, EV_PHASE, EV_TRACE };
@@ -129,28 +130,8 @@ typedef struct {
   long trace_pos;
 } sim_t;
 
-static inline uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-/* A well-mixed stream start for (seed, stream): streams of nearby seeds must not overlap. */
-static uint64_t stream_seed(uint64_t seed, uint64_t stream) {
-  uint64_t z = seed * 0xD1B54A32D192ED03ULL + stream * 0x8CB92BA72F3D8DD7ULL + 0x9E3779B97F4A7C15ULL;
-  for (int i = 0; i < 2; i++) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-  }
-  return z;
-}
-
-static inline double unif(uint64_t *s) { return ((double)(splitmix(s) >> 11) + 0.5) / 9007199254740992.0; }
-
 static double normal(uint64_t *s) {
-  double u = unif(s), v = unif(s);
+  double u = gl_rng_unif(s), v = gl_rng_unif(s);
   return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
 }
 
@@ -360,7 +341,7 @@ static void try_start(sim_t *S, int li) {
 static void schedule_arrival(sim_t *S, int m) {
   smodel_t *M = &S->m[m];
   if (M->rate <= 0 || S->cfg->trace_n > 0) return;
-  int64_t t = S->now + (int64_t)(-log(unif(&M->rng)) / M->rate * 1e9) + 1;
+  int64_t t = S->now + (int64_t)(-log(gl_rng_unif(&M->rng)) / M->rate * 1e9) + 1;
   if (t < S->end_ns && heap_push(&S->h, t, EV_ARRIVAL, m, M->arr_gen)) S->oom = true;
 }
 
@@ -572,7 +553,7 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
   S.nm = in->n_models;
   S.end_ns = (int64_t)(cfg->duration_s * 1e9);
   S.warm_ns = (int64_t)(cfg->warmup_s * 1e9);
-  S.rng = stream_seed(cfg->seed, 0xFFFFFFFFu);
+  S.rng = gl_rng_stream(cfg->seed, 0xFFFFFFFFu);
   S.track_rates = cfg->replan_s > 0 && cfg->replan_s < cfg->duration_s;
   gl_status_t st = GL_OK;
   S.m = gl_calloc((size_t)S.nm, sizeof *S.m);
@@ -598,7 +579,7 @@ gl_status_t gl_sim_run(const gl_sim_config_t *cfg, gl_sim_result_t *res) {
     smodel_t *M = &S.m[i];
     M->pm = in->models[i].pm;
     M->slo_ns = (int64_t)(in->models[i].slo_ms * 1e6);
-    M->rng = stream_seed(cfg->seed, (uint64_t)i);
+    M->rng = gl_rng_stream(cfg->seed, (uint64_t)i);
     M->rate = (cfg->scen ? gl_scenario_rate_at(cfg->scen, i, 0) : in->models[i].rate) * scale;
     if (cfg->scen && cfg->scen->models[i].n_phases && cfg->scen->models[i].phase_t[0] <= 0) {
       M->rate = cfg->scen->models[i].phase_rate[0] * scale;
