@@ -7,13 +7,14 @@
  *    broadcast iteration laid out in prepare (dims merged so rows are long; each input's row
  *    stride is 0 or 1), split across OpenMP threads for large tensors;
  *  - f16/bf16 inputs are converted to f32 scratch (allocated in prepare), computed, converted back.
- * Variadic ops fold one input at a time into the output; Mean then scales. */
+ * Variadic ops fold one input at a time into the output; Mean then scales.
+ * The row functions and the broadcast iteration live in cpu_elementwise_loops.c. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "backend/cpu/cpu_int.h"
+#include "backend/cpu/cpu_elementwise_int.h"
 #include "core/alloc.h"
 
 /* The typed loops below are stamped out for signed and unsigned types alike; comparisons such as
@@ -22,667 +23,6 @@
 /* Nothing here reads floating-point exception flags; without this GCC will not turn the selects in
  * the loops (x > 0 ? x : 0...) into vector blends. */
 #pragma GCC optimize("no-trapping-math")
-
-#define EW_MAX_IN 64
-#define EW_PAR_MIN 32768  /* elements below which a kernel stays on one thread */
-#define EW_BLOCK 16384    /* elements one thread task handles in a long row */
-#define EW_DNNL_MIN 4096  /* elements below which plain loops beat a oneDNN call */
-
-/* ---------------------------------------------------------------------------------------------
- * Ops and their parameters
- * ------------------------------------------------------------------------------------------- */
-typedef enum {
-  /* unary */
-  OP_RELU, OP_LEAKY, OP_ELU, OP_SELU, OP_CELU, OP_THRELU, OP_SIGMOID, OP_HSIGMOID, OP_HSWISH,
-  OP_TANH, OP_SOFTPLUS, OP_SOFTSIGN, OP_ERF, OP_GELU, OP_GELU_TANH, OP_SQRT, OP_EXP, OP_LOG,
-  OP_NEG, OP_ABS, OP_RECIP, OP_FLOOR, OP_CEIL, OP_ROUND, OP_SIGN, OP_SIN, OP_COS, OP_TAN, OP_ASIN,
-  OP_ACOS, OP_ATAN, OP_SINH, OP_COSH, OP_ASINH, OP_ACOSH, OP_ATANH, OP_SHRINK, OP_CLIP, OP_NOT,
-  OP_SCALE, OP_ISNAN, OP_ISINF, OP_SQUARE, OP_CUBE, OP_COPYF,
-  /* binary */
-  OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_POW, OP_MOD, OP_FMOD, OP_SHL, OP_SHR, OP_MIN, OP_MAX,
-  OP_PRELU,
-  /* binary with a bool output */
-  OP_EQ, OP_LT, OP_GT, OP_LE, OP_GE, OP_AND, OP_OR, OP_XOR,
-} ew_op_t;
-
-typedef struct {
-  int op;
-  double a, b, g;     /* alpha, beta, gamma; Clip's float bounds in a, b */
-  int64_t ilo, ihi;   /* Clip's integer bounds (bit patterns of the element type) */
-  int pos, neg;       /* IsInf */
-} ew_par_t;
-
-/* One row of work: in[k] points at the row's first element of input k, st[k] is 0 (broadcast
- * scalar) or 1 (contiguous). */
-typedef void (*row_fn)(const ew_par_t *p, const void *const *in, const int64_t *st, void *out,
-                       int64_t n);
-
-/* Slots for the dtypes kernels are stamped out for. */
-enum { S_F32, S_F64, S_F16, S_BF16, S_I8, S_I16, S_I32, S_I64, S_U8, S_U16, S_U32, S_U64, S_BOOL,
-       S_COUNT };
-
-static int dt_slot(gl_dtype_t t) {
-  switch (t) {
-    case GL_DT_F32: return S_F32;
-    case GL_DT_F64: return S_F64;
-    case GL_DT_F16: return S_F16;
-    case GL_DT_BF16: return S_BF16;
-    case GL_DT_I8: return S_I8;
-    case GL_DT_I16: return S_I16;
-    case GL_DT_I32: return S_I32;
-    case GL_DT_I64: return S_I64;
-    case GL_DT_U8: return S_U8;
-    case GL_DT_U16: return S_U16;
-    case GL_DT_U32: return S_U32;
-    case GL_DT_U64: return S_U64;
-    case GL_DT_BOOL: return S_BOOL;
-    default: return -1;
-  }
-}
-
-static bool is_half(gl_dtype_t t) { return t == GL_DT_F16 || t == GL_DT_BF16; }
-static bool is_flt(gl_dtype_t t) {
-  return t == GL_DT_F32 || t == GL_DT_F64 || t == GL_DT_F16 || t == GL_DT_BF16;
-}
-static bool is_sint(gl_dtype_t t) {
-  return t == GL_DT_I8 || t == GL_DT_I16 || t == GL_DT_I32 || t == GL_DT_I64;
-}
-static bool is_uint(gl_dtype_t t) {
-  return t == GL_DT_U8 || t == GL_DT_U16 || t == GL_DT_U32 || t == GL_DT_U64;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Unary loops
- * ------------------------------------------------------------------------------------------- */
-#define MF(fn) fn##f
-#define MD(fn) fn
-
-#define SIMD _Pragma("omp simd")
-#define UN(EXPR)                                                                         \
-  SIMD for (int64_t i = 0; i < n; i++) {                                                      \
-    ET x = X[i];                                                                         \
-    Y[i] = (EXPR);                                                                       \
-  }                                                                                      \
-  break
-
-/* Float unary ops for element type T with math functions M(name). */
-#define DEF_UNARY_F(NAME, T, M, ERF, EXP, SIGM, TANH)                                    \
-  static void NAME(const ew_par_t *p, const void *const *in, const int64_t *st, void *out, \
-                   int64_t n) {                                                          \
-    typedef T ET;                                                                        \
-    const ET *X = in[0];                                                                 \
-    ET *Y = out;                                                                         \
-    const ET A = (ET)p->a, B = (ET)p->b, G = (ET)p->g, Z = 0, O = 1;                     \
-    switch (p->op) {                                                                     \
-      case OP_RELU: UN(x > Z ? x : Z);                                                   \
-      case OP_LEAKY: UN(x >= Z ? x : A * x);                                             \
-      case OP_ELU: UN(x >= Z ? x : A * (M(exp)(x) - O));                                 \
-      case OP_SELU: UN(x > Z ? G * x : G * (A * M(exp)(x) - A));                         \
-      case OP_CELU: UN((x > Z ? x : Z) + M(fmin)(Z, A * (M(exp)(x / A) - O)));          \
-      case OP_THRELU: UN(x > A ? x : Z);                                                 \
-      case OP_SIGMOID: UN(SIGM(x));                                                      \
-      case OP_HSIGMOID: UN(M(fmax)(Z, M(fmin)(O, A * x + B)));                           \
-      case OP_HSWISH: UN(x * M(fmax)(Z, M(fmin)(O, x / (ET)6 + (ET)0.5)));              \
-      case OP_TANH: UN(TANH(x));                                                         \
-      case OP_SOFTPLUS: UN(x > Z ? x + M(log1p)(M(exp)(-x)) : M(log1p)(M(exp)(x)));      \
-      case OP_SOFTSIGN: UN(x / (O + M(fabs)(x)));                                        \
-      case OP_ERF: UN(ERF(x));                                                           \
-      case OP_GELU: UN((ET)0.5 * x * (O + M(erf)(x * (ET)0.70710678118654752)));         \
-      case OP_GELU_TANH:                                                                 \
-        UN((ET)0.5 * x *                                                                 \
-           (O + M(tanh)((ET)0.79788456080286536 * (x + (ET)0.044715 * x * x * x))));     \
-      case OP_SQRT: UN(M(sqrt)(x));                                                      \
-      case OP_EXP: UN(EXP(x));                                                           \
-      case OP_LOG: UN(M(log)(x));                                                        \
-      case OP_NEG: UN(-x);                                                               \
-      case OP_ABS: UN(M(fabs)(x));                                                       \
-      case OP_RECIP: UN(O / x);                                                          \
-      case OP_FLOOR: UN(M(floor)(x));                                                    \
-      case OP_CEIL: UN(M(ceil)(x));                                                      \
-      case OP_ROUND: UN(M(rint)(x));                                                     \
-      case OP_SIGN: UN(x > Z ? O : (x < Z ? -O : Z));                                    \
-      case OP_SIN: UN(M(sin)(x));                                                        \
-      case OP_COS: UN(M(cos)(x));                                                        \
-      case OP_TAN: UN(M(tan)(x));                                                        \
-      case OP_ASIN: UN(M(asin)(x));                                                      \
-      case OP_ACOS: UN(M(acos)(x));                                                      \
-      case OP_ATAN: UN(M(atan)(x));                                                      \
-      case OP_SINH: UN(M(sinh)(x));                                                      \
-      case OP_COSH: UN(M(cosh)(x));                                                      \
-      case OP_ASINH: UN(M(asinh)(x));                                                    \
-      case OP_ACOSH: UN(M(acosh)(x));                                                    \
-      case OP_ATANH: UN(M(atanh)(x));                                                    \
-      case OP_SHRINK: UN(x < -A ? x + B : (x > A ? x - B : Z));                          \
-      case OP_CLIP: UN(x < A ? (A > B ? B : A) : (x > B ? B : x));  \
-      case OP_SCALE: UN(x * A);                                                          \
-      case OP_SQUARE: UN(x * x);                                                         \
-      case OP_CUBE: UN(x * x * x);                                                       \
-      case OP_COPYF: UN(x);                                                              \
-      default: break;                                                                    \
-    }                                                                                    \
-  }
-
-/* e^x for floats without libm, so loops over it vectorise: x = k ln2 + r, |r| <= ln2/2, e^r by
- * its Taylor series to r^7 (relative error about 2e-7), 2^k by building the exponent bits.
- * Overflows to inf above 88.72, flushes to 0 below -86.5 (results under 3e-38), keeps NaN. */
-static inline float exp_vf(float x) {
-  float c = x > -86.5f ? x : -86.5f; /* also maps NaN to a finite value for the int conversion */
-  c = c < 88.7228394f ? c : 88.7228394f;
-  float k = rintf(c * 1.44269504088896341f);
-  float r = c - k * 0.693145751953125f - k * 1.428606765330187e-06f;
-  float p = 1.0f / 5040;
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  int32_t e = ((int32_t)k + 126) << 23; /* 2^(k-1): k reaches 128 near the top */
-  float s;
-  memcpy(&s, &e, 4);
-  float y = p * s * 2.0f;
-  y = x > 88.7228394f ? INFINITY : y;
-  y = x < -86.5f ? 0.0f : y;
-  return x != x ? x : y;
-}
-
-static inline float sigmoid_vf(float x) { return 1.0f / (1.0f + exp_vf(-x)); }
-
-/* tanh from e^-2|x| = t: (1 - t) / (1 + t), with the odd series below |x| = 1/16 where 1 - t
- * would cancel. */
-static inline float tanh_vf(float x) {
-  float a = fabsf(x), x2 = x * x;
-  float t = exp_vf(-2.0f * a);
-  float big = copysignf((1.0f - t) / (1.0f + t), x);
-  float small = x * (1.0f + x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315))));
-  return a < 0.0625f ? small : big;
-}
-
-static inline double sigmoid_d(double x) {
-  return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
-}
-
-/* erf for floats: the Maclaurin series below |x| = 0.5, Abramowitz and Stegun 7.1.26 (absolute
- * error under 1.5e-7) above; both computed and one selected so the loop vectorises. */
-static inline float erf_vf(float x) {
-  float a = fabsf(x), x2 = x * x;
-  float s = -1.0f / 75600;
-  s = s * x2 + 1.0f / 9360;
-  s = s * x2 - 1.0f / 1320;
-  s = s * x2 + 1.0f / 216;
-  s = s * x2 - 1.0f / 42;
-  s = s * x2 + 1.0f / 10;
-  s = s * x2 - 1.0f / 3;
-  s = s * x2 + 1.0f;
-  s = s * x * 1.12837916709551257f;
-  float t = 1.0f / (1.0f + 0.3275911f * a);
-  float q = 1.061405429f;
-  q = q * t - 1.453152027f;
-  q = q * t + 1.421413741f;
-  q = q * t - 0.284496736f;
-  q = q * t + 0.254829592f;
-  float l = 1.0f - q * t * exp_vf(-x2);
-  l = copysignf(l, x);
-  return a < 0.5f ? s : l;
-}
-
-DEF_UNARY_F(un_f32, float, MF, erf_vf, exp_vf, sigmoid_vf, tanh_vf)
-DEF_UNARY_F(un_f64, double, MD, erf, exp, sigmoid_d, tanh)
-
-/* Integer unary ops (also bool, as uint8). */
-#define DEF_UNARY_I(NAME, T, UT)                                                         \
-  static void NAME(const ew_par_t *p, const void *const *in, const int64_t *st, void *out, \
-                   int64_t n) {                                                          \
-    typedef T ET;                                                                        \
-    const ET *X = in[0];                                                                 \
-    ET *Y = out;                                                                         \
-    const ET lo = (ET)p->ilo, hi = (ET)p->ihi, Z = 0;                                    \
-    switch (p->op) {                                                                     \
-      case OP_RELU: UN(x > Z ? x : Z);                                                   \
-      case OP_NEG: UN((ET)((UT)0 - (UT)x));                                              \
-      case OP_ABS: UN(x < Z ? (ET)((UT)0 - (UT)x) : x);                                  \
-      case OP_SIGN: UN((ET)((x > Z) - (x < Z)));                                         \
-      case OP_CLIP: UN(x < lo ? (lo > hi ? hi : lo) : (x > hi ? hi : x));       \
-      case OP_NOT: UN((ET)!x);                                                           \
-      default: break;                                                                    \
-    }                                                                                    \
-  }
-
-DEF_UNARY_I(un_i8, int8_t, uint8_t)
-DEF_UNARY_I(un_i16, int16_t, uint16_t)
-DEF_UNARY_I(un_i32, int32_t, uint32_t)
-DEF_UNARY_I(un_i64, int64_t, uint64_t)
-DEF_UNARY_I(un_u8, uint8_t, uint8_t)
-DEF_UNARY_I(un_u16, uint16_t, uint16_t)
-DEF_UNARY_I(un_u32, uint32_t, uint32_t)
-DEF_UNARY_I(un_u64, uint64_t, uint64_t)
-
-static const row_fn un_tab[S_COUNT] = {
-    [S_F32] = un_f32, [S_F64] = un_f64, [S_I8] = un_i8,   [S_I16] = un_i16, [S_I32] = un_i32,
-    [S_I64] = un_i64, [S_U8] = un_u8,   [S_U16] = un_u16, [S_U32] = un_u32, [S_U64] = un_u64,
-    [S_BOOL] = un_u8};
-
-#define DEF_ISX(NAME, T)                                                                 \
-  static void NAME(const ew_par_t *p, const void *const *in, const int64_t *st, void *out, \
-                   int64_t n) {                                                          \
-    const T *X = in[0];                                                                  \
-    uint8_t *Y = out;                                                                    \
-    if (p->op == OP_ISNAN)                                                               \
-      for (int64_t i = 0; i < n; i++) Y[i] = isnan(X[i]) != 0;                           \
-    else                                                                                 \
-      for (int64_t i = 0; i < n; i++)                                                    \
-        Y[i] = isinf(X[i]) && ((X[i] > 0 && p->pos) || (X[i] < 0 && p->neg));           \
-  }
-DEF_ISX(isx_f32, float)
-DEF_ISX(isx_f64, double)
-
-/* ---------------------------------------------------------------------------------------------
- * Binary loops: the four stride patterns of a row, each a loop the compiler can vectorise
- * ------------------------------------------------------------------------------------------- */
-#define BIN(EXPR)                                                                        \
-  if (st[0] && st[1]) {                                                                  \
-    SIMD for (int64_t i = 0; i < n; i++) {                                                    \
-      ET a = A_[i], b = B_[i];                                                           \
-      Y[i] = (OT)(EXPR);                                                                 \
-    }                                                                                    \
-  } else if (st[1]) {                                                                    \
-    ET a = A_[0];                                                                        \
-    SIMD for (int64_t i = 0; i < n; i++) {                                                    \
-      ET b = B_[i];                                                                      \
-      Y[i] = (OT)(EXPR);                                                                 \
-    }                                                                                    \
-  } else if (st[0]) {                                                                    \
-    ET b = B_[0];                                                                        \
-    SIMD for (int64_t i = 0; i < n; i++) {                                                    \
-      ET a = A_[i];                                                                      \
-      Y[i] = (OT)(EXPR);                                                                 \
-    }                                                                                    \
-  } else {                                                                               \
-    ET a = A_[0], b = B_[0];                                                             \
-    OT v = (OT)(EXPR);                                                                   \
-    for (int64_t i = 0; i < n; i++) Y[i] = v;                                            \
-  }                                                                                      \
-  break
-
-static inline double py_fmod(double a, double b) {
-  double r = fmod(a, b);
-  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
-}
-static inline float py_fmodf(float a, float b) {
-  float r = fmodf(a, b);
-  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
-}
-
-#define DEF_BIN_F(NAME, T, M, PYMOD)                                                     \
-  static void NAME(const ew_par_t *p, const void *const *in, const int64_t *st, void *out, \
-                   int64_t n) {                                                          \
-    typedef T ET;                                                                        \
-    typedef T OT;                                                                        \
-    const ET *A_ = in[0], *B_ = in[1];                                                   \
-    OT *Y = out;                                                                         \
-    switch (p->op) {                                                                     \
-      case OP_ADD: BIN(a + b);                                                           \
-      case OP_SUB: BIN(a - b);                                                           \
-      case OP_MUL: BIN(a * b);                                                           \
-      case OP_DIV: BIN(a / b);                                                           \
-      case OP_POW: BIN(M(pow)(a, b));                                                    \
-      case OP_MOD: BIN(PYMOD(a, b));                                                     \
-      case OP_FMOD: BIN(M(fmod)(a, b));                                                  \
-      case OP_MIN: BIN(a < b || isnan(a) ? a : b);                                       \
-      case OP_MAX: BIN(a > b || isnan(a) ? a : b);                                       \
-      case OP_PRELU: BIN(a < 0 ? a * b : a);                                             \
-      default: break;                                                                    \
-    }                                                                                    \
-  }
-
-DEF_BIN_F(bin_f32, float, MF, py_fmodf)
-DEF_BIN_F(bin_f64, double, MD, py_fmod)
-
-/* Integer power with wrap-around; negative exponents give 0 unless the base is 1 or -1. */
-static inline int64_t ipow_s(int64_t a, int64_t e) {
-  if (e < 0) return a == 1 ? 1 : (a == -1 ? ((e & 1) ? -1 : 1) : 0);
-  uint64_t r = 1, b = (uint64_t)a;
-  while (e) {
-    if (e & 1) r *= b;
-    b *= b;
-    e >>= 1;
-  }
-  return (int64_t)r;
-}
-static inline uint64_t ipow_u(uint64_t b, uint64_t e) {
-  uint64_t r = 1;
-  while (e) {
-    if (e & 1) r *= b;
-    b *= b;
-    e >>= 1;
-  }
-  return r;
-}
-/* Python's modulo (sign of the divisor); x % 0 gives 0 rather than a trap. */
-static inline int64_t py_imod(int64_t a, int64_t b) {
-  if (b == 0 || b == -1) return 0;
-  int64_t r = a % b;
-  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
-}
-static inline int64_t c_imod(int64_t a, int64_t b) { return (b == 0 || b == -1) ? 0 : a % b; }
-static inline int64_t c_idiv(int64_t a, int64_t b) {
-  return b == 0 ? 0 : (b == -1 ? (int64_t)(0 - (uint64_t)a) : a / b);
-}
-
-#define DEF_BIN_I(NAME, T, UT, SGN)                                                      \
-  static void NAME(const ew_par_t *p, const void *const *in, const int64_t *st, void *out, \
-                   int64_t n) {                                                          \
-    typedef T ET;                                                                        \
-    typedef T OT;                                                                        \
-    const ET *A_ = in[0], *B_ = in[1];                                                   \
-    OT *Y = out;                                                                         \
-    const uint64_t bits = sizeof(ET) * 8;                                                \
-    switch (p->op) {                                                                     \
-      case OP_ADD: BIN((UT)a + (UT)b);                                                   \
-      case OP_SUB: BIN((UT)a - (UT)b);                                                   \
-      case OP_MUL: BIN((UT)a * (UT)b);                                                   \
-      case OP_DIV:                                                                       \
-        if (SGN) { BIN(c_idiv((int64_t)a, (int64_t)b)); }                                \
-        else { BIN(b ? (uint64_t)a / (uint64_t)b : 0); }                                 \
-      case OP_POW:                                                                       \
-        if (SGN) { BIN(ipow_s((int64_t)a, (int64_t)b)); }                                \
-        else { BIN(ipow_u((uint64_t)a, (uint64_t)b)); }                                  \
-      case OP_MOD:                                                                       \
-        if (SGN) { BIN(py_imod((int64_t)a, (int64_t)b)); }                               \
-        else { BIN(b ? (uint64_t)a % (uint64_t)b : 0); }                                 \
-      case OP_FMOD:                                                                      \
-        if (SGN) { BIN(c_imod((int64_t)a, (int64_t)b)); }                                \
-        else { BIN(b ? (uint64_t)a % (uint64_t)b : 0); }                                 \
-      case OP_SHL: BIN((uint64_t)b >= bits ? 0 : (UT)((UT)a << (uint64_t)b));            \
-      case OP_SHR: BIN((uint64_t)b >= bits ? 0 : (UT)((UT)a >> (uint64_t)b));            \
-      case OP_MIN: BIN(a < b ? a : b);                                                   \
-      case OP_MAX: BIN(a > b ? a : b);                                                   \
-      case OP_PRELU: BIN(a < 0 ? (ET)((UT)a * (UT)b) : a);                               \
-      default: break;                                                                    \
-    }                                                                                    \
-  }
-
-DEF_BIN_I(bin_i8, int8_t, uint8_t, 1)
-DEF_BIN_I(bin_i16, int16_t, uint16_t, 1)
-DEF_BIN_I(bin_i32, int32_t, uint32_t, 1)
-DEF_BIN_I(bin_i64, int64_t, uint64_t, 1)
-DEF_BIN_I(bin_u8, uint8_t, uint8_t, 0)
-DEF_BIN_I(bin_u16, uint16_t, uint16_t, 0)
-DEF_BIN_I(bin_u32, uint32_t, uint32_t, 0)
-DEF_BIN_I(bin_u64, uint64_t, uint64_t, 0)
-
-static const row_fn bin_tab[S_COUNT] = {
-    [S_F32] = bin_f32, [S_F64] = bin_f64, [S_I8] = bin_i8,   [S_I16] = bin_i16,
-    [S_I32] = bin_i32, [S_I64] = bin_i64, [S_U8] = bin_u8,   [S_U16] = bin_u16,
-    [S_U32] = bin_u32, [S_U64] = bin_u64, [S_BOOL] = bin_u8};
-
-#define DEF_CMP(NAME, T)                                                                 \
-  static void NAME(const ew_par_t *p, const void *const *in, const int64_t *st, void *out, \
-                   int64_t n) {                                                          \
-    typedef T ET;                                                                        \
-    typedef uint8_t OT;                                                                  \
-    const ET *A_ = in[0], *B_ = in[1];                                                   \
-    OT *Y = out;                                                                         \
-    switch (p->op) {                                                                     \
-      case OP_EQ: BIN(a == b);                                                           \
-      case OP_LT: BIN(a < b);                                                            \
-      case OP_GT: BIN(a > b);                                                            \
-      case OP_LE: BIN(a <= b);                                                           \
-      case OP_GE: BIN(a >= b);                                                           \
-      case OP_AND: BIN((a != 0) & (b != 0));                                             \
-      case OP_OR: BIN((a != 0) | (b != 0));                                              \
-      case OP_XOR: BIN((a != 0) ^ (b != 0));                                             \
-      default: break;                                                                    \
-    }                                                                                    \
-  }
-
-DEF_CMP(cmp_f32, float)
-DEF_CMP(cmp_f64, double)
-DEF_CMP(cmp_i8, int8_t)
-DEF_CMP(cmp_i16, int16_t)
-DEF_CMP(cmp_i32, int32_t)
-DEF_CMP(cmp_i64, int64_t)
-DEF_CMP(cmp_u8, uint8_t)
-DEF_CMP(cmp_u16, uint16_t)
-DEF_CMP(cmp_u32, uint32_t)
-DEF_CMP(cmp_u64, uint64_t)
-
-static const row_fn cmp_tab[S_COUNT] = {
-    [S_F32] = cmp_f32, [S_F64] = cmp_f64, [S_I8] = cmp_i8,   [S_I16] = cmp_i16,
-    [S_I32] = cmp_i32, [S_I64] = cmp_i64, [S_U8] = cmp_u8,   [S_U16] = cmp_u16,
-    [S_U32] = cmp_u32, [S_U64] = cmp_u64, [S_BOOL] = cmp_u8};
-
-/* Where: cond, x, y with their own strides; by element size. */
-#define WLOOP(A, B, C_)                                                                  \
-  SIMD for (int64_t i = 0; i < n; i++) O[i] = C[i * A] ? X[i * B] : Yv[i * C_];         \
-  break
-#define DEF_WHERE(NAME, T)                                                               \
-  static void NAME(const ew_par_t *p, const void *const *in, const int64_t *st, void *out, \
-                   int64_t n) {                                                          \
-    const uint8_t *C = in[0];                                                            \
-    const T *X = in[1], *Yv = in[2];                                                     \
-    T *O = out;                                                                          \
-    switch (st[0] * 4 + st[1] * 2 + st[2]) { /* each stride is 0 or 1 */                 \
-      case 0: WLOOP(0, 0, 0);                                                            \
-      case 1: WLOOP(0, 0, 1);                                                            \
-      case 2: WLOOP(0, 1, 0);                                                            \
-      case 3: WLOOP(0, 1, 1);                                                            \
-      case 4: WLOOP(1, 0, 0);                                                            \
-      case 5: WLOOP(1, 0, 1);                                                            \
-      case 6: WLOOP(1, 1, 0);                                                            \
-      default: WLOOP(1, 1, 1);                                                           \
-    }                                                                                    \
-  }
-DEF_WHERE(where_1, uint8_t)
-DEF_WHERE(where_2, uint16_t)
-DEF_WHERE(where_4, uint32_t)
-DEF_WHERE(where_8, uint64_t)
-
-/* ---------------------------------------------------------------------------------------------
- * Casts: every pair of slots, as a row function of one contiguous input
- * ------------------------------------------------------------------------------------------- */
-/* IEEE half through the compiler's _Float16 (F16C instructions, vectorised, where the target has
- * them); rounds to nearest even like gl_f32_to_f16, which serves compilers without _Float16
- * (clang 14 on x86, used for the fuzzers). */
-#ifdef __FLT16_MAX__
-static inline float half_ld(uint16_t v) {
-  _Float16 h;
-  memcpy(&h, &v, 2);
-  return (float)h;
-}
-static inline uint16_t half_st(float f) {
-  _Float16 h = (_Float16)f;
-  uint16_t v;
-  memcpy(&v, &h, 2);
-  return v;
-}
-#else
-static inline float half_ld(uint16_t v) { return gl_f16_to_f32(v); }
-static inline uint16_t half_st(float f) { return gl_f32_to_f16(f); }
-#endif
-
-/* float -> bfloat16 by dropping the low 16 bits, as ONNX's reference Cast does (opsets <= 17 and
- * their test data); NaN stays NaN. */
-static inline uint16_t f32_to_bf16_trunc(float f) {
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  return isnan(f) ? (uint16_t)((u >> 16) | 0x40) : (uint16_t)(u >> 16);
-}
-
-#define LD_f32(v) (v)
-#define LD_f64(v) (v)
-#define LD_f16(v) half_ld(v)
-#define LD_bf16(v) gl_bf16_to_f32(v)
-#define LD_i8(v) (v)
-#define LD_i16(v) (v)
-#define LD_i32(v) (v)
-#define LD_i64(v) (v)
-#define LD_u8(v) (v)
-#define LD_u16(v) (v)
-#define LD_u32(v) (v)
-#define LD_u64(v) (v)
-#define LD_b(v) (v)
-#define ST_f32(v) ((float)(v))
-#define ST_f64(v) ((double)(v))
-#define ST_f16(v) half_st((float)(v))
-#define ST_bf16(v) f32_to_bf16_trunc((float)(v))
-#define ST_i8(v) ((int8_t)(v))
-#define ST_i16(v) ((int16_t)(v))
-#define ST_i32(v) ((int32_t)(v))
-#define ST_i64(v) ((int64_t)(v))
-#define ST_u8(v) ((uint8_t)(v))
-#define ST_u16(v) ((uint16_t)(v))
-#define ST_u32(v) ((uint32_t)(v))
-#define ST_u64(v) ((uint64_t)(v))
-#define ST_b(v) ((uint8_t)((v) != 0))
-
-#define TYPES_A(X, ...)                                                                  \
-  X(f32, float, __VA_ARGS__) X(f64, double, __VA_ARGS__) X(f16, uint16_t, __VA_ARGS__)   \
-  X(bf16, uint16_t, __VA_ARGS__) X(i8, int8_t, __VA_ARGS__) X(i16, int16_t, __VA_ARGS__) \
-  X(i32, int32_t, __VA_ARGS__) X(i64, int64_t, __VA_ARGS__) X(u8, uint8_t, __VA_ARGS__)  \
-  X(u16, uint16_t, __VA_ARGS__) X(u32, uint32_t, __VA_ARGS__) X(u64, uint64_t, __VA_ARGS__) \
-  X(b, uint8_t, __VA_ARGS__)
-#define TYPES_B(X)                                                                       \
-  X(f32, float) X(f64, double) X(f16, uint16_t) X(bf16, uint16_t) X(i8, int8_t)          \
-  X(i16, int16_t) X(i32, int32_t) X(i64, int64_t) X(u8, uint8_t) X(u16, uint16_t)        \
-  X(u32, uint32_t) X(u64, uint64_t) X(b, uint8_t)
-
-#define CAST_DEF(DN, DT, SN, ST)                                                         \
-  static void cast_##SN##_##DN(const ew_par_t *p, const void *const *in, const int64_t *st, \
-                               void *out, int64_t n) {                                   \
-    const ST *s = in[0];                                                                 \
-    DT *d = out;                                                                         \
-    SIMD for (int64_t i = 0; i < n; i++) d[i] = ST_##DN(LD_##SN(s[i]));                       \
-  }
-#define CAST_ROW(SN, ST) TYPES_A(CAST_DEF, SN, ST)
-TYPES_B(CAST_ROW)
-
-#define CAST_ENT(DN, DT, SN) cast_##SN##_##DN,
-#define CAST_TAB_ROW(SN, ST) {TYPES_A(CAST_ENT, SN)},
-/* cast_tab[src slot][dst slot] */
-static const row_fn cast_tab[S_COUNT][S_COUNT] = {TYPES_B(CAST_TAB_ROW)};
-
-static row_fn cast_fn(gl_dtype_t from, gl_dtype_t to) {
-  int a = dt_slot(from), b = dt_slot(to);
-  return (a < 0 || b < 0) ? NULL : cast_tab[a][b];
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Broadcast iteration
- * ------------------------------------------------------------------------------------------- */
-typedef struct {
-  int n_in, rank;
-  int64_t dims[GL_MAX_RANK];
-  int64_t st[3][GL_MAX_RANK]; /* element strides; 0 where input k broadcasts */
-  int64_t n, outer, inner;
-  size_t isz[3], osz;
-} bc_t;
-
-/* Lays out an iteration over out's shape reading inputs of the given shapes (each broadcasting to
- * out); merges dims so the innermost loop is as long as possible. */
-static void bc_init(bc_t *b, const gl_shape_t *out, const gl_shape_t *const *ins,
-                    const size_t *isz, int n_in, size_t osz) {
-  memset(b, 0, sizeof *b);
-  b->n_in = n_in;
-  b->osz = osz;
-  int64_t dims[GL_MAX_RANK], st[3][GL_MAX_RANK];
-  int r = out->rank;
-  for (int k = 0; k < n_in; k++) {
-    const gl_shape_t *s = ins[k];
-    b->isz[k] = isz[k];
-    int64_t acc = 1;
-    for (int d = r - 1; d >= 0; d--) {
-      int sd = d - (r - s->rank);
-      int64_t dim = sd >= 0 ? s->d[sd] : 1;
-      st[k][d] = (dim == 1 && out->d[d] != 1) ? 0 : acc;
-      acc *= dim;
-    }
-  }
-  for (int d = 0; d < r; d++) dims[d] = out->d[d];
-  /* drop size-1 dims, then merge neighbours whose strides continue each other */
-  int m = 0;
-  for (int d = 0; d < r; d++) {
-    if (dims[d] == 1) continue;
-    if (m > 0) {
-      bool merge = true;
-      for (int k = 0; k < n_in; k++)
-        if (b->st[k][m - 1] != st[k][d] * dims[d]) merge = false;
-      if (merge) {
-        b->dims[m - 1] *= dims[d];
-        for (int k = 0; k < n_in; k++) b->st[k][m - 1] = st[k][d];
-        continue;
-      }
-    }
-    b->dims[m] = dims[d];
-    for (int k = 0; k < n_in; k++) b->st[k][m] = st[k][d];
-    m++;
-  }
-  if (m == 0) {
-    b->dims[0] = 1;
-    for (int k = 0; k < n_in; k++) b->st[k][0] = 1;
-    m = 1;
-  }
-  b->rank = m;
-  b->inner = b->dims[m - 1];
-  b->outer = 1;
-  for (int d = 0; d < m - 1; d++) b->outer *= b->dims[d];
-  b->n = b->outer * b->inner;
-}
-
-static void bc_run(const bc_t *b, row_fn fn, const ew_par_t *p, const void *const *in,
-                   void *out) {
-  if (b->n <= 0) return;
-  const int r = b->rank;
-  int64_t ist[3];
-  for (int k = 0; k < b->n_in; k++) ist[k] = b->st[k][r - 1];
-  if (b->n < EW_PAR_MIN) {
-    if (r == 1) {
-      fn(p, in, ist, out, b->n);
-      return;
-    }
-  }
-  int64_t blk = b->inner, nblk = 1;
-  if (b->n >= EW_PAR_MIN && b->inner > EW_BLOCK) {
-    nblk = (b->inner + EW_BLOCK - 1) / EW_BLOCK;
-    blk = (b->inner + nblk - 1) / nblk;
-  }
-  int64_t tasks = b->outer * nblk;
-#pragma omp parallel for schedule(static) if (b->n >= EW_PAR_MIN)
-  for (int64_t t = 0; t < tasks; t++) {
-    int64_t o = t / nblk, j0 = (t % nblk) * blk;
-    int64_t len = b->inner - j0 < blk ? b->inner - j0 : blk;
-    int64_t off[3] = {0, 0, 0}, rem = o;
-    for (int d = r - 2; d >= 0; d--) {
-      int64_t i = rem % b->dims[d];
-      rem /= b->dims[d];
-      for (int k = 0; k < b->n_in; k++) off[k] += i * b->st[k][d];
-    }
-    const void *ip[3];
-    for (int k = 0; k < b->n_in; k++)
-      ip[k] = (const char *)in[k] + (size_t)(off[k] + j0 * ist[k]) * b->isz[k];
-    fn(p, ip, ist, (char *)out + (size_t)(o * b->inner + j0) * b->osz, len);
-  }
-}
-
-/* A contiguous map over n elements (unary ops, casts), parallel when large. */
-static void flat_run(row_fn fn, const ew_par_t *p, const void *in, size_t isz, void *out,
-                     size_t osz, int64_t n) {
-  static const int64_t one[1] = {1};
-  if (n <= 0) return;
-  if (n < EW_PAR_MIN) {
-    const void *ip[1] = {in};
-    fn(p, ip, one, out, n);
-    return;
-  }
-  int64_t tasks = (n + EW_BLOCK - 1) / EW_BLOCK;
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tasks; t++) {
-    int64_t j0 = t * EW_BLOCK, len = n - j0 < EW_BLOCK ? n - j0 : EW_BLOCK;
-    const void *ip[1] = {(const char *)in + (size_t)j0 * isz};
-    fn(p, ip, one, (char *)out + (size_t)j0 * osz, len);
-  }
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Kernel state
@@ -766,7 +106,7 @@ static gl_status_t ew_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void
   for (int i = 0; i < s->n_in; i++) {
     ptr[i] = in[i];
     if (s->conv[i] && in[i]) {
-      flat_run(s->conv[i], &par, in[i], s->conv_isz[i], s->scratch[i],
+      gl_ew_flat_run(s->conv[i], &par, in[i], s->conv_isz[i], s->scratch[i],
                gl_dtype_size(s->cdt), s->in_n[i]);
       ptr[i] = s->scratch[i];
     }
@@ -805,25 +145,25 @@ static gl_status_t ew_run(const gl_cpu_kernel_t *k, const gl_cpu_exec_t *x, void
     }
     case K_UNARY:
     case K_CAST:
-      flat_run(s->fn, &par, ptr[0], s->isz, o, s->osz, s->n);
+      gl_ew_flat_run(s->fn, &par, ptr[0], s->isz, o, s->osz, s->n);
       break;
     case K_MAP:
       for (int st = 0; st < s->n_steps; st++) {
         const void *ip[3];
         for (int j = 0; j < s->bc[st].n_in; j++)
           ip[j] = s->step_in[st][j] >= 0 ? ptr[s->step_in[st][j]] : o;
-        bc_run(&s->bc[st], s->fn, &par, ip, o);
+        gl_ew_bc_run(&s->bc[st], s->fn, &par, ip, o);
       }
       if (s->scale) {
         ew_par_t sp = {.op = OP_SCALE, .a = 1.0 / s->n_in};
-        flat_run(un_tab[dt_slot(s->cdt)], &sp, o, gl_dtype_size(s->cdt), o,
+        gl_ew_flat_run(gl_ew_un_tab[dt_slot(s->cdt)], &sp, o, gl_dtype_size(s->cdt), o,
                  gl_dtype_size(s->cdt), s->n);
       }
       break;
     default: break;
   }
   if (s->conv_out)
-    flat_run(s->conv_out, &par, s->scratch_out, gl_dtype_size(s->cdt), out[0], s->oesz, s->n);
+    gl_ew_flat_run(s->conv_out, &par, s->scratch_out, gl_dtype_size(s->cdt), out[0], s->oesz, s->n);
   return GL_OK;
 }
 
@@ -922,7 +262,7 @@ static gl_status_t conv_in(ew_t *s, const gl_graph_t *g, const gl_node_t *n, int
                            gl_dtype_t cdt) {
   const gl_value_t *v = gl_in(g, n, i);
   if (!v || v->dtype == cdt) return GL_OK;
-  s->conv[i] = cast_fn(v->dtype, cdt);
+  s->conv[i] = gl_ew_cast_fn(v->dtype, cdt);
   if (!s->conv[i]) return bad_dtype(n, v->dtype);
   s->in_n[i] = gl_shape_numel(&v->shape);
   s->conv_isz[i] = gl_dtype_size(v->dtype);
@@ -933,7 +273,7 @@ static gl_status_t conv_in(ew_t *s, const gl_graph_t *g, const gl_node_t *n, int
 
 static gl_status_t conv_output(ew_t *s, const gl_node_t *n, gl_dtype_t odt, gl_dtype_t cdt) {
   if (odt == cdt) return GL_OK;
-  s->conv_out = cast_fn(cdt, odt);
+  s->conv_out = gl_ew_cast_fn(cdt, odt);
   if (!s->conv_out) return bad_dtype(n, odt);
   s->scratch_out = gl_aligned_alloc((size_t)(s->n > 0 ? s->n : 1) * gl_dtype_size(cdt));
   if (!s->scratch_out) return gl_err(GL_ENOMEM, "%s: no memory for scratch", gl_node_label(n));
@@ -1092,7 +432,7 @@ static gl_status_t setup_map(ew_t *s, const gl_graph_t *g, const gl_node_t *n, s
       sz[0] = osz;
       cnt = 2;
     }
-    bc_init(&s->bc[st], &y->shape, sh, sz, cnt, osz);
+    gl_ew_bc_init(&s->bc[st], &y->shape, sh, sz, cnt, osz);
   }
   s->kind = K_MAP;
   return GL_OK;
@@ -1180,7 +520,7 @@ static gl_status_t prepare_unary(const gl_cpu_exec_t *x, const gl_graph_t *g,
   }
   GL_TRY(conv_output(s, n, t, cdt));
   s->kind = K_UNARY;
-  s->fn = un_tab[dt_slot(cdt)];
+  s->fn = gl_ew_un_tab[dt_slot(cdt)];
   s->isz = s->osz = gl_dtype_size(cdt);
   return GL_OK;
 }
@@ -1236,7 +576,7 @@ static gl_status_t prepare_binary(const gl_cpu_exec_t *x, const gl_graph_t *g,
       GL_TRY(conv_in(s, g, n, 0, cdt));
       GL_TRY(conv_output(s, n, t, cdt));
       s->kind = K_UNARY;
-      s->fn = un_tab[dt_slot(cdt)];
+      s->fn = gl_ew_un_tab[dt_slot(cdt)];
       s->isz = s->osz = gl_dtype_size(cdt);
       return GL_OK;
     }
@@ -1251,7 +591,7 @@ static gl_status_t prepare_binary(const gl_cpu_exec_t *x, const gl_graph_t *g,
   }
   size_t csz = gl_dtype_size(cdt);
   GL_TRY(setup_map(s, g, n, csz, cmp ? 1 : csz, false));
-  s->fn = cmp ? cmp_tab[dt_slot(cdt)] : bin_tab[dt_slot(cdt)];
+  s->fn = cmp ? gl_ew_cmp_tab[dt_slot(cdt)] : gl_ew_bin_tab[dt_slot(cdt)];
   s->scale = d->cls == C_MEAN;
   if (!cmp) GL_TRY(conv_output(s, n, odt, cdt));
   if (t == GL_DT_F32 && s->n_in == 2 && s->n >= EW_DNNL_MIN && !cmp) {
@@ -1290,7 +630,7 @@ static gl_status_t ew_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const
       s->cdt = is_half(xv->dtype) ? GL_DT_F32 : xv->dtype;
       GL_TRY(conv_in(s, g, n, 0, s->cdt));
       s->kind = K_UNARY;
-      s->fn = s->cdt == GL_DT_F32 ? isx_f32 : isx_f64;
+      s->fn = s->cdt == GL_DT_F32 ? gl_ew_isx_f32 : gl_ew_isx_f64;
       s->isz = gl_dtype_size(s->cdt);
       s->osz = 1;
       return GL_OK;
@@ -1299,7 +639,7 @@ static gl_status_t ew_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const
       size_t es = gl_dtype_size(y->dtype);
       s->cdt = y->dtype;
       GL_TRY(setup_map(s, g, n, es, es, true));
-      s->fn = es == 1 ? where_1 : es == 2 ? where_2 : es == 4 ? where_4 : where_8;
+      s->fn = es == 1 ? gl_ew_where_1 : es == 2 ? gl_ew_where_2 : es == 4 ? gl_ew_where_4 : gl_ew_where_8;
       return GL_OK;
     }
     case C_CAST: case C_CASTLIKE:
@@ -1308,7 +648,7 @@ static gl_status_t ew_prepare(const gl_cpu_exec_t *x, const gl_graph_t *g, const
         s->nbytes = (size_t)s->n * s->oesz;
         return GL_OK;
       }
-      s->fn = cast_fn(xv->dtype, y->dtype);
+      s->fn = gl_ew_cast_fn(xv->dtype, y->dtype);
       if (!s->fn) return bad_dtype(n, y->dtype);
       s->kind = K_CAST;
       s->isz = gl_dtype_size(xv->dtype);

@@ -58,6 +58,8 @@ extern const gl_cpu_op_t gl_cpu_ops_resample[];
 extern const gl_cpu_op_t gl_cpu_ops_norm_pool[];
 extern const gl_cpu_op_t gl_cpu_ops_nn[];
 extern const gl_cpu_op_t gl_cpu_ops_reduce[];
+extern const gl_cpu_op_t gl_cpu_ops_softmax[];
+extern const gl_cpu_op_t gl_cpu_ops_einsum[];
 
 const gl_cpu_op_t *gl_cpu_op(const char *op_type);
 

@@ -11,7 +11,8 @@
 
 static const gl_cpu_op_t *const families[] = {gl_cpu_ops_elementwise, gl_cpu_ops_tensor,
                                               gl_cpu_ops_nn, gl_cpu_ops_reduce, gl_cpu_ops_gather,
-                                              gl_cpu_ops_resample, gl_cpu_ops_norm_pool};
+                                              gl_cpu_ops_resample, gl_cpu_ops_norm_pool,
+                                              gl_cpu_ops_softmax, gl_cpu_ops_einsum};
 
 const gl_cpu_op_t *gl_cpu_op(const char *op_type) {
   for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
